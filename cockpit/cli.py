@@ -1,0 +1,284 @@
+"""The `cockpit` command: the TUI with no subcommand, headless runs and run tools as subcommands.
+
+Exit codes: 0 done, 1 the run failed, 2 usage errors (bad preset, bad --set, unknown run),
+130 stopped with Ctrl+C.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import NoReturn, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from engine.spec import SpecError, dump_spec, load_spec, spec_schema
+from engine.store import ACTIVE_STATES, RUNS_ENV, Run, StoreError, default_runs_dir, iter_runs, resolve_run
+
+from . import __version__
+from .presets import DEFAULT_PRESET, find_preset
+
+app = typer.Typer(
+    help="Training Cockpit: train image classifiers from the terminal. Run with no command to open the TUI.",
+    add_completion=False, no_args_is_help=False, rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+spec_app = typer.Typer(help="Check presets and print the spec schema.", no_args_is_help=True)
+app.add_typer(spec_app, name="spec")
+
+console = Console()
+err = Console(stderr=True)
+
+RunsDirOpt = typer.Option(None, "--runs-dir", envvar=RUNS_ENV, help="Where runs live (default ./runs).",
+                          show_default=False)
+SetOpt = typer.Option([], "--set", "-s", help="Override a spec field: KEY=VALUE, e.g. optim.lr=0.1 (repeatable).")
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def resolve_spec(preset: Optional[str], sets: list[str]):
+    """(spec, preset label) or exit 2 with every problem listed."""
+    try:
+        if preset is None:
+            return load_spec(None, sets), DEFAULT_PRESET
+        path = find_preset(preset)
+        return load_spec(path, sets), str(path)
+    except SpecError as exc:
+        fail(str(exc))
+
+
+def open_run(ref: str, runs_dir: Optional[Path]) -> Run:
+    try:
+        return resolve_run(ref, runs_dir)
+    except StoreError as exc:
+        fail(str(exc))
+
+
+@app.callback(invoke_without_command=True)
+def main(
+    ctx: typer.Context,
+    runs_dir: Optional[Path] = RunsDirOpt,
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    """Open the TUI when no command is given."""
+    if version:
+        console.print(f"training-cockpit {__version__}")
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        from .app import CockpitApp
+
+        CockpitApp(runs_dir=runs_dir or default_runs_dir()).run()
+
+
+# --------------------------------------------------------------------------------------- run
+
+
+@app.command()
+def run(
+    preset: Optional[str] = typer.Argument(None, help="Preset file or name (default: the embedded quickstart)."),
+    sets: list[str] = SetOpt,
+    runs_dir: Optional[Path] = RunsDirOpt,
+    detach: bool = typer.Option(False, "--detach", "-d", help="Start the run and return; `cockpit attach` watches it."),
+) -> None:
+    """Run a preset headless in a worker process and watch it live."""
+    spec, label = resolve_spec(preset, sets)
+    from engine.worker import spawn
+
+    try:
+        r = Run.create(runs_dir or default_runs_dir(), spec, preset=label)
+    except StoreError as exc:
+        fail(str(exc))
+    proc = spawn(r)
+    if detach:
+        console.print(f"started [bold]{r.run_id}[/] (pid {proc.pid}); watch with: cockpit attach {r.run_id}")
+        return
+
+    def on_interrupt(n: int) -> bool:
+        if n == 1:
+            r.send_command("stop", source="cli", reason="Ctrl+C")
+            err.print("[yellow]stopping at the next step boundary (Ctrl+C again to stop at once)[/]")
+            return True
+        err.print("[red]stopping now[/]")
+        kill_now(proc.pid)
+        return False
+
+    state = _watch(r, on_interrupt)
+    proc.wait()
+    state = r.state()
+    _summary(r)
+    if state == "stopped":
+        raise typer.Exit(130)
+    if state in ("failed", "crashed"):
+        raise typer.Exit(1)
+
+
+def kill_now(pid: int) -> None:
+    """Second interrupt: the worker's second signal exits at once; SIGKILL if it lingers."""
+    for _ in range(2):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+
+
+def _watch(r: Run, on_interrupt) -> str:
+    from .live import watch
+
+    return watch(r, console, on_interrupt)
+
+
+def _summary(r: Run) -> None:
+    from .live import final_table
+
+    meta = r.meta()
+    console.print(final_table(r))
+    if meta.get("error"):
+        err.print(f"[bold red]{meta['state']}:[/] {meta['error']}  (log: {r.log_path})")
+    console.print(f"run dir: {r.path}")
+
+
+@app.command()
+def attach(run_ref: str = typer.Argument(..., metavar="RUN", help="Run id, id prefix, 'last', or run dir."),
+           runs_dir: Optional[Path] = RunsDirOpt) -> None:
+    """Watch a run live (Ctrl+C detaches; the run keeps going)."""
+    r = open_run(run_ref, runs_dir)
+    _watch(r, None)
+    _summary(r)
+
+
+@app.command()
+def stop(run_ref: str = typer.Argument(..., metavar="RUN"), runs_dir: Optional[Path] = RunsDirOpt,
+         wait: bool = typer.Option(True, help="Wait until the worker has stopped.")) -> None:
+    """Ask a running run to stop cleanly at the next step boundary."""
+    _command(run_ref, runs_dir, "stop", wait, reason="cockpit stop")
+
+
+@app.command()
+def pause(run_ref: str = typer.Argument(..., metavar="RUN"), runs_dir: Optional[Path] = RunsDirOpt) -> None:
+    """Pause a running run (the worker keeps the model in memory)."""
+    _command(run_ref, runs_dir, "pause", True)
+
+
+@app.command(name="continue")
+def continue_(run_ref: str = typer.Argument(..., metavar="RUN"), runs_dir: Optional[Path] = RunsDirOpt) -> None:
+    """Continue a paused run."""
+    _command(run_ref, runs_dir, "resume", True)
+
+
+@app.command(name="set-lr")
+def set_lr(run_ref: str = typer.Argument(..., metavar="RUN"),
+           lr: float = typer.Argument(..., help="New base learning rate (the schedule's shape carries on)."),
+           layer: Optional[str] = typer.Option(None, help="Change this param group's multiplier instead."),
+           runs_dir: Optional[Path] = RunsDirOpt) -> None:
+    """Change the learning rate of a live run; logged as an event."""
+    if lr <= 0:
+        fail("the learning rate must be > 0")
+    args = {"mult": lr, "layer": layer} if layer else {"lr": lr}
+    _command(run_ref, runs_dir, "set_lr", True, **args)
+
+
+def _command(run_ref: str, runs_dir: Optional[Path], kind: str, wait: bool, **args) -> None:
+    r = open_run(run_ref, runs_dir)
+    state = r.state()
+    if state not in ACTIVE_STATES:
+        fail(f"run {r.run_id} is {state}; commands go to live runs only")
+    cid = r.send_command(kind, source="cli", **args)
+    if not wait:
+        console.print(f"sent {kind} to {r.run_id}")
+        return
+    row = r.wait_command(cid, timeout=60)
+    if row is None or row["status"] == "pending":
+        fail(f"{kind}: no answer from {r.run_id} within 60 s (is the worker busy?)", code=1)
+    if row["status"] == "failed":
+        fail(f"{kind}: {row['reply']}", code=1)
+    console.print(f"{kind}: {row['reply'] or 'done'}")
+    if kind == "stop":
+        deadline = time.monotonic() + 60
+        while r.state() in ACTIVE_STATES and time.monotonic() < deadline:
+            time.sleep(0.1)
+        console.print(f"{r.run_id} is {r.state()}")
+
+
+# -------------------------------------------------------------------------------------- runs
+
+
+def fmt_time(ts: Optional[float]) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else ""
+
+
+@app.command()
+def runs(runs_dir: Optional[Path] = RunsDirOpt,
+         as_json: bool = typer.Option(False, "--json", help="One JSON object per run, for scripts.")) -> None:
+    """List runs: state, preset, best accuracy, start time."""
+    rows = []
+    for r in iter_runs(runs_dir):
+        meta = r.meta()
+        rows.append({
+            "run_id": r.run_id, "state": r.state(), "preset": meta.get("preset", ""),
+            "best_acc": r.best("test_acc"), "started": meta.get("started") or meta.get("created"),
+            "path": str(r.path),
+        })
+        r.close()
+    if as_json:
+        for row in rows:
+            print(json.dumps(row))
+        return
+    if not rows:
+        console.print(f"no runs in {runs_dir or default_runs_dir()}")
+        return
+    table = Table(header_style="bold")
+    for col, just in (("run", "left"), ("state", "left"), ("preset", "left"), ("best acc", "right"), ("started", "left")):
+        table.add_column(col, justify=just)
+    from .live import STATE_STYLE
+
+    for row in rows:
+        acc = f"{row['best_acc']:.2%}" if row["best_acc"] is not None else ""
+        table.add_row(row["run_id"], f"[{STATE_STYLE.get(row['state'], '')}]{row['state']}[/]",
+                      Path(row["preset"]).stem if row["preset"] else "", acc, fmt_time(row["started"]))
+    console.print(table)
+
+
+# -------------------------------------------------------------------------------------- spec
+
+
+@spec_app.command("check")
+def spec_check(preset: Optional[str] = typer.Argument(None, help="Preset file or name (default: quickstart)."),
+               sets: list[str] = SetOpt) -> None:
+    """Validate a preset (with overrides) and print the resolved spec as TOML."""
+    spec, label = resolve_spec(preset, sets)
+    sys.stdout.write(dump_spec(spec, f"resolved from {label}"))
+    err.print(f"[green]ok:[/] {label} is a valid spec")
+
+
+@spec_app.command("schema")
+def spec_schema_cmd() -> None:
+    """Print the run spec's JSON schema."""
+    print(json.dumps(spec_schema(), indent=2))
+
+
+def run_main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    run_main()

@@ -1,0 +1,123 @@
+"""The headless Rich view of a run, read from the store (never from the worker directly)."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Callable
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from engine.store import Run
+
+from .sparkline import sparkline
+from .tail import RunTail
+
+STATE_STYLE = {
+    "created": "yellow", "running": "green", "paused": "yellow", "finished": "bold green",
+    "stopped": "yellow", "failed": "bold red", "crashed": "bold red",
+}
+LEVEL_STYLE = {"info": "dim", "warning": "yellow", "error": "bold red"}
+
+# (label, metric name, format, log-scale sparkline)
+TRACES = [
+    ("loss", "train_loss", "{:.4f}", False),
+    ("train acc", "train_acc", "{:.2%}", False),
+    ("test acc", "test_acc", "{:.2%}", False),
+    ("lr", "lr", "{:.3g}", False),
+    ("grad norm", "grad_norm", "{:.3g}", True),
+    ("saturation", "act/saturation", "{:.2%}", False),
+    ("dead units", "act/dead", "{:.2%}", False),
+    ("images/s", "images_per_s", "{:,.0f}", False),
+]
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    return str(timedelta(seconds=int(max(seconds, 0))))
+
+
+def render(tail: RunTail, width: int = 100) -> Group:
+    snap = tail.snapshot
+    meta = snap.meta
+    total = snap.total_steps
+    spe = int(meta.get("steps_per_epoch") or 0)
+    epochs = int(meta.get("epochs") or 0)
+    state = snap.state
+    head = Text.assemble(
+        (f"{meta.get('run_id', tail.run.run_id)}", "bold"), "  ",
+        (state, STATE_STYLE.get(state, "")), "  ",
+        (str(meta.get("device", "")), "dim"),
+    )
+    epoch_now = min(int(snap.step // spe) + 1, epochs) if spe else 0
+    progress = Table.grid(padding=(0, 1))
+    progress.add_row(
+        ProgressBar(total=max(total, 1), completed=min(snap.step, total) if total else 0, width=max(width - 60, 10)),
+        Text(f"epoch {epoch_now}/{epochs}  step {snap.step}/{total}", style="cyan"),
+        Text(f"ETA {fmt_duration(tail.eta_seconds())}" if snap.active else "", style="dim"),
+    )
+    table = Table(box=None, show_header=False, pad_edge=False, expand=False)
+    table.add_column(style="bold", width=11)
+    table.add_column(justify="right", width=10)
+    table.add_column(style="cyan")
+    spark_w = max(width - 30, 10)
+    for label, name, fmt, log in TRACES:
+        if name not in snap.last:
+            continue
+        table.add_row(label, fmt.format(snap.last[name]), sparkline(tail.values(name), spark_w, log=log))
+    if "test_acc" in snap.last:
+        best = max(tail.values("test_acc"))
+        table.add_row("best acc", f"{best:.2%}", "")
+    parts: list = [head, progress, table]
+    alarms = [e for e in snap.events if e["level"] in ("warning", "error")][-4:]
+    if alarms:
+        lines = Text()
+        for e in alarms:
+            lines.append(f"step {e['step']:>6}  {e['kind']}: {e['message']}\n", style=LEVEL_STYLE.get(e["level"], ""))
+        parts.append(Panel(lines, title="alarms", border_style="red", expand=False))
+    return Group(*parts)
+
+
+def watch(run: Run, console: Console, on_interrupt: Callable[[int], bool] | None = None,
+          refresh_per_second: float = 4.0) -> str:
+    """Draw the run until it ends; returns the final state.
+
+    `on_interrupt(n)` is called for the n-th Ctrl+C; returning False stops watching at once.
+    """
+    tail = RunTail(run)
+    tail.poll()
+    interrupts = 0
+    with Live(render(tail, console.width), console=console, auto_refresh=False) as live:
+        while True:
+            try:
+                snap = tail.poll()
+                live.update(render(tail, console.width), refresh=True)
+                if not snap.active:
+                    return snap.state
+                time.sleep(1 / refresh_per_second)
+            except KeyboardInterrupt:
+                interrupts += 1
+                if on_interrupt is None or not on_interrupt(interrupts):
+                    return tail.poll().state
+
+
+def final_table(run: Run) -> Table:
+    """The end-of-run summary: final and best metrics."""
+    last = run.last_values()
+    table = Table(title=f"{run.run_id}: {run.state()}", show_header=True, header_style="bold")
+    table.add_column("metric")
+    table.add_column("final", justify="right")
+    table.add_column("best", justify="right")
+    for name in ("train_loss", "train_acc", "test_loss", "test_acc", "val_acc", "swa_test_acc", "images_per_s"):
+        if name not in last:
+            continue
+        fmt = "{:.2%}" if name.endswith("acc") else ("{:,.0f}" if name == "images_per_s" else "{:.4f}")
+        best = run.best(name) if name.endswith("acc") else None
+        table.add_row(name, fmt.format(last[name]), fmt.format(best) if best is not None else "")
+    return table

@@ -1,0 +1,39 @@
+"""Finding presets: a path, or a name looked up in ./presets and the project's presets/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PROJECT_PRESETS = Path(__file__).resolve().parent.parent / "presets"
+DEFAULT_PRESET = "quickstart"
+
+
+def preset_dirs() -> list[Path]:
+    dirs = [Path.cwd() / "presets", PROJECT_PRESETS]
+    seen, out = set(), []
+    for d in dirs:
+        key = d.resolve()
+        if key not in seen and d.is_dir():
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+def find_preset(ref: str) -> Path:
+    """The preset file for a path or a bare name (`sgd_cosine`); the path itself if nothing matches."""
+    p = Path(ref)
+    if p.exists() or p.suffix == ".toml" or "/" in ref:
+        return p
+    for d in preset_dirs():
+        cand = d / f"{ref}.toml"
+        if cand.is_file():
+            return cand
+    return p
+
+
+def list_presets() -> list[Path]:
+    seen: dict[str, Path] = {}
+    for d in preset_dirs():
+        for f in sorted(d.glob("*.toml")):
+            seen.setdefault(f.stem, f)
+    return sorted(seen.values(), key=lambda f: f.stem)

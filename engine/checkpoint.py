@@ -1,0 +1,59 @@
+"""Checkpoints: atomic writes (temp file in the same folder, fsync, rename), safe loads.
+
+Loads always use `torch.load(weights_only=True)`: a file carrying arbitrary pickled objects is
+refused and none of its code runs. A truncated or corrupt file is reported as corrupt.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+KINDS = ("last", "best", "swa")
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be written or loaded; the message names the file."""
+
+
+def path_for(checkpoints: Path, kind: str) -> Path:
+    return Path(checkpoints) / f"{kind}.pt"
+
+
+def save_atomic(obj: dict[str, Any], path: Path) -> None:
+    """Write obj to path so that path is always either the old complete file or the new one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
+
+
+def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"refused {path}: it holds objects that are not plain tensors and values ({str(exc).splitlines()[0]})"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise CheckpointError(f"corrupt checkpoint {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None

@@ -1,0 +1,131 @@
+"""Optimizers with per-layer param groups, per-iteration LR schedules, and SWA helpers."""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
+
+from .spec import AdamSpec, AdamWSpec, RMSpropSpec, RunSpec, ScheduleSpec, SGDSpec
+
+
+class OptimError(ValueError):
+    """A spec that names something the model does not have."""
+
+
+def _prefix_of(name: str, prefixes: list[str]) -> str | None:
+    """The longest layer_lr prefix that names this parameter (on a dotted-name boundary)."""
+    hits = [p for p in prefixes if name == p or name.startswith(p + ".")]
+    return max(hits, key=len) if hits else None
+
+
+def param_groups(model: nn.Module, optim: SGDSpec | AdamWSpec | AdamSpec | RMSpropSpec) -> list[dict]:
+    """Groups by (layer prefix, decays?): each with `lr`, `lr_mult`, `weight_decay` and a `name`."""
+    prefixes = list(optim.layer_lr)
+    named = [(n.removeprefix("_orig_mod."), p) for n, p in model.named_parameters() if p.requires_grad]
+    used = {_prefix_of(n, prefixes) for n, _ in named}
+    unknown = [p for p in prefixes if p not in used]
+    if unknown:
+        tops = sorted({n.split(".")[0] for n, _ in named})
+        raise OptimError(
+            f"optim.layer_lr: prefix {', '.join(repr(u) for u in unknown)} matches no parameter; "
+            f"available prefixes: {', '.join(tops)}"
+        )
+    groups: dict[tuple[str, bool], dict] = {}
+    for name, p in named:
+        prefix = _prefix_of(name, prefixes) or "default"
+        decays = not (optim.no_decay_bn_bias and p.ndim <= 1)
+        g = groups.get((prefix, decays))
+        if g is None:
+            mult = optim.layer_lr.get(prefix, 1.0)
+            g = groups[(prefix, decays)] = {
+                "params": [],
+                "name": prefix if decays else f"{prefix}/no_decay",
+                "layer": prefix,
+                "lr_mult": mult,
+                "lr": optim.lr * mult,
+                "weight_decay": optim.weight_decay if decays else 0.0,
+            }
+        g["params"].append(p)
+    return list(groups.values())
+
+
+def build_optimizer(model: nn.Module, spec: RunSpec) -> torch.optim.Optimizer:
+    o = spec.optim
+    groups = param_groups(model, o)
+    fused = {"foreach": True}
+    if isinstance(o, SGDSpec):
+        return torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0, **fused)
+    if isinstance(o, AdamSpec):
+        return torch.optim.Adam(groups, lr=o.lr, betas=o.betas, eps=o.eps, **fused)
+    if isinstance(o, AdamWSpec):
+        return torch.optim.AdamW(groups, lr=o.lr, betas=o.betas, eps=o.eps, **fused)
+    if isinstance(o, RMSpropSpec):
+        return torch.optim.RMSprop(groups, lr=o.lr, alpha=o.alpha, momentum=o.momentum, **fused)
+    raise OptimError(f"unknown optimizer {o.name!r}")  # unreachable: the spec validates names
+
+
+def lr_factor(spec: ScheduleSpec, total_steps: int, steps_per_epoch: int) -> Callable[[int], float]:
+    """The LR multiplier at iteration `step` (0-based), for LambdaLR."""
+    total = max(total_steps, 1)
+    warm = min(int(round(spec.warmup_epochs * steps_per_epoch)), total - 1)
+
+    def warmup(step: int) -> float | None:
+        return (step + 1) / warm if step < warm else None
+
+    if spec.name == "constant":
+        return lambda s: warmup(s) or 1.0
+    if spec.name == "step":
+        marks = [int(m * total) for m in spec.milestones]
+        return lambda s: warmup(s) or spec.gamma ** sum(s >= m for m in marks)
+    if spec.name == "cosine":
+
+        def cosine(s: int) -> float:
+            w = warmup(s)
+            if w is not None:
+                return w
+            t = min((s - warm) / max(total - warm, 1), 1.0)
+            return spec.min_lr + (1 - spec.min_lr) * 0.5 * (1 + math.cos(math.pi * t))
+
+        return cosine
+    if spec.name == "onecycle":
+        # the LR curve of torch's OneCycleLR (cos annealing both ways), as a multiplier of the peak
+        up = max(int(spec.pct_start * total), 1)
+        lo = 1 / spec.div_factor
+        end = lo / spec.final_div_factor
+
+        def onecycle(s: int) -> float:
+            if s < up:
+                t = s / up
+                return lo + (1 - lo) * 0.5 * (1 - math.cos(math.pi * t))
+            t = min((s - up) / max(total - up, 1), 1.0)
+            return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * t))
+
+        return onecycle
+    raise ValueError(f"unknown schedule {spec.name!r}")
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, spec: RunSpec, steps_per_epoch: int) -> LambdaLR:
+    total = spec.train.epochs * steps_per_epoch
+    return LambdaLR(optimizer, lr_factor(spec.schedule, total, steps_per_epoch))
+
+
+def set_base_lr(optimizer: torch.optim.Optimizer, scheduler: LambdaLR, lr: float, layer: str | None = None,
+                mult: float | None = None) -> None:
+    """Change the base LR (or one layer's multiplier) live; the schedule's shape carries on."""
+    factor = scheduler.lr_lambdas[0](max(scheduler.last_epoch, 0))
+    base = lr
+    for i, g in enumerate(optimizer.param_groups):
+        if layer is not None and g.get("layer") == layer and mult is not None:
+            g["lr_mult"] = mult
+        scheduler.base_lrs[i] = base * g.get("lr_mult", 1.0)
+        g["initial_lr"] = scheduler.base_lrs[i]
+        g["lr"] = scheduler.base_lrs[i] * factor
+
+
+def base_lr(optimizer: torch.optim.Optimizer, scheduler: LambdaLR) -> float:
+    g = optimizer.param_groups[0]
+    return scheduler.base_lrs[0] / g.get("lr_mult", 1.0)

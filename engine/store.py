@@ -1,0 +1,362 @@
+"""The run store: `runs/<run-id>/`, the single source of truth for a run.
+
+    spec.toml      the resolved spec, exactly what ran
+    run.db         SQLite in WAL mode: meta, metrics, events, commands, results
+    checkpoints/   last.pt, best.pt, swa.pt (written atomically)
+    worker.log     the worker's own output
+
+The worker is the only writer of metrics, events and results; clients (TUI, CLI, reports) read
+rows by rowid and write commands, which the worker acknowledges. Every connection sets a busy
+timeout, so a reader never crashes or blocks the writer for long.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .spec import RunSpec, dump_spec, parse_spec_text
+
+SCHEMA_VERSION = 1
+STATES = ("created", "running", "paused", "finished", "stopped", "failed", "crashed")
+ACTIVE_STATES = ("created", "running", "paused")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS metrics (
+    id INTEGER PRIMARY KEY, step INTEGER NOT NULL, epoch REAL NOT NULL,
+    name TEXT NOT NULL, value REAL, wall REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS metrics_name_step ON metrics (name, step);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY, wall REAL NOT NULL, step INTEGER NOT NULL,
+    kind TEXT NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS commands (
+    id INTEGER PRIMARY KEY, wall REAL NOT NULL, kind TEXT NOT NULL, args TEXT NOT NULL DEFAULT '{}',
+    source TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT 'pending',
+    acked_wall REAL, reply TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS results (
+    id INTEGER PRIMARY KEY, wall REAL NOT NULL, step INTEGER NOT NULL, kind TEXT NOT NULL,
+    checkpoint TEXT NOT NULL DEFAULT '', data TEXT NOT NULL DEFAULT '{}');
+"""
+
+RUNS_ENV = "COCKPIT_RUNS"
+
+
+class StoreError(Exception):
+    """A run that cannot be found or opened; the message says which and why."""
+
+
+def default_runs_dir() -> Path:
+    return Path(os.environ.get(RUNS_ENV) or "runs")
+
+
+def connect(db_path: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(db_path, timeout=10.0, isolation_level=None, check_same_thread=False)
+    con.execute("PRAGMA busy_timeout = 10000")
+    con.row_factory = sqlite3.Row
+    return con
+
+
+@dataclass(frozen=True)
+class Metric:
+    step: int
+    epoch: float
+    name: str
+    value: float | None
+    wall: float
+
+
+def new_run_id(name: str, runs_dir: Path, now: datetime | None = None) -> str:
+    """Ids sort by time and read well: 20261127-231900-sgd_cosine (with -2, -3 on a clash)."""
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    base = f"{stamp}-{name}"
+    run_id, n = base, 1
+    while (runs_dir / run_id).exists():
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+class Run:
+    """One run directory and its database."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.db_path = self.path / "run.db"
+        if not self.db_path.is_file():
+            raise StoreError(f"{self.path} is not a run directory (no run.db)")
+        self._con: sqlite3.Connection | None = None
+
+    # -- creation ---------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, runs_dir: Path, spec: RunSpec, preset: str = "") -> Run:
+        """Make runs/<id>/ with spec.toml and an initialised run.db; nothing is left on failure."""
+        runs_dir = Path(runs_dir)
+        try:
+            runs_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create runs dir {runs_dir}: {exc.strerror or exc}") from None
+        if not os.access(runs_dir, os.W_OK):
+            raise StoreError(f"runs dir {runs_dir} is not writable")
+        run_id = new_run_id(spec.name, runs_dir)
+        tmp = runs_dir / f".{run_id}.tmp"
+        final = runs_dir / run_id
+        try:
+            (tmp / "checkpoints").mkdir(parents=True)
+            (tmp / "spec.toml").write_text(dump_spec(spec, f"run {run_id}, resolved spec"), encoding="utf-8")
+            con = connect(tmp / "run.db")
+            con.execute("PRAGMA journal_mode = WAL")
+            con.executescript(_SCHEMA)
+            now = time.time()
+            meta = {
+                "schema_version": SCHEMA_VERSION,
+                "run_id": run_id,
+                "name": spec.name,
+                "preset": preset,
+                "state": "created",
+                "created": now,
+                "host": socket.gethostname(),
+            }
+            with con:
+                con.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
+            con.close()
+            os.rename(tmp, final)
+        except OSError as exc:
+            _rmtree(tmp)
+            raise StoreError(f"cannot create run in {runs_dir}: {exc.strerror or exc}") from None
+        return cls(final)
+
+    # -- connection -------------------------------------------------------------------------
+
+    @property
+    def con(self) -> sqlite3.Connection:
+        if self._con is None:
+            self._con = connect(self.db_path)
+        return self._con
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    def spec(self) -> RunSpec:
+        p = self.path / "spec.toml"
+        return parse_spec_text(p.read_text(encoding="utf-8"), str(p))
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / "worker.log"
+
+    # -- meta -------------------------------------------------------------------------------
+
+    def meta(self) -> dict[str, Any]:
+        return {r["key"]: json.loads(r["value"]) for r in self.con.execute("SELECT key, value FROM meta")}
+
+    def set_meta(self, **values: Any) -> None:
+        with self.con:
+            self.con.executemany(
+                "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [(k, json.dumps(v)) for k, v in values.items()],
+            )
+
+    def state(self) -> str:
+        """The run's state; a run whose worker is gone is marked crashed here (never left running)."""
+        meta = self.meta()
+        state = meta.get("state", "created")
+        if state in ACTIVE_STATES and meta.get("pid") and meta.get("host") == socket.gethostname():
+            if not pid_alive(int(meta["pid"])):
+                # the worker may have just finished: re-read before declaring a crash
+                state = self.meta().get("state", state)
+                if state in ACTIVE_STATES:
+                    self.set_meta(state="crashed", ended=time.time(), error="worker process disappeared")
+                    self.add_event("crashed", "worker process disappeared", level="error", step=self.last_step())
+                    state = "crashed"
+        return state
+
+    # -- metrics ----------------------------------------------------------------------------
+
+    def add_metrics(self, rows: Iterable[tuple[int, float, str, float | None]]) -> None:
+        """Append (step, epoch, name, value) rows in one transaction."""
+        now = time.time()
+        with self.con:
+            self.con.executemany(
+                "INSERT INTO metrics (step, epoch, name, value, wall) VALUES (?, ?, ?, ?, ?)",
+                [(s, e, n, v, now) for s, e, n, v in rows],
+            )
+
+    def metrics_since(self, after_id: int = 0, names: Iterable[str] | None = None) -> tuple[int, list[Metric]]:
+        """Rows with id > after_id (optionally only some names), and the last id seen."""
+        sql = "SELECT id, step, epoch, name, value, wall FROM metrics WHERE id > ?"
+        args: list[Any] = [after_id]
+        if names is not None:
+            names = list(names)
+            sql += f" AND name IN ({','.join('?' * len(names))})"
+            args += names
+        rows = self.con.execute(sql + " ORDER BY id", args).fetchall()
+        last = rows[-1]["id"] if rows else after_id
+        return last, [Metric(r["step"], r["epoch"], r["name"], r["value"], r["wall"]) for r in rows]
+
+    def series(self, name: str) -> list[tuple[int, float]]:
+        """(step, value) for one metric, in step order."""
+        rows = self.con.execute("SELECT step, value FROM metrics WHERE name = ? ORDER BY step, id", (name,))
+        return [(r[0], r[1]) for r in rows]
+
+    def metric_names(self) -> list[str]:
+        return [r[0] for r in self.con.execute("SELECT DISTINCT name FROM metrics ORDER BY name")]
+
+    def last_values(self) -> dict[str, float]:
+        rows = self.con.execute(
+            "SELECT name, value FROM metrics WHERE id IN (SELECT MAX(id) FROM metrics GROUP BY name)"
+        )
+        return {r[0]: r[1] for r in rows}
+
+    def best(self, name: str = "test_acc") -> float | None:
+        row = self.con.execute("SELECT MAX(value) FROM metrics WHERE name = ?", (name,)).fetchone()
+        return row[0]
+
+    def last_step(self) -> int:
+        row = self.con.execute("SELECT MAX(step) FROM metrics").fetchone()
+        return int(row[0] or 0)
+
+    def truncate_after(self, step: int) -> None:
+        """Drop rows past `step` (used on resume, so curves never hold duplicates)."""
+        with self.con:
+            self.con.execute("DELETE FROM metrics WHERE step > ?", (step,))
+
+    # -- events -----------------------------------------------------------------------------
+
+    def add_event(self, kind: str, message: str, *, level: str = "info", step: int = 0, **data: Any) -> None:
+        with self.con:
+            self.con.execute(
+                "INSERT INTO events (wall, step, kind, level, message, data) VALUES (?, ?, ?, ?, ?, ?)",
+                (time.time(), step, kind, level, message, json.dumps(data)),
+            )
+
+    def events_since(self, after_id: int = 0) -> list[sqlite3.Row]:
+        return self.con.execute("SELECT * FROM events WHERE id > ? ORDER BY id", (after_id,)).fetchall()
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def send_command(self, kind: str, source: str = "", **args: Any) -> int:
+        with self.con:
+            cur = self.con.execute(
+                "INSERT INTO commands (wall, kind, args, source) VALUES (?, ?, ?, ?)",
+                (time.time(), kind, json.dumps(args), source),
+            )
+        return int(cur.lastrowid)
+
+    def pending_commands(self) -> list[tuple[int, str, dict[str, Any]]]:
+        rows = self.con.execute("SELECT id, kind, args FROM commands WHERE status = 'pending' ORDER BY id")
+        return [(r[0], r[1], json.loads(r[2])) for r in rows]
+
+    def ack_command(self, cid: int, status: str = "done", reply: str = "") -> None:
+        with self.con:
+            self.con.execute(
+                "UPDATE commands SET status = ?, acked_wall = ?, reply = ? WHERE id = ?",
+                (status, time.time(), reply, cid),
+            )
+
+    def command(self, cid: int) -> sqlite3.Row | None:
+        return self.con.execute("SELECT * FROM commands WHERE id = ?", (cid,)).fetchone()
+
+    def wait_command(self, cid: int, timeout: float = 30.0, poll: float = 0.1) -> sqlite3.Row | None:
+        """Wait until the worker acknowledges a command (or the run ends); None on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            row = self.command(cid)
+            if row is not None and row["status"] != "pending":
+                return row
+            if self.state() not in ACTIVE_STATES:
+                return self.command(cid)
+            time.sleep(poll)
+        return None
+
+    # -- results ----------------------------------------------------------------------------
+
+    def add_result(self, kind: str, data: dict[str, Any], *, step: int = 0, checkpoint: str = "") -> None:
+        with self.con:
+            self.con.execute(
+                "INSERT INTO results (wall, step, kind, checkpoint, data) VALUES (?, ?, ?, ?, ?)",
+                (time.time(), step, kind, checkpoint, json.dumps(data)),
+            )
+
+    def results(self, kind: str | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM results", ()
+        if kind:
+            sql, args = sql + " WHERE kind = ?", (kind,)
+        rows = self.con.execute(sql + " ORDER BY id", args).fetchall()
+        return [dict(r) | {"data": json.loads(r["data"])} for r in rows]
+
+
+# ---------------------------------------------------------------------------------- lookups
+
+
+def resolve_run(ref: str, runs_dir: Path | None = None) -> Run:
+    """A run by id (in runs_dir), by unique id prefix, by path, or 'last' for the newest."""
+    runs_dir = Path(runs_dir or default_runs_dir())
+    candidates = [Path(ref), runs_dir / ref]
+    for c in candidates:
+        if (c / "run.db").is_file():
+            return Run(c)
+    ids = list_run_dirs(runs_dir)
+    if ref in ("last", "latest") and ids:
+        return Run(ids[-1])
+    matches = [p for p in ids if p.name.startswith(ref) or p.name.endswith(ref)]
+    if len(matches) == 1:
+        return Run(matches[0])
+    if len(matches) > 1:
+        names = ", ".join(p.name for p in matches[:5])
+        raise StoreError(f"run {ref!r} is ambiguous in {runs_dir}: {names}")
+    raise StoreError(f"no run {ref!r} (looked for a run dir at {ref} and in {runs_dir})")
+
+
+def list_run_dirs(runs_dir: Path | None = None) -> list[Path]:
+    runs_dir = Path(runs_dir or default_runs_dir())
+    if not runs_dir.is_dir():
+        return []
+    return sorted(p for p in runs_dir.iterdir() if not p.name.startswith(".") and (p / "run.db").is_file())
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie (exited child not yet reaped) counts as gone
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def iter_runs(runs_dir: Path | None = None) -> Iterator[Run]:
+    for p in list_run_dirs(runs_dir):
+        try:
+            yield Run(p)
+        except StoreError:
+            continue
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

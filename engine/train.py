@@ -1,0 +1,384 @@
+"""The training loop: data on the device, batched augmentation, AMP step, metrics without host sync.
+
+One `Trainer` holds the run's state (model, optimizer, schedule, step) so that commands from the
+run store (stop, pause, checkpoint, set-lr, swa) act on it at step boundaries. Step metrics are
+accumulated on the device and read in one transfer every `monitor.every` steps.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from . import checkpoint as ckpt
+from .augment import Augmenter
+from .data import DeviceLoader, load_dataset
+from .evaluate import autocast_for, evaluate
+from .models import build_model
+from .optim import base_lr, build_optimizer, build_scheduler, set_base_lr
+from .spec import RunSpec
+from .store import Run
+
+
+class DeviceError(RuntimeError):
+    """The device the spec asks for is not available."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("train.device is 'cuda' but no CUDA device is available; set train.device=auto or cpu")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def resolve_amp(amp: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
+    """(autocast dtype or None, use GradScaler). AMP runs on CUDA only; CPU trains in fp32."""
+    if device.type != "cuda" or amp == "off":
+        return None, False
+    if amp == "auto":
+        amp = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return (torch.bfloat16, False) if amp == "bf16" else (torch.float16, True)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+class StopRun(Exception):
+    """Raised inside the loop to end the run early with a state and reason."""
+
+    def __init__(self, state: str, reason: str):
+        super().__init__(reason)
+        self.state, self.reason = state, reason
+
+
+class Trainer:
+    """Builds everything from the spec and runs `fit()`; `run` (the store) is optional."""
+
+    def __init__(self, spec: RunSpec, run: Run | None = None, log: Callable[[str], None] = print):
+        self.spec, self.run, self.log = spec, run, log
+        t = spec.train
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        self.device = resolve_device(t.device)
+        self.amp_dtype, use_scaler = resolve_amp(t.amp, self.device)
+        self.channels_last = t.channels_last and self.device.type == "cuda"
+        seed_everything(t.seed)
+
+        self.data = load_dataset(spec.data, t.seed, self._progress)
+        d = self.data
+        self.train_loader = DeviceLoader(d.train_x, d.train_y, t.batch_size, self.device, shuffle=True,
+                                         drop_last=d.train_x.shape[0] >= t.batch_size, seed=t.seed)
+        self.test_x, self.test_y = d.test_x.to(self.device), d.test_y.to(self.device)
+        self.val_x, self.val_y = d.val_x.to(self.device), d.val_y.to(self.device)
+        self.augment = Augmenter(spec.augment, d.mean, d.std)
+
+        self.model = build_model(spec.model, d.num_classes).to(self.device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = build_optimizer(self.model, spec)
+        self.steps_per_epoch = len(self.train_loader)
+        self.total_steps = t.epochs * self.steps_per_epoch
+        self.scheduler = build_scheduler(self.optimizer, spec, self.steps_per_epoch)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
+        self.forward = torch.compile(self.model) if t.compile else self.model
+
+        self.swa_model: torch.optim.swa_utils.AveragedModel | None = None
+        self.swa_scheduler: torch.optim.swa_utils.SWALR | None = None
+        self.swa_start = spec.swa_start_epoch() if spec.swa.enabled else None
+
+        self.step = 0  # optimizer steps taken
+        self.epoch = 0  # current epoch (0-based)
+        self.batch_in_epoch = 0  # next batch of the current epoch
+        self.best_acc = -1.0
+        self.paused = False
+        self.stop_request: tuple[str, str] | None = None  # (state, reason) set by a signal or command
+        self._last_poll = 0.0
+        self._window_start = time.perf_counter()
+        self._reset_window()
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _progress(self, desc: str, done: int, total: int) -> None:
+        if done == total or done % max(total // 10, 1) == 0:
+            self.log(f"{desc}: {done}/{total}")
+
+    def _event(self, kind: str, message: str, level: str = "info", **data: Any) -> None:
+        self.log(f"[{level}] {kind}: {message}")
+        if self.run:
+            self.run.add_event(kind, message, level=level, step=self.step, **data)
+
+    def _reset_window(self) -> None:
+        z = torch.zeros((), device=self.device)
+        self._loss_sum, self._correct, self._window_n, self._window_steps = z.clone(), z.clone(), 0, 0
+
+    @property
+    def epoch_float(self) -> float:
+        return self.step / max(self.steps_per_epoch, 1)
+
+    def current_lr(self) -> float:
+        """The base LR in force now (a layer's LR is this times its multiplier)."""
+        g = self.optimizer.param_groups[0]
+        return g["lr"] / g.get("lr_mult", 1.0)
+
+    def lr_by_layer(self) -> dict[str, float]:
+        return {g["layer"]: g["lr"] for g in self.optimizer.param_groups}
+
+    # -- the step -----------------------------------------------------------------------------
+
+    def train_step(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        t = self.spec.train
+        x = self.augment.train(xb)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast_for(self.device, self.amp_dtype):
+            logits = self.forward(x)
+            loss = F.cross_entropy(logits.float(), yb, label_smoothing=t.label_smoothing)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if t.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.swa_scheduler is not None:
+            self.swa_scheduler.step()
+        else:
+            self.scheduler.step()
+        self.step += 1
+        # on-device accumulation: no host sync here
+        self._loss_sum += loss.detach() * yb.shape[0]
+        self._correct += (logits.detach().argmax(1) == yb).sum()
+        self._window_n += yb.shape[0]
+        self._window_steps += 1
+
+    def flush_window(self) -> None:
+        """One host transfer for the window's step metrics; rows go to the store in one transaction."""
+        if self._window_steps == 0:
+            return
+        loss_sum, correct = torch.stack([self._loss_sum, self._correct]).tolist()
+        now = time.perf_counter()
+        elapsed = max(now - self._window_start, 1e-9)
+        n, steps = self._window_n, self._window_steps
+        rows = [
+            ("train_loss", loss_sum / n),
+            ("train_acc", correct / n),
+            ("lr", self.current_lr()),
+            ("images_per_s", n / elapsed),
+            ("step_time_ms", 1000 * elapsed / steps),
+        ]
+        layers = self.lr_by_layer()
+        if len(layers) > 1:
+            rows += [(f"lr/{k}", v) for k, v in layers.items()]
+        if self.device.type == "cuda":
+            rows.append(("memory_gb", torch.cuda.max_memory_allocated(self.device) / 2**30))
+        if self.scaler.is_enabled():
+            rows.append(("loss_scale", self.scaler.get_scale()))
+        if not math.isfinite(loss_sum):
+            self._event("nonfinite", f"non-finite training loss near step {self.step}", level="error")
+        if self.run:
+            self.run.add_metrics((self.step, self.epoch_float, k, v) for k, v in rows)
+        self._reset_window()
+        self._window_start = now
+
+    # -- evaluation and checkpoints -----------------------------------------------------------
+
+    def eval_model(self, model: torch.nn.Module | None = None, split: str = "test"):
+        x, y = (self.test_x, self.test_y) if split == "test" else (self.val_x, self.val_y)
+        return evaluate(model or self.model, x, y, self.spec.train.eval_batch_size, self.augment.eval,
+                        self.amp_dtype, self.channels_last)
+
+    def evaluate_epoch(self) -> None:
+        rows = []
+        test = self.eval_model()
+        rows += [("test_loss", test.loss), ("test_acc", test.acc)]
+        select = test.acc
+        if self.val_x.shape[0]:
+            val = self.eval_model(split="val")
+            rows += [("val_loss", val.loss), ("val_acc", val.acc)]
+            select = val.acc
+        if self.run:
+            self.run.add_metrics((self.step, self.epoch_float, k, v) for k, v in rows)
+        self.log(f"epoch {self.epoch + 1}/{self.spec.train.epochs} step {self.step}: "
+                 + " ".join(f"{k}={v:.4f}" for k, v in rows))
+        if select > self.best_acc:
+            self.best_acc = select
+            self.save("best")
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "best_acc": self.best_acc,
+            "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
+                    "python_pos": random.getstate()[2]},
+        }
+        if self.device.type == "cuda":
+            state["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
+        if self.swa_model is not None:
+            state["swa_model"] = self.swa_model.state_dict()
+            state["swa_scheduler"] = self.swa_scheduler.state_dict() if self.swa_scheduler else {}
+        return state
+
+    def save(self, kind: str) -> Path | None:
+        if not self.run:
+            return None
+        path = ckpt.path_for(self.run.checkpoints, kind)
+        ckpt.save_atomic(self.state_dict(), path)
+        return path
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def poll_commands(self, force: bool = False) -> None:
+        """Read pending commands at most every 0.25 s (time-based, so it costs nothing per step)."""
+        now = time.monotonic()
+        if not self.run or (not force and now - self._last_poll < 0.25):
+            return
+        self._last_poll = now
+        for cid, kind, args in self.run.pending_commands():
+            try:
+                reply = self.handle_command(kind, args)
+                self.run.ack_command(cid, "done", reply)
+            except Exception as exc:  # a bad command must not kill the run
+                self.run.ack_command(cid, "failed", str(exc))
+                self._event("command_failed", f"{kind}: {exc}", level="warning")
+
+    def handle_command(self, kind: str, args: dict[str, Any]) -> str:
+        if kind == "stop":
+            self.stop_request = ("stopped", args.get("reason", "stop requested"))
+            return "stopping at the next step boundary"
+        if kind == "pause":
+            if not self.paused:
+                self.paused = True
+                self.run and self.run.set_meta(state="paused")
+                self._event("paused", "training paused")
+            return "paused"
+        if kind == "resume":
+            if self.paused:
+                self.paused = False
+                self.run and self.run.set_meta(state="running")
+                self._event("resumed", "training resumed")
+            return "running"
+        if kind == "checkpoint":
+            path = self.save("last")
+            self._event("checkpoint", f"checkpoint written: {path}")
+            return str(path)
+        if kind == "set_lr":
+            lr = float(args.get("lr", base_lr(self.optimizer, self.scheduler)))
+            layer, mult = args.get("layer"), args.get("mult")
+            if layer is not None and layer not in self.lr_by_layer():
+                raise ValueError(f"no param group {layer!r}; groups: {', '.join(self.lr_by_layer())}")
+            if lr <= 0 or (mult is not None and float(mult) <= 0):
+                raise ValueError("learning rates and multipliers must be > 0")
+            set_base_lr(self.optimizer, self.scheduler, lr, layer, None if mult is None else float(mult))
+            what = f"layer {layer} multiplier {mult}" if layer else f"base LR {lr:g}"
+            self._event("set_lr", f"{what} (was set live)", lr=lr, layer=layer, mult=mult)
+            return what
+        if kind == "swa":
+            self.start_swa("command")
+            return "SWA started"
+        raise ValueError(f"unknown command {kind!r}")
+
+    # -- SWA -----------------------------------------------------------------------------------
+
+    def start_swa(self, why: str) -> None:
+        if self.swa_model is not None:
+            return
+        from torch.optim.swa_utils import SWALR, AveragedModel
+
+        s = self.spec.swa
+        self.swa_model = AveragedModel(self.model)
+        for g in self.optimizer.param_groups:
+            g["swa_lr"] = s.lr * g.get("lr_mult", 1.0)
+        self.swa_scheduler = SWALR(self.optimizer, swa_lr=[g["swa_lr"] for g in self.optimizer.param_groups],
+                                   anneal_epochs=max(s.anneal_epochs * self.steps_per_epoch, 1),
+                                   anneal_strategy=s.anneal_strategy)
+        self._event("swa_started", f"SWA started at epoch {self.epoch + 1} ({why})")
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def fit(self) -> str:
+        """Train to the end (or a stop); returns the end state: finished or stopped."""
+        spec = self.spec
+        every = spec.monitor.every
+        self._event("started", f"training {spec.model.name} on {self.data.name} ({self.device})",
+                    steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps)
+        if self.run:
+            self.run.set_meta(state="running", total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch,
+                              epochs=spec.train.epochs, device=device_name(self.device))
+        state, reason = "finished", "done"
+        try:
+            while self.epoch < spec.train.epochs:
+                if self.swa_start is not None and self.epoch >= self.swa_start:
+                    self.start_swa("spec")
+                self._window_start = time.perf_counter()
+                for xb, yb, _ in self.train_loader.epoch_batches(self.epoch, self.batch_in_epoch):
+                    self.train_step(xb, yb)
+                    self.batch_in_epoch += 1
+                    if self.step % every == 0:
+                        self.flush_window()
+                    self.poll_commands()
+                    while self.paused and not self.stop_request:
+                        time.sleep(0.1)
+                        self.poll_commands(force=True)
+                        self._window_start = time.perf_counter()
+                    if self.stop_request:
+                        raise StopRun(*self.stop_request)
+                self.flush_window()
+                if self.swa_model is not None:
+                    self.swa_model.update_parameters(self.model)
+                self.epoch += 1
+                self.batch_in_epoch = 0
+                if self.epoch % spec.evaluate.every == 0 or self.epoch == spec.train.epochs:
+                    self.evaluate_epoch()
+                if self.epoch % spec.train.checkpoint_every == 0:
+                    self.save("last")
+        except StopRun as stop:
+            state, reason = stop.state, stop.reason
+            self.flush_window()
+            self.save("last")
+        if self.swa_model is not None:
+            self.finish_swa()
+        if state == "finished":
+            self.save("last")
+        self._event(state, reason)
+        return state
+
+    def finish_swa(self) -> None:
+        """Recompute BN statistics for the averaged weights on un-augmented train data, evaluate, save."""
+        from torch.optim.swa_utils import update_bn
+
+        assert self.swa_model is not None
+        loader = (self.augment.eval(xb) for xb, _, _ in self.train_loader.epoch_batches(0))
+        with autocast_for(self.device, self.amp_dtype):
+            update_bn(loader, self.swa_model, device=self.device)
+        res = self.eval_model(self.swa_model.module)
+        path = None
+        if self.run:
+            path = ckpt.path_for(self.run.checkpoints, "swa")
+            ckpt.save_atomic({"model": self.swa_model.module.state_dict(), "step": self.step}, path)
+            self.run.add_metrics([(self.step, self.epoch_float, "swa_test_acc", res.acc),
+                                  (self.step, self.epoch_float, "swa_test_loss", res.loss)])
+            self.run.add_result("swa", {"test_acc": res.acc, "test_loss": res.loss}, step=self.step,
+                                checkpoint=str(path.name))
+        self._event("swa_finished", f"SWA model: test_acc={res.acc:.4f}")
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
