@@ -56,7 +56,9 @@ def param_groups(model: nn.Module, optim: SGDSpec | AdamWSpec | AdamSpec | RMSpr
 def build_optimizer(model: nn.Module, spec: RunSpec) -> torch.optim.Optimizer:
     o = spec.optim
     groups = param_groups(model, o)
-    fused = {"foreach": True}
+    # fused kernels skip a step on the device when `found_inf` is set: no host sync for the
+    # non-finite guard (see Trainer.train_step); RMSprop has no fused kernel and uses foreach
+    fused = {"fused": True}
     if isinstance(o, SGDSpec):
         return torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0, **fused)
     if isinstance(o, AdamSpec):
@@ -64,7 +66,7 @@ def build_optimizer(model: nn.Module, spec: RunSpec) -> torch.optim.Optimizer:
     if isinstance(o, AdamWSpec):
         return torch.optim.AdamW(groups, lr=o.lr, betas=o.betas, eps=o.eps, **fused)
     if isinstance(o, RMSpropSpec):
-        return torch.optim.RMSprop(groups, lr=o.lr, alpha=o.alpha, momentum=o.momentum, **fused)
+        return torch.optim.RMSprop(groups, lr=o.lr, alpha=o.alpha, momentum=o.momentum, foreach=True)
     raise OptimError(f"unknown optimizer {o.name!r}")  # unreachable: the spec validates names
 
 

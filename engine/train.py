@@ -21,6 +21,7 @@ from . import checkpoint as ckpt
 from .augment import Augmenter
 from .data import DeviceLoader, load_dataset
 from .evaluate import autocast_for, evaluate
+from .instruments import Instruments
 from .models import build_model
 from .optim import base_lr, build_optimizer, build_scheduler, set_base_lr
 from .spec import RunSpec
@@ -91,6 +92,13 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, spec, self.steps_per_epoch)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
         self.forward = torch.compile(self.model) if t.compile else self.model
+        self.instruments = Instruments(self.model, spec.monitor, self.device, grad_clip=t.grad_clip)
+        self._data_events = [torch.cuda.Event(enable_timing=True) for _ in range(2)] if self.device.type == "cuda" else []
+        self.tb = None
+        if spec.monitor.tensorboard and run is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(run.path / "tb"))
 
         self.swa_model: torch.optim.swa_utils.AveragedModel | None = None
         self.swa_scheduler: torch.optim.swa_utils.SWALR | None = None
@@ -119,7 +127,8 @@ class Trainer:
 
     def _reset_window(self) -> None:
         z = torch.zeros((), device=self.device)
-        self._loss_sum, self._correct, self._window_n, self._window_steps = z.clone(), z.clone(), 0, 0
+        self._loss_sum, self._correct, self._window_n = z.clone(), z.clone(), z.clone()
+        self._window_steps, self._data_time = 0, 0.0
 
     @property
     def epoch_float(self) -> float:
@@ -136,59 +145,101 @@ class Trainer:
     # -- the step -----------------------------------------------------------------------------
 
     def train_step(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
-        t = self.spec.train
+        """One optimizer step; everything it measures stays on the device."""
+        t, inst = self.spec.train, self.instruments
+        step = self.step + 1
+        timing = self.device.type == "cuda" and self._window_steps == 0
+        if timing:
+            self._data_events[0].record()
+        t0 = time.perf_counter()
         x = self.augment.train(xb)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with autocast_for(self.device, self.amp_dtype):
-            logits = self.forward(x)
+        if timing:
+            self._data_events[1].record()
+        self._data_time += time.perf_counter() - t0  # exact on CPU; CUDA uses the events
+        sampled = inst.due(self.spec.monitor.activations_every, step)
+        forward = self.model if sampled else self.forward  # hooks run eagerly, never in a compiled graph
+        with inst.watch_activations(step), autocast_for(self.device, self.amp_dtype):
+            logits = forward(x)
             loss = F.cross_entropy(logits.float(), yb, label_smoothing=t.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
-        if t.grad_clip > 0:
+        if self.scaler.is_enabled():
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+            # fp16 overflow is the scaler's business; only a non-finite loss counts toward the stop
+            skip = inst.after_backward(step, ~torch.isfinite(loss.detach()))
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            skip = inst.after_backward(step)
+            if getattr(self.optimizer, "_step_supports_amp_scaling", False):
+                self.optimizer.grad_scale, self.optimizer.found_inf = None, skip.float()
+            else:  # no fused kernel: zero the grads of a non-finite step instead
+                for p in inst.params:
+                    if p.grad is not None:
+                        p.grad.copy_(torch.where(skip, 0.0, p.grad))
+            self.optimizer.step()
+        inst.after_step(step)
+        inst.on_logits(step, logits, yb)
         if self.swa_scheduler is not None:
             self.swa_scheduler.step()
         else:
             self.scheduler.step()
-        self.step += 1
-        # on-device accumulation: no host sync here
-        self._loss_sum += loss.detach() * yb.shape[0]
-        self._correct += (logits.detach().argmax(1) == yb).sum()
-        self._window_n += yb.shape[0]
+        self.step = step
+        ok = (~skip).float()
+        self._loss_sum += torch.where(skip, 0.0, loss.detach()) * yb.shape[0]
+        self._correct += (logits.detach().argmax(1) == yb).sum() * ok
+        self._window_n += ok * yb.shape[0]
         self._window_steps += 1
 
     def flush_window(self) -> None:
-        """One host transfer for the window's step metrics; rows go to the store in one transaction."""
+        """One host transfer for the window's metrics; rows go to the store in one transaction."""
         if self._window_steps == 0:
             return
-        loss_sum, correct = torch.stack([self._loss_sum, self._correct]).tolist()
+        (loss_sum, correct, n), rows3 = self.instruments.collect([self._loss_sum, self._correct, self._window_n])
         now = time.perf_counter()
         elapsed = max(now - self._window_start, 1e-9)
-        n, steps = self._window_n, self._window_steps
+        steps = self._window_steps
+        images = steps * self.spec.train.batch_size
+        w = self.instruments.window
         rows = [
-            ("train_loss", loss_sum / n),
-            ("train_acc", correct / n),
             ("lr", self.current_lr()),
-            ("images_per_s", n / elapsed),
+            ("images_per_s", images / elapsed),
             ("step_time_ms", 1000 * elapsed / steps),
+            ("grad_norm", w["grad_norm"]),
+            ("grad_norm_max", w["grad_norm_max"]),
         ]
+        if n > 0:
+            rows += [("train_loss", loss_sum / n), ("train_acc", correct / n)]
+        if w["skipped_steps"]:
+            self.instruments.skipped_total += int(w["skipped_steps"])
+            rows.append(("skipped_steps", self.instruments.skipped_total))
+            self._event("nonfinite", f"{int(w['skipped_steps'])} step(s) with a non-finite loss or gradient "
+                        f"skipped before step {self.step}", level="error")
         layers = self.lr_by_layer()
         if len(layers) > 1:
             rows += [(f"lr/{k}", v) for k, v in layers.items()]
         if self.device.type == "cuda":
             rows.append(("memory_gb", torch.cuda.max_memory_allocated(self.device) / 2**30))
+            rows.append(("data_time_ms", self._data_events[0].elapsed_time(self._data_events[1])))
+        else:
+            rows.append(("data_time_ms", 1000 * self._data_time / steps))
         if self.scaler.is_enabled():
             rows.append(("loss_scale", self.scaler.get_scale()))
-        if not math.isfinite(loss_sum):
-            self._event("nonfinite", f"non-finite training loss near step {self.step}", level="error")
+        out = [(self.step, k, v) for k, v in rows] + rows3
+        for kind, level, message in self.instruments.alarms(rows3):
+            self._event(kind, message, level=level)
         if self.run:
-            self.run.add_metrics((self.step, self.epoch_float, k, v) for k, v in rows)
+            self.run.add_metrics((s, s / max(self.steps_per_epoch, 1), k, v) for s, k, v in out)
+        if self.tb:
+            for s, k, v in out:
+                self.tb.add_scalar(k, v, s)
         self._reset_window()
         self._window_start = now
+        if w["nonfinite_streak"] >= self.spec.monitor.nonfinite_limit:
+            raise StopRun("failed", f"{int(w['nonfinite_streak'])} non-finite steps in a row "
+                          f"(monitor.nonfinite_limit={self.spec.monitor.nonfinite_limit}); the last good checkpoint is intact")
 
     # -- evaluation and checkpoints -----------------------------------------------------------
 
@@ -208,7 +259,21 @@ class Trainer:
             select = val.acc
         if self.run:
             self.run.add_metrics((self.step, self.epoch_float, k, v) for k, v in rows)
-        self.log(f"epoch {self.epoch + 1}/{self.spec.train.epochs} step {self.step}: "
+            k = min(self.spec.evaluate.hardest, test.targets.numel())
+            if k:
+                losses = F.cross_entropy(test.logits, test.targets, reduction="none")
+                top = losses.topk(k)
+                preds = test.logits.argmax(1)[top.indices]
+                self.run.add_result("hardest", {"examples": [
+                    {"index": int(i), "label": int(lbl), "pred": int(pr), "loss": float(ls)}
+                    for i, lbl, pr, ls in zip(top.indices.tolist(), test.targets[top.indices].tolist(),
+                                               preds.tolist(), top.values.tolist())]}, step=self.step)
+        if self.tb:
+            for k, v in rows:
+                self.tb.add_scalar(k, v, self.step)
+            for name, params in self.instruments.groups.items():
+                self.tb.add_histogram(f"weights/{name}", torch.cat([p.detach().reshape(-1) for p in params]).float().cpu(), self.step)
+        self.log(f"epoch {self.epoch}/{self.spec.train.epochs} step {self.step}: "
                  + " ".join(f"{k}={v:.4f}" for k, v in rows))
         if select > self.best_acc:
             self.best_acc = select
@@ -349,13 +414,16 @@ class Trainer:
                     self.save("last")
         except StopRun as stop:
             state, reason = stop.state, stop.reason
-            self.flush_window()
-            self.save("last")
-        if self.swa_model is not None:
+            if state == "stopped":
+                self.flush_window()
+                self.save("last")
+        if self.swa_model is not None and state != "failed":
             self.finish_swa()
         if state == "finished":
             self.save("last")
-        self._event(state, reason)
+        if self.tb:
+            self.tb.close()
+        self._event(state, reason, level="error" if state == "failed" else "info")
         return state
 
     def finish_swa(self) -> None:

@@ -1,0 +1,135 @@
+"""The CLI as a user drives it: real subprocesses, the real worker, a real run store."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from engine.store import Run, list_run_dirs, resolve_run
+
+from .conftest import ROOT, TINY_SETS, cockpit
+
+
+def sets(*extra: str) -> list[str]:
+    out = []
+    for s in [*TINY_SETS, *extra]:
+        out += ["--set", s]
+    return out
+
+
+@pytest.mark.slow
+def test_run_trains_through_the_worker_and_records_the_run(runs_dir):
+    res = cockpit("run", *sets(), timeout=180)
+    assert res.returncode == 0, res.stderr + res.stdout
+    [path] = list_run_dirs(runs_dir)
+    assert f"run dir: {path}" in res.stdout.replace("\n", "")
+    run = Run(path)
+    assert run.state() == "finished"
+    losses = run.series("train_loss")
+    assert len(losses) == 2 * (256 // 64), "one loss per step at monitor.every=1"
+    accs = run.series("test_acc")
+    assert len(accs) == 2, "test accuracy at each epoch"
+    assert (path / "checkpoints" / "last.pt").is_file() and (path / "checkpoints" / "best.pt").is_file()
+    assert (path / "worker.log").read_text().strip(), "the worker's output goes to its log"
+    assert run.meta()["preset"] == "quickstart"
+
+
+@pytest.mark.slow
+def test_a_second_terminal_sees_the_metrics_grow(runs_dir):
+    res = cockpit("run", "--detach", *sets("train.epochs=6", "data.synthetic_train=1024"))
+    assert res.returncode == 0, res.stderr
+    run = resolve_run("last", runs_dir)
+    counts = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        counts.append(len(run.series("train_loss")))
+        if run.state() not in ("created", "running"):
+            break
+        time.sleep(0.2)
+    assert run.state() == "finished"
+    grew = sorted(set(counts))
+    assert len(grew) >= 3, f"saw the loss series grow while training, got counts {grew}"
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_with_exit_130(runs_dir):
+    proc = subprocess.Popen([sys.executable, "-m", "cockpit.cli", "run", *sets("train.epochs=200")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, NO_COLOR="1"))
+    deadline = time.monotonic() + 60
+    run = None
+    while time.monotonic() < deadline:
+        dirs = list_run_dirs(runs_dir)
+        if dirs and Run(dirs[0]).series("train_loss"):
+            run = Run(dirs[0])
+            break
+        time.sleep(0.1)
+    assert run is not None, "training started"
+    proc.send_signal(signal.SIGINT)
+    out, errtext = proc.communicate(timeout=60)
+    assert proc.returncode == 130, errtext
+    assert run.state() == "stopped"
+    assert (run.checkpoints / "last.pt").is_file()
+    cmds = run.con.execute("SELECT kind, source, status FROM commands").fetchall()
+    assert [tuple(c) for c in cmds] == [("stop", "cli", "done")]
+
+
+def test_bad_preset_exits_2_and_creates_nothing(runs_dir, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[optim]\nlr = -1\n[train]\nbatch_size = 0\n")
+    res = cockpit("run", str(bad))
+    assert res.returncode == 2
+    assert "optim.lr" in res.stderr and "train.batch_size" in res.stderr
+    assert not runs_dir.exists() or not list(runs_dir.iterdir())
+
+
+def test_invalid_toml_exits_2_naming_file_line_col(runs_dir, tmp_path):
+    bad = tmp_path / "broken.toml"
+    bad.write_text("name = 'x'\n[train\n")
+    res = cockpit("run", str(bad))
+    assert res.returncode == 2
+    assert f"{bad}:2:" in res.stderr
+
+
+def test_missing_preset_and_unknown_set_key_exit_2(runs_dir):
+    res = cockpit("run", "no_such_preset")
+    assert res.returncode == 2 and "no such preset file" in res.stderr
+    res = cockpit("run", "--set", "optim.lrr=0.1")
+    assert res.returncode == 2 and "unknown key" in res.stderr and "optim.lr" in res.stderr
+    assert not runs_dir.exists()
+
+
+def test_spec_check_prints_the_resolved_spec():
+    res = cockpit("spec", "check", "sgd_cosine", "--set", "optim.lr=0.1")
+    assert res.returncode == 0, res.stderr
+    assert "lr = 0.1" in res.stdout and 'name = "resnet18"' in res.stdout
+
+
+def test_spec_schema_is_json():
+    res = cockpit("spec", "schema")
+    assert res.returncode == 0
+    assert "RunSpec" in json.loads(res.stdout)["title"]
+
+
+def test_unknown_run_exits_2(runs_dir):
+    res = cockpit("attach", "nope")
+    assert res.returncode == 2 and "no run 'nope'" in res.stderr
+
+
+def test_runs_lists_runs_with_state_and_best_accuracy(runs_dir):
+    from engine.spec import RunSpec
+
+    run = Run.create(runs_dir, RunSpec(name="listed"), preset="presets/listed.toml")
+    run.set_meta(state="finished", started=time.time())
+    run.add_metrics([(10, 1.0, "test_acc", 0.5), (20, 2.0, "test_acc", 0.75)])
+    res = cockpit("runs", "--json")
+    [row] = [json.loads(line) for line in res.stdout.splitlines()]
+    assert row["run_id"] == run.run_id and row["state"] == "finished" and row["best_acc"] == 0.75
+    res = cockpit("runs")
+    assert run.run_id in res.stdout and "75.00%" in res.stdout and "finished" in res.stdout
