@@ -92,34 +92,67 @@ def run(
 ) -> None:
     """Run a preset headless in a worker process and watch it live."""
     spec, label = resolve_spec(preset, sets)
-    from engine.worker import spawn
-
     try:
         r = Run.create(runs_dir or default_runs_dir(), spec, preset=label)
     except StoreError as exc:
         fail(str(exc))
+    _start_and_watch(r, detach)
+
+
+def _start_and_watch(r: Run, detach: bool) -> None:
+    """Spawn the worker; unless detached, watch it: Ctrl+C (or SIGTERM) stops it cleanly, twice at once."""
+    from engine.worker import spawn
+
     proc = spawn(r)
     if detach:
         console.print(f"started [bold]{r.run_id}[/] (pid {proc.pid}); watch with: cockpit attach {r.run_id}")
         return
+    exit_code = {"code": 130}
 
     def on_interrupt(n: int) -> bool:
         if n == 1:
-            r.send_command("stop", source="cli", reason="Ctrl+C")
+            r.send_command("stop", source="cli", reason="Ctrl+C" if exit_code["code"] == 130 else "SIGTERM")
             err.print("[yellow]stopping at the next step boundary (Ctrl+C again to stop at once)[/]")
             return True
         err.print("[red]stopping now[/]")
         kill_now(proc.pid)
         return False
 
-    state = _watch(r, on_interrupt)
-    proc.wait()
+    def on_sigterm(_signum, _frame) -> None:
+        exit_code["code"] = 143
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        _watch(r, on_interrupt)
+        proc.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     state = r.state()
     _summary(r)
     if state == "stopped":
-        raise typer.Exit(130)
+        raise typer.Exit(exit_code["code"])
     if state in ("failed", "crashed"):
         raise typer.Exit(1)
+
+
+@app.command()
+def resume(run_ref: str = typer.Argument(..., metavar="RUN", help="Run id, id prefix, 'last', or run dir."),
+           runs_dir: Optional[Path] = RunsDirOpt,
+           detach: bool = typer.Option(False, "--detach", "-d", help="Resume and return.")) -> None:
+    """Continue a stopped, crashed or failed run from its last good checkpoint (same run id)."""
+    r = open_run(run_ref, runs_dir)
+    state = r.state()
+    if state in ACTIVE_STATES:
+        fail(f"run {r.run_id} is {state}; only a stopped, crashed or failed run can be resumed")
+    if state == "finished":
+        fail(f"run {r.run_id} has finished; start a new run with a larger train.epochs instead")
+    last = r.checkpoints / "last.pt"
+    if not last.exists() and not (r.checkpoints / "last.prev.pt").exists():
+        fail(f"run {r.run_id} has no checkpoint to resume from (looked in {r.checkpoints})")
+    r.set_meta(resume=True, state="created", error="")
+    r.add_event("resume_requested", f"resume requested from the CLI (was {state})", step=r.last_step())
+    _start_and_watch(r, detach)
 
 
 def kill_now(pid: int) -> None:

@@ -25,8 +25,14 @@ def path_for(checkpoints: Path, kind: str) -> Path:
     return Path(checkpoints) / f"{kind}.pt"
 
 
-def save_atomic(obj: dict[str, Any], path: Path) -> None:
-    """Write obj to path so that path is always either the old complete file or the new one."""
+def previous(path: Path) -> Path:
+    """Where the previous good checkpoint of a kind is kept (last.pt -> last.prev.pt)."""
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def save_atomic(obj: dict[str, Any], path: Path, keep_previous: bool = True) -> None:
+    """Write obj to path: temp file in the same folder, fsync, rename. The old file becomes
+    `<kind>.prev.pt` only once the new one is complete, so a good checkpoint always exists."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -34,6 +40,8 @@ def save_atomic(obj: dict[str, Any], path: Path) -> None:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        if keep_previous and path.exists():
+            os.replace(path, previous(path))
         os.replace(tmp, path)
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
@@ -57,3 +65,14 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         raise CheckpointError(f"corrupt checkpoint {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+
+
+def load_latest_good(path: Path, map_location: str | torch.device = "cpu") -> tuple[dict[str, Any], Path, list[str]]:
+    """The checkpoint at path, else its previous one; returns (state, file used, problems seen)."""
+    problems = []
+    for candidate in (Path(path), previous(Path(path))):
+        try:
+            return load(candidate, map_location), candidate, problems
+        except CheckpointError as exc:
+            problems.append(str(exc))
+    raise CheckpointError("; ".join(problems))

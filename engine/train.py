@@ -299,6 +299,37 @@ class Trainer:
             state["swa_scheduler"] = self.swa_scheduler.state_dict() if self.swa_scheduler else {}
         return state
 
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint written by `state_dict()` (same spec)."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self.batch_in_epoch, self.best_acc = int(state["batch_in_epoch"]), float(state["best_acc"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        random.setstate((3, tuple(rng["python"]), rng["python_pos"]))
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        if "swa_model" in state:
+            self.start_swa("resumed")
+            self.swa_model.load_state_dict(state["swa_model"])
+            if state.get("swa_scheduler"):
+                self.swa_scheduler.load_state_dict(state["swa_scheduler"])
+
+    def resume(self) -> Path:
+        """Load the run's last good checkpoint and drop metrics past it (curves never duplicate)."""
+        assert self.run is not None
+        state, used, problems = ckpt.load_latest_good(ckpt.path_for(self.run.checkpoints, "last"), self.device)
+        for problem in problems:
+            self._event("checkpoint_corrupt", problem, level="warning")
+        self.load_state(state)
+        self.run.truncate_after(self.step)
+        self._event("resumed_run", f"resumed from {used.name} at step {self.step} (epoch {self.epoch + 1}, "
+                    f"batch {self.batch_in_epoch})")
+        return used
+
     def save(self, kind: str) -> Path | None:
         if not self.run:
             return None

@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         run.set_meta(torch_version=torch.__version__)
         spec = run.spec()
         trainer = Trainer(spec, run, log=log)
+        if run.meta().get("resume"):
+            trainer.resume()
+            run.set_meta(resume=False)
         state = trainer.fit()
         run.set_meta(state=state, ended=time.time())
         if signals_seen:
