@@ -133,7 +133,7 @@ def _start_and_watch(r: Run, detach: bool) -> None:
     if state == "stopped":
         raise typer.Exit(exit_code["code"])
     if state in ("failed", "crashed"):
-        raise typer.Exit(1)
+        raise typer.Exit(2 if r.meta().get("error_kind") == "usage" else 1)
 
 
 @app.command()

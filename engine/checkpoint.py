@@ -16,6 +16,11 @@ import torch
 
 KINDS = ("last", "best", "swa")
 
+# Fault injection for tests/faults: "kill-mid-write:N" SIGKILLs this process after the N-th
+# checkpoint's bytes are written and before its rename, the worst moment for a crash.
+_FAULT = os.environ.get("COCKPIT_FAULT_INJECT", "")
+_saves = 0
+
 
 class CheckpointError(Exception):
     """A checkpoint that cannot be written or loaded; the message names the file."""
@@ -40,6 +45,7 @@ def save_atomic(obj: dict[str, Any], path: Path, keep_previous: bool = True) -> 
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        _maybe_fault()
         if keep_previous and path.exists():
             os.replace(path, previous(path))
         os.replace(tmp, path)
@@ -51,6 +57,23 @@ def save_atomic(obj: dict[str, Any], path: Path, keep_previous: bool = True) -> 
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
+
+
+def _maybe_fault() -> None:
+    global _saves
+    _saves += 1
+    if _FAULT.startswith("kill-mid-write:") and _saves == int(_FAULT.split(":")[1]):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def clean_temp_files(folder: Path) -> list[Path]:
+    """Remove temp files left by a crash mid-write (never a current checkpoint)."""
+    stale = list(Path(folder).glob(".*.tmp-*"))
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -321,6 +321,8 @@ class Trainer:
     def resume(self) -> Path:
         """Load the run's last good checkpoint and drop metrics past it (curves never duplicate)."""
         assert self.run is not None
+        for stale in ckpt.clean_temp_files(self.run.checkpoints):
+            self._event("checkpoint_cleanup", f"removed {stale.name}, left by a crash mid-write", level="warning")
         state, used, problems = ckpt.load_latest_good(ckpt.path_for(self.run.checkpoints, "last"), self.device)
         for problem in problems:
             self._event("checkpoint_corrupt", problem, level="warning")

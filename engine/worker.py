@@ -21,6 +21,8 @@ from pathlib import Path
 
 from .store import Run
 
+# errors the user fixes in the spec or the environment: reported as plain messages, CLI exit 2
+USAGE_ERRORS = {"DataError", "DeviceError", "OptimError", "SpecError", "CheckpointError"}
 EXIT_FOR_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
@@ -91,8 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FOR_SIGNAL.get(signals_seen[0], 130) if signals_seen else 130
     except Exception as exc:
         traceback.print_exc()
-        message = f"{type(exc).__name__}: {exc}"
-        run.set_meta(state="failed", ended=time.time(), error=message)
+        usage = type(exc).__name__ in USAGE_ERRORS
+        message = str(exc) if usage else f"{type(exc).__name__}: {exc}"
+        run.set_meta(state="failed", ended=time.time(), error=message, error_kind="usage" if usage else "crash")
         run.add_event("failed", message, level="error", step=trainer.step if trainer else 0)
         return 1
 
