@@ -308,6 +308,15 @@ def spec_schema_cmd() -> None:
     print(json.dumps(spec_schema(), indent=2))
 
 
+from .passes_cli import calibrate_command, ensemble_command, lr_find_command, swa_command, tta_command  # noqa: E402
+
+app.command("swa")(swa_command)
+app.command("calibrate")(calibrate_command)
+app.command("tta")(tta_command)
+app.command("ensemble")(ensemble_command)
+app.command("lr-find")(lr_find_command)
+
+
 def run_main() -> None:
     """Console-script entry point."""
     app()

@@ -1,7 +1,8 @@
-"""Evaluation: logits over a held-out set, loss and accuracy."""
+"""Evaluation: logits over a held-out set, loss and accuracy; calibration, TTA, ensembles, confusion."""
 
 from __future__ import annotations
 
+import math
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable
@@ -49,3 +50,278 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     loss = F.cross_entropy(logits, y).item()
     acc = (logits.argmax(1) == y).float().mean().item()
     return EvalResult(loss, acc, logits, y)
+
+
+# ------------------------------------------------------------------------------- calibration
+#
+# Everything below works on logits that are already computed (one forward pass per split), so the
+# passes can reuse them: the ECE and the temperature fit never touch the model.
+
+
+def _nll(logits: torch.Tensor, targets: torch.Tensor) -> float:
+    return F.cross_entropy(logits.double(), targets).item()
+
+
+def _accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
+    return (logits.argmax(1) == targets).double().mean().item() if targets.numel() else float("nan")
+
+
+def reliability(probs: torch.Tensor, targets: torch.Tensor, bins: int = 15) -> tuple[float, list[dict]]:
+    """(ECE, per-bin rows) for class probabilities [N, K]: top-1 confidence in `bins` equal-width bins.
+
+    Bin i holds confidences in [i/bins, (i+1)/bins) (a confidence of exactly 1 goes in the last bin);
+    ECE = sum over bins of |accuracy - mean confidence| * (share of samples), torchmetrics'
+    MulticlassCalibrationError(norm="l1"). Each row: lower, upper, conf, acc, count (conf and acc
+    are None for an empty bin).
+    """
+    if bins < 1:
+        raise ValueError(f"bins must be >= 1, got {bins}")
+    probs = probs.detach().double()
+    conf, pred = probs.max(1)
+    correct = (pred == targets).double()
+    bounds = torch.linspace(0, 1, bins + 1, dtype=torch.float64, device=probs.device)
+    idx = (torch.bucketize(conf, bounds, right=True) - 1).clamp(0, bins - 1)
+    count = torch.zeros(bins, dtype=torch.float64, device=probs.device).scatter_add_(0, idx, torch.ones_like(conf))
+    conf_sum = torch.zeros_like(count).scatter_add_(0, idx, conf)
+    acc_sum = torch.zeros_like(count).scatter_add_(0, idx, correct)
+    n = max(conf.numel(), 1)
+    safe = count.clamp_min(1)
+    ece = ((acc_sum / safe - conf_sum / safe).abs() * count / n).sum().item()
+    rows = []
+    for i, (c, cs, a) in enumerate(zip(count.tolist(), conf_sum.tolist(), acc_sum.tolist())):
+        rows.append({"lower": i / bins, "upper": (i + 1) / bins, "conf": cs / c if c else None,
+                     "acc": a / c if c else None, "count": int(c)})
+    return ece, rows
+
+
+def expected_calibration_error(logits: torch.Tensor, targets: torch.Tensor, bins: int = 15) -> float:
+    """Top-1 ECE of logits [N, K] with `bins` equal-width confidence bins (L1, like torchmetrics)."""
+    return reliability(F.softmax(logits.detach().double(), dim=1), targets, bins)[0]
+
+
+def fit_temperature(logits: torch.Tensor, targets: torch.Tensor, max_iter: int = 100) -> float:
+    """The temperature T > 0 minimizing the NLL of logits / T (LBFGS on log T, strong Wolfe line search)."""
+    if targets.numel() == 0:
+        raise ValueError("cannot fit a temperature on an empty split")
+    logits = logits.detach().double()
+    log_t = torch.zeros((), dtype=torch.float64, device=logits.device, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe",
+                            tolerance_grad=1e-10, tolerance_change=1e-12)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = F.cross_entropy(logits / log_t.exp(), targets)
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    t = float(log_t.detach().exp())
+    if not math.isfinite(t) or t <= 0:
+        return 1.0
+    # LBFGS never makes the fit worse than where it started, but guard against a bad line search
+    return t if _nll(logits / t, targets) <= _nll(logits, targets) + 1e-12 else 1.0
+
+
+def _split_summary(logits: torch.Tensor, targets: torch.Tensor, bins: int) -> tuple[dict, list[dict]]:
+    ece, rows = reliability(F.softmax(logits.double(), dim=1), targets, bins)
+    return {"nll": _nll(logits, targets), "ece": ece, "acc": _accuracy(logits, targets)}, rows
+
+
+def calibrate(*args, bins: int = 15) -> dict:
+    """Temperature scaling: fit T on the validation logits, report the test set before and after.
+
+    `calibrate(val_logits, val_targets, test_logits, test_targets, bins=15)`. A model passed first,
+    `calibrate(model, val_logits, val_targets, test_logits, test_targets)`, is accepted and not used
+    (the logits carry everything). Returns {before: {nll, ece, acc}, after: {nll, ece, acc},
+    temperature, reliability: {before: [{lower, upper, conf, acc, count}], after: [...]},
+    val_nll: {before, after}, bins, val_size, test_size}.
+    """
+    if args and isinstance(args[0], nn.Module):
+        args = args[1:]
+    if len(args) == 5:
+        *args, bins = args
+    if len(args) != 4:
+        raise TypeError("calibrate(val_logits, val_targets, test_logits, test_targets, bins=15)")
+    val_logits, val_targets, test_logits, test_targets = args
+    if val_targets.numel() == 0:
+        raise ValueError("calibration needs a validation split: set data.val_size > 0")
+    t = fit_temperature(val_logits, val_targets)
+    before, rel_before = _split_summary(test_logits, test_targets, bins)
+    after, rel_after = _split_summary(test_logits.double() / t, test_targets, bins)
+    val_before = _nll(val_logits, val_targets)
+    val_after = _nll(val_logits.double() / t, val_targets)
+    return {
+        "before": before,
+        "after": after,
+        "temperature": t,
+        "reliability": {"before": rel_before, "after": rel_after},
+        "val_nll": {"before": val_before, "after": val_after},
+        "bins": bins,
+        "val_size": int(val_targets.numel()),
+        "test_size": int(test_targets.numel()),
+    }
+
+
+# ------------------------------------------------------------------------------------------ TTA
+
+TTA_VIEWS = ("identity", "flip", "translate")
+
+
+def shift_batch(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Shift images by (dy, dx) pixels (content moves down/right for positive values), reflect padding.
+
+    x is uint8 or float [N, C, H, W]; the result is float32 in [0, 1] (what `Augmenter.eval` accepts).
+    """
+    from .augment import to_float
+
+    xf = to_float(x)
+    p = max(abs(dy), abs(dx))
+    if p == 0:
+        return xf
+    h, w = xf.shape[-2:]
+    if p >= min(h, w):
+        raise ValueError(f"cannot shift a {h}x{w} image by {p} pixels with reflect padding")
+    padded = F.pad(xf, (p, p, p, p), mode="reflect")
+    top, left = p - dy, p - dx
+    return padded[..., top : top + h, left : left + w]
+
+
+def _view_fns(views, translate: int, augment) -> list[tuple[str, Callable[[torch.Tensor], torch.Tensor]]]:
+    out: list[tuple[str, Callable[[torch.Tensor], torch.Tensor]]] = []
+    for v in views:
+        if v == "identity":
+            out.append(("identity", augment.eval))
+        elif v == "flip":
+            out.append(("flip", lambda xb: augment.eval(xb.flip(-1))))
+        elif v == "translate":
+            t = int(translate)
+            if t < 1:
+                raise ValueError(f"translate views need a shift >= 1 pixel, got {t}")
+            for name, dy, dx in ((f"right{t}", 0, t), (f"left{t}", 0, -t), (f"down{t}", t, 0), (f"up{t}", -t, 0)):
+                out.append((name, lambda xb, dy=dy, dx=dx: augment.eval(shift_batch(xb, dy, dx))))
+        else:
+            raise ValueError(f"unknown TTA view {v!r}; valid: {', '.join(TTA_VIEWS)}")
+    return out
+
+
+def tta_logits(model: nn.Module, x: torch.Tensor, augment, views=("identity", "flip"), translate: int = 2,
+               random_views: int = 0, seed: int = 0, batch_size: int = 1024, amp_dtype: torch.dtype | None = None,
+               channels_last: bool = False) -> dict[str, torch.Tensor]:
+    """Logits [N, K] per view name: deterministic views, then `random_views` seeded training augmentations.
+
+    Random views draw from torch's global RNG (that is what `Augmenter.train` uses) inside
+    `torch.random.fork_rng`, seeded with `seed + i`: reproducible, and the caller's RNG state (a live
+    training run's) is exactly as it was afterwards.
+    """
+    out: dict[str, torch.Tensor] = {}
+    for name, fn in _view_fns(views, translate, augment):
+        out[name] = predict(model, x, batch_size, fn, amp_dtype, channels_last)
+    if random_views:
+        devices = [x.device] if x.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            for i in range(int(random_views)):
+                torch.manual_seed(int(seed) + i)
+                out[f"random{i + 1}"] = predict(model, x, batch_size, augment.train, amp_dtype, channels_last)
+    return out
+
+
+def combine_logits(logits: list[torch.Tensor], combine: str = "logits") -> torch.Tensor:
+    """Average views' logits, or their probabilities (returned as log-probabilities, so argmax and NLL work)."""
+    stack = torch.stack([lg.double() for lg in logits])
+    if combine == "logits":
+        return stack.mean(0)
+    if combine == "probs":
+        return F.softmax(stack, dim=-1).mean(0).clamp_min(1e-300).log()
+    raise ValueError(f"combine must be 'logits' or 'probs', got {combine!r}")
+
+
+def tta_evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, augment, views=("identity", "flip"),
+                 translate: int = 2, random_views: int = 0, combine: str = "logits", seed: int = 0,
+                 batch_size: int = 1024, amp_dtype: torch.dtype | None = None, channels_last: bool = False,
+                 bins: int = 15, return_logits: bool = False) -> dict:
+    """Test-time augmentation: accuracy without TTA (the identity view), with TTA, and per view.
+
+    Returns {base_acc, base_loss, tta_acc, tta_loss, delta, ece, views: {name: acc}, combine, n_views}
+    (plus "_logits" and "_base_logits", the combined and the identity view's logits, when
+    `return_logits`: drop them before storing the dict). The identity view is always
+    computed for the baseline; it joins the average only when listed in `views`.
+    """
+    if combine not in ("logits", "probs"):
+        raise ValueError(f"combine must be 'logits' or 'probs', got {combine!r}")
+    views = list(views)
+    per_view = tta_logits(model, x, augment, views, translate, random_views, seed, batch_size, amp_dtype,
+                          channels_last)
+    if not per_view:
+        raise ValueError("TTA needs at least one view (evaluate.tta_views or evaluate.tta_random_views)")
+    base = per_view["identity"] if "identity" in per_view else predict(model, x, batch_size, augment.eval,
+                                                                       amp_dtype, channels_last)
+    combined = combine_logits(list(per_view.values()), combine)
+    base_acc, tta_acc = _accuracy(base, y), _accuracy(combined, y)
+    out = {
+        "base_acc": base_acc,
+        "base_loss": _nll(base, y),
+        "tta_acc": tta_acc,
+        "tta_loss": _nll(combined, y),
+        "delta": tta_acc - base_acc,
+        "ece": expected_calibration_error(combined, y, bins),
+        "views": {name: _accuracy(lg, y) for name, lg in per_view.items()},
+        "combine": combine,
+        "n_views": len(per_view),
+        "random_views": int(random_views),
+        "seed": int(seed),
+    }
+    if return_logits:
+        out["_logits"], out["_base_logits"] = combined, base
+    return out
+
+
+# ------------------------------------------------------------------------------------ ensembles
+
+
+def ensemble_evaluate(logits: list[torch.Tensor], targets: torch.Tensor, names: list[str] | None = None) -> dict:
+    """Majority vote and mean probability over members' logits [N, K] (same samples, same order).
+
+    Vote: `torch.mode` over the members' top-1 predictions (a tie goes to the smallest class index,
+    torch's rule). Returns {members: [{run, acc, nll}], vote_acc, mean_prob_acc, best_member_acc,
+    gain (mean-probability accuracy minus the best member's), vote_gain, acc (= mean_prob_acc),
+    nll (of the mean probability)}.
+    """
+    if not logits:
+        raise ValueError("an ensemble needs at least one member")
+    shapes = {tuple(lg.shape) for lg in logits}
+    if len(shapes) != 1:
+        raise ValueError(f"ensemble members disagree on the logits' shape: {sorted(shapes)}")
+    names = list(names) if names is not None else [f"member{i + 1}" for i in range(len(logits))]
+    if len(names) != len(logits):
+        raise ValueError(f"{len(names)} names for {len(logits)} members")
+    targets = targets.to(logits[0].device)
+    preds = torch.stack([lg.argmax(1) for lg in logits])  # [M, N]
+    vote = torch.mode(preds, dim=0).values
+    mean_prob = torch.stack([F.softmax(lg.double(), 1) for lg in logits]).mean(0)
+    members = [{"run": n, "acc": _accuracy(lg, targets), "nll": _nll(lg, targets)} for n, lg in zip(names, logits)]
+    best = max(m["acc"] for m in members)
+    vote_acc = (vote == targets).double().mean().item()
+    mean_acc = _accuracy(mean_prob, targets)
+    return {
+        "members": members,
+        "vote_acc": vote_acc,
+        "mean_prob_acc": mean_acc,
+        "best_member_acc": best,
+        "gain": mean_acc - best,
+        "vote_gain": vote_acc - best,
+        "acc": mean_acc,
+        "nll": F.nll_loss(mean_prob.clamp_min(1e-300).log(), targets).item(),
+    }
+
+
+def confusion(logits: torch.Tensor, targets: torch.Tensor, classes: list[str] | None = None) -> dict:
+    """{classes, matrix (rows: true class, columns: predicted), per_class_acc (None for an absent class)}."""
+    k = logits.shape[1] if logits.dim() == 2 else 0
+    classes = list(classes) if classes is not None else [str(i) for i in range(k)]
+    k = max(k, len(classes))
+    pred = logits.argmax(1)
+    m = torch.bincount(targets.long() * k + pred, minlength=k * k).reshape(k, k).cpu()
+    matrix = m.tolist()
+    per_class = [(row[i] / s) if (s := sum(row)) else None for i, row in enumerate(matrix)]
+    return {"classes": classes, "matrix": matrix, "per_class_acc": per_class}

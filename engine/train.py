@@ -388,7 +388,11 @@ class Trainer:
             return what
         if kind == "swa":
             self.start_swa("command")
-            return "SWA started"
+            return "SWA started; the averaged model is evaluated and saved when training ends"
+        if kind in ("calibrate", "tta", "confusion"):
+            from .passes import pass_summary, run_pass
+
+            return pass_summary(kind, run_pass(self.run, kind, trainer=self, log=self.log, **args))
         raise ValueError(f"unknown command {kind!r}")
 
     # -- SWA -----------------------------------------------------------------------------------
@@ -468,14 +472,16 @@ class Trainer:
         with autocast_for(self.device, self.amp_dtype):
             update_bn(loader, self.swa_model, device=self.device)
         res = self.eval_model(self.swa_model.module)
-        path = None
+        base = self.eval_model()
         if self.run:
             path = ckpt.path_for(self.run.checkpoints, "swa")
             ckpt.save_atomic({"model": self.swa_model.module.state_dict(), "step": self.step}, path)
             self.run.add_metrics([(self.step, self.epoch_float, "swa_test_acc", res.acc),
                                   (self.step, self.epoch_float, "swa_test_loss", res.loss)])
-            self.run.add_result("swa", {"test_acc": res.acc, "test_loss": res.loss}, step=self.step,
-                                checkpoint=str(path.name))
+            self.run.add_result("swa", {"base_acc": base.acc, "swa_acc": res.acc, "delta": res.acc - base.acc,
+                                        "test_acc": res.acc, "test_loss": res.loss,
+                                        "epochs": self.epoch - (self.swa_start or 0)},
+                                step=self.step, checkpoint=str(path.name))
         self._event("swa_finished", f"SWA model: test_acc={res.acc:.4f}")
 
 

@@ -84,6 +84,12 @@ def main(argv: list[str] | None = None) -> int:
             trainer.resume()
             run.set_meta(resume=False)
         state = trainer.fit()
+        if state == "finished":
+            from .passes import run_pass
+
+            for kind, on in (("calibrate", spec.evaluate.calibrate), ("tta", spec.evaluate.tta)):
+                if on:
+                    run_pass(run, kind, trainer=trainer, checkpoint="best", log=log)
         run.set_meta(state=state, ended=time.time())
         if signals_seen:
             return EXIT_FOR_SIGNAL.get(signals_seen[0], 1)

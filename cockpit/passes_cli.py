@@ -1,0 +1,355 @@
+"""Finishing-pass commands: `cockpit swa / calibrate / tta / ensemble / lr-find`.
+
+These are plain Typer command functions; `cockpit.cli` registers them. A live run (running or
+paused, with its worker) gets the pass as a command through its commands table and the worker
+computes it on its in-memory model; any other run is loaded from its spec and checkpoint and the
+pass runs in this process. Either way the result lands in the run store and is printed as a
+before/after table. torch is imported only inside the commands (the CLI must start fast).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from engine.store import ACTIVE_STATES, RUNS_ENV, Run
+
+RunsDirOpt = typer.Option(None, "--runs-dir", envvar=RUNS_ENV, help="Where runs live (default ./runs).",
+                          show_default=False)
+SetOpt = typer.Option([], "--set", "-s", help="Override a spec field: KEY=VALUE, e.g. optim.lr=0.1 (repeatable).")
+RunArg = typer.Argument(..., metavar="RUN", help="Run id, id prefix, 'last', or run dir.")
+CheckpointOpt = typer.Option(None, "--checkpoint", "-c", show_default=False,
+                             help="best, last or swa (default: best, else last; a live run: its in-memory model).")
+TimeoutOpt = typer.Option(600.0, "--timeout", help="Seconds to wait for a live run's worker to answer.")
+
+
+# ------------------------------------------------------------------------------------ plumbing
+
+
+def _cli():
+    from . import cli  # imported late: cli.py imports this module to register the commands
+
+    return cli
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from engine.checkpoint import CheckpointError
+    from engine.data import DataError
+    from engine.passes import PassError
+    from engine.spec import SpecError
+    from engine.store import StoreError
+    from engine.train import DeviceError
+
+    return (PassError, CheckpointError, DataError, SpecError, StoreError, DeviceError, ValueError)
+
+
+def _is_live(r: Run) -> bool:
+    state, meta = r.state(), r.meta()
+    if meta.get("kind") == "lr_find":  # an LR range test has no worker and no model to pass over
+        return False
+    return state in ("running", "paused") or (state in ACTIVE_STATES and bool(meta.get("pid")))
+
+
+def _last_result_id(r: Run) -> int:
+    row = r.con.execute("SELECT MAX(id) FROM results").fetchone()
+    return int(row[0] or 0)
+
+
+def _via_worker(r: Run, kind: str, timeout: float, **args: Any) -> tuple[str, dict[str, Any] | None]:
+    """Send a pass to the live worker, wait for its ack; (reply, the result it stored or None)."""
+    cli = _cli()
+    after = _last_result_id(r)
+    cid = r.send_command(kind, source="cli", **{k: v for k, v in args.items() if v is not None})
+    with cli.console.status(f"{kind}: waiting for {r.run_id}'s worker (it acts at the next step boundary)"):
+        row = r.wait_command(cid, timeout=timeout)
+    if row is None or row["status"] == "pending":
+        cli.fail(f"{kind}: no answer from {r.run_id} within {timeout:g} s (is the worker busy?)", code=1)
+    if row["status"] == "failed":
+        cli.fail(f"{kind}: the worker of {r.run_id} refused: {row['reply']}", code=1)
+    stored = [x for x in r.results(kind) if x["id"] > after]
+    return row["reply"] or "done", (stored[-1]["data"] if stored else None)
+
+
+def _in_process(r: Run, kind: str, **options: Any) -> dict[str, Any]:
+    cli = _cli()
+    from engine.passes import run_pass
+
+    with cli.console.status(f"{kind}: loading {r.run_id} and computing"):
+        try:
+            return run_pass(r, kind, **options)
+        except _user_errors() as exc:
+            cli.fail(f"{kind} on {r.run_id}: {exc}")
+
+
+def _pass(run_ref: str, runs_dir: Optional[Path], kind: str, timeout: float, **options: Any) -> tuple[Run, dict | None, str]:
+    """Run a pass on a run (live: through its worker); (run, data or None, how it ran)."""
+    cli = _cli()
+    r = cli.open_run(run_ref, runs_dir)
+    if _is_live(r):
+        reply, data = _via_worker(r, kind, timeout, **options)
+        return r, data, f"run {r.run_id}, live model at step {(data or {}).get('step', '?')} ({reply})"
+    data = _in_process(r, kind, **options)
+    return r, data, f"run {r.run_id}, checkpoint {data.get('checkpoint', '?')}"
+
+
+def pct(v: Any) -> str:
+    return f"{v:.2%}" if isinstance(v, (int, float)) and math.isfinite(v) else "–"
+
+
+def num(v: Any, digits: int = 4) -> str:
+    return f"{v:.{digits}f}" if isinstance(v, (int, float)) and math.isfinite(v) else "–"
+
+
+def delta(v: Any, as_pct: bool = True, higher_is_better: bool = True) -> Text:
+    if not isinstance(v, (int, float)) or not math.isfinite(v):
+        return Text("–")
+    good = (v > 0) == higher_is_better
+    style = "green" if v and good else "red" if v else ""
+    return Text(f"{v:+.2%}" if as_pct else f"{v:+.4f}", style=style)
+
+
+def _where(where: str) -> None:
+    if where:
+        _cli().console.print(Text(where, style="dim"))
+
+
+def _table(title: str, columns: list[str]) -> Table:
+    t = Table(title=title, header_style="bold", title_justify="left")
+    for i, c in enumerate(columns):
+        t.add_column(c, justify="left" if i == 0 else "right")
+    return t
+
+
+# ------------------------------------------------------------------------------------ commands
+
+
+def calibrate_command(run_ref: str = RunArg, checkpoint: Optional[str] = CheckpointOpt,
+                      runs_dir: Optional[Path] = RunsDirOpt, timeout: float = TimeoutOpt) -> None:
+    """Fit a temperature on the validation split; NLL, ECE and accuracy on the test set before and after."""
+    r, data, where = _pass(run_ref, runs_dir, "calibrate", timeout, checkpoint=checkpoint)
+    if data is None:
+        _cli().fail("calibrate: the worker stored no result", code=1)
+    print_calibration(data, where)
+
+
+def print_calibration(data: dict[str, Any], where: str = "") -> None:
+    console = _cli().console
+    b, a = data["before"], data["after"]
+    _where(where)
+    t = _table("temperature scaling (test set)", ["", "NLL", "ECE", "accuracy"])
+    t.add_row("before", num(b["nll"]), pct(b["ece"]), pct(b["acc"]))
+    t.add_row("after", num(a["nll"]), pct(a["ece"]), pct(a["acc"]))
+    t.add_row(Text("Δ", style="bold"), delta(a["nll"] - b["nll"], False, False), delta(a["ece"] - b["ece"], True, False),
+              delta(a["acc"] - b["acc"]))
+    console.print(t)
+    console.print(f"temperature [bold]{data['temperature']:.4f}[/] (fit on {data.get('val_size', '?')} validation "
+                  f"images, {data.get('bins', 15)} bins; saved in checkpoints/calibration.json)")
+    rows = [(x, y) for x, y in zip(data["reliability"]["before"], data["reliability"]["after"])
+            if x["count"] or y["count"]]
+    if rows:
+        rel = _table("reliability (accuracy − confidence per bin)", ["confidence", "n before", "gap before",
+                                                                     "n after", "gap after"])
+        for x, y in rows:
+            gap = [(v["acc"] - v["conf"]) if v["count"] else None for v in (x, y)]
+            rel.add_row(f"{x['lower']:.2f}–{x['upper']:.2f}", str(x["count"]), delta(gap[0]) if gap[0] is not None else "",
+                        str(y["count"]), delta(gap[1]) if gap[1] is not None else "")
+        console.print(rel)
+
+
+def tta_command(run_ref: str = RunArg, checkpoint: Optional[str] = CheckpointOpt,
+                views: Optional[str] = typer.Option(None, "--views", show_default=False,
+                                                    help="Comma-separated: identity, flip, translate (default: the spec's evaluate.tta_views)."),
+                random_views: Optional[int] = typer.Option(None, "--random-views", min=0, max=64, show_default=False,
+                                                           help="Extra seeded random augmented views (default: evaluate.tta_random_views)."),
+                runs_dir: Optional[Path] = RunsDirOpt, timeout: float = TimeoutOpt) -> None:
+    """Test-time augmentation: accuracy with and without TTA, and each view's own accuracy."""
+    if views is not None:
+        names = [v.strip() for v in views.split(",") if v.strip()]
+        bad = [v for v in names if v not in ("identity", "flip", "translate")]
+        if bad or not names:
+            _cli().fail(f"--views: unknown view(s) {', '.join(bad) or '(none given)'}; valid: identity, flip, translate")
+        views = ",".join(names)
+    r, data, where = _pass(run_ref, runs_dir, "tta", timeout, checkpoint=checkpoint, views=views,
+                           random_views=random_views)
+    if data is None:
+        _cli().fail("tta: the worker stored no result", code=1)
+    print_tta(data, where)
+
+
+def print_tta(data: dict[str, Any], where: str = "") -> None:
+    console = _cli().console
+    _where(where)
+    t = _table("test-time augmentation (test set)", ["", "accuracy", "NLL"])
+    t.add_row("without TTA", pct(data["base_acc"]), num(data.get("base_loss")))
+    t.add_row(f"with TTA ({data.get('n_views', len(data['views']))} views, mean {data['combine']})",
+              pct(data["tta_acc"]), num(data.get("tta_loss")))
+    t.add_row(Text("Δ", style="bold"), delta(data["delta"]),
+              delta((data.get("tta_loss") or math.nan) - (data.get("base_loss") or math.nan), False, False))
+    console.print(t)
+    v = _table("views", ["view", "accuracy", "vs identity"])
+    for name, acc in data["views"].items():
+        v.add_row(name, pct(acc), delta(acc - data["base_acc"]))
+    console.print(v)
+
+
+def swa_command(run_ref: str = RunArg,
+                epochs: Optional[int] = typer.Option(None, "--epochs", min=1, show_default=False,
+                                                     help="Extra epochs to average over (default: swa.anneal_epochs + 2)."),
+                runs_dir: Optional[Path] = RunsDirOpt, timeout: float = TimeoutOpt) -> None:
+    """SWA on a finished or stopped run: train a few more epochs with SWALR, average, recompute BN, compare.
+
+    On a live run: start weight averaging now (evaluated and stored when training ends).
+    """
+    cli = _cli()
+    r = cli.open_run(run_ref, runs_dir)
+    if _is_live(r):
+        if epochs is not None:
+            cli.err.print("[yellow]--epochs is ignored for a live run: it averages until its last epoch[/]")
+        reply, _ = _via_worker(r, "swa", timeout)
+        cli.console.print(f"swa: {reply}")
+        return
+    data = _in_process(r, "swa", epochs=epochs)
+    print_swa(data, f"run {r.run_id}, {data['epochs']} extra epochs from {data.get('from', 'last.pt')}")
+
+
+def print_swa(data: dict[str, Any], where: str = "") -> None:
+    console = _cli().console
+    _where(where)
+    t = _table("stochastic weight averaging", ["", "test accuracy", "test loss"])
+    t.add_row("base (checkpoint)", pct(data["base_acc"]), num(data.get("base_loss")))
+    t.add_row("SWA (averaged, BN recomputed)", pct(data["swa_acc"]), num(data.get("test_loss")))
+    t.add_row(Text("Δ", style="bold"), delta(data["delta"]),
+              delta((data.get("test_loss") or math.nan) - (data.get("base_loss") or math.nan), False, False))
+    console.print(t)
+    console.print(f"saved checkpoints/{data.get('checkpoint', 'swa.pt')} (swa lr {data.get('lr', '?')}, "
+                  f"{data['epochs']} epochs)")
+
+
+def ensemble_command(run_refs: list[str] = typer.Argument(..., metavar="RUN...", help="Two or more runs on the same data."),
+                     checkpoint: str = typer.Option("best", "--checkpoint", "-c", help="best, last or swa (best falls back to last)."),
+                     runs_dir: Optional[Path] = RunsDirOpt) -> None:
+    """Ensemble runs on the first run's test set: majority vote and mean probability vs the best member."""
+    cli = _cli()
+    if len(run_refs) < 2:
+        cli.fail("ensemble needs at least two runs")
+    runs = [cli.open_run(ref, runs_dir) for ref in run_refs]
+    from engine.passes import ensemble_runs
+
+    with cli.console.status(f"ensemble: computing {len(runs)} runs' test logits"):
+        try:
+            data = ensemble_runs(runs, checkpoint=checkpoint)
+        except _user_errors() as exc:
+            cli.fail(f"ensemble: {exc}")
+    print_ensemble(data)
+    cli.console.print(f"result stored in {runs[0].run_id}")
+
+
+def print_ensemble(data: dict[str, Any]) -> None:
+    console = _cli().console
+    t = _table("ensemble", ["", "checkpoint", "test accuracy", "vs best member"])
+    best = data["best_member_acc"]
+    for m in data["members"]:
+        t.add_row(m["run"], m.get("checkpoint", ""), pct(m["acc"]), delta(m["acc"] - best))
+    t.add_row(Text("majority vote", style="bold"), "", pct(data["vote_acc"]), delta(data["vote_acc"] - best))
+    t.add_row(Text("mean probability", style="bold"), "", pct(data["mean_prob_acc"]), delta(data["gain"]))
+    console.print(t)
+
+
+def lr_find_command(preset: Optional[str] = typer.Argument(None, help="Preset file or name (default: quickstart)."),
+                    sets: list[str] = SetOpt,
+                    steps: int = typer.Option(200, "--steps", min=2, help="Optimizer steps in the sweep."),
+                    runs_dir: Optional[Path] = RunsDirOpt,
+                    start_lr: float = typer.Option(1e-6, "--start-lr", help="First learning rate."),
+                    end_lr: float = typer.Option(10.0, "--end-lr", help="Last learning rate.")) -> None:
+    """LR range test: sweep the LR exponentially from a fresh model, plot the loss, suggest an LR.
+
+    Makes a new run (<name>-lrfind) that holds the curve, so it shows in `cockpit runs`.
+    """
+    cli = _cli()
+    if not (0 < start_lr < end_lr):
+        cli.fail(f"need 0 < --start-lr < --end-lr, got {start_lr:g} and {end_lr:g}")
+    spec, label = cli.resolve_spec(preset, sets)
+    spec = spec.model_copy(update={"name": f"{spec.name[:57]}-lrfind"})
+    from engine.store import StoreError, default_runs_dir
+
+    try:
+        r = Run.create(runs_dir or default_runs_dir(), spec, preset=label)
+    except StoreError as exc:
+        cli.fail(str(exc))
+    r.set_meta(state="running", started=time.time(), pid=os.getpid(), kind="lr_find", total_steps=steps)
+    from engine.passes import lr_find
+
+    try:
+        with cli.console.status(f"lr-find: {steps} steps from lr {start_lr:g} to {end_lr:g} ({r.run_id})"):
+            data = lr_find(spec, steps=steps, start_lr=start_lr, end_lr=end_lr, run=r)
+    except KeyboardInterrupt:
+        r.set_meta(state="stopped", ended=time.time(), error="interrupted")
+        raise typer.Exit(130)
+    except _user_errors() as exc:
+        r.set_meta(state="failed", ended=time.time(), error=str(exc))
+        cli.fail(f"lr-find: {exc}", code=1)
+    except Exception as exc:
+        r.set_meta(state="failed", ended=time.time(), error=f"{type(exc).__name__}: {exc}")
+        raise
+    r.set_meta(state="finished", ended=time.time())
+    print_lr_find(data, r.run_id)
+
+
+def lr_plot(points: list[dict[str, float]], mark: float | None = None, width: int = 60, height: int = 12) -> list[str]:
+    """A text plot of the smoothed loss against log10(lr); a ┆ column marks `mark`."""
+    pts = [(math.log10(p["lr"]), p["smooth"]) for p in points if p["lr"] > 0 and math.isfinite(p["smooth"])]
+    if len(pts) < 2:
+        return []
+    x0, x1 = pts[0][0], pts[-1][0]
+    lo = min(y for _, y in pts)
+    hi = min(max(y for _, y in pts), lo + 4 * (pts[0][1] - lo) if pts[0][1] > lo else math.inf)
+    hi = hi if hi > lo else lo + 1e-9
+    grid = [[" "] * width for _ in range(height)]
+    col = lambda x: min(width - 1, max(0, round((x - x0) / max(x1 - x0, 1e-12) * (width - 1))))  # noqa: E731
+    if mark and mark > 0:
+        c = col(math.log10(mark))
+        for row in grid:
+            row[c] = "┆"
+    for x, y in pts:
+        r = height - 1 - min(height - 1, max(0, round((min(y, hi) - lo) / (hi - lo) * (height - 1))))
+        grid[r][col(x)] = "•"
+    label_w = 8
+    lines = []
+    for i, row in enumerate(grid):
+        label = f"{hi:.3g}" if i == 0 else f"{lo:.3g}" if i == height - 1 else ""
+        lines.append(f"{label:>{label_w}} │{''.join(row)}")
+    lines.append(" " * label_w + " └" + "─" * width)
+    left, right = f"{10 ** x0:.0e}", f"{10 ** x1:.0e}"
+    lines.append(" " * (label_w + 2) + left + " " * max(1, width - len(left) - len(right)) + right)
+    return lines
+
+
+def print_lr_find(data: dict[str, Any], run_id: str = "") -> None:
+    from .sparkline import sparkline
+
+    console = _cli().console
+    points = data["points"]
+    console.print(f"smoothed loss  {sparkline([p['smooth'] for p in points], width=60)}", highlight=False)
+    for line in lr_plot(points, data["suggested_lr"]):
+        console.print(Text(line))
+    method = {"steepest": "steepest descent of the smoothed loss",
+              "min_loss/10": "a tenth of the LR at the minimum loss"}.get(data["method"], data["method"])
+    _where(f"run {run_id}" if run_id else "")
+    t = _table("LR range test", ["", "learning rate"])
+    t.add_row(Text("suggested", style="bold green"), Text(f"{data['suggested_lr']:.3g}", style="bold green"))
+    t.add_row("  by", method)
+    t.add_row("minimum smoothed loss at", f"{data['min_loss_lr']:.3g}")
+    if data.get("steepest_lr"):
+        t.add_row("steepest descent at", f"{data['steepest_lr']:.3g}")
+    t.add_row("swept", f"{data['start_lr']:g} → {points[-1]['lr']:.3g} in {len(points)} steps")
+    console.print(t)
+    if data.get("stop_reason"):
+        console.print(f"stopped early: {data['stop_reason']}")
+    console.print(f"try: --set optim.lr={data['suggested_lr']:.3g}")
