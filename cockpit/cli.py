@@ -130,6 +130,12 @@ def _start_and_watch(r: Run, detach: bool) -> None:
         signal.signal(signal.SIGTERM, previous)
     state = r.state()
     _summary(r)
+    try:
+        from .report import write_report
+
+        console.print(f"report: {write_report(r)[0]}")
+    except Exception as exc:  # a report never turns a run into a failure
+        err.print(f"[yellow]report not written:[/] {exc}")
     if state == "stopped":
         raise typer.Exit(exit_code["code"])
     if state in ("failed", "crashed"):
@@ -308,8 +314,13 @@ def spec_schema_cmd() -> None:
     print(json.dumps(spec_schema(), indent=2))
 
 
+from .compare import compare_command  # noqa: E402
 from .passes_cli import calibrate_command, ensemble_command, lr_find_command, swa_command, tta_command  # noqa: E402
 
+from .report import report_command  # noqa: E402
+
+app.command("report")(report_command)
+app.command("compare")(compare_command)
 app.command("swa")(swa_command)
 app.command("calibrate")(calibrate_command)
 app.command("tta")(tta_command)

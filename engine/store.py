@@ -17,6 +17,7 @@ import os
 import socket
 import sqlite3
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -125,8 +126,9 @@ class Run:
                 "created": now,
                 "host": socket.gethostname(),
             }
-            with con:
-                con.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
+            con.execute("BEGIN")
+            con.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
+            con.execute("COMMIT")
             con.close()
             os.rename(tmp, final)
         except OSError as exc:
@@ -146,6 +148,18 @@ class Run:
         if self._con is not None:
             self._con.close()
             self._con = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic WAL commit (the connection is in autocommit mode outside of these)."""
+        con = self.con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
 
     @property
     def run_id(self) -> str:
@@ -169,7 +183,7 @@ class Run:
         return {r["key"]: json.loads(r["value"]) for r in self.con.execute("SELECT key, value FROM meta")}
 
     def set_meta(self, **values: Any) -> None:
-        with self.con:
+        with self.transaction():
             self.con.executemany(
                 "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 [(k, json.dumps(v)) for k, v in values.items()],
@@ -194,7 +208,7 @@ class Run:
     def add_metrics(self, rows: Iterable[tuple[int, float, str, float | None]]) -> None:
         """Append (step, epoch, name, value) rows in one transaction."""
         now = time.time()
-        with self.con:
+        with self.transaction():
             self.con.executemany(
                 "INSERT INTO metrics (step, epoch, name, value, wall) VALUES (?, ?, ?, ?, ?)",
                 [(s, e, n, v, now) for s, e, n, v in rows],
@@ -236,13 +250,13 @@ class Run:
 
     def truncate_after(self, step: int) -> None:
         """Drop rows past `step` (used on resume, so curves never hold duplicates)."""
-        with self.con:
+        with self.transaction():
             self.con.execute("DELETE FROM metrics WHERE step > ?", (step,))
 
     # -- events -----------------------------------------------------------------------------
 
     def add_event(self, kind: str, message: str, *, level: str = "info", step: int = 0, **data: Any) -> None:
-        with self.con:
+        with self.transaction():
             self.con.execute(
                 "INSERT INTO events (wall, step, kind, level, message, data) VALUES (?, ?, ?, ?, ?, ?)",
                 (time.time(), step, kind, level, message, json.dumps(data)),
@@ -254,7 +268,7 @@ class Run:
     # -- commands ---------------------------------------------------------------------------
 
     def send_command(self, kind: str, source: str = "", **args: Any) -> int:
-        with self.con:
+        with self.transaction():
             cur = self.con.execute(
                 "INSERT INTO commands (wall, kind, args, source) VALUES (?, ?, ?, ?)",
                 (time.time(), kind, json.dumps(args), source),
@@ -266,7 +280,7 @@ class Run:
         return [(r[0], r[1], json.loads(r[2])) for r in rows]
 
     def ack_command(self, cid: int, status: str = "done", reply: str = "") -> None:
-        with self.con:
+        with self.transaction():
             self.con.execute(
                 "UPDATE commands SET status = ?, acked_wall = ?, reply = ? WHERE id = ?",
                 (status, time.time(), reply, cid),
@@ -290,7 +304,7 @@ class Run:
     # -- results ----------------------------------------------------------------------------
 
     def add_result(self, kind: str, data: dict[str, Any], *, step: int = 0, checkpoint: str = "") -> None:
-        with self.con:
+        with self.transaction():
             self.con.execute(
                 "INSERT INTO results (wall, step, kind, checkpoint, data) VALUES (?, ?, ?, ?, ?)",
                 (time.time(), step, kind, checkpoint, json.dumps(data)),

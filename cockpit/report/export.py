@@ -1,0 +1,165 @@
+"""write_report (atomic files in the run dir) and the `cockpit report` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import typer
+
+from engine.store import RUNS_ENV, Run, StoreError, resolve_run
+
+from .summary import summarize
+
+FORMATS = ("html", "svg", "md", "json")
+SUFFIX = {"html": ".html", "svg": ".svg", "md": ".md", "json": ".json"}
+
+
+def render_json(summary: dict[str, Any]) -> str:
+    return json.dumps(summary, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def render(summary: dict[str, Any], fmt: str) -> str:
+    if fmt == "html":
+        from .html import render_html
+
+        return render_html(summary)
+    if fmt == "svg":
+        from .term import render_svg
+
+        return render_svg(summary)
+    if fmt == "md":
+        from .markdown import render_markdown
+
+        return render_markdown(summary)
+    if fmt == "json":
+        return render_json(summary)
+    raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)} or all")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Temp file in the same folder, fsync, rename: a reader never sees half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def parse_formats(fmt: str | Iterable[str]) -> list[str]:
+    items = [fmt] if isinstance(fmt, str) else list(fmt)
+    out: list[str] = []
+    for item in items:
+        for f in str(item).replace(" ", "").split(","):
+            f = {"markdown": "md", "htm": "html"}.get(f.lower(), f.lower())
+            if f == "all":
+                out += [x for x in FORMATS if x not in out]
+            elif f in FORMATS:
+                if f not in out:
+                    out.append(f)
+            elif f:
+                raise ValueError(f"unknown report format {f!r}; choose from {', '.join(FORMATS)}, all (or term)")
+    if not out:
+        raise ValueError("no report format given")
+    return out
+
+
+def target_paths(run: Run, formats: list[str], out: Path | None) -> dict[str, Path]:
+    """Where each format goes: out/report.<ext> for a folder (default: the run dir), or out itself for one file."""
+    if out is None:
+        return {f: run.path / f"report{SUFFIX[f]}" for f in formats}
+    out = Path(out)
+    known = out.suffix.lower() in SUFFIX.values()
+    if known and not out.is_dir():
+        if len(formats) == 1:
+            return {formats[0]: out}
+        return {f: out.with_suffix(SUFFIX[f]) for f in formats}
+    return {f: out / f"report{SUFFIX[f]}" for f in formats}
+
+
+def write_report(run: Run, fmt: str | Iterable[str] = "all", out: Path | str | None = None,
+                 against: Run | None = None, summary: dict[str, Any] | None = None) -> list[Path]:
+    """Write the report in each format (html, svg, md, json or all); returns the paths written.
+
+    Default place: the run dir (report.html, report.svg, report.md, report.json). Each file is
+    written atomically. Works for any run state, from the store alone.
+    """
+    formats = parse_formats(fmt)
+    paths = target_paths(run, formats, Path(out) if out is not None else None)
+    summary = summary if summary is not None else summarize(run, against=against)
+    written = []
+    for f, path in paths.items():
+        write_atomic(path, render(summary, f))
+        written.append(path)
+    return written
+
+
+# ------------------------------------------------------------------------------------ command
+
+
+def report_command(
+    run_ref: str = typer.Argument("last", metavar="RUN", help="Run id, unique part of one, 'last', or a run dir."),
+    fmt: Optional[str] = typer.Option(
+        None, "--format", "-f",
+        help="term (print here; the default), html, svg, md, json, all, or a comma list (html,json)."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Folder for report.<ext> (default: the run dir), or a file path for one format."),
+    against: Optional[str] = typer.Option(None, "--against", metavar="OTHER_RUN",
+                                          help="Also show the spec diff against this run."),
+    runs_dir: Optional[Path] = typer.Option(None, "--runs-dir", envvar=RUNS_ENV, show_default=False,
+                                            help="Where runs live (default ./runs)."),
+    width: int = typer.Option(0, "--width", help="Width of the terminal output (0: the terminal's).",
+                              show_default=False),
+) -> None:
+    """Report on a run: header, spec, metrics, finishing passes, charts, events (from the store alone)."""
+    from rich.console import Console
+
+    console, err = Console(width=width or None), Console(stderr=True)
+
+    def fail(message: str, code: int = 2) -> None:
+        err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code)
+
+    try:
+        run = resolve_run(run_ref, runs_dir)
+        other = resolve_run(against, runs_dir) if against else None
+    except StoreError as exc:
+        fail(str(exc))
+        return
+    try:
+        summary = summarize(run, against=other)
+        if fmt is None or fmt.strip().lower() in ("term", "terminal", ""):
+            from .term import terminal_report
+
+            if out is not None:
+                fail("--out needs a file format: --format html|svg|md|json|all")
+            console.print(terminal_report(summary, console.width))
+            return
+        try:
+            formats = parse_formats(fmt)
+        except ValueError as exc:
+            fail(str(exc))
+            return
+        paths = write_report(run, formats, out, summary=summary)
+    except OSError as exc:
+        fail(f"cannot write the report: {exc.strerror or exc} ({getattr(exc, 'filename', '') or out or run.path})", 1)
+        return
+    finally:
+        run.close()
+        if other is not None:
+            other.close()
+    for p in paths:
+        console.print(f"wrote {p}", highlight=False, soft_wrap=True)

@@ -1,0 +1,163 @@
+"""Number, time and label formatting shared by every report format (HTML, Markdown, terminal)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+# the metrics table: (metric, label), in the order a reader wants them
+KEY_METRICS = [
+    ("test_acc", "test accuracy"), ("test_loss", "test loss"),
+    ("val_acc", "val accuracy"), ("val_loss", "val loss"),
+    ("train_acc", "train accuracy"), ("train_loss", "train loss"),
+    ("swa_test_acc", "SWA test accuracy"), ("swa_test_loss", "SWA test loss"),
+    ("lr", "learning rate"), ("grad_norm", "grad norm"), ("grad_norm_max", "grad norm (max)"),
+    ("act/saturation", "activation saturation"), ("act/dead", "dead units"),
+    ("images_per_s", "images / s"), ("step_time_ms", "step time (ms)"), ("data_time_ms", "data time (ms)"),
+    ("memory_gb", "peak memory (GB)"), ("loss_scale", "AMP loss scale"), ("skipped_steps", "skipped steps"),
+]
+PASS_LABELS = {"base": "base", "swa": "SWA", "calibrated": "calibrated", "tta": "TTA", "ensemble": "ensemble"}
+
+
+def is_fraction(name: str) -> bool:
+    return name.endswith("acc") or name.startswith("act/") or name.startswith("difficulty/hist")
+
+
+def fmt_metric(name: str, v: float | None) -> str:
+    if v is None:
+        return "–"
+    if is_fraction(name):
+        return f"{v:.2%}"
+    if name in ("images_per_s",):
+        return f"{v:,.0f}"
+    if name.endswith("_ms"):
+        return f"{v:,.1f}"
+    if name in ("skipped_steps", "loss_scale"):
+        return f"{v:,.0f}"
+    if name == "lr" or name.startswith("lr/"):
+        return f"{v:.3g}"
+    if name == "memory_gb":
+        return f"{v:.2f}"
+    return f"{v:.4f}" if abs(v) < 100 else f"{v:,.1f}"
+
+
+def fmt_pct(v: float | None, digits: int = 2) -> str:
+    return "–" if v is None else f"{v:.{digits}%}"
+
+
+def fmt_delta_pct(v: float | None) -> str:
+    """Accuracy deltas in percentage points."""
+    return "" if v is None else f"{v * 100:+.2f} pp"
+
+
+def fmt_delta(v: float | None) -> str:
+    return "" if v is None else f"{v:+.4f}"
+
+
+def fmt_num(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def fmt_time(ts: float | None) -> str:
+    if not ts:
+        return "–"
+    return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+
+
+def fmt_clock(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%H:%M:%S") if ts else ""
+
+
+def fmt_duration(s: float | None) -> str:
+    if s is None:
+        return "–"
+    s = max(int(s), 0)
+    d = timedelta(seconds=s)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{d.days}d {d.seconds // 3600}h {d.seconds % 3600 // 60:02d}m" if d.days else f"{s // 3600}h {s % 3600 // 60:02d}m"
+
+
+def fmt_value(v: Any) -> str:
+    """A spec value as TOML would write it (for the spec diff)."""
+    if v is None:
+        return "(absent)"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(fmt_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {fmt_value(x)}" for k, x in v.items()) + "}"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def progress_text(run: dict[str, Any]) -> str:
+    step, total = run.get("step") or 0, run.get("total_steps") or 0
+    epochs, ep = run.get("epochs") or 0, run.get("epoch")
+    parts = [f"step {step:,}" + (f" / {total:,}" if total else "")]
+    if ep is not None and epochs:
+        parts.append(f"epoch {ep:.2f} / {epochs}")
+    return " · ".join(parts)
+
+
+def compact_toml(text: str) -> str:
+    """Inline short multi-line arrays (`scale = [\\n 0.08,\\n 1.0,\\n]` -> `scale = [0.08, 1.0]`); still TOML."""
+    def inline(m: re.Match) -> str:
+        items = [x.strip().rstrip(",") for x in m.group(2).strip().splitlines() if x.strip()]
+        return f"{m.group(1)}[{', '.join(items)}]"
+
+    return re.sub(r"^(\S.* = )\[\n((?:[ \t]+.*,\n)*)\]$", inline, text, flags=re.M)
+
+
+def toml_tables(text: str) -> list[tuple[str, str]]:
+    """The TOML text split at its [table] headers: (header, block) pairs (comments dropped)."""
+    blocks: list[tuple[str, list[str]]] = [("", [])]
+    for line in compact_toml(text).splitlines():
+        if line.startswith("#"):
+            continue
+        if line.startswith("["):
+            blocks.append((line.strip("[] "), [line]))
+        else:
+            blocks[-1][1].append(line)
+    return [(h, "\n".join(lines).strip("\n")) for h, lines in blocks if "\n".join(lines).strip()]
+
+
+def class_names(summary: dict[str, Any]) -> list[str]:
+    conf = (summary.get("results") or {}).get("confusion") or {}
+    return [str(c) for c in conf.get("classes") or []]
+
+
+def per_class_acc(summary: dict[str, Any]) -> tuple[list[str], list[float | None]]:
+    """(class names, accuracy per class) from the confusion result (its per_class_acc, else the matrix)."""
+    conf = (summary.get("results") or {}).get("confusion") or {}
+    matrix = conf.get("matrix") or []
+    accs = conf.get("per_class_acc")
+    if not accs and matrix:
+        accs = [(row[i] / s) if (s := sum(x or 0 for x in row)) else None for i, row in enumerate(matrix)]
+    accs = list(accs or [])
+    names = class_names(summary)
+    if len(names) != len(accs):
+        names = [str(i) for i in range(len(accs))]
+    return names, accs
+
+
+def marker_events(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Events drawn on the charts, numbered 1.. (the same numbers in every chart and the timeline table)."""
+    out = []
+    for e in summary.get("events") or []:
+        if e.get("marker"):
+            out.append(e | {"n": len(out) + 1})
+    return out

@@ -1,0 +1,215 @@
+"""The Markdown report: tables and sparklines, one `## heading` per section (the same headings as the HTML)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from .fmt import (KEY_METRICS, PASS_LABELS, class_names, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration,
+                  fmt_metric, fmt_num, fmt_pct, fmt_time, fmt_value, marker_events, per_class_acc, progress_text,
+                  compact_toml)
+from .html import SECTIONS
+from .term import CURVES, DIFFICULTY, THROUGHPUT, step_spark
+
+SPARK_W = 48
+
+
+def cell(v: Any) -> str:
+    return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(headers: Iterable[str], rows: Iterable[Iterable[Any]], right: Iterable[int] = ()) -> str:
+    headers = list(headers)
+    right = set(right)
+    lines = ["| " + " | ".join(cell(h) for h in headers) + " |",
+             "| " + " | ".join("---:" if i in right else "---" for i in range(len(headers))) + " |"]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def h2(sid: str) -> str:
+    return f"## {SECTIONS[sid]}"
+
+
+def curves(s: dict[str, Any], items: Iterable[tuple[str, str, bool]]) -> str:
+    run = s["run"]
+    x1 = max(run.get("total_steps") or 0, run.get("step") or 0, 1)
+    rows = []
+    for label, name, log in items:
+        sr = s["series"].get(name)
+        if not sr or not any(v is not None for v in sr["value"]):
+            continue
+        vals = [v for v in sr["value"] if v is not None]
+        rows.append((label, fmt_metric(name, vals[-1]), fmt_metric(name, min(vals)), fmt_metric(name, max(vals)),
+                     f"`{step_spark(sr['step'], sr['value'], x1, SPARK_W, log)}`"))
+    return md_table(["curve", "last", "min", "max", f"steps 0 → {x1:,}"], rows, right=(1, 2, 3)) if rows else ""
+
+
+def render_markdown(summary: dict[str, Any]) -> str:
+    s = summary
+    run = s["run"]
+    final, best = s["metrics"]["final"], s["metrics"]["best"]
+    notes = s["notes"]
+    out: list[str] = [f"# Run report: {run['run_id']}", ""]
+
+    out += [h2("header"), "", md_table(["", ""], [
+        ("state", f"**{run['state']}**"), ("preset", run.get("preset") or "–"), ("device", run.get("device") or "–"),
+        ("progress", progress_text(run)), ("started", fmt_time(run.get("started") or run.get("created"))),
+        ("ended", fmt_time(run.get("ended")) if run.get("ended") else ("still running" if run.get("active") else "–")),
+        ("duration", fmt_duration(run.get("duration_s"))), ("host", run.get("host") or "–"),
+        ("torch", run.get("torch_version") or "–"), ("cockpit", s.get("cockpit_version") or "–"),
+        ("run dir", f"`{run.get('path', '')}`"),
+    ])]
+    if run.get("error"):
+        out += ["", f"> **{run['state']}:** {run['error']}"]
+    out.append("")
+
+    out += [h2("spec"), ""]
+    against = s.get("against")
+    if against:
+        if against.get("error"):
+            out += [f"_cannot compare specs: {against['error']}_", ""]
+        elif not against["diff"]:
+            out += [f"_identical to {against['run_id']}_", ""]
+        else:
+            out += [f"Differences against `{against['run_id']}`:", "",
+                    md_table(["field", run["run_id"], against["run_id"]],
+                             [(f"`{d['key']}`", f"`{fmt_value(d['this'])}`", f"`{fmt_value(d['other'])}`")
+                              for d in against["diff"]]), ""]
+    if s.get("spec_error"):
+        out += [f"> spec.toml does not validate: {s['spec_error']}", ""]
+    if s.get("spec_toml"):
+        out += ["<details><summary>spec.toml</summary>", "", "```toml", compact_toml(s["spec_toml"]).strip(), "```", "",
+                "</details>", ""]
+
+    out += [h2("metrics"), ""]
+    rows = []
+    for name, label in KEY_METRICS:
+        if name in final or name in best:
+            b = best.get(name)
+            rows.append((label, fmt_metric(name, final.get(name)), fmt_metric(name, b["value"]) if b else "",
+                         f"{b['step']:,}" if b else ""))
+    out += [md_table(["metric", "final", "best", "at step"], rows, right=(1, 2, 3)) if rows
+            else f"_{notes.get('metrics', 'no metrics recorded')}_", ""]
+
+    out += [h2("finishing"), ""]
+    if len(s["finishing"]) <= 1:
+        out += [f"_{notes.get('finishing', 'no finishing passes were run')}_", ""]
+    if s["finishing"]:
+        out += [md_table(["pass", "accuracy", "Δ accuracy", "loss / NLL", "Δ loss", "ECE", "detail"],
+                         [(PASS_LABELS.get(r["pass"], r["pass"]), fmt_pct(r["acc"]), fmt_delta_pct(r["delta_acc"]),
+                           fmt_num(r["loss"]) if r["loss"] is not None else "–", fmt_delta(r["delta_loss"]),
+                           fmt_pct(r["ece"]), r["detail"] or "") for r in s["finishing"]], right=(1, 2, 3, 4, 5)), ""]
+    tta = s["results"].get("tta")
+    if tta and tta.get("views"):
+        out += ["TTA views: " + ", ".join(f"{k} {fmt_pct(v)}" for k, v in tta["views"].items()), ""]
+
+    markers = marker_events(s)
+    out += [h2("training"), ""]
+    names = [(f"lr {n[3:]}", n, False) for n in sorted(s["series"]) if n.startswith("lr/")]
+    tbl = curves(s, CURVES + names)
+    out += [tbl or f"_{notes.get('metrics', 'no metrics recorded yet')}_", ""]
+    if markers and tbl:
+        out += ["Events on the timeline: " + "; ".join(f"**{m['n']}** step {m['step']:,} {m['kind']}" for m in markers[:30]), ""]
+
+    out += [h2("calibration"), ""]
+    cal = s["results"].get("calibrate")
+    if not cal:
+        out += [f"_{notes['calibration']}_", ""]
+    else:
+        b, a = cal.get("before") or {}, cal.get("after") or {}
+        out += [f"Temperature **{fmt_num(cal.get('temperature'), 4)}**.", "",
+                md_table(["", "NLL", "ECE", "accuracy"],
+                         [("before", fmt_num(b.get("nll")), fmt_pct(b.get("ece")), fmt_pct(b.get("acc"))),
+                          ("after", fmt_num(a.get("nll")), fmt_pct(a.get("ece")), fmt_pct(a.get("acc")))],
+                         right=(1, 2, 3)), ""]
+        rel = cal.get("reliability") or {}
+        bins = {}
+        for label in ("before", "after"):
+            for r in rel.get(label) or []:
+                if r.get("count", 1) and r.get("conf") is not None:
+                    bins.setdefault(round(r["conf"], 2), {})[label] = r
+        if bins:
+            out += ["Reliability (accuracy per confidence bin):", "",
+                    md_table(["confidence", "acc before", "n before", "acc after", "n after"],
+                             [(f"{c:.2f}", fmt_num((v.get("before") or {}).get("acc"), 3),
+                               fmt_num((v.get("before") or {}).get("count")), fmt_num((v.get("after") or {}).get("acc"), 3),
+                               fmt_num((v.get("after") or {}).get("count"))) for c, v in sorted(bins.items())],
+                             right=(0, 1, 2, 3, 4)), ""]
+
+    out += [h2("classes"), ""]
+    conf = s["results"].get("confusion")
+    if not conf:
+        out += [f"_{notes['classes']}_", ""]
+    else:
+        cnames, accs = per_class_acc(s)
+        if accs:
+            out += [md_table(["class", "accuracy", ""], [(n, fmt_pct(a, 1), "█" * round((a or 0) * 20))
+                                                         for n, a in zip(cnames, accs)], right=(1,)), ""]
+        matrix = conf.get("matrix") or []
+        if matrix and len(matrix) <= 20:
+            labels = class_names(s) or [str(i) for i in range(len(matrix))]
+            out += ["Confusion matrix (rows: true, columns: predicted):", "",
+                    md_table(["true \\ pred"] + labels, [[labels[i] if i < len(labels) else str(i)] + [fmt_num(v) for v in row]
+                                                          for i, row in enumerate(matrix)], right=range(1, len(matrix) + 1)), ""]
+
+    out += [h2("difficulty"), ""]
+    if "difficulty" in notes:
+        out += [f"_{notes['difficulty']}_", ""]
+    else:
+        tbl = curves(s, DIFFICULTY)
+        if tbl:
+            out += [tbl, ""]
+        d = s["difficulty"]
+        if d["hist"]:
+            edges = d["hist_edges"]
+            labels = [(f"{edges[i]:g}–{edges[i + 1]:g}" if i < len(d["hist"]) - 1 else f"{edges[i]:g}+") if edges else str(i)
+                      for i in range(len(d["hist"]))]
+            out += [f"Per-sample loss histogram at step {d.get('hist_step') or 0:,}:", "",
+                    md_table(["loss", "share", ""], [(lab, fmt_pct(v, 1), "█" * round((v or 0) * 40))
+                                                     for lab, v in zip(labels, d["hist"])], right=(1,)), ""]
+
+    out += [h2("throughput"), ""]
+    tbl = curves(s, THROUGHPUT)
+    out += [tbl or f"_{notes.get('throughput', 'no throughput measurements yet')}_", ""]
+
+    out += [h2("layers"), ""]
+    if not s["layers"]:
+        out += [f"_{notes.get('layers', 'no per-layer instruments recorded')}_", ""]
+    else:
+        cols = [("grad_norm", "grad norm"), ("update_ratio", "update ratio"), ("lr", "lr"), ("act_mean", "act mean"),
+                ("act_std", "act std"), ("act_dead", "dead"), ("act_saturation", "saturation")]
+        cols = [c for c in cols if any(c[0] in r for r in s["layers"])]
+        out += [md_table(["layer"] + [h for _, h in cols],
+                         [[r["name"]] + [(fmt_pct(r[k]) if k in ("act_dead", "act_saturation") else fmt_num(r[k], 3))
+                                         if r.get(k) is not None else "–" for k, _ in cols] for r in s["layers"]],
+                         right=range(1, len(cols) + 1)), ""]
+
+    out += [h2("hardest"), ""]
+    h = s["results"].get("hardest")
+    if not h or not h.get("examples"):
+        out += [f"_{notes.get('hardest', 'no hardest-examples pass recorded')}_", ""]
+    else:
+        cn = class_names(s)
+
+        def name(i: Any) -> str:
+            return cn[i] if isinstance(i, int) and 0 <= i < len(cn) else str(i)
+
+        out += [f"Highest-loss test images at step {h.get('_step', 0):,}:", "",
+                md_table(["index", "label", "predicted", "loss"],
+                         [(e.get("index", ""), name(e.get("label")), name(e.get("pred")), fmt_num(e.get("loss"), 4))
+                          for e in h["examples"][:20]], right=(0, 3)), ""]
+
+    out += [h2("timeline"), ""]
+    numbers = {m["id"]: m["n"] for m in markers}
+    if not s["events"]:
+        out += ["_no events recorded_", ""]
+    else:
+        ev = s["events"][:200]
+        out += [md_table(["#", "step", "time", "kind", "level", "message"],
+                         [(numbers.get(e["id"], ""), f"{e['step']:,}", fmt_clock(e["wall"]), e["kind"], e["level"],
+                           e["message"]) for e in ev], right=(0, 1)), ""]
+        if len(s["events"]) > len(ev):
+            out += [f"_{len(s['events']) - len(ev)} more events in report.json_", ""]
+    out += ["---", f"_Training Cockpit {s.get('cockpit_version', '')} · report schema {s['schema_version']} · "
+                   f"generated {fmt_time(s.get('generated'))}_", ""]
+    return "\n".join(out)

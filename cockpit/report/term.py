@@ -1,0 +1,484 @@
+"""The report as Rich renderables (terminal) and as an SVG of that terminal output."""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from typing import Any, Iterable
+
+from rich import box
+from rich.columns import Columns
+from rich.console import Console, Group, RenderableType
+from rich.panel import Panel
+from rich.rule import Rule
+from rich.table import Table
+from rich.text import Text
+
+from ..sparkline import BARS
+from .fmt import (KEY_METRICS, PASS_LABELS, class_names, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration,
+                  fmt_metric, fmt_num, fmt_pct, fmt_time, fmt_value, marker_events, per_class_acc, progress_text,
+                  toml_tables)
+from .html import SECTIONS
+
+STATE_STYLE = {
+    "created": "yellow", "running": "green", "paused": "yellow", "finished": "bold green",
+    "stopped": "yellow", "failed": "bold red", "crashed": "bold red",
+}
+MARKER_STYLE = {"set_lr": "blue", "paused": "bright_black", "resumed": "bright_black", "swa_started": "magenta",
+                "swa_finished": "magenta", "checkpoint": "cyan", "resumed_run": "cyan", "stopped": "yellow",
+                "failed": "red", "crashed": "red"}
+LEVEL_STYLE = {"info": "", "warning": "yellow", "error": "bold red"}
+
+# (label, metric, log scale) for the curve sparklines
+CURVES = [
+    ("train loss", "train_loss", True), ("test loss", "test_loss", True), ("val loss", "val_loss", True),
+    ("train acc", "train_acc", False), ("test acc", "test_acc", False), ("val acc", "val_acc", False),
+    ("lr", "lr", False), ("grad norm", "grad_norm", True), ("grad norm max", "grad_norm_max", True),
+    ("saturation", "act/saturation", False), ("dead units", "act/dead", False),
+]
+THROUGHPUT = [("images/s", "images_per_s", False), ("step ms", "step_time_ms", False), ("data ms", "data_time_ms", False),
+              ("memory GB", "memory_gb", False)]
+DIFFICULTY = [(q, f"difficulty/{q}", False) for q in ("p10", "p50", "p90", "max")]
+
+
+def marker_style(e: dict[str, Any]) -> str:
+    return MARKER_STYLE.get(e["kind"]) or LEVEL_STYLE.get(e["level"], "") or "white"
+
+
+def heading(sid: str) -> Rule:
+    return Rule(Text(SECTIONS[sid], style="bold"), align="left", style="grey50")
+
+
+def note(text: str) -> Text:
+    return Text(f"  {text}", style="italic grey50")
+
+
+def step_spark(steps: list[int], values: list[float | None], x1: int, width: int, log: bool = False,
+               scale: tuple[float, float] | None = None) -> str:
+    """A sparkline whose columns are step ranges 0..x1 (so every curve and the event strip line up).
+
+    scale: a shared (lo, hi) for several sparklines (in log10 when log); default: this curve's own range.
+    """
+    pts = [(s, v) for s, v in zip(steps, values) if v is not None and math.isfinite(v) and (v > 0 or not log)]
+    if not pts or width <= 0:
+        return ""
+    if log:
+        pts = [(s, math.log10(v)) for s, v in pts]
+    x1 = max(x1, pts[-1][0], 1)
+    cols: list[list[float]] = [[] for _ in range(width)]
+    for s, v in pts:
+        cols[min(int(s / x1 * width), width - 1) if x1 else 0].append(v)
+    vals: list[float | None] = [sum(c) / len(c) if c else None for c in cols]
+    known = [i for i, v in enumerate(vals) if v is not None]
+    for a, b in zip(known, known[1:]):  # fill gaps between measured columns
+        for i in range(a + 1, b):
+            vals[i] = vals[a] + (vals[b] - vals[a]) * (i - a) / (b - a)
+    present = [v for v in vals if v is not None]
+    lo, hi = scale if scale is not None else (min(present), max(present))
+    out = []
+    for v in vals:
+        if v is None:
+            out.append(" ")
+        elif hi - lo < 1e-12:
+            out.append(BARS[3])
+        else:
+            out.append(BARS[max(0, min(int((v - lo) / (hi - lo) * len(BARS)), len(BARS) - 1))])
+    return "".join(out)
+
+
+def event_strip(markers: list[dict[str, Any]], x1: int, width: int) -> Text:
+    """The numbered events under the sparklines, at their step columns."""
+    cells: list[tuple[str, str]] = [(" ", "")] * width
+    for m in markers:
+        i = min(int(m["step"] / max(x1, 1) * width), width - 1)
+        label = str(m["n"])
+        if all(cells[j][0] == " " for j in range(i, min(i + len(label), width))):
+            for k, ch in enumerate(label):
+                if i + k < width:
+                    cells[i + k] = (ch, f"bold {marker_style(m)}")
+        elif cells[i][0] == " ":
+            cells[i] = ("▲", marker_style(m))
+    t = Text()
+    for ch, st in cells:
+        t.append(ch, st)
+    return t
+
+
+def curves_table(s: dict[str, Any], curves: Iterable[tuple[str, str, bool]], width: int,
+                 markers: list[dict[str, Any]] | None = None) -> Table | None:
+    """One row per curve: last, min, max and a step-aligned sparkline that takes the rest of the width."""
+    series = s["series"]
+    run = s["run"]
+    x1 = max(run.get("total_steps") or 0, run.get("step") or 0, 1)
+    rows: list[tuple[str, str, str, str, str, list, bool]] = []
+    for label, name, log in curves:
+        sr = series.get(name)
+        vals = [v for v in (sr or {}).get("value", []) if v is not None]
+        if not vals:
+            continue
+        last = next(v for v in reversed(sr["value"]) if v is not None)
+        rows.append((label, fmt_metric(name, last), fmt_metric(name, min(vals)), fmt_metric(name, max(vals)),
+                     name, sr, log))
+    if not rows:
+        return None
+    head = f"steps 0 → {x1:,}"
+    widths = [max(len(r[i]) for r in rows + [("curve", "last", "min", "max")]) for i in range(4)]
+    widths[0] = max(widths[0], len("events") if markers else 0)
+    spark_w = max(width - sum(widths) - 2 * 4 - 1, 12)
+    t = Table(box=None, show_header=True, header_style="bold grey50", pad_edge=False, padding=(0, 1))
+    t.add_column("curve", style="bold", no_wrap=True, min_width=widths[0])
+    t.add_column("last", justify="right", no_wrap=True, min_width=widths[1])
+    t.add_column("min", justify="right", no_wrap=True, style="grey50", min_width=widths[2])
+    t.add_column("max", justify="right", no_wrap=True, style="grey50", min_width=widths[3])
+    t.add_column(head, no_wrap=True, style="cyan", overflow="crop")
+    for label, last, lo, hi, name, sr, log in rows:
+        t.add_row(label, last, lo, hi, step_spark(sr["step"], sr["value"], x1, spark_w, log))
+    if markers:
+        t.add_row(Text("events", style="grey50"), "", "", "", event_strip(markers, x1, spark_w))
+    return t
+
+
+def bar(frac: float | None, width: int, mark: float | None = None) -> Text:
+    if frac is None:
+        return Text("")
+    n = max(0.0, min(frac, 1.0)) * width
+    full = int(n)
+    partial = " ▏▎▍▌▋▊▉"[int((n - full) * 8)] if full < width else ""
+    txt = Text("█" * full + partial.strip(), style="blue")
+    txt.append(" " * (width - len(txt.plain)))
+    if mark is not None:
+        i = min(int(mark * width), width - 1)
+        chars = list(txt.plain)
+        chars[i] = "│"
+        t2 = Text()
+        for k, ch in enumerate(chars):
+            t2.append(ch, "bold red" if k == i else "blue")
+        return t2
+    return txt
+
+
+# ---------------------------------------------------------------------------------- sections
+
+
+def header(s: dict[str, Any]) -> Panel:
+    run = s["run"]
+    state = run["state"]
+    grid = Table.grid(padding=(0, 2))
+    for _ in range(3):
+        grid.add_column(style="grey50", no_wrap=True)
+        grid.add_column()
+    facts = [
+        ("preset", run.get("preset") or "–"), ("state", Text(state, style=STATE_STYLE.get(state, ""))),
+        ("device", run.get("device") or "–"), ("progress", progress_text(run)),
+        ("started", fmt_time(run.get("started") or run.get("created"))),
+        ("ended", fmt_time(run.get("ended")) if run.get("ended") else ("running" if run.get("active") else "–")),
+        ("duration", fmt_duration(run.get("duration_s"))), ("host", run.get("host") or "–"),
+        ("torch", run.get("torch_version") or "–"), ("cockpit", s.get("cockpit_version") or "–"),
+    ]
+    for i in range(0, len(facts), 3):
+        row: list[Any] = []
+        for k, v in facts[i:i + 3]:
+            row += [k, v]
+        grid.add_row(*row)
+    parts: list[RenderableType] = [grid]
+    best = s["metrics"]["best"].get("test_acc")
+    if best:
+        parts.append(Text.assemble(("best test acc ", "grey50"), (fmt_pct(best["value"]), "bold green"),
+                                   (f" at step {best['step']:,}", "grey50")))
+    if run.get("error"):
+        parts.append(Text(f"{state}: {run['error']}", style="bold red" if state in ("failed", "crashed") else "yellow"))
+    title = Text.assemble((run["run_id"], "bold"), "  ", (state, STATE_STYLE.get(state, "")))
+    return Panel(Group(*parts), title=title, title_align="left", subtitle=SECTIONS["header"], subtitle_align="right",
+                 border_style="grey50", box=box.ROUNDED)
+
+
+def spec_part(s: dict[str, Any]) -> list[RenderableType]:
+    out: list[RenderableType] = [heading("spec")]
+    against = s.get("against")
+    if against:
+        if against.get("error"):
+            out.append(note(f"cannot compare specs: {against['error']}"))
+        elif not against["diff"]:
+            out.append(note(f"identical to {against['run_id']}"))
+        else:
+            t = Table(title=f"differences against {against['run_id']}", title_justify="left", box=box.SIMPLE_HEAD,
+                      header_style="bold")
+            t.add_column("field", style="cyan")
+            t.add_column(s["run"]["run_id"])
+            t.add_column(against["run_id"])
+            for d in against["diff"]:
+                t.add_row(d["key"], fmt_value(d["this"]), fmt_value(d["other"]))
+            out.append(t)
+    if s.get("spec_error"):
+        out.append(Text(f"spec.toml does not validate: {s['spec_error']}", style="bold red"))
+    if s.get("spec_toml"):
+        blocks = []
+        for _, block in toml_tables(s["spec_toml"]):
+            t = Text()
+            for line in block.splitlines():
+                if line.startswith("["):
+                    t.append(line + "\n", style="bold magenta")
+                elif " = " in line:
+                    k, v = line.split(" = ", 1)
+                    t.append(k, style="cyan")
+                    t.append(" = " + v + "\n")
+                else:
+                    t.append(line + "\n")
+            t.rstrip()
+            blocks.append(t)
+        out.append(Columns(blocks, padding=(0, 3), equal=False))
+    else:
+        out.append(note("no spec.toml in the run directory"))
+    return out
+
+
+def metrics_part(s: dict[str, Any]) -> list[RenderableType]:
+    final, best = s["metrics"]["final"], s["metrics"]["best"]
+    t = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    t.add_column("metric")
+    t.add_column("final", justify="right")
+    t.add_column("best", justify="right")
+    t.add_column("at step", justify="right", style="grey50")
+    n = 0
+    for name, label in KEY_METRICS:
+        if name not in final and name not in best:
+            continue
+        b = best.get(name)
+        t.add_row(label, fmt_metric(name, final.get(name)), fmt_metric(name, b["value"]) if b else "",
+                  f"{b['step']:,}" if b else "")
+        n += 1
+    return [heading("metrics"), t if n else note(s["notes"].get("metrics", "no metrics recorded"))]
+
+
+def finishing_part(s: dict[str, Any]) -> list[RenderableType]:
+    rows = s["finishing"]
+    out: list[RenderableType] = [heading("finishing")]
+    if len(rows) <= 1:
+        out.append(note(s["notes"].get("finishing", "no finishing passes were run")))
+    if rows:
+        t = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+        for col, just in (("pass", "left"), ("accuracy", "right"), ("Δ acc", "right"), ("loss/NLL", "right"),
+                          ("Δ loss", "right"), ("ECE", "right"), ("detail", "left")):
+            t.add_column(col, justify=just)
+        for r in rows:
+            da = Text(fmt_delta_pct(r["delta_acc"]), style="green" if (r["delta_acc"] or 0) > 0 else "red" if (r["delta_acc"] or 0) < 0 else "")
+            dl = Text(fmt_delta(r["delta_loss"]), style="green" if (r["delta_loss"] or 0) < 0 else "red" if (r["delta_loss"] or 0) > 0 else "")
+            t.add_row(PASS_LABELS.get(r["pass"], r["pass"]), fmt_pct(r["acc"]), da,
+                      fmt_num(r["loss"]) if r["loss"] is not None else "–", dl, fmt_pct(r["ece"]), r["detail"] or "")
+        out.append(t)
+    tta = s["results"].get("tta")
+    if tta and tta.get("views"):
+        out.append(Text("TTA views: " + ", ".join(f"{k} {fmt_pct(v)}" for k, v in tta["views"].items()), style="grey50"))
+    return out
+
+
+def training_part(s: dict[str, Any], width: int, markers: list[dict[str, Any]]) -> list[RenderableType]:
+    names = [(f"lr {n[3:]}", n, False) for n in sorted(s["series"]) if n.startswith("lr/")]
+    t = curves_table(s, CURVES + names, width, markers)
+    return [heading("training"), t or note(s["notes"].get("metrics", "no metrics recorded yet"))]
+
+
+def calibration_part(s: dict[str, Any]) -> list[RenderableType]:
+    cal = s["results"].get("calibrate")
+    out: list[RenderableType] = [heading("calibration")]
+    if not cal:
+        return out + [note(s["notes"]["calibration"])]
+    before, after = cal.get("before") or {}, cal.get("after") or {}
+    out.append(Text.assemble(("temperature ", "grey50"), (fmt_num(cal.get("temperature"), 4), "bold"),
+                             ("   NLL ", "grey50"), f"{fmt_num(before.get('nll'))} → {fmt_num(after.get('nll'))}",
+                             ("   ECE ", "grey50"), f"{fmt_pct(before.get('ece'))} → {fmt_pct(after.get('ece'))}",
+                             ("   accuracy ", "grey50"), f"{fmt_pct(before.get('acc'))} → {fmt_pct(after.get('acc'))}"))
+    rel = cal.get("reliability") or {}
+    tables = []
+    for label in ("before", "after"):
+        rows = rel.get(label) or []
+        if not rows:
+            continue
+        t = Table(title=f"reliability {label}", title_justify="left", box=box.SIMPLE_HEAD, header_style="bold",
+                  pad_edge=False)
+        t.add_column("conf", justify="right")
+        t.add_column("acc", justify="right")
+        t.add_column("n", justify="right", style="grey50")
+        t.add_column("accuracy (│ = confidence)")
+        for r in rows:
+            if not r.get("count", 1) or r.get("conf") is None or r.get("acc") is None:
+                continue
+            t.add_row(f"{r['conf']:.2f}", f"{r['acc']:.2f}", fmt_num(r.get("count")), bar(r["acc"], 24, r["conf"]))
+        tables.append(t)
+    if tables:
+        out.append(Columns(tables, padding=(0, 4)))
+    return out
+
+
+def heat_style(frac: float) -> str:
+    f = min(max(frac, 0.0), 1.0) ** 0.7
+    lo, hi = (240, 246, 252), (8, 48, 107)
+    r, g, b = (round(a + (c - a) * f) for a, c in zip(lo, hi))
+    fg = "white" if f > 0.55 else "black"
+    return f"{fg} on rgb({r},{g},{b})"
+
+
+def classes_part(s: dict[str, Any]) -> list[RenderableType]:
+    conf = s["results"].get("confusion")
+    out: list[RenderableType] = [heading("classes")]
+    if not conf:
+        return out + [note(s["notes"]["classes"])]
+    names, accs = per_class_acc(s)
+    parts: list[RenderableType] = []
+    if accs:
+        t = Table(title="per-class accuracy", title_justify="left", box=box.SIMPLE_HEAD, header_style="bold",
+                  pad_edge=False)
+        t.add_column("class")
+        t.add_column("acc", justify="right")
+        t.add_column("")
+        for n, a in list(zip(names, accs))[:40]:
+            t.add_row(n, fmt_pct(a, 1), bar(a, 20))
+        parts.append(t)
+    matrix = conf.get("matrix") or []
+    if matrix:
+        labels = class_names(s) or [str(i) for i in range(len(matrix))]
+        if len(matrix) <= 20:
+            cw = max(max((len(f"{v:g}") for row in matrix for v in row), default=1), 3)
+            fits = len(labels) == len(matrix) and all(len(x) <= cw for x in labels)
+            hm = Table(title="confusion matrix (rows: true, cols: predicted)", title_justify="left", box=None,
+                       padding=0, pad_edge=False, show_header=True, header_style="grey50")
+            hm.add_column("", justify="right", no_wrap=True)
+            for j in range(len(matrix)):
+                hm.add_column(Text(labels[j] if fits else str(j)), justify="right", width=cw + 1, no_wrap=True)
+            for i, row in enumerate(matrix):
+                total = sum(v or 0 for v in row) or 1
+                cells = [Text(f"{(v or 0):g} ".rjust(cw + 1), style=heat_style((v or 0) / total)) for v in row]
+                name = labels[i] if i < len(labels) else str(i)
+                hm.add_row(Text((name if fits else f"{i} {name}")[:14] + " "), *cells)
+            parts.append(hm)
+        else:
+            t = Text("confusion matrix (row share)\n", style="bold")
+            for row in matrix:
+                total = sum(v or 0 for v in row) or 1
+                for v in row:
+                    t.append("█", style=heat_style((v or 0) / total).split(" on ")[1])
+                t.append("\n")
+            parts.append(t)
+    out.append(Columns(parts, padding=(0, 4)))
+    return out
+
+
+def difficulty_part(s: dict[str, Any], width: int) -> list[RenderableType]:
+    out: list[RenderableType] = [heading("difficulty")]
+    if "difficulty" in s["notes"]:
+        return out + [note(s["notes"]["difficulty"])]
+    t = curves_table(s, DIFFICULTY, width)
+    if t:
+        out.append(t)
+    d = s["difficulty"]
+    if d["hist"]:
+        edges = d["hist_edges"]
+        ht = Table(title="per-sample loss histogram" + (f" at step {d['hist_step']:,}" if d.get("hist_step") is not None else ""),
+                   title_justify="left", box=None, pad_edge=False, show_header=False)
+        ht.add_column(justify="right", style="grey50")
+        ht.add_column(justify="right")
+        ht.add_column()
+        top = max((v or 0) for v in d["hist"]) or 1
+        for i, v in enumerate(d["hist"]):
+            lab = (f"{edges[i]:g}–{edges[i + 1]:g}" if i < len(d["hist"]) - 1 else f"{edges[i]:g}+") if edges else str(i)
+            ht.add_row(lab, fmt_pct(v, 1), bar((v or 0) / top, 30))
+        out.append(ht)
+    return out
+
+
+def throughput_part(s: dict[str, Any], width: int) -> list[RenderableType]:
+    out: list[RenderableType] = [heading("throughput")]
+    if "throughput" in s["notes"]:
+        return out + [note(s["notes"]["throughput"])]
+    t = curves_table(s, THROUGHPUT, width)
+    return out + [t or note("no throughput measurements yet")]
+
+
+def layers_part(s: dict[str, Any]) -> list[RenderableType]:
+    out: list[RenderableType] = [heading("layers")]
+    rows = s["layers"]
+    if not rows:
+        return out + [note(s["notes"].get("layers", "no per-layer instruments recorded"))]
+    cols = [("grad_norm", "grad norm"), ("update_ratio", "update ratio"), ("lr", "lr"), ("act_mean", "act mean"),
+            ("act_std", "act std"), ("act_dead", "dead"), ("act_saturation", "saturation")]
+    cols = [c for c in cols if any(c[0] in r for r in rows)]
+    t = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    t.add_column("layer")
+    for _, h in cols:
+        t.add_column(h, justify="right")
+    for r in rows:
+        t.add_row(r["name"], *[(fmt_pct(r[k]) if k in ("act_dead", "act_saturation") else fmt_num(r[k], 3))
+                               if r.get(k) is not None else "–" for k, _ in cols])
+    return out + [t]
+
+
+def hardest_part(s: dict[str, Any]) -> list[RenderableType]:
+    out: list[RenderableType] = [heading("hardest")]
+    h = s["results"].get("hardest")
+    if not h or not h.get("examples"):
+        return out + [note(s["notes"].get("hardest", "no hardest-examples pass recorded"))]
+    names = class_names(s)
+
+    def cname(i: Any) -> str:
+        return f"{names[i]}" if isinstance(i, int) and 0 <= i < len(names) else str(i)
+
+    t = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False,
+              title=f"highest-loss test images at step {h.get('_step', 0):,}", title_justify="left")
+    for col, just in (("index", "right"), ("label", "left"), ("predicted", "left"), ("loss", "right")):
+        t.add_column(col, justify=just)
+    for e in h["examples"][:10]:
+        t.add_row(str(e.get("index", "")), cname(e.get("label")),
+                  Text(cname(e.get("pred")), style="red" if e.get("pred") != e.get("label") else ""),
+                  fmt_num(e.get("loss"), 4))
+    return out + [t]
+
+
+def timeline_part(s: dict[str, Any], markers: list[dict[str, Any]], limit: int = 30) -> list[RenderableType]:
+    out: list[RenderableType] = [heading("timeline")]
+    events = s["events"]
+    if not events:
+        return out + [note("no events recorded")]
+    numbers = {m["id"]: m["n"] for m in markers}
+    t = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    for col, just in (("#", "right"), ("step", "right"), ("time", "left"), ("kind", "left"), ("message", "left")):
+        t.add_column(col, justify=just)
+    shown = events if len(events) <= limit else events[:5] + events[-(limit - 5):]
+    for e in shown:
+        n = numbers.get(e["id"])
+        t.add_row(Text(str(n), style=f"bold {marker_style(e)}") if n else "", f"{e['step']:,}", fmt_clock(e["wall"]),
+                  Text(e["kind"], style=marker_style(e) if n else "grey50"),
+                  Text(e["message"], style=LEVEL_STYLE.get(e["level"], "")))
+    out.append(t)
+    if len(events) > limit:
+        out.append(note(f"{len(events) - limit} events not shown (all in report.json)"))
+    return out
+
+
+def terminal_report(summary: dict[str, Any], width: int = 120) -> Group:
+    """The whole report as one Rich renderable."""
+    s = summary
+    markers = marker_events(s)
+    parts: list[RenderableType] = [header(s)]
+    for chunk in (spec_part(s), metrics_part(s), finishing_part(s), training_part(s, width, markers),
+                  calibration_part(s), classes_part(s), difficulty_part(s, width), throughput_part(s, width),
+                  layers_part(s), hardest_part(s), timeline_part(s, markers)):
+        parts.extend(chunk)
+    return Group(*parts)
+
+
+def _svg_format() -> str:
+    """Rich's SVG template without its web fonts (no network): local monospace fonts only."""
+    from rich._export_format import CONSOLE_SVG_FORMAT
+
+    fmt = re.sub(r"@font-face \{\{.*?\}\}\s*", "", CONSOLE_SVG_FORMAT, flags=re.S)
+    fmt = fmt.replace("<!-- Generated with Rich https://www.textualize.io -->", "<!-- Generated with Rich -->")
+    return fmt.replace("font-family: Fira Code, monospace;",
+                       "font-family: 'Fira Code', 'DejaVu Sans Mono', Menlo, Consolas, 'Liberation Mono', monospace;")
+
+
+def render_svg(summary: dict[str, Any], width: int = 120) -> str:
+    console = Console(record=True, width=width, file=io.StringIO(), color_system="truecolor", force_terminal=True,
+                      legacy_windows=False)
+    console.print(terminal_report(summary, width))
+    return console.export_svg(title=f"cockpit report {summary['run']['run_id']}", code_format=_svg_format())
