@@ -185,7 +185,8 @@ def test_each_image_gets_its_own_draw(spec):
     x = one.expand(64, -1, -1, -1).contiguous()  # 64 copies of one image
     y = Augmenter(spec, MEAN, STD).train(x)
     distinct = torch.unique(y.flatten(1), dim=0).shape[0]
-    assert distinct >= (2 if spec.flip else 20), f"only {distinct} distinct outputs from 64 draws"
+    least = 2 if spec.flip else 10 if spec.translate else 20  # flip has 2 outcomes, translate 25
+    assert distinct >= least, f"only {distinct} distinct outputs from 64 draws"
 
 
 # ------------------------------------------------------------------------------------------- flip
@@ -222,11 +223,11 @@ def test_grayscale_rate_and_formula():
 
 def test_color_helpers_match_torchvision():
     g = torch.Generator().manual_seed(0)
-    x = torch.rand(48, 3, 9, 7, generator=g)
+    x = torch.rand(24, 3, 9, 7, generator=g)
     x[0] = 0.5  # gray image: hue undefined
     x[1, :, :2] = torch.tensor([1.0, 1.0, 0.0]).view(3, 1, 1)  # ties between max channels
-    factor = torch.rand(48, generator=g) * 2
-    shift = torch.rand(48, generator=g) - 0.5
+    factor = torch.rand(24, generator=g) * 2
+    shift = torch.rand(24, generator=g) - 0.5
     cases = [
         (adjust_brightness, TF.adjust_brightness, factor),
         (adjust_contrast, TF.adjust_contrast, factor),
@@ -254,7 +255,7 @@ def test_color_jitter_rate_ranges_and_definition():
     y = aug.apply(x, p)
     assert torch.equal(y[~p.jitter], xf[~p.jitter]), "images without jitter are untouched"
     # the jittered ones: brightness, contrast, saturation, hue in that order, with the drawn factors
-    idx = p.jitter.nonzero().flatten()[:40]
+    idx = p.jitter.nonzero().flatten()[:16]
     for i in idx.tolist():
         ref = TF.adjust_brightness(xf[i], float(p.brightness[i]))
         ref = TF.adjust_contrast(ref, float(p.contrast[i]))
@@ -289,8 +290,8 @@ def test_erasing_rate_and_box_geometry():
 
     torch.manual_seed(5)
     img = torch.zeros(3, size, size)
-    ref = [RandomErasing.get_params(img, scale=scale, ratio=ratio, value=[0]) for _ in range(2000)]
-    ref_frac = sum(bh * bw for _, _, bh, bw, _ in ref) / (2000 * area)
+    ref = [RandomErasing.get_params(img, scale=scale, ratio=ratio, value=[0]) for _ in range(1500)]
+    ref_frac = sum(bh * bw for _, _, bh, bw, _ in ref) / (1500 * area)
     assert abs(frac - ref_frac) < 0.015, (frac, ref_frac)
 
 
@@ -454,9 +455,9 @@ def test_rotation_angles_are_per_image_within_range():
     p = aug.sample(N, 8, 8, "cpu")
     assert (p.angle.abs() <= 15).all() and p.angle.min() < -14.5 and p.angle.max() > 14.5
     assert abs(p.angle.mean().item()) < 0.5
-    x = distinct_images(64, 12)
-    y = aug.apply(x, AugmentParams(angle=p.angle[:64]))
-    ref = torch.stack([TF.rotate(x[i], float(p.angle[i]), interpolation=InterpolationMode.NEAREST) for i in range(64)])
+    x = distinct_images(24, 12)
+    y = aug.apply(x, AugmentParams(angle=p.angle[:24]))
+    ref = torch.stack([TF.rotate(x[i], float(p.angle[i]), interpolation=InterpolationMode.NEAREST) for i in range(24)])
     assert (y - ref).abs().gt(1e-6).float().mean() < 0.01
 
 
@@ -464,7 +465,7 @@ def test_rotation_angles_are_per_image_within_range():
 
 
 def test_guide_pipeline_matches_torchvision_with_the_same_draws():
-    n, size = 48, 16
+    n, size = 32, 16
     x = images(n, size)
     aug = Augmenter(guide_spec(), MEAN, STD)
     torch.manual_seed(15)
