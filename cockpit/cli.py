@@ -89,21 +89,45 @@ def run(
     sets: list[str] = SetOpt,
     runs_dir: Optional[Path] = RunsDirOpt,
     detach: bool = typer.Option(False, "--detach", "-d", help="Start the run and return; `cockpit attach` watches it."),
+    nproc_per_node: int = typer.Option(1, "--nproc-per-node", min=1, help="Data-parallel processes on this node "
+                                       "(one per GPU; gloo on CPU), started through torchrun."),
+    nnodes: int = typer.Option(1, "--nnodes", min=1, help="Nodes in the job (run the same command on each)."),
+    rdzv_endpoint: str = typer.Option("", "--rdzv-endpoint", metavar="HOST:PORT",
+                                      help="torchrun rendezvous address, the same on every node (needed with --nnodes > 1)."),
+    sync_bn: bool = typer.Option(False, "--sync-bn", help="SyncBatchNorm across the processes (CUDA only)."),
 ) -> None:
     """Run a preset headless in a worker process and watch it live."""
     spec, label = resolve_spec(preset, sets)
+    world = nproc_per_node * nnodes
+    if nnodes > 1 and not rdzv_endpoint:
+        fail("--nnodes > 1 needs --rdzv-endpoint HOST:PORT (the same on every node)")
+    if rdzv_endpoint:
+        from engine.worker import split_endpoint
+
+        try:
+            split_endpoint(rdzv_endpoint)
+        except ValueError as exc:
+            fail(str(exc))
+    if spec.train.batch_size % world:
+        fail(f"train.batch_size={spec.train.batch_size} is the global batch and must divide by the {world} "
+             f"processes (--nproc-per-node x --nnodes); use a multiple of {world}")
+    if sync_bn and world == 1:
+        fail("--sync-bn needs several processes (--nproc-per-node or --nnodes > 1)")
     try:
         r = Run.create(runs_dir or default_runs_dir(), spec, preset=label)
     except StoreError as exc:
         fail(str(exc))
-    _start_and_watch(r, detach)
+    if world > 1:
+        r.set_meta(sync_bn=sync_bn)
+    _start_and_watch(r, detach, nproc_per_node=nproc_per_node, nnodes=nnodes, rdzv_endpoint=rdzv_endpoint)
 
 
-def _start_and_watch(r: Run, detach: bool) -> None:
-    """Spawn the worker; unless detached, watch it: Ctrl+C (or SIGTERM) stops it cleanly, twice at once."""
-    from engine.worker import spawn
+def _start_and_watch(r: Run, detach: bool, **layout) -> None:
+    """Spawn the worker (under torchrun for several processes; `layout` as in `engine.worker.spawn`,
+    from meta when left out); unless detached, watch it: Ctrl+C (or SIGTERM) stops it cleanly, twice at once."""
+    from engine.worker import signal_ranks, spawn
 
-    proc = spawn(r)
+    proc = spawn(r, **layout)
     if detach:
         console.print(f"started [bold]{r.run_id}[/] (pid {proc.pid}); watch with: cockpit attach {r.run_id}")
         return
@@ -115,6 +139,7 @@ def _start_and_watch(r: Run, detach: bool) -> None:
             err.print("[yellow]stopping at the next step boundary (Ctrl+C again to stop at once)[/]")
             return True
         err.print("[red]stopping now[/]")
+        signal_ranks(r)  # torchrun: each rank's second signal exits it at once
         kill_now(proc.pid)
         return False
 

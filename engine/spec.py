@@ -226,6 +226,9 @@ class TrainSpec(Section):
     seed: int = Field(0, ge=0, description="Seed for weights, data order, augmentation and the validation split.")
     threads: int = Field(0, ge=0, le=512, description="CPU threads for torch; 0 keeps torch's default.")
     checkpoint_every: int = Field(1, ge=1, description="Write the 'last' checkpoint every this many epochs.")
+    sync_bn: bool = Field(
+        False, description="Under several processes (--nproc-per-node/--nnodes > 1): SyncBatchNorm (CUDA only)."
+    )
 
 
 # ----------------------------------------------------------------------------------------- swa

@@ -3,6 +3,13 @@
 One `Trainer` holds the run's state (model, optimizer, schedule, step) so that commands from the
 run store (stop, pause, checkpoint, set-lr, swa) act on it at step boundaries. Step metrics are
 accumulated on the device and read in one transfer every `monitor.every` steps.
+
+Under torchrun (`dist` active, see engine/distributed.py) the same loop runs on every rank: the
+model is wrapped in DistributedDataParallel (`self.model` stays the plain module that checkpoints
+and evaluation use), each rank trains on its slice of every global batch, the metrics window is
+all-reduced at each flush, commands are exchanged at the same flush (so they take effect at the
+next `monitor.every` boundary), and only the store rank (`self.run` is None elsewhere) writes the
+run store, evaluates and writes checkpoints.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ import torch.nn.functional as F
 from . import checkpoint as ckpt
 from .augment import Augmenter
 from .data import DeviceLoader, load_dataset
+from .distributed import (DistContext, ShardedLoader, average_buffers, convert_sync_bn, device_for, rank_seed,
+                          sync_window, wrap_model)
 from .evaluate import autocast_for, evaluate
 from .instruments import Instruments
 from .models import build_model
@@ -65,20 +74,28 @@ class StopRun(Exception):
 class Trainer:
     """Builds everything from the spec and runs `fit()`; `run` (the store) is optional."""
 
-    def __init__(self, spec: RunSpec, run: Run | None = None, log: Callable[[str], None] = print):
+    def __init__(self, spec: RunSpec, run: Run | None = None, log: Callable[[str], None] = print,
+                 dist: DistContext | None = None, sync_bn: bool = False):
+        """`dist`: this process's place in a torchrun job (None: a single process); `run` must then be
+        None on every rank but the store rank. `sync_bn`: SyncBatchNorm under DDP (CUDA only)."""
         self.spec, self.run, self.log = spec, run, log
+        self.dist = dist = dist or DistContext()
         t = spec.train
         if t.threads:
             torch.set_num_threads(t.threads)
-        self.device = resolve_device(t.device)
+        self.device = device_for(t.device, dist)
         self.amp_dtype, use_scaler = resolve_amp(t.amp, self.device)
         self.channels_last = t.channels_last and self.device.type == "cuda"
         seed_everything(t.seed)
 
         self.data = load_dataset(spec.data, t.seed, self._progress)
         d = self.data
-        self.train_loader = DeviceLoader(d.train_x, d.train_y, t.batch_size, self.device, shuffle=True,
-                                         drop_last=d.train_x.shape[0] >= t.batch_size, seed=t.seed)
+        if dist.active:  # t.batch_size is the global batch; each rank takes its slice of every batch
+            self.train_loader: DeviceLoader = ShardedLoader(d.train_x, d.train_y, t.batch_size, self.device, seed=t.seed,
+                                                            rank=dist.rank, world_size=dist.world_size)
+        else:
+            self.train_loader = DeviceLoader(d.train_x, d.train_y, t.batch_size, self.device, shuffle=True,
+                                             drop_last=d.train_x.shape[0] >= t.batch_size, seed=t.seed)
         self.test_x, self.test_y = d.test_x.to(self.device), d.test_y.to(self.device)
         self.val_x, self.val_y = d.val_x.to(self.device), d.val_y.to(self.device)
         self.augment = Augmenter(spec.augment, d.mean, d.std)
@@ -86,12 +103,19 @@ class Trainer:
         self.model = build_model(spec.model, d.num_classes).to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.ddp: torch.nn.Module | None = None
+        if dist.active:
+            if sync_bn or t.sync_bn:
+                self.model = convert_sync_bn(self.model, self.device)
+            torch.manual_seed(rank_seed(t.seed, dist.rank))  # same weights everywhere, own augmentation stream
+            self.ddp = wrap_model(self.model, self.device)
+        self._eager = self.ddp if self.ddp is not None else self.model  # the forward that hooks can watch
         self.optimizer = build_optimizer(self.model, spec)
         self.steps_per_epoch = len(self.train_loader)
         self.total_steps = t.epochs * self.steps_per_epoch
         self.scheduler = build_scheduler(self.optimizer, spec, self.steps_per_epoch)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
-        self.forward = torch.compile(self.model) if t.compile else self.model
+        self.forward = torch.compile(self._eager) if t.compile else self._eager
         self.instruments = Instruments(self.model, spec.monitor, self.device, grad_clip=t.grad_clip)
         self._data_events = [torch.cuda.Event(enable_timing=True) for _ in range(2)] if self.device.type == "cuda" else []
         self.tb = None
@@ -110,6 +134,8 @@ class Trainer:
         self.best_acc = -1.0
         self.paused = False
         self.stop_request: tuple[str, str] | None = None  # (state, reason) set by a signal or command
+        self._agreed_stop: tuple[str, str] | None = None  # under DDP: the stop every rank has agreed on
+        self._inbox: list[tuple[int, str, dict[str, Any]]] = []  # under DDP: commands read, not yet shared
         self._last_poll = 0.0
         self._window_start = time.perf_counter()
         self._reset_window()
@@ -159,7 +185,7 @@ class Trainer:
             self._data_events[1].record()
         self._data_time += time.perf_counter() - t0  # exact on CPU; CUDA uses the events
         sampled = inst.due(self.spec.monitor.activations_every, step)
-        forward = self.model if sampled else self.forward  # hooks run eagerly, never in a compiled graph
+        forward = self._eager if sampled else self.forward  # hooks run eagerly, never in a compiled graph
         with inst.watch_activations(step), autocast_for(self.device, self.amp_dtype):
             logits = forward(x)
             loss = F.cross_entropy(logits.float(), yb, label_smoothing=t.label_smoothing)
@@ -197,6 +223,8 @@ class Trainer:
         """One host transfer for the window's metrics; rows go to the store in one transaction."""
         if self._window_steps == 0:
             return
+        if self.dist.active:
+            self._sync_window()
         (loss_sum, correct, n), rows3 = self.instruments.collect([self._loss_sum, self._correct, self._window_n])
         now = time.perf_counter()
         elapsed = max(now - self._window_start, 1e-9)
@@ -241,6 +269,14 @@ class Trainer:
             raise StopRun("failed", f"{int(w['nonfinite_streak'])} non-finite steps in a row "
                           f"(monitor.nonfinite_limit={self.spec.monitor.nonfinite_limit}); the last good checkpoint is intact")
 
+    def _sync_window(self) -> None:
+        """DDP: one all-reduce per window. Loss, correct and sample counts are summed over the ranks;
+        the instruments' values (grad norms are already equal after DDP's allreduce; activation and
+        difficulty statistics are per-rank) are averaged, so every rank reads the same numbers."""
+        inst = self.instruments
+        means = [inst._gnorm_sum, inst._gnorm_max, inst._skipped, inst._streak] + [v for _, _, v in inst.pending.rows]
+        sync_window(self.dist, [self._loss_sum, self._correct, self._window_n], means)
+
     # -- evaluation and checkpoints -----------------------------------------------------------
 
     def eval_model(self, model: torch.nn.Module | None = None, split: str = "test"):
@@ -249,6 +285,14 @@ class Trainer:
                         self.amp_dtype, self.channels_last)
 
     def evaluate_epoch(self) -> None:
+        """Evaluate and record (the store rank only, under DDP); every rank learns the selection score."""
+        select = self._evaluate_and_record() if self.dist.is_store else None
+        select = self.dist.broadcast_object(select)
+        if select > self.best_acc:
+            self.best_acc = select
+            self.save("best")
+
+    def _evaluate_and_record(self) -> float:
         rows = []
         test = self.eval_model()
         rows += [("test_loss", test.loss), ("test_acc", test.acc)]
@@ -275,9 +319,7 @@ class Trainer:
                 self.tb.add_histogram(f"weights/{name}", torch.cat([p.detach().reshape(-1) for p in params]).float().cpu(), self.step)
         self.log(f"epoch {self.epoch}/{self.spec.train.epochs} step {self.step}: "
                  + " ".join(f"{k}={v:.4f}" for k, v in rows))
-        if select > self.best_acc:
-            self.best_acc = select
-            self.save("best")
+        return select
 
     def state_dict(self) -> dict[str, Any]:
         state = {
@@ -294,6 +336,9 @@ class Trainer:
         }
         if self.device.type == "cuda":
             state["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
+        if self.dist.active:  # every rank's RNG (its own augmentation stream), gathered on every rank
+            state["rng_ranks"] = self.dist.all_gather_object(state["rng"])
+            state["world_size"] = self.dist.world_size
         if self.swa_model is not None:
             state["swa_model"] = self.swa_model.state_dict()
             state["swa_scheduler"] = self.swa_scheduler.state_dict() if self.swa_scheduler else {}
@@ -308,10 +353,16 @@ class Trainer:
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         self.batch_in_epoch, self.best_acc = int(state["batch_in_epoch"]), float(state["best_acc"])
         rng = state["rng"]
-        torch.set_rng_state(rng["torch"])
+        ranks = state.get("rng_ranks")
+        own = bool(ranks) and len(ranks) == self.dist.world_size
+        if own:
+            rng = ranks[self.dist.rank]
+        torch.set_rng_state(rng["torch"].cpu())
         random.setstate((3, tuple(rng["python"]), rng["python_pos"]))
         if "cuda" in rng and self.device.type == "cuda":
-            torch.cuda.set_rng_state(rng["cuda"], self.device)
+            torch.cuda.set_rng_state(rng["cuda"].cpu(), self.device)
+        if self.dist.active and not own:  # written by another number of processes: fresh, distinct streams
+            torch.manual_seed(rank_seed(self.spec.train.seed + self.step, self.dist.rank))
         if "swa_model" in state:
             self.start_swa("resumed")
             self.swa_model.load_state_dict(state["swa_model"])
@@ -320,6 +371,8 @@ class Trainer:
 
     def resume(self) -> Path:
         """Load the run's last good checkpoint and drop metrics past it (curves never duplicate)."""
+        if self.dist.active:
+            return self._resume_distributed()
         assert self.run is not None
         for stale in ckpt.clean_temp_files(self.run.checkpoints):
             self._event("checkpoint_cleanup", f"removed {stale.name}, left by a crash mid-write", level="warning")
@@ -332,21 +385,54 @@ class Trainer:
                     f"batch {self.batch_in_epoch})")
         return used
 
+    def _resume_distributed(self) -> Path:
+        """The store rank loads the checkpoint and sends it to every rank (other nodes need no copy)."""
+        payload = None
+        if self.run:
+            for stale in ckpt.clean_temp_files(self.run.checkpoints):
+                self._event("checkpoint_cleanup", f"removed {stale.name}, left by a crash mid-write", level="warning")
+            try:
+                state, used, problems = ckpt.load_latest_good(ckpt.path_for(self.run.checkpoints, "last"), "cpu")
+                payload = (state, used.name, problems, "")
+            except ckpt.CheckpointError as exc:
+                payload = (None, "", [], str(exc))
+        state, used_name, problems, error = self.dist.broadcast_object(payload)
+        if error:
+            raise ckpt.CheckpointError(error)
+        for problem in problems:
+            self._event("checkpoint_corrupt", problem, level="warning")
+        self.load_state(state)
+        if self.run:
+            self.run.truncate_after(self.step)
+        self._event("resumed_run", f"resumed from {used_name} at step {self.step} (epoch {self.epoch + 1}, "
+                    f"batch {self.batch_in_epoch}) on {self.dist.describe()}")
+        return self.run.checkpoints / used_name if self.run else Path(used_name)
+
     def save(self, kind: str) -> Path | None:
+        """Write a checkpoint (under DDP: every rank calls this at the same step; the store rank writes)."""
+        if not self.run and not self.dist.active:
+            return None
+        state = self.state_dict()
         if not self.run:
             return None
         path = ckpt.path_for(self.run.checkpoints, kind)
-        ckpt.save_atomic(self.state_dict(), path)
+        ckpt.save_atomic(state, path)
         return path
 
     # -- commands -----------------------------------------------------------------------------
 
     def poll_commands(self, force: bool = False) -> None:
-        """Read pending commands at most every 0.25 s (time-based, so it costs nothing per step)."""
+        """Read pending commands at most every 0.25 s (time-based, so it costs nothing per step).
+
+        Under DDP the store rank only collects them here; `sync_commands` shares and applies them."""
         now = time.monotonic()
         if not self.run or (not force and now - self._last_poll < 0.25):
             return
         self._last_poll = now
+        if self.dist.active:
+            seen = {c[0] for c in self._inbox}
+            self._inbox += [c for c in self.run.pending_commands() if c[0] not in seen]
+            return
         for cid, kind, args in self.run.pending_commands():
             try:
                 reply = self.handle_command(kind, args)
@@ -354,6 +440,27 @@ class Trainer:
             except Exception as exc:  # a bad command must not kill the run
                 self.run.ack_command(cid, "failed", str(exc))
                 self._event("command_failed", f"{kind}: {exc}", level="warning")
+
+    def sync_commands(self) -> None:
+        """DDP, at a window boundary: the store rank's commands and every rank's stop request (from a
+        signal) go to all ranks in one exchange, and every rank applies them at this same step."""
+        gathered = self.dist.all_gather_object((self._inbox if self.run else [], self.stop_request))
+        self._inbox = []
+        agreed = next((stop for _, stop in gathered if stop), None)
+        for cid, kind, args in gathered[self.dist.store_rank][0]:
+            try:
+                reply = self.handle_command(kind, args)
+                if self.run:
+                    self.run.ack_command(cid, "done", reply)
+            except Exception as exc:  # a bad command must not kill the run
+                if self.run:
+                    self.run.ack_command(cid, "failed", str(exc))
+                self._event("command_failed", f"{kind}: {exc}", level="warning")
+            if kind == "stop" and agreed is None:
+                agreed = ("stopped", args.get("reason", "stop requested"))
+        if agreed is not None:
+            self._agreed_stop = agreed
+            self.stop_request = self.stop_request or agreed
 
     def handle_command(self, kind: str, args: dict[str, Any]) -> str:
         if kind == "stop":
@@ -390,6 +497,8 @@ class Trainer:
             self.start_swa("command")
             return "SWA started; the averaged model is evaluated and saved when training ends"
         if kind in ("calibrate", "tta", "confusion"):
+            if self.dist.active and not self.run:
+                return ""  # a pass is the store rank's business; the model is the same everywhere
             from .passes import pass_summary, run_pass
 
             return pass_summary(kind, run_pass(self.run, kind, trainer=self, log=self.log, **args))
@@ -420,8 +529,11 @@ class Trainer:
         self._event("started", f"training {spec.model.name} on {self.data.name} ({self.device})",
                     steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps)
         if self.run:
+            device = device_name(self.device)
+            if self.dist.active:
+                device += f" x {self.dist.describe()}"
             self.run.set_meta(state="running", total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch,
-                              epochs=spec.train.epochs, device=device_name(self.device))
+                              epochs=spec.train.epochs, device=device)
         state, reason = "finished", "done"
         try:
             while self.epoch < spec.train.epochs:
@@ -431,9 +543,13 @@ class Trainer:
                 for xb, yb, _ in self.train_loader.epoch_batches(self.epoch, self.batch_in_epoch):
                     self.train_step(xb, yb)
                     self.batch_in_epoch += 1
-                    if self.step % every == 0:
+                    boundary = self.step % every == 0
+                    if boundary:
                         self.flush_window()
                     self.poll_commands()
+                    if self.dist.active:
+                        self._distributed_boundary(boundary)
+                        continue
                     while self.paused and not self.stop_request:
                         time.sleep(0.1)
                         self.poll_commands(force=True)
@@ -463,6 +579,18 @@ class Trainer:
         self._event(state, reason, level="error" if state == "failed" else "info")
         return state
 
+    def _distributed_boundary(self, boundary: bool) -> None:
+        """DDP: commands and stops act only where every rank meets (a window boundary, or while paused)."""
+        if boundary:
+            self.sync_commands()
+        while self.paused and not self._agreed_stop:
+            time.sleep(0.1)
+            self.poll_commands(force=True)
+            self.sync_commands()
+            self._window_start = time.perf_counter()
+        if self._agreed_stop:
+            raise StopRun(*self._agreed_stop)
+
     def finish_swa(self) -> None:
         """Recompute BN statistics for the averaged weights on un-augmented train data, evaluate, save."""
         from torch.optim.swa_utils import update_bn
@@ -471,6 +599,10 @@ class Trainer:
         loader = (self.augment.eval(xb) for xb, _, _ in self.train_loader.epoch_batches(0))
         with autocast_for(self.device, self.amp_dtype):
             update_bn(loader, self.swa_model, device=self.device)
+        if self.dist.active:  # each rank saw its shard: average the BN statistics; the store rank records
+            average_buffers(self.swa_model.module, self.dist)
+            if not self.dist.is_store:
+                return
         res = self.eval_model(self.swa_model.module)
         base = self.eval_model()
         if self.run:
