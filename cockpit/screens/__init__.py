@@ -1,0 +1,1 @@
+"""The cockpit's screens: spec editor, run dashboard, runs list, help, and small dialogs."""

@@ -1,0 +1,201 @@
+"""Small modal screens: confirm, load a spec, save a preset, the spec diff, and the live LR change."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, OptionList, Select, Static
+from textual.widgets.option_list import Option
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Yes or no for a destructive action (y / n, Enter confirms, Esc cancels)."""
+
+    BINDINGS = [
+        Binding("y,enter", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, question: str, detail: str = "", yes: str = "yes") -> None:
+        super().__init__(classes="dialog-screen")
+        self.question = question
+        self.detail = detail
+        self.yes = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="confirm"):
+            yield Label(self.question, classes="dialog-title")
+            if self.detail:
+                yield Static(self.detail, classes="dialog-detail")
+            yield Static(f"[b]y[/b] / Enter: {self.yes}    [b]n[/b] / Esc: cancel", classes="dialog-keys")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class LoadSpecScreen(ModalScreen[tuple[str, Path] | None]):
+    """Pick a preset (presets/) or a past run's spec; Enter loads it, Esc cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, presets: list[Path], runs: list[tuple[str, str, Path]]) -> None:
+        super().__init__(classes="dialog-screen")
+        self.presets = presets
+        self.runs = runs  # (run id, state, path)
+
+    def compose(self) -> ComposeResult:
+        options: list[Option | None] = [Option(Text("presets", style="bold"), disabled=True)]
+        for i, p in enumerate(self.presets):
+            options.append(Option(f"  {p.stem}", id=f"preset:{i}"))
+        options.append(None)
+        options.append(Option(Text("past runs", style="bold"), disabled=True))
+        if not self.runs:
+            options.append(Option(Text("  (none)", style="dim"), disabled=True))
+        for i, (run_id, state, _) in enumerate(reversed(self.runs)):
+            options.append(Option(f"  {run_id}  ({state})", id=f"run:{len(self.runs) - 1 - i}"))
+        with Vertical(classes="dialog", id="load"):
+            yield Label("Load a spec: a preset or a past run's spec.toml", classes="dialog-title")
+            yield OptionList(*options, id="load-options", compact=True)
+            yield Static("Enter: load    Esc: cancel", classes="dialog-keys")
+
+    def on_mount(self) -> None:
+        ol = self.query_one(OptionList)
+        ol.focus()
+        for idx in range(ol.option_count):
+            if not ol.get_option_at_index(idx).disabled:
+                ol.highlighted = idx
+                break
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        kind, _, index = (event.option.id or "").partition(":")
+        if kind == "preset":
+            self.dismiss(("preset", self.presets[int(index)]))
+        elif kind == "run":
+            self.dismiss(("run", self.runs[int(index)][2]))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class SavePresetScreen(ModalScreen[str | None]):
+    """Ask for a preset name; Enter saves to presets/<name>.toml, Esc cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, name: str, folder: Path) -> None:
+        super().__init__(classes="dialog-screen")
+        self.default = name
+        self.folder = folder
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="save"):
+            yield Label(f"Save the spec as a preset in {self.folder}/", classes="dialog-title")
+            yield Input(self.default, id="preset-name", compact=True, placeholder="preset name")
+            yield Static("", id="save-error", classes="field-error")
+            yield Static("Enter: save    Esc: cancel", classes="dialog-keys")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        name = event.value.strip().removesuffix(".toml")
+        if not NAME_RE.match(name):
+            self.query_one("#save-error", Static).update("✗ letters, digits, _ . - only (up to 64)")
+            return
+        self.dismiss(name)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class DiffScreen(ModalScreen[None]):
+    """What the edited spec changes against the spec that was loaded."""
+
+    BINDINGS = [Binding("escape,ctrl+t,q", "close", "Close")]
+
+    def __init__(self, label: str, rows: list[tuple[str, Any, Any]]) -> None:
+        super().__init__(classes="dialog-screen")
+        self.label = label
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide", id="diff"):
+            n = len(self.rows)
+            yield Label(f"{n} change{'s' if n != 1 else ''} against {self.label}", classes="dialog-title")
+            with VerticalScroll(id="diff-body"):
+                if not self.rows:
+                    yield Static("the spec is the one that was loaded", classes="dialog-detail")
+                else:
+                    table = Table(box=None, pad_edge=False, header_style="bold", expand=True)
+                    table.add_column("field")
+                    table.add_column("loaded", justify="right")
+                    table.add_column("now", justify="right")
+                    for key, a, b in self.rows:
+                        table.add_row(key, _show(a), Text(_show(b), style="bold"))
+                    yield Static(table)
+            yield Static("Esc: close", classes="dialog-keys")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def _show(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return str(v).lower()
+    return str(v)
+
+
+class SetLRScreen(ModalScreen[tuple[str | None, float] | None]):
+    """The live LR change: the base LR, or one param group's multiplier."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, current_lr: float | None, groups: list[str]) -> None:
+        super().__init__(classes="dialog-screen")
+        self.current_lr = current_lr
+        self.groups = groups
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="set-lr"):
+            yield Label("Change the learning rate live (logged as an event)", classes="dialog-title")
+            options = [("base LR", "")] + [(f"group {g}: multiplier", g) for g in self.groups]
+            yield Select(options, value="", allow_blank=False, id="lr-target", compact=True)
+            value = f"{self.current_lr:.3g}" if self.current_lr else ""
+            yield Input(value, id="lr-value", compact=True, placeholder="a number > 0, e.g. 0.01")
+            yield Static("", id="lr-error", classes="field-error")
+            yield Static("Tab: next    Enter: apply    Esc: cancel", classes="dialog-keys")
+
+    def on_mount(self) -> None:
+        self.query_one("#lr-value", Input).focus()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        inp = self.query_one("#lr-value", Input)
+        if event.value and event.value is not Select.NULL:
+            inp.placeholder = "multiplier > 0, e.g. 0.5"
+            inp.value = ""
+        else:
+            inp.placeholder = "a number > 0, e.g. 0.01"
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        try:
+            value = float(event.value)
+        except ValueError:
+            value = float("nan")
+        if not value > 0 or value == float("inf"):
+            self.query_one("#lr-error", Static).update("✗ needs a number > 0")
+            return
+        target = self.query_one("#lr-target", Select).value
+        self.dismiss((target or None, value))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

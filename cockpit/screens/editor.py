@@ -1,0 +1,347 @@
+"""The spec editor: a tab per spec section, a widget per field, inline pydantic messages; load a
+preset or a past run's spec, save as a preset, diff against what was loaded, launch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Header, Static, TabbedContent, TabPane
+
+from engine.spec import RunSpec, SpecError, diff_specs, dump_spec, load_spec
+from engine.store import Run, StoreError, iter_runs
+
+from ..presets import DEFAULT_PRESET, find_preset, list_presets
+from ..widgets.field_row import FieldRow
+from ..widgets.key_footer import KeyFooter
+from ..widgets.messages import FieldEdited, RunStarted, SpecChanged
+from ..widgets.section_form import SectionForm
+from ..widgets.spec_fields import check, get_path, sections, set_path, spec_data, switch_union, top_level_fields
+from .dialogs import ConfirmScreen, DiffScreen, LoadSpecScreen, SavePresetScreen
+
+class SpecEditorScreen(Screen):
+    """Edit a RunSpec generated from its pydantic model; launch it when it validates."""
+
+    AUTO_FOCUS = "#sections ContentTabs"  # not a text field: keys typed while the screen opens stay keys
+
+    BINDINGS = [
+        Binding("ctrl+r", "launch", "Launch", tooltip="Validate the spec, start a run in a worker process, watch it"),
+        Binding("ctrl+o", "load", "Load", tooltip="Load a preset or a past run's spec"),
+        Binding("ctrl+s", "save", "Save", tooltip="Save the spec as a preset in presets/"),
+        Binding("ctrl+t", "diff", "Diff", tooltip="What changed against the loaded spec"),
+        Binding("ctrl+n", "section(1)", "Next tab", tooltip="Next section"),
+        Binding("ctrl+p", "section(-1)", "Prev tab", tooltip="Previous section"),
+        Binding("escape", "leave_field", "Leave field", show=False),
+        Binding("down", "app.focus_next", "Next field", show=False),
+        Binding("up", "app.focus_previous", "Previous field", show=False),
+    ]
+
+    def __init__(self, runs_dir: Path, preset: str | None = None, presets_dir: Path | None = None) -> None:
+        super().__init__(id="editor")
+        self.runs_dir = Path(runs_dir)
+        self.presets_dir = Path(presets_dir) if presets_dir else Path.cwd() / "presets"
+        self.loaded, self.label, problem = self._initial(preset)
+        self._problem = problem
+        self.data = spec_data(self.loaded)
+        self.loaded_data = spec_data(self.loaded)
+        self.valid = True
+        self.errors: list[tuple[str, str]] = []
+
+    @staticmethod
+    def _initial(preset: str | None) -> tuple[RunSpec, str, str]:
+        ref = preset or DEFAULT_PRESET
+        path = find_preset(ref)
+        if not path.is_file():
+            return RunSpec(), DEFAULT_PRESET, "" if ref == DEFAULT_PRESET else f"no preset {ref!r}; using the defaults"
+        try:
+            return load_spec(path), path.stem, ""
+        except SpecError as exc:
+            return RunSpec(), DEFAULT_PRESET, f"{path} is not a valid spec ({exc.errors[0][0]}: {exc.errors[0][1]}); using the defaults"
+
+    # -- layout -----------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="editor-top"):
+            for f in top_level_fields():
+                yield FieldRow(f, get_path(self.data, f.path))
+            yield Static("", id="spec-status")
+        with TabbedContent(id="sections", initial=f"tab-{self._first_tab}"):
+            for name, title, _ in sections():
+                with TabPane(title, id=f"tab-{name}"):
+                    yield SectionForm(name, self.data, populated=name == self._first_tab)
+        yield Static("", id="field-help")
+        yield KeyFooter()
+
+    @property
+    def _first_tab(self) -> str:
+        return getattr(self, "_active_tab", None) or sections()[0][0]
+
+    async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        pane = event.pane
+        form = pane.query_one(SectionForm) if pane is not None else None
+        if form is not None and await form.populate():
+            self.revalidate()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"spec editor · {self.label}"
+        self.revalidate()
+        if self._problem:
+            self.notify(self._problem, severity="warning", timeout=8)
+
+    def on_screen_resume(self) -> None:
+        self.sub_title = f"spec editor · {self.label}"
+
+    # -- editing ----------------------------------------------------------------------------
+
+    async def on_field_edited(self, event: FieldEdited) -> None:
+        event.stop()
+        section = event.path.split(".", 1)[0]
+        row = next((r for r in self.query(FieldRow) if r.path == event.path), None)
+        if row is not None and row.field.tag:
+            self.data[section] = switch_union(self.data, section, event.value)
+            form = self.query_one(f"#form-{section}", SectionForm)
+            await form.rebuild(self.data)
+            tag_row = next((r for r in form.rows() if r.path == event.path), None)
+            if tag_row is not None:
+                tag_row.control.focus()
+        else:
+            set_path(self.data, event.path, event.value)
+        self.revalidate()
+
+    def revalidate(self) -> None:
+        spec, errors = check(self.data)
+        self.valid = spec is not None
+        self.errors = errors
+        rows = list(self.query(FieldRow))
+        by_row: dict[str, list[str]] = {}
+        unplaced: list[tuple[str, str]] = []
+        paths = sorted((r.path for r in rows), key=len, reverse=True)
+        for where, msg in errors:
+            owner = next((p for p in paths if where == p or where.startswith(p + ".")), None)
+            if owner is None:
+                unplaced.append((where, msg))
+            else:
+                extra = where[len(owner) + 1:]
+                by_row.setdefault(owner, []).append(f"{extra}: {msg}" if extra else msg)
+        changes = 0
+        for r in rows:
+            msgs = by_row.get(r.path)
+            r.show_error("; ".join(msgs) if msgs else None)
+            loaded = get_path(self.loaded_data, r.path)
+            changed = get_path(self.data, r.path) != loaded
+            r.show_changed(changed, loaded)
+        if spec is not None:
+            changes = len(diff_specs(self.loaded, spec))
+        else:
+            changes = sum(1 for r in rows if get_path(self.data, r.path) != get_path(self.loaded_data, r.path))
+        self._mark_tabs(by_row)
+        self._status(unplaced, changes)
+        self.post_message(SpecChanged(self.valid, errors, changes))
+
+    def _mark_tabs(self, by_row: dict[str, list[str]]) -> None:
+        tabbed = self.query_one(TabbedContent)
+        bad = {where.split(".", 1)[0].split(" ", 1)[0] for where, _ in self.errors}
+        for name, title, _ in sections():
+            try:
+                tab = tabbed.get_tab(f"tab-{name}")
+            except Exception:
+                continue
+            label = f"{title} ✗" if name in bad else title
+            if str(tab.label) != label:
+                tab.label = label
+
+    def _status(self, unplaced: list[tuple[str, str]], changes: int) -> None:
+        status = self.query_one("#spec-status", Static)
+        count = f"{changes} change{'s' if changes != 1 else ''} vs {_escape(self.label)}"
+        if self.valid:
+            text = f"[b]✓ valid[/b] · {count}"
+        else:
+            n = len(self.errors)
+            where, msg = (unplaced or self.errors)[0]
+            where = "" if where == "(top level)" else f"{where}: "
+            text = f"[b]✗ {n} problem{'s' if n != 1 else ''}[/b] · {count} · {_escape(where + msg)}"
+        status.update(text, layout=False)
+        status.set_class(not self.valid, "-invalid")
+
+    # -- help for the focused field -----------------------------------------------------------
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        help_bar = self.query_one("#field-help", Static)
+        node = event.widget
+        while node is not None and not isinstance(node, FieldRow):
+            node = node.parent
+        if isinstance(node, FieldRow):
+            f = node.field
+            default = f"  [dim](default {_show_default(f.default)})[/dim]" if f.default is not None else ""
+            help_bar.update(f"[b]{f.path}[/b]: {_escape(f.description)}{default}", layout=False)
+        else:
+            help_bar.update("Tab / ↓ moves to the next field · ^n / ^p change section · ^r launches", layout=False)
+
+    # -- actions ----------------------------------------------------------------------------
+
+    async def show_section(self, section: str, path: str | None = None) -> None:
+        """Open a section's tab (building its fields) and focus a field (the first by default)."""
+        tabbed = self.query_one(TabbedContent)
+        tabbed.active = f"tab-{section}"
+        form = self.query_one(f"#form-{section}", SectionForm)
+        if await form.populate():
+            self.revalidate()
+        rows = form.rows()
+        row = next((r for r in rows if r.path == path), rows[0] if rows else None)
+        if row is not None:
+            self.call_after_refresh(row.control.focus)
+
+    async def action_section(self, step: int) -> None:
+        tabbed = self.query_one(TabbedContent)
+        ids = [name for name, _, _ in sections()]
+        current = ids.index(tabbed.active[4:]) if tabbed.active[4:] in ids else 0
+        await self.show_section(ids[(current + step) % len(ids)])
+
+    def action_leave_field(self) -> None:
+        from textual.widgets import Tabs
+
+        self.query_one(TabbedContent).query_one(Tabs).focus()
+
+    async def action_launch(self) -> None:
+        spec, errors = check(self.data)
+        if spec is None:
+            await self._refuse(errors)
+            return
+        from engine.worker import spawn  # torch-free: the worker imports torch in its own process
+
+        try:
+            run = Run.create(self.runs_dir, spec, preset=self.label)
+        except StoreError as exc:
+            self.notify(str(exc), title="cannot launch", severity="error", timeout=10)
+            return
+        try:
+            proc = spawn(run)
+        except OSError as exc:
+            self.notify(f"cannot start the worker: {exc}", severity="error", timeout=10)
+            return
+        finally:
+            run.close()
+        self.app.remember_worker(proc)  # type: ignore[attr-defined]
+        self.notify(f"started {run.run_id} (worker pid {proc.pid})", title="launched")
+        self.post_message(RunStarted(run.path, proc.pid))
+
+    async def _refuse(self, errors: list[tuple[str, str]]) -> None:
+        lines = "\n".join(f"{w}: {m}" for w, m in errors[:4])
+        more = f"\n(+{len(errors) - 4} more)" if len(errors) > 4 else ""
+        self.notify(f"fix the spec first:\n{_escape(lines)}{more}", title="launch refused", severity="error",
+                    timeout=8)
+        first = errors[0][0] if errors else ""
+        section = first.split(".", 1)[0]
+        if section in [n for n, _, _ in sections()]:
+            await self.show_section(section, first)
+            rows = [r for r in self.query(FieldRow) if first == r.path or first.startswith(r.path + ".")]
+            if rows:
+                self.call_after_refresh(rows[-1].control.focus)
+        else:
+            for r in self.query(FieldRow):
+                if first == r.path:
+                    self.call_after_refresh(r.control.focus)
+
+    def action_load(self) -> None:
+        runs = []
+        for run in iter_runs(self.runs_dir):
+            try:
+                runs.append((run.run_id, run.meta().get("state", "?"), run.path))
+            finally:
+                run.close()
+        self.app.push_screen(LoadSpecScreen(list_presets(), runs), self._loaded)
+
+    async def _loaded(self, choice: tuple[str, Path] | None) -> None:
+        if choice is None:
+            return
+        kind, path = choice
+        try:
+            if kind == "preset":
+                spec, label = load_spec(path), path.stem
+            else:
+                run = Run(path)
+                try:
+                    spec = run.spec()
+                    label = run.run_id
+                finally:
+                    run.close()
+        except (SpecError, StoreError, OSError) as exc:
+            self.notify(str(exc), title="cannot load", severity="error", timeout=10)
+            return
+        await self.load(spec, label)
+        self.notify(f"loaded {label}")
+
+    async def load(self, spec: RunSpec, label: str) -> None:
+        """Replace the edited spec (and the reference the diff is taken against)."""
+        self.loaded, self.label = spec, label
+        self.data = spec_data(spec)
+        self.loaded_data = spec_data(spec)
+        self._active_tab = self.query_one(TabbedContent).active[4:] or None
+        await self.recompose()
+        self.sub_title = f"spec editor · {self.label}"
+        self.revalidate()
+
+    def action_save(self) -> None:
+        spec, errors = check(self.data)
+        if spec is None:
+            self.notify("only a valid spec can be saved", title="save refused", severity="error")
+            return
+        self.app.push_screen(SavePresetScreen(self.label, self.presets_dir), lambda name: self._save(spec, name))
+
+    def _save(self, spec: RunSpec, name: str | None) -> None:
+        if not name:
+            return
+        path = self.presets_dir / f"{name}.toml"
+        if path.exists():
+            self.app.push_screen(ConfirmScreen(f"Overwrite {path}?", yes="overwrite"),
+                                 lambda yes: yes and self._write(spec, name, path))
+        else:
+            self._write(spec, name, path)
+
+    def _write(self, spec: RunSpec, name: str, path: Path) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".toml.tmp")
+            tmp.write_text(dump_spec(spec, f"{name}: saved from the cockpit spec editor"), encoding="utf-8")
+            tmp.replace(path)
+        except OSError as exc:
+            self.notify(f"cannot save {path}: {exc}", severity="error", timeout=10)
+            return
+        self.loaded, self.label = spec, name
+        self.loaded_data = spec_data(spec)
+        self.sub_title = f"spec editor · {self.label}"
+        self.revalidate()
+        self.notify(f"saved {path}", title="preset saved")
+
+    def action_diff(self) -> None:
+        spec, _ = check(self.data)
+        if spec is not None:
+            rows = diff_specs(self.loaded, spec)
+        else:
+            rows = [(r.path, get_path(self.loaded_data, r.path), get_path(self.data, r.path))
+                    for r in self.query(FieldRow) if get_path(self.data, r.path) != get_path(self.loaded_data, r.path)]
+        self.app.push_screen(DiffScreen(self.label, rows))
+
+    # -- for tests and the app --------------------------------------------------------------
+
+    def row(self, path: str) -> FieldRow:
+        return next(r for r in self.query(FieldRow) if r.path == path)
+
+    def current(self) -> dict[str, Any]:
+        return self.data
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", r"\[")
+
+
+def _show_default(v: Any) -> str:
+    from ..widgets.spec_fields import format_value
+
+    return _escape(format_value("toml", v) if not isinstance(v, str) else repr(v))

@@ -1,0 +1,91 @@
+"""The run's head: id, state, device; a progress bar with epoch, step and ETA; throughput and memory."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from rich.text import Text
+from textual.widget import Widget
+
+STATE_STYLE = {
+    "created": "yellow", "running": "bold green", "paused": "bold yellow", "finished": "bold green",
+    "stopped": "yellow", "failed": "bold red", "crashed": "bold red",
+}
+STATE_MARK = {
+    "created": "○", "running": "▶", "paused": "⏸", "finished": "✓",
+    "stopped": "■", "failed": "✗", "crashed": "✗",
+}
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    return str(timedelta(seconds=int(max(seconds, 0))))
+
+
+class RunBar(Widget):
+    """Two lines that say where the run is; drawn with characters, not only colour (NO_COLOR)."""
+
+    DEFAULT_CSS = """
+    RunBar { height: 2; text-wrap: nowrap; text-overflow: ellipsis; }
+    """
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.run_id = ""
+        self.state = ""
+        self.meta: dict[str, Any] = {}
+        self.step = 0
+        self.last: dict[str, float] = {}
+        self.eta: float | None = None
+        self.elapsed: float | None = None
+
+    def show(self, run_id: str, state: str, meta: dict[str, Any], step: int, last: dict[str, float],
+             eta: float | None, elapsed: float | None) -> None:
+        self.run_id, self.state, self.meta, self.step = run_id, state, meta, step
+        self.last, self.eta, self.elapsed = last, eta, elapsed
+        self.refresh()
+
+    def render(self) -> Text:
+        width = max(self.size.width, 20)
+        meta, state = self.meta, self.state
+        if not self.run_id:
+            return Text("no run attached: r lists the runs, e opens the spec editor", style="dim")
+        head = Text(no_wrap=True, overflow="ellipsis")
+        head.append(f"{STATE_MARK.get(state, '?')} {state} ", style=STATE_STYLE.get(state, "bold"))
+        head.append(self.run_id, style="bold")
+        if meta.get("device"):
+            head.append(f"  {meta['device']}", style="dim")
+        if state in ("created", "running", "paused"):
+            head.append("  q leaves it running", style="dim")
+        elif meta.get("error"):
+            head.append(f"  {meta['error']}", style="bold red" if state in ("failed", "crashed") else "yellow")
+        total = int(meta.get("total_steps") or 0)
+        spe = int(meta.get("steps_per_epoch") or 0)
+        epochs = int(meta.get("epochs") or 0)
+        step = min(self.step, total) if total else self.step
+        epoch = min(step // spe + 1, epochs) if spe else 0
+        info = f" ep {epoch}/{epochs} step {step}/{total}"
+        if state == "paused":
+            info += " ETA (paused)"
+        elif state in ("created", "running"):
+            info += f" ETA {fmt_duration(self.eta)}"
+        elif self.elapsed is not None:
+            info += f" took {fmt_duration(self.elapsed)}"
+        ips = self.last.get("images_per_s")
+        if ips is not None:
+            info += f" │ {ips:,.0f} img/s"
+        mem = self.last.get("memory_gb")
+        if mem is not None:
+            info += f" │ {mem:.2f} GB"
+        bar_w = max(width - len(info) - 2, 8)
+        frac = step / total if total else 0.0
+        done = int(round(frac * bar_w))
+        line2 = Text(no_wrap=True, overflow="ellipsis")
+        line2.append("█" * done, style="green")
+        line2.append("░" * (bar_w - done), style="dim")
+        line2.append(info)
+        out = Text("\n", no_wrap=True, overflow="ellipsis").join([head, line2])
+        out.no_wrap, out.overflow = True, "ellipsis"
+        return out
