@@ -6,7 +6,6 @@ torch and never writes anything but the `crashed` mark that `Run.state()` makes 
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,7 +45,7 @@ class RunTail:
         self.snapshot = Snapshot()
         self._metric_id = 0
         self._event_id = 0
-        self._rate: deque[tuple[float, int]] = deque(maxlen=60)  # (wall, step) for the ETA
+        self._rate: deque[tuple[float, int]] = deque(maxlen=30)  # (worker wall, step) of recent windows
 
     def poll(self) -> Snapshot:
         snap = self.snapshot
@@ -59,13 +58,18 @@ class RunTail:
                 snap.last[m.name] = m.value
             if m.step >= snap.step:
                 snap.step, snap.epoch = m.step, m.epoch
+            if m.name == "lr":  # one per window: the rate on the worker's own clock
+                self._rate.append((m.wall, m.step))
         for r in self.run.events_since(self._event_id):
             self._event_id = r["id"]
             self.events.append(dict(r))
         snap.events = list(self.events)
-        if rows:
-            self._rate.append((time.time(), snap.step))
         return snap
+
+    @property
+    def last_metric_id(self) -> int:
+        """The id of the newest metric row read so far (grows when new rows arrive)."""
+        return self._metric_id
 
     def values(self, name: str, n: int | None = None) -> list[float]:
         pts = self.series.get(name, ())
@@ -73,7 +77,8 @@ class RunTail:
         return vals[-n:] if n else vals
 
     def eta_seconds(self) -> float | None:
-        """Remaining time from the recent step rate; None until there is a rate."""
+        """Remaining time from the rate of the recent windows, timed by the worker's clock (so a
+        viewer that has just attached, or polls irregularly, still gets the real rate)."""
         total = self.snapshot.total_steps
         if len(self._rate) < 2 or not total:
             return None

@@ -202,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                     run_pass(run, kind, trainer=trainer, checkpoint="best", log=log)
         if writer is not None:
             writer.set_meta(state=state, ended=time.time())
+            _refuse_leftover_commands(writer, state)
         if ctx.active:  # nobody leaves before the store rank has written everything
             from .distributed import shutdown
 
@@ -224,6 +225,13 @@ def main(argv: list[str] | None = None) -> int:
             writer.set_meta(state="failed", ended=time.time(), error=message, error_kind="usage" if usage else "crash")
             writer.add_event("failed", message, level="error", step=trainer.step if trainer else 0)
         return 1
+
+
+def _refuse_leftover_commands(run: Run, state: str) -> None:
+    """Commands that arrived after the loop's last poll get an answer instead of waiting forever."""
+    for cid, kind, _args in run.pending_commands():
+        run.ack_command(cid, "failed", f"the run {state} before {kind} could be handled; use `cockpit {kind} RUN` "
+                        "on the finished run" if kind in ("calibrate", "tta", "swa") else f"the run {state} first")
 
 
 def _join(run: Run, ctx, writer: Run | None, log) -> tuple:

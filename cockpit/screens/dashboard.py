@@ -160,10 +160,10 @@ class DashboardScreen(Screen):
 
     def _read(self, tail: RunTail) -> None:
         try:
-            before = getattr(tail, "_metric_id", None)
+            before = tail.last_metric_id
             events_before = len(tail.events)
             snap = tail.poll()
-            new_rows = before is None or getattr(tail, "_metric_id", None) != before or self._seen_rows < 0
+            new_rows = tail.last_metric_id != before or self._seen_rows < 0
             con = tail.run.con
             rows = con.execute("SELECT * FROM results WHERE id > ? AND kind != 'hardest' ORDER BY id",
                                (self._result_id,)).fetchall()
@@ -178,25 +178,11 @@ class DashboardScreen(Screen):
                 elif snap.state not in ACTIVE_STATES:
                     answers.append(CommandAnswer(cid, kind, "unanswered", f"the run is {snap.state}"))
             reading = Reading(snap.state, new_rows, len(tail.events) != events_before or self._seen_rows < 0,
-                              results, answers, eta=self._eta(con, snap.total_steps) if snap.active else None)
+                              results, answers, eta=tail.eta_seconds() if snap.active else None)
         except Exception as exc:  # a locked or vanished store must not take the UI down
             reading = Reading("", False, False, error=f"{type(exc).__name__}: {exc}")
         reading.source = id(tail)
         self.post_message(MetricsArrived(reading))
-
-    @staticmethod
-    def _eta(con, total: int) -> float | None:
-        """Time left from the rate of the last windows, on the worker's clock (so a viewer that has
-        just attached, or polls irregularly, still gets the real rate)."""
-        if not total:
-            return None
-        rows = con.execute("SELECT step, wall FROM metrics WHERE name = 'lr' ORDER BY step DESC LIMIT 30").fetchall()
-        if len(rows) < 2:
-            return None
-        (s1, w1), (s0, w0) = rows[0], rows[-1]
-        if s1 <= s0 or w1 <= w0:
-            return None
-        return max(total - s1, 0) * (w1 - w0) / (s1 - s0)
 
     def on_metrics_arrived(self, message: MetricsArrived) -> None:
         reading = message.reading
