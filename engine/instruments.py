@@ -73,6 +73,9 @@ class Instruments:
         self._gnorm_sum, self._gnorm_max = z.clone(), z.clone()
         self._skipped, self._streak = z.clone(), z.clone()
         self._n = 0
+        # made once: a host->device copy per sampled step would drain the CUDA stream
+        self._quantiles = torch.tensor([0.1, 0.5, 0.9], device=device)
+        self._loss_bins = LOSS_BINS.to(device)
         self.gnorm_history: deque[float] = deque(maxlen=50)
         self.skipped_total = 0
 
@@ -175,8 +178,8 @@ class Instruments:
         if not self.due(self.spec.difficulty_every, step):
             return
         loss = F.cross_entropy(logits.detach().float(), y, reduction="none")
-        q = torch.quantile(loss, torch.tensor([0.1, 0.5, 0.9], device=loss.device))
-        edges = LOSS_BINS.to(loss.device)
+        q = torch.quantile(loss, self._quantiles)
+        edges = self._loss_bins
         idx = torch.bucketize(loss.clamp(max=edges[-1] - 1e-6), edges[1:-1], right=True)
         hist = torch.zeros(len(edges) - 1, device=loss.device).index_add_(0, idx, torch.ones_like(loss)) / loss.numel()
         names = ["difficulty/p10", "difficulty/p50", "difficulty/p90", "difficulty/max"]
