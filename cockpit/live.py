@@ -93,18 +93,23 @@ def watch(run: Run, console: Console, on_interrupt: Callable[[int], bool] | None
     tail = RunTail(run)
     tail.poll()
     interrupts = 0
+    state = tail.snapshot.state
     with Live(render(tail, console.width), console=console, auto_refresh=False) as live:
         while True:
             try:
-                snap = tail.poll()
+                state = tail.poll().state
                 live.update(render(tail, console.width), refresh=True)
-                if not snap.active:
-                    return snap.state
+                if state not in ("created", "running", "paused"):
+                    break
                 time.sleep(1 / refresh_per_second)
             except KeyboardInterrupt:
                 interrupts += 1
                 if on_interrupt is None or not on_interrupt(interrupts):
-                    return tail.poll().state
+                    state = tail.poll().state
+                    break
+    if not console.is_terminal:
+        console.line()  # Live leaves its last frame without a newline when output is not a terminal
+    return state
 
 
 def final_table(run: Run) -> Table:

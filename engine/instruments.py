@@ -83,7 +83,8 @@ class Instruments:
 
     @staticmethod
     def due(every: int, step: int) -> bool:
-        return every > 0 and step % every == 0
+        """A sampled step: the first one (so every run shows each instrument at once), then every `every`."""
+        return every > 0 and (step == 1 or step % every == 0)
 
     # -- gradients --------------------------------------------------------------------------------
 
