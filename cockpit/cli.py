@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import NoReturn, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -285,8 +286,8 @@ def _command(run_ref: str, runs_dir: Optional[Path], kind: str, wait: bool, **ar
 # -------------------------------------------------------------------------------------- runs
 
 
-def fmt_time(ts: Optional[float]) -> str:
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else ""
+def fmt_time(ts: Optional[float], short: bool = False) -> str:
+    return datetime.fromtimestamp(ts).strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S") if ts else ""
 
 
 @app.command()
@@ -309,15 +310,16 @@ def runs(runs_dir: Optional[Path] = RunsDirOpt,
     if not rows:
         console.print(f"no runs in {runs_dir or default_runs_dir()}")
         return
-    table = Table(header_style="bold")
-    for col, just in (("run", "left"), ("state", "left"), ("preset", "left"), ("best acc", "right"), ("started", "left")):
-        table.add_column(col, justify=just)
+    table = Table(header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    table.add_column("run", no_wrap=True)  # the id is what the other commands take: never cut it
+    for col, just in (("state", "left"), ("preset", "left"), ("best acc", "right"), ("started", "left")):
+        table.add_column(col, justify=just, no_wrap=True, min_width=11 if col == "started" else None)
     from .live import STATE_STYLE
 
     for row in rows:
         acc = f"{row['best_acc']:.2%}" if row["best_acc"] is not None else ""
         table.add_row(row["run_id"], f"[{STATE_STYLE.get(row['state'], '')}]{row['state']}[/]",
-                      Path(row["preset"]).stem if row["preset"] else "", acc, fmt_time(row["started"]))
+                      Path(row["preset"]).stem if row["preset"] else "", acc, fmt_time(row["started"], short=True))
     console.print(table)
 
 

@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 import typer
 
+from engine.spec import flatten
 from engine.store import RUNS_ENV, Run, StoreError, resolve_run
 
 from . import __version__
@@ -37,15 +38,6 @@ CURVE_METRICS = [("test_acc", "Test accuracy", "pct"), ("train_loss", "Train los
                  ("test_loss", "Test loss", "num"), ("train_acc", "Train accuracy", "pct"),
                  ("val_acc", "Val accuracy", "pct"), ("lr", "Learning rate", "num"),
                  ("grad_norm", "Gradient norm", "num"), ("images_per_s", "Throughput (images / s)", "num")]
-
-
-def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(d, dict):
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            out.update(_flat(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: d}
 
 
 def _value(s: dict[str, Any], key: str) -> float | None:
@@ -89,7 +81,7 @@ def _delta(key: str, v: Any, base: Any) -> str:
 
 def compare_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     """The comparison as plain data (what every compare format renders)."""
-    flats = [_flat(s["spec"]) if s.get("spec") else {} for s in summaries]
+    flats = [flatten(s["spec"]) if s.get("spec") else {} for s in summaries]
     keys = sorted(set().union(*flats)) if flats else []
     diff = [{"key": k, "values": [f.get(k) for f in flats]} for k in keys
             if len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1]

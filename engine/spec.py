@@ -475,16 +475,17 @@ def spec_schema() -> dict[str, Any]:
     return RunSpec.model_json_schema()
 
 
+def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as {dotted key: leaf value}."""
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: d}
+
+
 def diff_specs(a: RunSpec, b: RunSpec) -> list[tuple[str, Any, Any]]:
     """(dotted key, value in a, value in b) for every leaf that differs."""
-
-    def flat(d: Any, prefix: str = "") -> dict[str, Any]:
-        if isinstance(d, dict):
-            out: dict[str, Any] = {}
-            for k, v in d.items():
-                out.update(flat(v, f"{prefix}{k}."))
-            return out
-        return {prefix[:-1]: d}
-
-    fa, fb = flat(spec_to_dict(a)), flat(spec_to_dict(b))
+    fa, fb = flatten(spec_to_dict(a)), flatten(spec_to_dict(b))
     return [(k, fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
