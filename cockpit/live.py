@@ -115,7 +115,7 @@ def watch(run: Run, console: Console, on_interrupt: Callable[[int], bool] | None
 def final_table(run: Run) -> Table:
     """The end-of-run summary: final and best metrics."""
     last = run.last_values()
-    table = Table(title=f"{run.run_id}: {run.state()}", show_header=True, header_style="bold")
+    table = Table(show_header=True, header_style="bold")  # the live header above names the run and state
     table.add_column("metric")
     table.add_column("final", justify="right")
     table.add_column("best", justify="right")
