@@ -69,6 +69,7 @@ def open_run(ref: str, runs_dir: Optional[Path]) -> Run:
 def main(
     ctx: typer.Context,
     runs_dir: Optional[Path] = RunsDirOpt,
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Open the TUI's editor on this preset."),
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
 ) -> None:
     """Open the TUI when no command is given."""
@@ -76,9 +77,11 @@ def main(
         console.print(f"training-cockpit {__version__}")
         raise typer.Exit()
     if ctx.invoked_subcommand is None:
+        if preset is not None:
+            resolve_spec(preset, [])  # a bad preset exits 2 here, before the screen is taken over
         from .app import CockpitApp
 
-        CockpitApp(runs_dir=runs_dir or default_runs_dir()).run()
+        CockpitApp(runs_dir=runs_dir or default_runs_dir(), preset=preset).run()
 
 
 # --------------------------------------------------------------------------------------- run
