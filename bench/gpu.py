@@ -221,13 +221,6 @@ def prepare_data(arg: str | None, smoke: bool, tmp: Path, report: Report) -> tup
 # -------------------------------------------------------------------------------------- steps
 
 
-def batch_stream(trainer: Trainer):
-    epoch = 0
-    while True:
-        for xb, yb, _ in trainer.train_loader.epoch_batches(epoch):
-            yield xb, yb
-        epoch += 1
-
 
 def first_conv(model: torch.nn.Module) -> torch.nn.Module | None:
     return next((m for m in model.modules() if isinstance(m, torch.nn.Conv2d)), None)
@@ -272,7 +265,7 @@ def check_mode(report: Report, label: str, sets: list[str], cfg: Config, sync_ch
         tr = Trainer(spec, run, log=quiet)
         try:
             dev = tr.device
-            stream = batch_stream(tr)
+            stream = tr.train_loader.forever()
             seen: dict[str, bool] = {}
             conv = first_conv(tr.model)
 
@@ -421,7 +414,7 @@ def part_throughput(report: Report, cfg: Config, budget: Budget) -> None:
     tr = Trainer(spec, None, log=quiet)
     dev = tr.device
     every = spec.monitor.every
-    stream = batch_stream(tr)
+    stream = tr.train_loader.forever()
 
     def engine_step() -> None:
         tr.train_step(*next(stream))
@@ -565,7 +558,7 @@ def part_fast94(report: Report, cfg: Config, budget: Budget) -> None:
         tw = time.perf_counter()
         warm = spec_off.model_copy(deep=True)
         tr = Trainer(warm, None, log=quiet)
-        stream = batch_stream(tr)
+        stream = tr.train_loader.forever()
         for _ in range(cfg.fast94_warmup):
             tr.train_step(*next(stream))
         tr.eval_model()

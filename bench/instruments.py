@@ -106,14 +106,6 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def batch_stream(trainer: Trainer):
-    """(xb, yb) from the trainer's device loader, epoch after epoch, forever."""
-    epoch = 0
-    while True:
-        for xb, yb, _ in trainer.train_loader.epoch_batches(epoch):
-            yield xb, yb
-        epoch += 1
-
 
 class Side:
     """One configuration: its Trainer, its batch stream and its timings."""
@@ -122,7 +114,7 @@ class Side:
         self.name, self.spec = name, spec
         self.run = Run.create(runs_dir, spec) if runs_dir is not None else None
         self.trainer = Trainer(spec, self.run, log=lambda _m: None)
-        self.stream = batch_stream(self.trainer)
+        self.stream = self.trainer.train_loader.forever()
         self.times: list[float] = []  # by CLOCK
         self.walls: list[float] = []  # wall time of the same segments (includes fsync waits and other processes)
         self.steps = 0

@@ -795,3 +795,10 @@ class DeviceLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         return self.epoch_batches(0)
+
+    def forever(self, epoch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(xb, yb) epoch after epoch without end, for sweeps and benchmarks that count steps."""
+        while True:
+            for xb, yb, _ in self.epoch_batches(epoch):
+                yield xb, yb
+            epoch += 1

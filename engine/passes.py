@@ -406,19 +406,12 @@ def lr_find(spec: RunSpec, steps: int = 200, start_lr: float = 1e-6, end_lr: flo
     clip = spec.train.grad_clip
     model.train()
 
-    def batches():
-        epoch = 0
-        while True:
-            for xb, yb, _ in t.train_loader.epoch_batches(epoch):
-                yield xb, yb
-            epoch += 1
-
     points: list[dict[str, float]] = []
     avg, best = 0.0, math.inf
     stop_reason = ""
     pending: list[tuple[int, float, torch.Tensor]] = []
     check_every = 8  # losses are read in one transfer every few steps, not one .item() per step
-    it = batches()
+    it = t.train_loader.forever()
     for i in range(steps):
         lr = start_lr * gamma**i
         for g in opt.param_groups:

@@ -591,3 +591,16 @@ def test_real_cifar10_jpeg_copy(tmp_path):
     m, sd = channel_stats(torch.cat([ds.train_x, ds.val_x]))
     assert np.allclose(m, CIFAR10_MEAN, atol=0.01) and np.allclose(sd, CIFAR10_STD, atol=0.01)
     assert cached < first
+
+
+def test_forever_walks_epoch_after_epoch_in_their_own_orders():
+    x = torch.arange(20, dtype=torch.uint8).view(20, 1, 1, 1)
+    y = torch.arange(20)
+    dl = DeviceLoader(x, y, 5, "cpu", shuffle=True, drop_last=True, seed=3)
+    it = dl.forever()
+    got = [next(it)[1] for _ in range(3 * len(dl))]
+    for epoch in range(3):
+        seen = torch.cat(got[epoch * len(dl):(epoch + 1) * len(dl)])
+        assert sorted(seen.tolist()) == list(range(20)), "each stretch of len(dl) batches is one whole epoch"
+        expected = torch.cat([yb for _, yb, _ in dl.epoch_batches(epoch)])
+        assert torch.equal(seen, expected), "in that epoch's own order"
