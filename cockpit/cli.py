@@ -158,6 +158,9 @@ def _start_and_watch(r: Run, detach: bool, **layout) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
     state = r.state()
+    meta = r.meta()
+    if state == "failed" and meta.get("error_kind") == "usage":  # a spec or data problem: just say what to fix
+        fail(f"{meta.get('error')}\n(recorded as failed run {r.run_id}; log: {r.log_path})")
     _summary(r)
     try:
         from .report import write_report
@@ -168,7 +171,7 @@ def _start_and_watch(r: Run, detach: bool, **layout) -> None:
     if state == "stopped":
         raise typer.Exit(exit_code["code"])
     if state in ("failed", "crashed"):
-        raise typer.Exit(2 if r.meta().get("error_kind") == "usage" else 1)
+        raise typer.Exit(1)
 
 
 @app.command()

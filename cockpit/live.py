@@ -75,7 +75,8 @@ def render(tail: RunTail, width: int = 100) -> Group:
         best = max(tail.values("test_acc"))
         table.add_row("best acc", f"{best:.2%}", "")
     parts: list = [head, progress, table]
-    alarms = [e for e in snap.events if e["level"] in ("warning", "error")][-4:]
+    # the run's own failure is told once, by the caller, after the live view
+    alarms = [e for e in snap.events if e["level"] in ("warning", "error") and e["kind"] != "failed"][-4:]
     if alarms:
         lines = Text()
         for e in alarms:
