@@ -11,6 +11,8 @@ Definitions (also in the README):
 - dead: fraction of a ReLU's channels that are 0 for every sample and position of the batch.
 - saturation: fraction of activations in a flat region where the gradient vanishes: ReLU outputs
   at 0; Sigmoid (SE gates) below 0.01 or above 0.99; Tanh beyond +-0.99 (of the bound).
+- GELU and SiLU (fastnet) count as ReLU-like, "off" where their input is below -3 (their slope
+  there is under about 1% of its maximum): zeros, dead and saturation use that instead of == 0.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from torch import nn
 from .spec import MonitorSpec
 
 RELU = (nn.ReLU, nn.ReLU6, nn.LeakyReLU)
+SMOOTH_RELU = (nn.GELU, nn.SiLU)  # "off" where the pre-activation is below -3 (slope under ~1% of max)
+SMOOTH_OFF = -3.0
 BOUNDED = {nn.Sigmoid: (0.0, 1.0), nn.Tanh: (-1.0, 1.0), nn.Hardtanh: (-1.0, 1.0)}
 LOSS_BINS = torch.linspace(0.0, 5.0, 11)  # per-sample loss histogram edges (last bin takes the overflow)
 
@@ -67,7 +71,7 @@ class Instruments:
         self.params = [p for ps in self.groups.values() for p in ps]
         self.group_index = torch.tensor([i for i, ps in enumerate(self.groups.values()) for _ in ps], device=device)
         self.pending = Pending()
-        self.acts = [(n, m) for n, m in model.named_modules() if isinstance(m, RELU + tuple(BOUNDED))]
+        self.acts = [(n, m) for n, m in model.named_modules() if isinstance(m, RELU + SMOOTH_RELU + tuple(BOUNDED))]
         self._prev: list[torch.Tensor] | None = None
         z = torch.zeros((), device=device)
         self._gnorm_sum, self._gnorm_max = z.clone(), z.clone()
@@ -137,10 +141,12 @@ class Instruments:
         def hook_for(name: str, module: nn.Module):
             bounds = next((b for t, b in BOUNDED.items() if isinstance(module, t)), None)
 
-            def hook(_m, _inp, out: torch.Tensor) -> None:
+            smooth = isinstance(module, SMOOTH_RELU)
+
+            def hook(_m, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
                 x = out.detach().float()
                 if bounds is None:
-                    zero = x == 0
+                    zero = (inp[0].detach() < SMOOTH_OFF) if smooth else (x == 0)
                     zeros = sat = zero.float().mean()
                     if x.ndim > 1:  # a unit is a channel: dead if zero over the whole batch
                         dead = zero.transpose(0, 1).reshape(x.shape[1], -1).all(1).float().mean()

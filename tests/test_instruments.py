@@ -177,3 +177,19 @@ def test_tensorboard_events_are_readable_by_tensorboard(tmp_path):
     assert {"train_loss", "grad_norm", "test_acc"} <= set(tags["scalars"])
     assert any(t.startswith("weights/") for t in tags["histograms"])
     assert len(acc.Scalars("train_loss")) == 256 // 32 // 2
+
+
+def test_gelu_units_count_as_off_below_minus_three():
+    from engine.instruments import Instruments
+    from engine.spec import MonitorSpec
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 1), torch.nn.GELU())
+    with torch.no_grad():
+        model[0].weight.fill_(1.0)
+        model[0].bias.copy_(torch.tensor([-10.0, 10.0]))  # channel 0 always deep in the flat tail
+    inst = Instruments(model, MonitorSpec(activations_every=1), torch.device("cpu"))
+    with inst.watch_activations(1):
+        model(torch.rand(4, 1, 3, 3))
+    _, rows = inst.collect([])
+    values = {name: v for _, name, v in rows}
+    assert values["act/dead"] == pytest.approx(0.5) and values["act/saturation"] == pytest.approx(0.5)
