@@ -14,7 +14,6 @@ run store, evaluates and writes checkpoints.
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import time
