@@ -500,7 +500,8 @@ def ensemble_runs(runs: list[Run], checkpoint: str = "best", store: bool = True,
     if len(runs) < 2:
         raise PassError("an ensemble needs at least two runs")
     ids = [r.run_id for r in runs]
-    if len(set(ids)) != len(ids):
+    paths = [r.path.resolve() for r in runs]  # ids are per runs dir: two dirs may hold the same id
+    if len(set(paths)) != len(paths):
         raise PassError(f"the same run is listed twice: {', '.join(ids)}")
     specs = [r.spec() for r in runs]
     for r, s in zip(runs[1:], specs[1:]):

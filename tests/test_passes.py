@@ -454,3 +454,12 @@ def test_cli_sends_passes_to_a_live_worker(cli_app, tiny_run, tmp_path):
         stop.set()
         th.join(5)
         live.set_meta(state="finished")
+
+
+def test_runs_with_the_same_id_in_different_runs_dirs_can_be_ensembled(tiny_run, tmp_path):
+    twin = tmp_path / "elsewhere" / tiny_run.run_id  # same id, another runs dir: a different run
+    shutil.copytree(tiny_run.path, twin)
+    data = ensemble_runs([tiny_run, Run(twin)], store=False)
+    assert len(data["members"]) == 2
+    with pytest.raises(PassError, match="listed twice"):
+        ensemble_runs([tiny_run, Run(tiny_run.path)], store=False)
