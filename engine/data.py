@@ -776,6 +776,10 @@ class DeviceLoader:
             return perm.pin_memory().to(self.device, non_blocking=True)
         return perm.to(self.device)
 
+    def batch_bounds(self, b: int) -> tuple[int, int]:
+        """Positions [lo, hi) of batch `b` in the epoch's order (a sharded loader takes its slice)."""
+        return b * self.batch_size, min(self._n, (b + 1) * self.batch_size)
+
     def epoch_batches(self, epoch: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """Yield (xb, yb, idx) for the batches of `epoch` from batch number `start` on."""
         if start < 0:
@@ -784,9 +788,8 @@ class DeviceLoader:
         if start >= nb:
             return
         idx = self.permutation(epoch)
-        bs = self.batch_size
         for b in range(start, nb):
-            lo, hi = b * bs, min(self._n, (b + 1) * bs)
+            lo, hi = self.batch_bounds(b)
             sl = idx[lo:hi]
             if self.shuffle:
                 yield self.x[sl], self.y[sl], sl

@@ -25,7 +25,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -185,18 +185,10 @@ class ShardedLoader(DeviceLoader):
         """Images this rank sees per epoch."""
         return len(self) * self.local_batch
 
-    def epoch_batches(self, epoch: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        if start < 0:
-            raise ValueError(f"start must be >= 0, got {start}")
-        nb = len(self)
-        if start >= nb:
-            return
-        idx = self.permutation(epoch)
-        big, small = self.batch_size, self.local_batch
-        for g in range(start, nb):
-            lo = g * big + self.rank * small
-            sl = idx[lo:lo + small]
-            yield self.x[sl], self.y[sl], sl
+    def batch_bounds(self, b: int) -> tuple[int, int]:
+        """This rank's slice of global batch `b`: every rank shares the epoch order, each takes its part."""
+        lo = b * self.batch_size + self.rank * self.local_batch
+        return lo, lo + self.local_batch
 
 
 # ------------------------------------------------------------------------------------ model
