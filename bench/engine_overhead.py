@@ -29,7 +29,6 @@ import math
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -38,11 +37,13 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import CLOCK, setup  # noqa: E402
+
 from engine.augment import Augmenter, guide_spec  # noqa: E402
 from engine.evaluate import autocast_for  # noqa: E402
 from engine.models import build_model  # noqa: E402
 from engine.spec import RunSpec, SGDSpec, load_spec  # noqa: E402
-from engine.train import Trainer, resolve_device  # noqa: E402
+from engine.train import Trainer  # noqa: E402
 
 NEVER = 10**9
 AUGMENTS = {
@@ -54,7 +55,6 @@ AUGMENTS = {
 
 # wall time on CUDA; on CPU with one torch thread, the training thread's CPU time (leaves out what other
 # processes of a shared machine take); --wall-clock forces wall time
-CLOCK = [time.perf_counter, "wall time"]
 
 
 def sync(device: torch.device) -> None:
@@ -164,16 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra spec override")
     args = ap.parse_args(argv)
 
-    dev = resolve_device(args.device)
-    args.device = dev.type
-    args.model = args.model or ("resnet18" if dev.type == "cuda" else "tiny")
-    args.batch = args.batch or (128 if dev.type == "cuda" else 64)
-    if args.threads is None:
-        args.threads = 1 if dev.type == "cpu" else 0
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if dev.type == "cpu" and torch.get_num_threads() == 1 and not args.wall_clock:
-        CLOCK[:] = [time.thread_time, "CPU time of the training thread"]
+    dev = setup(args)
     spec = make_spec(args)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU, {os.cpu_count()} cores"

@@ -57,9 +57,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import CLOCK, setup  # noqa: E402
+
 from engine.spec import RunSpec, load_spec  # noqa: E402
 from engine.store import Run  # noqa: E402
-from engine.train import Trainer, resolve_device  # noqa: E402
+from engine.train import Trainer  # noqa: E402
 
 NEVER = 10**9
 OFF = {"monitor.every": NEVER, "monitor.grad_flow_every": 0, "monitor.activations_every": 0,
@@ -93,12 +95,6 @@ INSTRUMENTS = {
 
 # the timer: wall time (perf_counter) on CUDA; on CPU with one torch thread, this thread's CPU time, which
 # leaves out the time other processes of a shared machine take from it (--wall-clock forces wall time)
-CLOCK = [time.perf_counter, "wall time"]
-
-
-def choose_clock(device: torch.device, threads: int, wall: bool) -> None:
-    if device.type == "cpu" and threads == 1 and not wall:
-        CLOCK[:] = [time.thread_time, "CPU time of the training thread"]
 
 
 def sync(device: torch.device) -> None:
@@ -413,15 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--storage-epochs", type=int, default=3, help="epochs of the short storage run")
     args = ap.parse_args(argv)
 
-    dev = resolve_device(args.device)
-    args.device = dev.type
-    args.model = args.model or ("resnet18" if dev.type == "cuda" else "tiny")
-    args.batch = args.batch or (128 if dev.type == "cuda" else 64)
-    if args.threads is None:
-        args.threads = 1 if dev.type == "cpu" else 0
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    choose_clock(dev, torch.get_num_threads(), args.wall_clock)
+    dev = setup(args)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU, {os.cpu_count()} cores"
     print(f"bench/instruments.py: torch {torch.__version__}; {name}; torch threads {torch.get_num_threads()}; "
