@@ -73,8 +73,8 @@ def _via_worker(r: Run, kind: str, timeout: float, **args: Any) -> tuple[str, di
         cli.fail(f"{kind}: no answer from {r.run_id} within {timeout:g} s (is the worker busy?)", code=1)
     if row["status"] == "failed":
         cli.fail(f"{kind}: the worker of {r.run_id} refused: {row['reply']}", code=1)
-    stored = [x for x in r.results(kind) if x["id"] > after]
-    return row["reply"] or "done", (stored[-1]["data"] if stored else None)
+    stored = r.results(kind, after_id=after)
+    return row["reply"] or "done", (stored[-1].data.model_dump() if stored else None)
 
 
 def _in_process(r: Run, kind: str, **options: Any) -> dict[str, Any]:
@@ -83,7 +83,7 @@ def _in_process(r: Run, kind: str, **options: Any) -> dict[str, Any]:
 
     with cli.console.status(f"{kind}: loading {r.run_id} and computing"):
         try:
-            return run_pass(r, kind, **options)
+            return run_pass(r, kind, **options).model_dump()
         except _user_errors() as exc:
             cli.fail(f"{kind} on {r.run_id}: {exc}")
 
@@ -150,7 +150,7 @@ def print_calibration(data: dict[str, Any], where: str = "") -> None:
               delta(a["acc"] - b["acc"]))
     console.print(t)
     console.print(f"temperature [bold]{data['temperature']:.4f}[/] (fit on {data.get('val_size', '?')} validation "
-                  f"images, {data.get('bins', 15)} bins; saved in checkpoints/calibration.json)")
+                  f"images, {data.get('bins', 15)} bins)")
     rows = [(x, y) for x, y in zip(data["reliability"]["before"], data["reliability"]["after"])
             if x["count"] or y["count"]]
     if rows:
@@ -216,7 +216,7 @@ def swa_command(run_ref: str = RunArg,
         cli.console.print(f"swa: {reply}")
         return
     data = _in_process(r, "swa", epochs=epochs)
-    print_swa(data, f"run {r.run_id}, {data['epochs']} extra epochs from {data.get('from', 'last.pt')}")
+    print_swa(data, f"run {r.run_id}, {data['epochs']} extra epochs from {data.get('source') or 'last.pt'}")
 
 
 def print_swa(data: dict[str, Any], where: str = "") -> None:
@@ -244,7 +244,7 @@ def ensemble_command(run_refs: list[str] = typer.Argument(..., metavar="RUN...",
 
     with cli.console.status(f"ensemble: computing {len(runs)} runs' test logits"):
         try:
-            data = ensemble_runs(runs, checkpoint=checkpoint)
+            data = ensemble_runs(runs, checkpoint=checkpoint).model_dump()
         except _user_errors() as exc:
             cli.fail(f"ensemble: {exc}")
     print_ensemble(data)
@@ -288,7 +288,7 @@ def lr_find_command(preset: Optional[str] = typer.Argument(None, help="Preset fi
 
     try:
         with cli.console.status(f"lr-find: {steps} steps from lr {start_lr:g} to {end_lr:g} ({r.run_id})"):
-            data = lr_find(spec, steps=steps, start_lr=start_lr, end_lr=end_lr, run=r)
+            data = lr_find(spec, steps=steps, start_lr=start_lr, end_lr=end_lr, run=r).model_dump()
     except KeyboardInterrupt:
         r.set_meta(state="stopped", ended=time.time(), error="interrupted")
         raise typer.Exit(130)

@@ -284,8 +284,7 @@ def ensemble_evaluate(logits: list[torch.Tensor], targets: torch.Tensor, names: 
 
     Vote: `torch.mode` over the members' top-1 predictions (a tie goes to the smallest class index,
     torch's rule). Returns {members: [{run, acc, nll}], vote_acc, mean_prob_acc, best_member_acc,
-    gain (mean-probability accuracy minus the best member's), vote_gain, acc (= mean_prob_acc),
-    nll (of the mean probability)}.
+    gain (mean-probability accuracy minus the best member's), vote_gain, nll (of the mean probability)}.
     """
     if not logits:
         raise ValueError("an ensemble needs at least one member")
@@ -310,7 +309,6 @@ def ensemble_evaluate(logits: list[torch.Tensor], targets: torch.Tensor, names: 
         "best_member_acc": best,
         "gain": mean_acc - best,
         "vote_gain": vote_acc - best,
-        "acc": mean_acc,
         "nll": F.nll_loss(mean_prob.clamp_min(1e-300).log(), targets).item(),
     }
 

@@ -37,6 +37,8 @@ import torch
 import torch.nn.functional as F
 
 from . import checkpoint as ckpt
+from .contracts import (RESULT_MODELS, CalibrationResult, ConfusionResult, EnsembleResult, LRFindResult, ResultModel,
+                        SWAResult, TTAResult)
 from .evaluate import autocast_for, calibrate, confusion, ensemble_evaluate, predict, tta_evaluate
 from .spec import RunSpec
 from .store import Run
@@ -51,12 +53,9 @@ __all__ = [
     "lr_find",
     "ensemble_runs",
     "load_weights",
-    "load_temperature",
-    "CALIBRATION_FILE",
 ]
 
 PASS_KINDS = ("calibrate", "tta", "swa", "confusion")
-CALIBRATION_FILE = "calibration.json"  # in checkpoints/: {checkpoint file name: {temperature, step, ...}}
 
 _OPTIONS = {
     "calibrate": {"checkpoint", "bins"},
@@ -107,44 +106,6 @@ def load_weights(model: torch.nn.Module, run: Run, checkpoint: str = "best",
                     f"({'; '.join(problems)})")
 
 
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _save_temperature(run: Run, checkpoint: str, data: dict[str, Any], step: int) -> Path:
-    """Record T for a checkpoint in checkpoints/calibration.json (atomic rewrite; other entries kept)."""
-    path = run.checkpoints / CALIBRATION_FILE
-    try:
-        current = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    except (OSError, ValueError):
-        current = {}
-    current[checkpoint] = {
-        "temperature": data["temperature"], "step": step, "wall": time.time(),
-        "ece_before": data["before"]["ece"], "ece_after": data["after"]["ece"],
-        "nll_before": data["before"]["nll"], "nll_after": data["after"]["nll"],
-    }
-    run.checkpoints.mkdir(parents=True, exist_ok=True)
-    _write_json_atomic(path, current)
-    return path
-
-
-def load_temperature(run: Run, checkpoint: str = "best.pt") -> float | None:
-    """The temperature fitted for a checkpoint file of the run (None when it was never calibrated)."""
-    path = run.checkpoints / CALIBRATION_FILE
-    if not checkpoint.endswith(".pt") and checkpoint != "live":
-        checkpoint += ".pt"
-    try:
-        entry = json.loads(path.read_text(encoding="utf-8")).get(checkpoint)
-    except (OSError, ValueError):
-        return None
-    return float(entry["temperature"]) if entry else None
-
-
 # ------------------------------------------------------------------------------- the runner
 
 
@@ -159,8 +120,8 @@ def _check_options(kind: str, options: dict[str, Any]) -> None:
 
 
 def run_pass(run: Run, kind: str, trainer: Trainer | None = None, *, log: Log | None = None,
-             **options: Any) -> dict[str, Any]:
-    """Compute a finishing pass on `run`, store it (result + event) and return its data.
+             **options: Any) -> ResultModel | dict[str, Any]:
+    """Compute a finishing pass on `run`, store it (result + event) and return the typed result.
 
     kind: calibrate | tta | swa | confusion.
     trainer: the live worker's Trainer (the pass then uses its in-memory model, or, when a
@@ -206,10 +167,8 @@ def run_pass(run: Run, kind: str, trainer: Trainer | None = None, *, log: Log | 
         test = predict(model, t.test_x, bs, t.augment.eval, t.amp_dtype, t.channels_last)
         data = calibrate(val, t.val_y, test, t.test_y, bins=int(options.get("bins", ev.ece_bins)))
         base_logits = test
-        sidecar = _save_temperature(run, ck_name, data, step)
         message = (f"temperature {data['temperature']:.3f} on {ck_name}: ECE {data['before']['ece']:.2%} -> "
                    f"{data['after']['ece']:.2%}, NLL {data['before']['nll']:.4f} -> {data['after']['nll']:.4f}")
-        data["sidecar"] = str(sidecar.name)
     elif kind == "tta":
         views = options.get("views", ev.tta_views)
         if isinstance(views, str):
@@ -228,33 +187,31 @@ def run_pass(run: Run, kind: str, trainer: Trainer | None = None, *, log: Log | 
         base_logits = predict(model, t.test_x, bs, t.augment.eval, t.amp_dtype, t.channels_last)
         data = None
         message = ""
-    conf = confusion(base_logits, t.test_y, list(t.data.classes))
-    conf["checkpoint"] = ck_name
-    run.add_result("confusion", conf, step=step, checkpoint=ck_name)
+    conf = ConfusionResult(**confusion(base_logits, t.test_y, list(t.data.classes)), checkpoint=ck_name)
+    run.add_result(conf, step=step, checkpoint=ck_name)
     if data is None:
         return conf
-    data["checkpoint"] = ck_name
-    data["step"] = step
-    run.add_result(kind, data, step=step, checkpoint=ck_name)
+    result = RESULT_MODELS[kind](**data, checkpoint=ck_name, step=step)
+    run.add_result(result, step=step, checkpoint=ck_name)
     run.add_event("calibrated" if kind == "calibrate" else kind, message, step=step, checkpoint=ck_name)
     (log or _quiet)(message)
-    return data
+    return result
 
 
-def pass_summary(kind: str, data: dict[str, Any]) -> str:
+def pass_summary(result: ResultModel | dict[str, Any]) -> str:
     """One line for a command's reply (the worker acks a pass command with this)."""
-    if kind == "calibrate":
-        return (f"T={data['temperature']:.3f}: ECE {data['before']['ece']:.2%} -> {data['after']['ece']:.2%}, "
-                f"NLL {data['before']['nll']:.4f} -> {data['after']['nll']:.4f}")
-    if kind == "tta":
-        return f"TTA {data['base_acc']:.2%} -> {data['tta_acc']:.2%} ({data['delta']:+.2%}, {data['n_views']} views)"
-    if kind == "swa":
-        if "swa_acc" not in data:
-            return data.get("message", "SWA started")
-        return f"SWA {data['base_acc']:.2%} -> {data['swa_acc']:.2%} ({data['delta']:+.2%}) after {data['epochs']} epochs"
-    if kind == "confusion":
-        accs = [a for a in data.get("per_class_acc", []) if a is not None]
-        return f"confusion matrix over {len(data.get('classes', []))} classes (mean class acc {sum(accs) / max(len(accs), 1):.2%})"
+    if isinstance(result, CalibrationResult):
+        return (f"T={result.temperature:.3f}: ECE {result.before.ece:.2%} -> {result.after.ece:.2%}, "
+                f"NLL {result.before.nll:.4f} -> {result.after.nll:.4f}")
+    if isinstance(result, TTAResult):
+        return f"TTA {result.base_acc:.2%} -> {result.tta_acc:.2%} ({result.delta:+.2%}, {result.n_views} views)"
+    if isinstance(result, SWAResult):
+        return f"SWA {result.base_acc:.2%} -> {result.swa_acc:.2%} ({result.delta:+.2%}) after {result.epochs} epochs"
+    if isinstance(result, ConfusionResult):
+        accs = [a for a in result.per_class_acc if a is not None]
+        return f"confusion matrix over {len(result.classes)} classes (mean class acc {sum(accs) / max(len(accs), 1):.2%})"
+    if isinstance(result, dict):  # the live SWA start
+        return result.get("message", "SWA started")
     return "done"
 
 
@@ -283,7 +240,7 @@ def _update_bn(t: Trainer, model: torch.nn.Module) -> None:
         update_bn(batches(), model, device=t.device)
 
 
-def swa_pass(run: Run, epochs: int | None = None, checkpoint: str = "last", log: Log | None = None) -> dict[str, Any]:
+def swa_pass(run: Run, epochs: int | None = None, checkpoint: str = "last", log: Log | None = None) -> SWAResult:
     """SWA after the fact: continue a finished/stopped run from its last checkpoint for `epochs` more
     epochs (default swa.anneal_epochs + 2) with SWALR annealing to swa.lr, averaging the weights at
     the end of each epoch; recompute BN, evaluate base vs SWA on the test set, save checkpoints/swa.pt.
@@ -334,23 +291,19 @@ def swa_pass(run: Run, epochs: int | None = None, checkpoint: str = "last", log:
     res = t.eval_model(t.swa_model.module)
     path = ckpt.path_for(run.checkpoints, "swa")
     ckpt.save_atomic({"model": t.swa_model.module.state_dict(), "step": t.step, "base_step": base_step,
-                      "epochs": epochs, "from": used.name}, path)
+                      "epochs": epochs, "source": used.name}, path)
     epoch_f = t.step / max(t.steps_per_epoch, 1)
     run.add_metrics([(t.step, epoch_f, "swa_test_acc", res.acc), (t.step, epoch_f, "swa_test_loss", res.loss)])
-    data = {
-        "base_acc": base.acc, "base_loss": base.loss,
-        "swa_acc": res.acc, "delta": res.acc - base.acc,
-        "test_acc": res.acc, "test_loss": res.loss,
-        "epochs": epochs, "lr": spec.swa.lr, "anneal_epochs": spec.swa.anneal_epochs,
-        "anneal_strategy": spec.swa.anneal_strategy,
-        "base_step": base_step, "step": t.step, "from": used.name, "checkpoint": path.name,
-    }
-    run.add_result("swa", data, step=t.step, checkpoint=path.name)
+    result = SWAResult(base_acc=base.acc, base_loss=base.loss, swa_acc=res.acc, delta=res.acc - base.acc,
+                       test_acc=res.acc, test_loss=res.loss, epochs=epochs, lr=spec.swa.lr,
+                       anneal_epochs=spec.swa.anneal_epochs, anneal_strategy=spec.swa.anneal_strategy,
+                       base_step=base_step, step=t.step, source=used.name, checkpoint=path.name)
+    run.add_result(result, step=t.step, checkpoint=path.name)
     message = (f"SWA pass ({epochs} epochs from {used.name}, swa lr {spec.swa.lr:g}): test acc {base.acc:.2%} -> "
                f"{res.acc:.2%} ({res.acc - base.acc:+.2%})")
     run.add_event("swa_pass", message, step=t.step, checkpoint=path.name)
     log(message)
-    return data
+    return result
 
 
 # ---------------------------------------------------------------------------------- LR finder
@@ -379,7 +332,7 @@ def _suggest(lrs: list[float], smooth: list[float]) -> tuple[float, str, float, 
 
 
 def lr_find(spec: RunSpec, steps: int = 200, start_lr: float = 1e-6, end_lr: float = 10.0, run: Run | None = None,
-            beta: float = 0.98, diverge: float = 4.0, log: Log | None = None) -> dict[str, Any]:
+            beta: float = 0.98, diverge: float = 4.0, log: Log | None = None) -> LRFindResult:
     """LR range test: from a freshly built model, raise the LR exponentially from start_lr to end_lr
     over `steps` optimizer steps (constant schedule, looping the train loader), recording the loss
     and its bias-corrected exponential moving average (beta). Stops early when the smoothed loss
@@ -451,11 +404,9 @@ def lr_find(spec: RunSpec, steps: int = 200, start_lr: float = 1e-6, end_lr: flo
         raise PassError(f"lr_find diverged at once ({stop_reason or 'no finite loss'}): lower start_lr")
     lrs = [p["lr"] for p in points]
     suggested, method, min_lr, steepest = _suggest(lrs, [p["smooth"] for p in points])
-    data = {
-        "suggested_lr": suggested, "method": method, "min_loss_lr": min_lr, "steepest_lr": steepest,
-        "points": points, "start_lr": start_lr, "end_lr": end_lr, "steps": steps,
-        "stopped_early": bool(stop_reason), "stop_reason": stop_reason, "optimizer": spec.optim.name,
-    }
+    result = LRFindResult(suggested_lr=suggested, method=method, min_loss_lr=min_lr, steepest_lr=steepest,
+                          points=points, start_lr=start_lr, end_lr=end_lr, steps=steps,
+                          stopped_early=bool(stop_reason), stop_reason=stop_reason, optimizer=spec.optim.name)
     if run is not None:
         spe = max(t.steps_per_epoch, 1)
         rows = []
@@ -465,11 +416,11 @@ def lr_find(spec: RunSpec, steps: int = 200, start_lr: float = 1e-6, end_lr: flo
                      (p["step"], e, "lrfind/lr", p["lr"])]
         run.add_metrics(rows)
         last = points[-1]["step"]
-        run.add_result("lr_find", data, step=last)
+        run.add_result(result, step=last)
         run.add_event("lr_find", f"LR range test {start_lr:g}..{end_lr:g} over {len(points)} steps: suggested lr "
                       f"{suggested:.3g} ({method}){'; ' + stop_reason if stop_reason else ''}", step=last)
     log(f"lr_find: suggested lr {suggested:.3g} ({method})")
-    return data
+    return result
 
 
 # ---------------------------------------------------------------------------------- ensembles
@@ -490,7 +441,7 @@ def _same_data(a: RunSpec, b: RunSpec) -> str | None:
 
 
 def ensemble_runs(runs: list[Run], checkpoint: str = "best", store: bool = True,
-                  log: Log | None = None) -> dict[str, Any]:
+                  log: Log | None = None) -> EnsembleResult:
     """Ensemble several runs' models on the first run's test set (they must share data and classes).
 
     Each run's model is rebuilt from its spec.toml (with its own normalization) and `checkpoint`
@@ -524,13 +475,13 @@ def ensemble_runs(runs: list[Run], checkpoint: str = "best", store: bool = True,
         logits.append(predict(t.model, ref_x, s.train.eval_batch_size, t.augment.eval, t.amp_dtype, t.channels_last))
         del t
     data = ensemble_evaluate(logits, ref_y, ids)
-    data["checkpoints"] = used
     for m, c in zip(data["members"], used):
         m["checkpoint"] = c
+    result = EnsembleResult(**data, checkpoints=used)
     if store:
         first = runs[0]
-        first.add_result("ensemble", data, step=first.last_step(), checkpoint=used[0])
-        first.add_event("ensemble", f"ensemble of {len(runs)} runs: mean prob {data['mean_prob_acc']:.2%}, vote "
-                        f"{data['vote_acc']:.2%}, best member {data['best_member_acc']:.2%} ({data['gain']:+.2%})",
+        first.add_result(result, step=first.last_step(), checkpoint=used[0])
+        first.add_event("ensemble", f"ensemble of {len(runs)} runs: mean prob {result.mean_prob_acc:.2%}, vote "
+                        f"{result.vote_acc:.2%}, best member {result.best_member_acc:.2%} ({result.gain:+.2%})",
                         step=first.last_step(), runs=ids)
-    return data
+    return result

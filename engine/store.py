@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from .contracts import Command, CommandError, ResultModel, command_args, parse_command, parse_result
 from .spec import RunSpec, dump_spec, parse_spec_text
 
 SCHEMA_VERSION = 1
@@ -48,6 +49,26 @@ CREATE TABLE IF NOT EXISTS results (
 """
 
 RUNS_ENV = "COCKPIT_RUNS"
+
+
+@dataclass(frozen=True)
+class PendingCommand:
+    """A command row waiting for the worker: the typed command, or None and why it is malformed."""
+    id: int
+    kind: str
+    command: Command | None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """A results row: where and when, and the typed data."""
+    id: int
+    wall: float
+    step: int
+    kind: str
+    checkpoint: str
+    data: ResultModel
 
 
 class StoreError(Exception):
@@ -270,17 +291,35 @@ class Run:
 
     # -- commands ---------------------------------------------------------------------------
 
-    def send_command(self, kind: str, source: str = "", **args: Any) -> int:
+    def send_command(self, command: Command | str, source: str = "", **args: Any) -> int:
+        """Queue a command for the worker; validated at the door (CommandError says what is wrong).
+
+        `command` is a typed `Command`, or a kind whose `args` are validated into one."""
+        if isinstance(command, str):
+            command = parse_command(command, args)
+        elif args:
+            raise TypeError("pass the arguments inside the Command model")
         with self.transaction():
             cur = self.con.execute(
                 "INSERT INTO commands (wall, kind, args, source) VALUES (?, ?, ?, ?)",
-                (time.time(), kind, json.dumps(args), source),
+                (time.time(), command.kind, json.dumps(command_args(command)), source),
             )
         return int(cur.lastrowid)
 
-    def pending_commands(self) -> list[tuple[int, str, dict[str, Any]]]:
+    def pending_commands(self) -> list[PendingCommand]:
+        """Commands not yet acknowledged, oldest first. A row that does not validate (a damaged
+        table, an old client) comes back with `command` None and `error` saying why."""
         rows = self.con.execute("SELECT id, kind, args FROM commands WHERE status = 'pending' ORDER BY id")
-        return [(r[0], r[1], json.loads(r[2])) for r in rows]
+        out = []
+        for cid, kind, raw in rows:
+            try:
+                args = json.loads(raw)
+                if not isinstance(args, dict):
+                    raise ValueError("arguments are not a JSON object")
+                out.append(PendingCommand(cid, kind, parse_command(kind, args)))
+            except (ValueError, CommandError) as exc:
+                out.append(PendingCommand(cid, kind, None, f"malformed: {exc}"))
+        return out
 
     def ack_command(self, cid: int, status: str = "done", reply: str = "") -> None:
         with self.transaction():
@@ -306,19 +345,42 @@ class Run:
 
     # -- results ----------------------------------------------------------------------------
 
-    def add_result(self, kind: str, data: dict[str, Any], *, step: int = 0, checkpoint: str = "") -> None:
+    def add_result(self, result: ResultModel, *, step: int = 0, checkpoint: str = "") -> None:
+        """Store a typed result (its kind is the model's)."""
+        if not isinstance(result, ResultModel) or not result.KIND:
+            raise TypeError(f"add_result takes a result model from engine.contracts, not {type(result).__name__}")
         with self.transaction():
             self.con.execute(
                 "INSERT INTO results (wall, step, kind, checkpoint, data) VALUES (?, ?, ?, ?, ?)",
-                (time.time(), step, kind, checkpoint, json.dumps(data)),
+                (time.time(), step, result.KIND, checkpoint, result.model_dump_json()),
             )
 
-    def results(self, kind: str | None = None) -> list[dict[str, Any]]:
-        sql, args = "SELECT * FROM results", ()
+    def results(self, kind: str | None = None, after_id: int = 0) -> list[StoredResult]:
+        """Stored results (of one kind), oldest first, validated into their models; a row that does
+        not validate (a damaged table, a kind this version does not know) is left out."""
+        sql, args = "SELECT * FROM results WHERE id > ?", (after_id,)
         if kind:
-            sql, args = sql + " WHERE kind = ?", (kind,)
-        rows = self.con.execute(sql + " ORDER BY id", args).fetchall()
-        return [dict(r) | {"data": json.loads(r["data"])} for r in rows]
+            sql, args = sql + " AND kind = ?", (after_id, kind)
+        out = []
+        for r in self.con.execute(sql + " ORDER BY id", args).fetchall():
+            try:
+                data = parse_result(r["kind"], json.loads(r["data"]))
+            except ValueError:  # pydantic's ValidationError is a ValueError too
+                continue
+            out.append(StoredResult(r["id"], r["wall"], r["step"], r["kind"], r["checkpoint"], data))
+        return out
+
+    # -- reads for the views ----------------------------------------------------------------
+
+    def metric_names_by_first_write(self) -> list[str]:
+        """Metric names in the order the worker first wrote them (network order for per-layer names)."""
+        rows = self.con.execute("SELECT name, MIN(id) FROM metrics GROUP BY name ORDER BY 2")
+        return [r[0] for r in rows]
+
+    def last_result_id(self) -> int:
+        """The id of the newest results row (0 when there is none): results after it are new."""
+        row = self.con.execute("SELECT MAX(id) FROM results").fetchone()
+        return int(row[0] or 0)
 
 
 # ---------------------------------------------------------------------------------- lookups

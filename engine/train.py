@@ -25,6 +25,8 @@ import torch.nn.functional as F
 
 from . import checkpoint as ckpt
 from .augment import Augmenter
+from .contracts import (Checkpoint, Command, Continue, HardestResult, HardExample, Pause, SetLR, StartSWA, Stop,
+                        SWAResult, command_args)
 from .data import DeviceLoader, load_dataset
 from .distributed import (DistContext, ShardedLoader, average_buffers, convert_sync_bn, device_for, rank_seed,
                           sync_window, wrap_model)
@@ -33,7 +35,7 @@ from .instruments import Instruments
 from .models import build_model
 from .optim import base_lr, build_optimizer, build_scheduler, set_base_lr
 from .spec import RunSpec
-from .store import Run
+from .store import PendingCommand, Run
 
 
 class DeviceError(RuntimeError):
@@ -134,7 +136,7 @@ class Trainer:
         self.paused = False
         self.stop_request: tuple[str, str] | None = None  # (state, reason) set by a signal or command
         self._agreed_stop: tuple[str, str] | None = None  # under DDP: the stop every rank has agreed on
-        self._inbox: list[tuple[int, str, dict[str, Any]]] = []  # under DDP: commands read, not yet shared
+        self._inbox: list[PendingCommand] = []  # under DDP: commands read, not yet shared
         self._last_poll = 0.0
         self._window_start = time.perf_counter()
         self._reset_window()
@@ -307,10 +309,10 @@ class Trainer:
                 losses = F.cross_entropy(test.logits, test.targets, reduction="none")
                 top = losses.topk(k)
                 preds = test.logits.argmax(1)[top.indices]
-                self.run.add_result("hardest", {"examples": [
-                    {"index": int(i), "label": int(lbl), "pred": int(pr), "loss": float(ls)}
+                self.run.add_result(HardestResult(examples=[
+                    HardExample(index=i, label=lbl, pred=pr, loss=ls)
                     for i, lbl, pr, ls in zip(top.indices.tolist(), test.targets[top.indices].tolist(),
-                                               preds.tolist(), top.values.tolist())]}, step=self.step)
+                                               preds.tolist(), top.values.tolist())]), step=self.step)
         if self.tb:
             for k, v in rows:
                 self.tb.add_scalar(k, v, self.step)
@@ -428,17 +430,33 @@ class Trainer:
         if not self.run or (not force and now - self._last_poll < 0.25):
             return
         self._last_poll = now
+        pending = self.run.pending_commands()
+        for bad in (p for p in pending if p.command is None):
+            self._refuse(bad)
+        good = [p for p in pending if p.command is not None]
         if self.dist.active:
-            seen = {c[0] for c in self._inbox}
-            self._inbox += [c for c in self.run.pending_commands() if c[0] not in seen]
+            seen = {p.id for p in self._inbox}
+            self._inbox += [p for p in good if p.id not in seen]
             return
-        for cid, kind, args in self.run.pending_commands():
-            try:
-                reply = self.handle_command(kind, args)
-                self.run.ack_command(cid, "done", reply)
-            except Exception as exc:  # a bad command must not kill the run
-                self.run.ack_command(cid, "failed", str(exc))
-                self._event("command_failed", f"{kind}: {exc}", level="warning")
+        for p in good:
+            self._apply(p)
+
+    def _refuse(self, pending: PendingCommand) -> None:
+        """A malformed command row is acknowledged as failed and logged; training goes on."""
+        self.run.ack_command(pending.id, "failed", pending.error)
+        self._event("command_failed", f"{pending.kind}: {pending.error}", level="warning")
+
+    def _apply(self, pending: PendingCommand) -> None:
+        """Handle one command and acknowledge it (the store rank acknowledges); a failing command
+        is answered with its error and never kills the run."""
+        try:
+            reply = self.handle_command(pending.command)
+            if self.run:
+                self.run.ack_command(pending.id, "done", reply)
+        except Exception as exc:  # a bad command must not kill the run
+            if self.run:
+                self.run.ack_command(pending.id, "failed", str(exc))
+            self._event("command_failed", f"{pending.kind}: {exc}", level="warning")
 
     def sync_commands(self) -> None:
         """DDP, at a window boundary: the store rank's commands and every rank's stop request (from a
@@ -446,62 +464,63 @@ class Trainer:
         gathered = self.dist.all_gather_object((self._inbox if self.run else [], self.stop_request))
         self._inbox = []
         agreed = next((stop for _, stop in gathered if stop), None)
-        for cid, kind, args in gathered[self.dist.store_rank][0]:
-            try:
-                reply = self.handle_command(kind, args)
-                if self.run:
-                    self.run.ack_command(cid, "done", reply)
-            except Exception as exc:  # a bad command must not kill the run
-                if self.run:
-                    self.run.ack_command(cid, "failed", str(exc))
-                self._event("command_failed", f"{kind}: {exc}", level="warning")
-            if kind == "stop" and agreed is None:
-                agreed = ("stopped", args.get("reason", "stop requested"))
+        for p in gathered[self.dist.store_rank][0]:
+            self._apply(p)
+            if isinstance(p.command, Stop) and agreed is None:
+                agreed = ("stopped", p.command.reason)
         if agreed is not None:
             self._agreed_stop = agreed
             self.stop_request = self.stop_request or agreed
 
-    def handle_command(self, kind: str, args: dict[str, Any]) -> str:
-        if kind == "stop":
-            self.stop_request = ("stopped", args.get("reason", "stop requested"))
+    def handle_command(self, command: Command) -> str:
+        """Act on one typed command between two steps; the return value is the worker's reply."""
+        if isinstance(command, Stop):
+            self.stop_request = ("stopped", command.reason)
             return "stopping at the next step boundary"
-        if kind == "pause":
+        if isinstance(command, Pause):
             if not self.paused:
                 self.paused = True
                 self.run and self.run.set_meta(state="paused")
                 self._event("paused", "training paused")
             return "paused"
-        if kind == "resume":
+        if isinstance(command, Continue):
             if self.paused:
                 self.paused = False
                 self.run and self.run.set_meta(state="running")
-                self._event("resumed", "training resumed")
+                self._event("continued", "training continued")
             return "running"
-        if kind == "checkpoint":
+        if isinstance(command, Checkpoint):
             path = self.save("last")
             self._event("checkpoint", f"checkpoint written: {path}")
             return str(path)
-        if kind == "set_lr":
-            lr = float(args.get("lr", base_lr(self.optimizer, self.scheduler)))
-            layer, mult = args.get("layer"), args.get("mult")
-            if layer is not None and layer not in self.lr_by_layer():
-                raise ValueError(f"no param group {layer!r}; groups: {', '.join(self.lr_by_layer())}")
-            if lr <= 0 or (mult is not None and float(mult) <= 0):
-                raise ValueError("learning rates and multipliers must be > 0")
-            set_base_lr(self.optimizer, self.scheduler, lr, layer, None if mult is None else float(mult))
-            what = f"layer {layer} multiplier {mult}" if layer else f"base LR {lr:g}"
-            self._event("set_lr", f"{what} (was set live)", lr=lr, layer=layer, mult=mult)
-            return what
-        if kind == "swa":
+        if isinstance(command, SetLR):
+            return self._set_lr(command)
+        if isinstance(command, StartSWA):
             self.start_swa("command")
             return "SWA started; the averaged model is evaluated and saved when training ends"
-        if kind in ("calibrate", "tta", "confusion"):
-            if self.dist.active and not self.run:
-                return ""  # a pass is the store rank's business; the model is the same everywhere
-            from .passes import pass_summary, run_pass
+        if self.dist.active and not self.run:
+            return ""  # a pass is the store rank's business; the model is the same everywhere
+        from .passes import pass_summary, run_pass
 
-            return pass_summary(kind, run_pass(self.run, kind, trainer=self, log=self.log, **args))
-        raise ValueError(f"unknown command {kind!r}")
+        options = command_args(command)
+        return pass_summary(run_pass(self.run, command.kind, trainer=self, log=self.log, **options))
+
+    def _set_lr(self, command: SetLR) -> str:
+        """Base LR or a layer's multiplier, live. While SWA runs it sets the SWA LR (SWALR would
+        overwrite a change to the schedule's LR at the next step)."""
+        swa = self.swa_scheduler is not None
+        current = swa_base_lr(self.optimizer) if swa else base_lr(self.optimizer, self.scheduler)
+        lr = command.lr if command.lr is not None else current
+        layer, mult = command.layer, command.mult
+        if layer is not None and layer not in self.lr_by_layer():
+            raise ValueError(f"no param group {layer!r}; groups: {', '.join(self.lr_by_layer())}")
+        if swa:
+            set_swa_lr(self.optimizer, lr, layer, mult)
+        else:
+            set_base_lr(self.optimizer, self.scheduler, lr, layer, mult)
+        what = f"layer {layer} multiplier {mult}" if layer else f"{'SWA' if swa else 'base'} LR {lr:g}"
+        self._event("set_lr", f"{what} (was set live)", lr=lr, layer=layer, mult=mult, swa=swa)
+        return what
 
     # -- SWA -----------------------------------------------------------------------------------
 
@@ -609,9 +628,10 @@ class Trainer:
             ckpt.save_atomic({"model": self.swa_model.module.state_dict(), "step": self.step}, path)
             self.run.add_metrics([(self.step, self.epoch_float, "swa_test_acc", res.acc),
                                   (self.step, self.epoch_float, "swa_test_loss", res.loss)])
-            self.run.add_result("swa", {"base_acc": base.acc, "swa_acc": res.acc, "delta": res.acc - base.acc,
-                                        "test_acc": res.acc, "test_loss": res.loss,
-                                        "epochs": self.epoch - (self.swa_start or 0)},
+            self.run.add_result(SWAResult(base_acc=base.acc, base_loss=base.loss, swa_acc=res.acc,
+                                          delta=res.acc - base.acc, test_acc=res.acc, test_loss=res.loss,
+                                          epochs=self.epoch - (self.swa_start or 0), step=self.step,
+                                          checkpoint=path.name),
                                 step=self.step, checkpoint=str(path.name))
         self._event("swa_finished", f"SWA model: test_acc={res.acc:.4f}")
 

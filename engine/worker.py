@@ -229,8 +229,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _refuse_leftover_commands(run: Run, state: str) -> None:
     """Commands that arrived after the loop's last poll get an answer instead of waiting forever."""
-    for cid, kind, _args in run.pending_commands():
-        run.ack_command(cid, "failed", f"the run {state} before {kind} could be handled; use `cockpit {kind} RUN` "
+    for pending in run.pending_commands():
+        kind = pending.kind
+        run.ack_command(pending.id, "failed", f"the run {state} before {kind} could be handled; use `cockpit {kind} RUN` "
                         "on the finished run" if kind in ("calibrate", "tta", "swa") else f"the run {state} first")
 
 

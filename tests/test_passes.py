@@ -26,7 +26,8 @@ from engine.evaluate import (
     shift_batch,
     tta_evaluate,
 )
-from engine.passes import PassError, ensemble_runs, load_temperature, lr_find, pass_summary, run_pass
+from engine.contracts import command_args
+from engine.passes import PassError, ensemble_runs, lr_find, pass_summary, run_pass
 from engine.spec import AugmentSpec, load_spec
 from engine.store import Run
 from engine.train import Trainer
@@ -240,25 +241,24 @@ def tiny_run(tmp_path_factory):
     return run
 
 
-def test_calibrate_pass_stores_result_confusion_event_and_temperature(tiny_run):
+def test_calibrate_pass_stores_result_confusion_and_event(tiny_run):
     data = run_pass(tiny_run, "calibrate")
-    assert data["checkpoint"] == "best.pt" and data["temperature"] > 0
-    assert data["after"]["nll"] <= data["before"]["nll"] + 1e-9
+    assert data.checkpoint == "best.pt" and data.temperature > 0
+    assert data.after.nll <= data.before.nll + 1e-9
     stored = tiny_run.results("calibrate")[-1]
-    assert stored["data"]["temperature"] == data["temperature"] and stored["checkpoint"] == "best.pt"
-    conf = tiny_run.results("confusion")[-1]["data"]
-    assert len(conf["matrix"]) == 10 and sum(map(sum, conf["matrix"])) == 128 and len(conf["classes"]) == 10
+    assert stored.data == data and stored.checkpoint == "best.pt"
+    conf = tiny_run.results("confusion")[-1].data
+    assert len(conf.matrix) == 10 and sum(map(sum, conf.matrix)) == 128 and len(conf.classes) == 10
     assert any(e["kind"] == "calibrated" for e in tiny_run.events_since(0))
-    assert load_temperature(tiny_run, "best") == pytest.approx(data["temperature"])
-    assert "T=" in pass_summary("calibrate", data)
+    assert "T=" in pass_summary(data)
 
 
 def test_tta_pass_uses_spec_defaults_and_options(tiny_run):
     data = run_pass(tiny_run, "tta")
-    assert set(data["views"]) == {"identity", "flip"} and data["combine"] == "logits"
+    assert set(data.views) == {"identity", "flip"} and data.combine == "logits"
     data = run_pass(tiny_run, "tta", checkpoint="last", views="identity,translate", random_views=1, combine="probs")
-    assert data["checkpoint"] == "last.pt" and data["n_views"] == 6 and data["combine"] == "probs"
-    assert tiny_run.results("tta")[-1]["data"]["views"] == data["views"]
+    assert data.checkpoint == "last.pt" and data.n_views == 6 and data.combine == "probs"
+    assert tiny_run.results("tta")[-1].data.views == data.views
     with pytest.raises(PassError, match="unknown option"):
         run_pass(tiny_run, "tta", view="flip")
 
@@ -266,20 +266,20 @@ def test_tta_pass_uses_spec_defaults_and_options(tiny_run):
 def test_swa_pass_saves_swa_checkpoint_and_only_adds_swa_rows(tiny_run):
     before = {n: tiny_run.series(n) for n in tiny_run.metric_names()}
     data = run_pass(tiny_run, "swa", epochs=2)
-    assert data["epochs"] == 2 and {"base_acc", "swa_acc", "delta", "test_acc", "test_loss"} <= set(data)
-    assert data["delta"] == pytest.approx(data["swa_acc"] - data["base_acc"])
-    assert data["step"] == data["base_step"] + 2 * 3  # 192 train images / 64 per batch
+    assert data.epochs == 2 and data.base_loss is not None
+    assert data.delta == pytest.approx(data.swa_acc - data.base_acc)
+    assert data.step == data.base_step + 2 * 3  # 192 train images / 64 per batch
     state = ckpt.load(ckpt.path_for(tiny_run.checkpoints, "swa"))
-    assert state["step"] == data["step"] and "model" in state
+    assert state["step"] == data.step and "model" in state
     after = {n: tiny_run.series(n) for n in tiny_run.metric_names()}
     for name, rows in before.items():
         if not name.startswith("swa"):
             assert after[name] == rows  # the run's own curves are untouched
-    assert after["swa_test_acc"][-1] == (data["step"], pytest.approx(data["swa_acc"]))
-    assert tiny_run.results("swa")[-1]["data"]["swa_acc"] == data["swa_acc"]
+    assert after["swa_test_acc"][-1] == (data.step, pytest.approx(data.swa_acc))
+    assert tiny_run.results("swa")[-1].data.swa_acc == data.swa_acc
     # the swa checkpoint can then be calibrated / evaluated like any other
     cal = run_pass(tiny_run, "calibrate", checkpoint="swa")
-    assert cal["checkpoint"] == "swa.pt" and load_temperature(tiny_run, "swa.pt") == cal["temperature"]
+    assert cal.checkpoint == "swa.pt" and tiny_run.results("calibrate")[-1].checkpoint == "swa.pt"
 
 
 def test_pass_errors_are_clear(tmp_path, tiny_run):
@@ -300,17 +300,17 @@ def test_live_trainer_passes_use_the_in_memory_model(tiny_run):
     rng = torch.get_rng_state()
     weights = {k: v.clone() for k, v in t.model.state_dict().items()}
     data = run_pass(tiny_run, "tta", trainer=t, random_views=2)
-    assert data["checkpoint"] == "live" and data["step"] == t.step
+    assert data.checkpoint == "live" and data.step == t.step
     cal = run_pass(tiny_run, "calibrate", trainer=t)
-    assert tiny_run.results("calibrate")[-1]["checkpoint"] == "live" and cal["temperature"] > 0
+    assert tiny_run.results("calibrate")[-1].checkpoint == "live" and cal.temperature > 0
     assert torch.equal(torch.get_rng_state(), rng)  # the run's RNG stream is untouched
     assert all(torch.equal(v, t.model.state_dict()[k]) for k, v in weights.items())
     assert t.model.training  # left in training mode for the next step
     # with a checkpoint option the worker evaluates a copy loaded from that file
     best = run_pass(tiny_run, "tta", trainer=t, checkpoint="best")
-    assert best["checkpoint"] == "best.pt"
+    assert best.checkpoint == "best.pt"
     swa = run_pass(tiny_run, "swa", trainer=t)
-    assert swa["started"] and t.swa_model is not None and "SWA started" in pass_summary("swa", swa)
+    assert swa["started"] and t.swa_model is not None and "SWA started" in pass_summary(swa)
 
 
 def test_ensemble_runs_and_data_mismatch(tiny_run, tmp_path):
@@ -323,10 +323,10 @@ def test_ensemble_runs_and_data_mismatch(tiny_run, tmp_path):
     ckpt.save_atomic(state, ckpt.path_for(other / "checkpoints", "best"))
     member = Run(other)
     data = ensemble_runs([tiny_run, member])
-    assert [m["run"] for m in data["members"]] == [tiny_run.run_id, "member"]
-    assert data["best_member_acc"] == max(m["acc"] for m in data["members"])
-    assert data["gain"] == pytest.approx(data["mean_prob_acc"] - data["best_member_acc"])
-    assert tiny_run.results("ensemble")[-1]["data"]["vote_acc"] == data["vote_acc"]
+    assert [m.run for m in data.members] == [tiny_run.run_id, "member"]
+    assert data.best_member_acc == max(m.acc for m in data.members)
+    assert data.gain == pytest.approx(data.mean_prob_acc - data.best_member_acc)
+    assert tiny_run.results("ensemble")[-1].data.vote_acc == data.vote_acc
 
     bad = Run.create(tmp_path / "runs", load_spec(None, TINY + ["data.synthetic_classes=5"]))
     with pytest.raises(PassError, match="do not share a test set"):
@@ -342,21 +342,21 @@ def test_lr_find_suggests_an_lr_inside_the_sweep(tmp_path):
     spec = load_spec(None, TINY)
     run = Run.create(tmp_path, spec)
     data = lr_find(spec, steps=30, start_lr=1e-4, end_lr=10, run=run)
-    assert 1e-4 <= data["suggested_lr"] <= 10 and data["suggested_lr"] == data["suggested_lr"]
-    assert data["method"] in ("steepest", "min_loss/10")
-    assert 2 <= len(data["points"]) <= 30
-    lrs = [p["lr"] for p in data["points"]]
+    assert 1e-4 <= data.suggested_lr <= 10
+    assert data.method in ("steepest", "min_loss/10")
+    assert 2 <= len(data.points) <= 30
+    lrs = [p.lr for p in data.points]
     assert lrs == sorted(lrs) and lrs[0] == pytest.approx(1e-4)
-    assert [s for s, _ in run.series("lrfind/loss")] == [p["step"] for p in data["points"]]
+    assert [s for s, _ in run.series("lrfind/loss")] == [p.step for p in data.points]
     assert run.series("lrfind/lr")[0][1] == pytest.approx(1e-4)
-    assert run.results("lr_find")[-1]["data"]["suggested_lr"] == data["suggested_lr"]
+    assert run.results("lr_find")[-1].data.suggested_lr == data.suggested_lr
 
 
 def test_lr_find_stops_when_the_loss_diverges():
     spec = load_spec(None, TINY)
     data = lr_find(spec, steps=40, start_lr=1e-3, end_lr=1e5)
-    assert data["stopped_early"] and len(data["points"]) < 40 and data["stop_reason"]
-    assert 1e-3 <= data["suggested_lr"] <= 1e5
+    assert data.stopped_early and len(data.points) < 40 and data.stop_reason
+    assert 1e-3 <= data.suggested_lr <= 1e5
 
 
 # --------------------------------------------------------------------------------------- CLI
@@ -429,11 +429,11 @@ def test_cli_sends_passes_to_a_live_worker(cli_app, tiny_run, tmp_path):
     def worker():
         w = Run(live_dir)
         while not stop.is_set():
-            for cid, kind, args in w.pending_commands():
+            for p in w.pending_commands():
                 try:
-                    w.ack_command(cid, "done", pass_summary(kind, run_pass(w, kind, trainer=t, **args)))
+                    w.ack_command(p.id, "done", pass_summary(run_pass(w, p.kind, trainer=t, **command_args(p.command))))
                 except Exception as exc:
-                    w.ack_command(cid, "failed", str(exc))
+                    w.ack_command(p.id, "failed", str(exc))
             time.sleep(0.05)
         w.close()
 
@@ -443,7 +443,7 @@ def test_cli_sends_passes_to_a_live_worker(cli_app, tiny_run, tmp_path):
         res = invoke(cli_app, "calibrate", str(live_dir), "--timeout", "60")
         assert res.exit_code == 0, res.output
         assert "live model" in res.output and "temperature" in res.output
-        assert live.results("calibrate")[-1]["checkpoint"] == "live"
+        assert live.results("calibrate")[-1].checkpoint == "live"
         res = invoke(cli_app, "tta", str(live_dir), "--random-views", "1", "--timeout", "60")
         assert res.exit_code == 0, res.output
         assert "random1" in res.output
@@ -460,6 +460,6 @@ def test_runs_with_the_same_id_in_different_runs_dirs_can_be_ensembled(tiny_run,
     twin = tmp_path / "elsewhere" / tiny_run.run_id  # same id, another runs dir: a different run
     shutil.copytree(tiny_run.path, twin)
     data = ensemble_runs([tiny_run, Run(twin)], store=False)
-    assert len(data["members"]) == 2
+    assert len(data.members) == 2
     with pytest.raises(PassError, match="listed twice"):
         ensemble_runs([tiny_run, Run(tiny_run.path)], store=False)

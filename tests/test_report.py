@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.contracts import parse_result
 from engine.spec import load_spec
 from engine.store import Run
 
@@ -99,9 +100,11 @@ def make_run(runs_dir: Path, *, state: str = "finished", steps: int = 400, steps
         elif state == "stopped":
             run.add_event("stopped", "stopped by cockpit stop", step=steps)
     if results:
-        run.add_result("hardest", {"examples": [{"index": 100 + i, "label": i % 10, "pred": (i * 3) % 10,
-                                                 "loss": 6.0 - i * 0.3} for i in range(16)]}, step=steps)
-        run.add_result("swa", {"test_acc": 0.9350, "test_loss": 0.25}, step=steps, checkpoint="swa.pt")
+        add = run.add_result
+        add(parse_result("hardest", {"examples": [{"index": 100 + i, "label": i % 10, "pred": (i * 3) % 10,
+                                                   "loss": 6.0 - i * 0.3} for i in range(16)]}), step=steps)
+        add(parse_result("swa", {"base_acc": 0.927, "swa_acc": 0.9350, "delta": 0.008, "epochs": 3,
+                                 "test_acc": 0.9350, "test_loss": 0.25}), step=steps, checkpoint="swa.pt")
 
         def bins(gap: float) -> list[dict]:  # the engine's shape: equal-width bins, empty ones with null conf/acc
             return [{"lower": i / 15, "upper": (i + 1) / 15, "conf": None if i < 2 else (i + 0.5) / 15,
@@ -109,18 +112,21 @@ def make_run(runs_dir: Path, *, state: str = "finished", steps: int = 400, steps
                     for i in range(15)]
 
         rel_b, rel_a = bins(0.08), bins(0.01)
-        run.add_result("calibrate", {"before": {"nll": 0.31, "ece": 0.041, "acc": 0.927},
-                                     "after": {"nll": 0.24, "ece": 0.012, "acc": 0.927}, "temperature": 1.52,
-                                     "reliability": {"before": rel_b, "after": rel_a}}, step=steps)
-        run.add_result("tta", {"base_acc": 0.927, "base_loss": 0.31, "tta_acc": 0.9381, "tta_loss": 0.27, "delta": 0.0111,
-                               "ece": 0.02, "views": {"identity": 0.927, "flip": 0.925, "translate": 0.921},
-                               "combine": "logits", "n_views": 3}, step=steps, checkpoint="best.pt")
-        run.add_result("ensemble", {"members": [{"run": f"run-{k}", "acc": 0.92 + k / 100, "nll": 0.3} for k in range(3)],
-                                    "vote_acc": 0.943, "mean_prob_acc": 0.9452, "best_member_acc": 0.94, "gain": 0.0052,
-                                    "vote_gain": 0.003, "acc": 0.9452, "nll": 0.19}, step=steps)
+        add(parse_result("calibrate", {"before": {"nll": 0.31, "ece": 0.041, "acc": 0.927},
+                                       "after": {"nll": 0.24, "ece": 0.012, "acc": 0.927}, "temperature": 1.52,
+                                       "reliability": {"before": rel_b, "after": rel_a},
+                                       "val_nll": {"before": 0.33, "after": 0.25}, "bins": 15, "val_size": 5000,
+                                       "test_size": 10000, "checkpoint": "best.pt", "step": steps}), step=steps)
+        add(parse_result("tta", {"base_acc": 0.927, "base_loss": 0.31, "tta_acc": 0.9381, "tta_loss": 0.27,
+                                 "delta": 0.0111, "ece": 0.02, "combine": "logits", "n_views": 3, "random_views": 0,
+                                 "views": {"identity": 0.927, "flip": 0.925, "translate": 0.921}, "seed": 0,
+                                 "checkpoint": "best.pt", "step": steps}), step=steps, checkpoint="best.pt")
+        add(parse_result("ensemble", {"members": [{"run": f"run-{k}", "acc": 0.92 + k / 100, "nll": 0.3} for k in range(3)],
+                                      "vote_acc": 0.943, "mean_prob_acc": 0.9452, "best_member_acc": 0.94,
+                                      "gain": 0.0052, "vote_gain": 0.003, "nll": 0.19}), step=steps)
         matrix = [[(900 + rng.randint(0, 80)) if i == j else rng.randint(0, 25) for j in range(10)] for i in range(10)]
-        run.add_result("confusion", {"matrix": matrix, "classes": CIFAR10,
-                                     "per_class_acc": [row[i] / sum(row) for i, row in enumerate(matrix)]}, step=steps)
+        add(parse_result("confusion", {"matrix": matrix, "classes": CIFAR10, "checkpoint": "best.pt",
+                                       "per_class_acc": [row[i] / sum(row) for i, row in enumerate(matrix)]}), step=steps)
     return run
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -11,8 +12,9 @@ import time
 
 import pytest
 
+from engine.contracts import TTA, CommandError, HardestResult, HardExample, Pause, SetLR
 from engine.spec import RunSpec
-from engine.store import SCHEMA_VERSION, Run, StoreError, new_run_id, resolve_run
+from engine.store import SCHEMA_VERSION, PendingCommand, Run, StoreError, new_run_id, resolve_run
 
 
 def test_create_lays_out_the_run_dir(tmp_path):
@@ -76,13 +78,58 @@ def test_a_reader_process_sees_rows_grow_while_a_writer_writes(tmp_path):
     assert steps == sorted(steps) == list(range(300))
 
 
-def test_commands_round_trip(tmp_path):
+def test_commands_round_trip_as_typed_models(tmp_path):
     run = Run.create(tmp_path, RunSpec())
     cid = run.send_command("set_lr", source="test", lr=0.01)
-    assert run.pending_commands() == [(cid, "set_lr", {"lr": 0.01})]
+    tid = run.send_command(TTA(views=["identity", "flip"], random_views=2), source="test")
+    assert run.pending_commands() == [PendingCommand(cid, "set_lr", SetLR(lr=0.01)),
+                                      PendingCommand(tid, "tta", TTA(views=["identity", "flip"], random_views=2))]
     run.ack_command(cid, "done", "ok")
+    run.ack_command(tid, "done", "ok")
     assert run.pending_commands() == []
     assert run.command(cid)["status"] == "done"
+
+
+@pytest.mark.parametrize("kind, args, problem", [
+    ("set_lr", {"lr": float("nan")}, "finite number > 0"),
+    ("set_lr", {"lr": float("inf")}, "finite number > 0"),
+    ("set_lr", {"lr": 0.0}, "finite number > 0"),
+    ("set_lr", {"lr": -0.1}, "finite number > 0"),
+    ("set_lr", {"layer": "stem", "mult": float("nan")}, "finite number > 0"),
+    ("set_lr", {"rate": 0.1}, "rate"),
+    ("resume", {}, "unknown command 'resume'"),
+    ("tta", {"combine": "median"}, "combine"),
+])
+def test_a_bad_command_is_refused_at_the_door(tmp_path, kind, args, problem):
+    run = Run.create(tmp_path, RunSpec())
+    with pytest.raises(CommandError, match=re.escape(problem)):
+        run.send_command(kind, source="test", **args)
+    assert run.pending_commands() == []  # nothing was written
+
+
+def test_a_malformed_command_row_comes_back_with_the_reason(tmp_path):
+    """A row written behind the API's back (an old client, a damaged table) is reported, not fatal."""
+    run = Run.create(tmp_path, RunSpec())
+    with run.transaction():
+        run.con.execute("INSERT INTO commands (wall, kind, args) VALUES (0, 'set_lr', 'not json')")
+        run.con.execute("""INSERT INTO commands (wall, kind, args) VALUES (0, 'set_lr', '{"lr": -1}')""")
+    good = run.send_command(Pause())
+    pending = run.pending_commands()
+    assert [p.command for p in pending] == [None, None, Pause()]
+    assert all(p.error.startswith("malformed:") for p in pending[:2]) and pending[2].id == good
+
+
+def test_results_are_typed_on_write_and_on_read(tmp_path):
+    run = Run.create(tmp_path, RunSpec())
+    hardest = HardestResult(examples=[HardExample(index=3, label=1, pred=2, loss=4.5)])
+    run.add_result(hardest, step=7)
+    with pytest.raises(TypeError):
+        run.add_result({"examples": []}, step=8)  # a bare dict is not a result
+    with run.transaction():  # a row this version cannot read is skipped, not fatal
+        run.con.execute("INSERT INTO results (wall, step, kind, data) VALUES (0, 9, 'tta', '{\"tta_acc\": 1}')")
+    rows = run.results()
+    assert [(r.kind, r.step, r.data) for r in rows] == [("hardest", 7, hardest)]
+    assert run.results("hardest", after_id=rows[0].id) == []
 
 
 def test_a_run_whose_worker_died_is_marked_crashed(tmp_path):

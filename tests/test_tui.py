@@ -24,6 +24,7 @@ from cockpit.widgets.field_row import FieldRow
 from cockpit.widgets.results_table import ResultsTable, finishing_rows
 from cockpit.widgets.spec_fields import check, format_value, parse_text, spec_data, switch_union
 from cockpit.widgets.trace_panel import TracePanel
+from engine.contracts import parse_result
 from engine.spec import RunSpec, load_spec
 from engine.store import Run, resolve_run
 
@@ -71,12 +72,18 @@ def make_fixture_run(runs_dir: Path, run_id: str = FIXTURE_ID) -> Run:
     run.add_event("swa_started", "SWA started at epoch 4 (spec)", step=24)
     run.add_event("swa_finished", "SWA model: test_acc=0.7800", step=32)
     run.add_event("finished", "done", step=32)
-    run.add_result("hardest", {"examples": [{"index": 3, "label": 1, "pred": 2, "loss": 4.0}]}, step=32)
-    run.add_result("swa", {"test_acc": 0.78, "test_loss": 0.71}, step=32, checkpoint="swa.pt")
-    run.add_result("calibrate", {"temperature": 1.42, "before": {"acc": 0.75, "nll": 0.8, "ece": 0.061},
-                                 "after": {"acc": 0.75, "nll": 0.74, "ece": 0.018}}, step=32)
-    run.add_result("tta", {"base_acc": 0.75, "tta_acc": 0.7656, "tta_loss": 0.69,
-                           "views": {"identity": 0.75, "flip": 0.748}}, step=32)
+    run.add_result(parse_result("hardest", {"examples": [{"index": 3, "label": 1, "pred": 2, "loss": 4.0}]}), step=32)
+    run.add_result(parse_result("swa", {"base_acc": 0.75, "swa_acc": 0.78, "delta": 0.03, "epochs": 2, "test_acc": 0.78,
+                                        "test_loss": 0.71}), step=32, checkpoint="swa.pt")
+    no_bins = {"before": [], "after": []}
+    run.add_result(parse_result("calibrate", {
+        "temperature": 1.42, "before": {"acc": 0.75, "nll": 0.8, "ece": 0.061},
+        "after": {"acc": 0.75, "nll": 0.74, "ece": 0.018}, "reliability": no_bins, "val_nll": {"before": 0.8, "after": 0.7},
+        "bins": 15, "val_size": 64, "test_size": 128, "checkpoint": "best.pt", "step": 32}), step=32)
+    run.add_result(parse_result("tta", {"base_acc": 0.75, "base_loss": 0.8, "tta_acc": 0.7656, "tta_loss": 0.69,
+                                        "delta": 0.0156, "ece": 0.02, "combine": "logits", "n_views": 2,
+                                        "random_views": 0, "seed": 0, "checkpoint": "best.pt", "step": 32,
+                                        "views": {"identity": 0.75, "flip": 0.748}}), step=32)
     return run
 
 

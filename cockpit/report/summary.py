@@ -253,11 +253,8 @@ def summarize(run: Run, against: Run | None = None, max_points: int = MAX_POINTS
     results: dict[str, Any] = {k: None for k in RESULT_KINDS}
     other: dict[str, Any] = {}
     for row in run.results():
-        entry = clean(row["data"]) if isinstance(row["data"], dict) else {"value": clean(row["data"])}
-        if row["kind"] in RESULT_KINDS:
-            results[row["kind"]] = entry | {"_step": row["step"], "_checkpoint": row["checkpoint"], "_wall": row["wall"]}
-        else:
-            other[row["kind"]] = entry | {"_step": row["step"], "_checkpoint": row["checkpoint"], "_wall": row["wall"]}
+        entry = clean(row.data.model_dump()) | {"_step": row.step, "_checkpoint": row.checkpoint, "_wall": row.wall}
+        (results if row.kind in RESULT_KINDS else other)[row.kind] = entry
     results["other"] = other
 
     events = []

@@ -1,0 +1,428 @@
+"""Everything that crosses the run store, typed once: commands, results, the metric catalogue, usage errors.
+
+The worker, the CLI, the TUI and the reports run in different processes and meet only in `run.db`.
+This module is what they agree on. It is torch-free (the TUI imports it) and has no UI imports.
+
+* Commands: one pydantic model per kind, joined in the discriminated union `Command`. A command is
+  validated when it is written (`Run.send_command`) and again when the worker reads it, so a set-lr of
+  NaN never reaches the optimizer and a damaged row is refused, not fatal.
+* Results: one versioned model per result kind (`calibrate`, `tta`, `swa`, ...), validated on write
+  and on read. Each names its headline accuracy (`headline_acc`), so a view never guesses keys.
+* Metrics: `metric_info(name)` gives the label, unit, format and group of any metric name the engine
+  writes, including the per-layer, per-group and per-block families.
+* `UsageError`: the base of every error a user fixes by changing their input; the CLI exits 2 on it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+__all__ = [
+    "UsageError", "CommandError",
+    "Stop", "Pause", "Continue", "Checkpoint", "SetLR", "StartSWA", "Calibrate", "TTA", "Confusion",
+    "Command", "COMMAND_KINDS", "PASS_COMMANDS", "parse_command", "command_args",
+    "ResultModel", "CalibrationResult", "TTAResult", "SWAResult", "EnsembleResult", "LRFindResult",
+    "ConfusionResult", "HardestResult", "RESULT_MODELS", "parse_result",
+    "MetricInfo", "METRICS", "metric_info", "format_metric",
+]
+
+
+class UsageError(Exception):
+    """A problem the user can fix by changing what they typed or pointed at (spec, data, device,
+    checkpoint, run reference). The CLI prints the message alone and exits 2; the worker records the
+    run as failed with this message and `error_kind = "usage"`."""
+
+
+class CommandError(UsageError, ValueError):
+    """A command that does not validate (unknown kind, bad argument)."""
+
+
+# ------------------------------------------------------------------------------------- commands
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _finite_positive(v: float | None) -> float | None:
+    if v is not None and not (math.isfinite(v) and v > 0):
+        raise ValueError(f"must be a finite number > 0, got {v}")
+    return v
+
+
+class Stop(_Command):
+    """End the run cleanly at the next step boundary (last.pt is written)."""
+    kind: Literal["stop"] = "stop"
+    reason: str = "stop requested"
+
+
+class Pause(_Command):
+    """Hold training at the next step boundary; the worker keeps the model in memory."""
+    kind: Literal["pause"] = "pause"
+
+
+class Continue(_Command):
+    """Un-pause a paused run (not `resume`, which restarts a run from its checkpoint)."""
+    kind: Literal["continue"] = "continue"
+
+
+class Checkpoint(_Command):
+    """Write last.pt now."""
+    kind: Literal["checkpoint"] = "checkpoint"
+
+
+class SetLR(_Command):
+    """Change the base LR (`lr`), or one param group's multiplier (`layer` + `mult`), live."""
+    kind: Literal["set_lr"] = "set_lr"
+    lr: float | None = None
+    layer: str | None = None
+    mult: float | None = None
+
+    _positive = field_validator("lr", "mult")(_finite_positive)
+
+
+class StartSWA(_Command):
+    """Start weight averaging now; the averaged model is evaluated and saved when training ends."""
+    kind: Literal["swa"] = "swa"
+
+
+class Calibrate(_Command):
+    """Fit a temperature on the validation split and report the test set before and after."""
+    kind: Literal["calibrate"] = "calibrate"
+    checkpoint: str | None = None
+    bins: int | None = Field(None, ge=1, le=1000)
+
+
+class TTA(_Command):
+    """Test-time augmentation: accuracy with and without the views."""
+    kind: Literal["tta"] = "tta"
+    checkpoint: str | None = None
+    views: list[str] | None = None
+    translate: int | None = Field(None, ge=0, le=16)
+    random_views: int | None = Field(None, ge=0, le=256)
+    combine: Literal["logits", "probs"] | None = None
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+
+    @field_validator("views", mode="before")
+    @classmethod
+    def _split_views(cls, v: Any) -> Any:
+        """`views` may come as one comma-separated string, as typed on a command line."""
+        return [x.strip() for x in v.split(",") if x.strip()] if isinstance(v, str) else v
+
+
+class Confusion(_Command):
+    """The confusion matrix of a checkpoint on the test set."""
+    kind: Literal["confusion"] = "confusion"
+    checkpoint: str | None = None
+
+
+Command = Annotated[Union[Stop, Pause, Continue, Checkpoint, SetLR, StartSWA, Calibrate, TTA, Confusion],
+                    Field(discriminator="kind")]
+_COMMAND = TypeAdapter(Command)
+COMMAND_KINDS = ("stop", "pause", "continue", "checkpoint", "set_lr", "swa", "calibrate", "tta", "confusion")
+PASS_COMMANDS = ("calibrate", "tta", "confusion")  # finishing passes the worker computes between two steps
+
+
+def _first_problem(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"][1:]) or "kind"
+    return f"{where}: {err['msg'].removeprefix('Value error, ')}"
+
+
+def parse_command(kind: str, args: dict[str, Any] | None = None) -> Command:
+    """The typed command for a kind and its arguments; CommandError says what is wrong."""
+    if kind not in COMMAND_KINDS:
+        raise CommandError(f"unknown command {kind!r}; known: {', '.join(COMMAND_KINDS)}")
+    try:
+        return _COMMAND.validate_python({**(args or {}), "kind": kind})
+    except ValidationError as exc:
+        raise CommandError(f"{kind}: {_first_problem(exc)}") from None
+
+
+def command_args(command: Command) -> dict[str, Any]:
+    """The arguments as stored in the commands table (kind apart, unset ones left out)."""
+    return command.model_dump(exclude={"kind"}, exclude_none=True)
+
+
+# -------------------------------------------------------------------------------------- results
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ResultModel(_Part):
+    """A result row's data. `KIND` is the results table's kind; `version` is the shape's version."""
+    KIND: ClassVar[str] = ""
+    version: Literal[1] = 1
+
+    @property
+    def headline_acc(self) -> float | None:
+        """The accuracy this result is about (the one a results table shows), if it has one."""
+        return None
+
+
+class SplitStats(_Part):
+    nll: float
+    ece: float
+    acc: float
+
+
+class ReliabilityBin(_Part):
+    lower: float
+    upper: float
+    conf: float | None  # None for an empty bin
+    acc: float | None
+    count: int
+
+
+class Reliability(_Part):
+    before: list[ReliabilityBin]
+    after: list[ReliabilityBin]
+
+
+class BeforeAfter(_Part):
+    before: float
+    after: float
+
+
+class CalibrationResult(ResultModel):
+    """Temperature scaling fitted on the validation split; `before`/`after` are the test set."""
+    KIND: ClassVar[str] = "calibrate"
+    before: SplitStats
+    after: SplitStats
+    temperature: float
+    reliability: Reliability
+    val_nll: BeforeAfter
+    bins: int
+    val_size: int
+    test_size: int
+    checkpoint: str
+    step: int
+
+    @property
+    def headline_acc(self) -> float:
+        return self.after.acc
+
+
+class TTAResult(ResultModel):
+    """Test-time augmentation on the test set: the identity view (`base_*`) and the combined views."""
+    KIND: ClassVar[str] = "tta"
+    base_acc: float
+    base_loss: float
+    tta_acc: float
+    tta_loss: float
+    delta: float
+    ece: float
+    views: dict[str, float]
+    combine: Literal["logits", "probs"]
+    n_views: int
+    random_views: int
+    seed: int
+    checkpoint: str
+    step: int
+
+    @property
+    def headline_acc(self) -> float:
+        return self.tta_acc
+
+
+class SWAResult(ResultModel):
+    """The SWA model against the model it averaged from (`base_*`), on the test set."""
+    KIND: ClassVar[str] = "swa"
+    base_acc: float
+    swa_acc: float
+    delta: float
+    test_acc: float
+    test_loss: float
+    epochs: int
+    base_loss: float | None = None
+    lr: float | None = None
+    anneal_epochs: int | None = None
+    anneal_strategy: str | None = None
+    base_step: int | None = None
+    step: int | None = None
+    source: str | None = None  # the checkpoint an offline SWA pass continued from
+    checkpoint: str | None = None
+
+    @property
+    def headline_acc(self) -> float:
+        return self.swa_acc
+
+
+class EnsembleMember(_Part):
+    run: str
+    acc: float
+    nll: float
+    checkpoint: str | None = None
+
+
+class EnsembleResult(ResultModel):
+    """Several runs' models on one test set: majority vote and mean probability."""
+    KIND: ClassVar[str] = "ensemble"
+    members: list[EnsembleMember]
+    vote_acc: float
+    mean_prob_acc: float
+    best_member_acc: float
+    gain: float  # mean-probability accuracy minus the best member's
+    vote_gain: float  # vote accuracy minus the best member's
+    nll: float  # of the mean probability
+    checkpoints: list[str] = []
+
+    @property
+    def headline_acc(self) -> float:
+        return self.mean_prob_acc
+
+
+class LRPoint(_Part):
+    step: int
+    lr: float
+    loss: float
+    smooth: float
+
+
+class LRFindResult(ResultModel):
+    """The LR range test: the loss along an exponential LR sweep and the suggested LR."""
+    KIND: ClassVar[str] = "lr_find"
+    suggested_lr: float
+    method: str
+    min_loss_lr: float
+    steepest_lr: float | None
+    points: list[LRPoint]
+    start_lr: float
+    end_lr: float
+    steps: int
+    stopped_early: bool
+    stop_reason: str
+    optimizer: str
+
+
+class ConfusionResult(ResultModel):
+    """Rows: true class; columns: predicted class. `per_class_acc` is None for a class with no sample."""
+    KIND: ClassVar[str] = "confusion"
+    classes: list[str]
+    matrix: list[list[int]]
+    per_class_acc: list[float | None]
+    checkpoint: str
+
+
+class HardExample(_Part):
+    index: int
+    label: int
+    pred: int
+    loss: float
+
+
+class HardestResult(ResultModel):
+    """The test examples with the highest loss at one evaluation."""
+    KIND: ClassVar[str] = "hardest"
+    examples: list[HardExample]
+
+
+RESULT_MODELS: dict[str, type[ResultModel]] = {
+    m.KIND: m for m in (CalibrationResult, TTAResult, SWAResult, EnsembleResult, LRFindResult, ConfusionResult,
+                        HardestResult)
+}
+
+
+def parse_result(kind: str, data: dict[str, Any]) -> ResultModel:
+    """The typed result for a stored kind and its data (pydantic's ValidationError if it does not fit)."""
+    model = RESULT_MODELS.get(kind)
+    if model is None:
+        raise ValueError(f"unknown result kind {kind!r}; known: {', '.join(RESULT_MODELS)}")
+    return model.model_validate(data)
+
+
+# -------------------------------------------------------------------------------------- metrics
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """How every view names, formats and groups one metric.
+
+    `fmt` is a format spec for `format(value, fmt)`; `log` says a chart of it reads best on a log scale."""
+    name: str
+    label: str
+    unit: str = ""
+    fmt: str = ".4g"
+    group: str = "other"
+    log: bool = False
+
+    def format(self, value: float | None) -> str:
+        return format_metric(self, value)
+
+
+def _m(name: str, label: str, unit: str = "", fmt: str = ".4g", group: str = "other", log: bool = False) -> MetricInfo:
+    return MetricInfo(name, label, unit, fmt, group, log)
+
+
+PCT, LOSS = ".2%", ".4f"
+# the catalogue, in the order a reader wants them (reports list key metrics in this order)
+METRICS: dict[str, MetricInfo] = {m.name: m for m in (
+    _m("test_acc", "test accuracy", "", PCT, "accuracy"),
+    _m("test_loss", "test loss", "", LOSS, "loss"),
+    _m("val_acc", "val accuracy", "", PCT, "accuracy"),
+    _m("val_loss", "val loss", "", LOSS, "loss"),
+    _m("train_acc", "train accuracy", "", PCT, "accuracy"),
+    _m("train_loss", "train loss", "", LOSS, "loss"),
+    _m("swa_test_acc", "SWA test accuracy", "", PCT, "accuracy"),
+    _m("swa_test_loss", "SWA test loss", "", LOSS, "loss"),
+    _m("lr", "learning rate", "", ".3g", "lr"),
+    _m("grad_norm", "grad norm", "", ".3g", "grad", log=True),
+    _m("grad_norm_max", "grad norm (max)", "", ".3g", "grad", log=True),
+    _m("act/saturation", "activation saturation", "", PCT, "activations"),
+    _m("act/dead", "dead units", "", PCT, "activations"),
+    _m("difficulty/p10", "per-sample loss p10", "", ".3g", "difficulty"),
+    _m("difficulty/p50", "per-sample loss p50", "", ".3g", "difficulty"),
+    _m("difficulty/p90", "per-sample loss p90", "", ".3g", "difficulty"),
+    _m("difficulty/max", "per-sample loss max", "", ".3g", "difficulty"),
+    _m("images_per_s", "images / s", "images/s", ",.0f", "throughput"),
+    _m("step_time_ms", "step time", "ms", ",.1f", "throughput"),
+    _m("data_time_ms", "data time", "ms", ",.1f", "throughput"),
+    _m("memory_gb", "peak memory", "GB", ".2f", "throughput"),
+    _m("loss_scale", "AMP loss scale", "", ",.0f", "throughput"),
+    _m("skipped_steps", "skipped steps (window)", "steps", ",.0f", "health"),
+    _m("skipped_total", "skipped steps (total)", "steps", ",.0f", "health"),
+)}
+
+# families: a prefix, then a layer / group / block name (the label gets the name appended)
+_FAMILIES: tuple[MetricInfo, ...] = (
+    _m("lr/", "learning rate", "", ".3g", "lr"),
+    _m("grad_norm/", "grad norm", "", ".3g", "grad", log=True),
+    _m("update_ratio/", "update ratio", "", ".3g", "grad", log=True),
+    _m("act/zeros/", "zeros", "", PCT, "activations"),
+    _m("act/dead/", "dead units", "", PCT, "activations"),
+    _m("act/saturation/", "saturation", "", PCT, "activations"),
+    _m("act/mean/", "activation mean", "", ".3g", "activations"),
+    _m("act/std/", "activation std", "", ".3g", "activations"),
+    _m("difficulty/hist/", "per-sample loss histogram bin", "", PCT, "difficulty"),
+    _m("lrfind/", "LR range test", "", ".4g", "lr_find"),
+    _m("system/", "system", "", ".4g", "system"),
+)
+
+
+def metric_info(name: str) -> MetricInfo:
+    """The catalogue entry for any metric name; unknown names get a plain, generic entry."""
+    info = METRICS.get(name)
+    if info is not None:
+        return info
+    for fam in _FAMILIES:
+        if name.startswith(fam.name):
+            part = name[len(fam.name):]
+            return MetricInfo(name, f"{fam.label} {part}", fam.unit, fam.fmt, fam.group, fam.log)
+    return MetricInfo(name, name.replace("_", " "))
+
+
+def format_metric(info: MetricInfo | str, value: float | None) -> str:
+    """A value as every view shows it: "–" for a missing one, "nan"/"inf" spelled out."""
+    if isinstance(info, str):
+        info = metric_info(info)
+    if value is None:
+        return "–"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return format(value, info.fmt)
