@@ -1,4 +1,7 @@
-"""Model registry: `build_model(spec, num_classes)` from a `ModelSpec`."""
+"""Model registry: `build_model(spec, num_classes)` from a `ModelSpec`.
+
+Names: the built-in nets below, `efficientnet_b0`..`efficientnet_b7` (torchvision's, adapted to
+32x32), and `torchvision:<name>` for any torchvision classification model (see `zoo`)."""
 
 from __future__ import annotations
 
@@ -6,8 +9,12 @@ from typing import TYPE_CHECKING, Callable
 
 from torch import nn
 
+from .efficientnet import VARIANTS as EFFICIENTNETS
+from .efficientnet import efficientnet
 from .resnet import resnet18, resnet34, resnet50
 from .small import fastnet, tiny
+from .zoo import PREFIX as TORCHVISION_PREFIX
+from .zoo import torchvision_model
 
 if TYPE_CHECKING:
     from engine.spec import ModelSpec
@@ -20,11 +27,14 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet18": resnet18,
     "resnet34": resnet34,
     "resnet50": resnet50,
+    **{name: efficientnet(name) for name in EFFICIENTNETS},
 }
 
 
-def build_model(spec: ModelSpec, num_classes: int) -> nn.Module:
+def build_model(spec: ModelSpec, num_classes: int, image_size: int = 32) -> nn.Module:
     """The spec's architecture for `num_classes`. `stem`, `se` and `se_reduction` apply to ResNets only."""
+    if spec.name.startswith(TORCHVISION_PREFIX):
+        return torchvision_model(spec.name.removeprefix(TORCHVISION_PREFIX), num_classes, image_size)
     factory = MODELS.get(spec.name)
     if factory is None:
         raise ValueError(f"unknown model {spec.name!r}; valid: {', '.join(MODELS)}")
