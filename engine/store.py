@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS results (
 """
 
 RUNS_ENV = "COCKPIT_RUNS"
+WORKER_GONE = "worker process disappeared"
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,11 @@ def default_runs_dir() -> Path:
     return Path(os.environ.get(RUNS_ENV) or "runs")
 
 
-def connect(db_path: Path) -> sqlite3.Connection:
-    con = sqlite3.connect(db_path, timeout=10.0, isolation_level=None, check_same_thread=False)
+def connect(db_path: Path, readonly: bool = False) -> sqlite3.Connection:
+    """A connection to run.db; `readonly` opens it with SQLite's mode=ro (works on a store this
+    process cannot write, and can never change it)."""
+    target = f"file:{Path(db_path).resolve().as_posix()}?mode=ro" if readonly else db_path
+    con = sqlite3.connect(target, timeout=10.0, isolation_level=None, check_same_thread=False, uri=readonly)
     con.execute("PRAGMA busy_timeout = 10000")
     # WAL + NORMAL: a commit survives a crash of any process (nothing lost on kill -9); only a power
     # cut can drop the last commits, never corrupt the file. FULL would fsync on every metric read.
@@ -112,11 +116,12 @@ def new_run_id(name: str, runs_dir: Path, now: datetime | None = None) -> str:
 class Run:
     """One run directory and its database."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, readonly: bool = False):
         self.path = Path(path)
         self.db_path = self.path / "run.db"
         if not self.db_path.is_file():
             raise StoreError(f"{self.path} is not a run directory (no run.db)")
+        self.readonly = readonly  # readers that only read open run.db read-only
         self._con: sqlite3.Connection | None = None
 
     # -- creation ---------------------------------------------------------------------------
@@ -165,7 +170,7 @@ class Run:
     @property
     def con(self) -> sqlite3.Connection:
         if self._con is None:
-            self._con = connect(self.db_path)
+            self._con = connect(self.db_path, readonly=self.readonly)
         return self._con
 
     def close(self) -> None:
@@ -214,17 +219,29 @@ class Run:
             )
 
     def state(self) -> str:
-        """The run's state; a run whose worker is gone is marked crashed here (never left running)."""
+        """The run's state as recorded (reading never writes: `reap()` marks a dead worker's run)."""
+        return self.meta().get("state", "created")
+
+    def observed_state(self) -> str:
+        """The state as a viewer should show it: an active run whose worker on this host is gone reads
+        as crashed (nothing is written; `reap()` records it)."""
         meta = self.meta()
         state = meta.get("state", "created")
         if state in ACTIVE_STATES and meta.get("pid") and meta.get("host") == socket.gethostname():
             if not pid_alive(int(meta["pid"])):
                 # the worker may have just finished: re-read before declaring a crash
                 state = self.meta().get("state", state)
-                if state in ACTIVE_STATES:
-                    self.set_meta(state="crashed", ended=time.time(), error="worker process disappeared")
-                    self.add_event("crashed", "worker process disappeared", level="error", step=self.last_step())
-                    state = "crashed"
+                return "crashed" if state in ACTIVE_STATES else state
+        return state
+
+    def reap(self) -> str:
+        """The run's state, after marking it crashed if its worker on this host is gone (never left
+        running). Made by the commands that own it (runs listing, attach, resume, the TUI); a
+        read-only store is left as it is."""
+        state = self.observed_state()
+        if state == "crashed" and not self.readonly and self.state() in ACTIVE_STATES:
+            self.set_meta(state="crashed", ended=time.time(), error=WORKER_GONE)
+            self.add_event("crashed", WORKER_GONE, level="error", step=self.last_step())
         return state
 
     # -- metrics ----------------------------------------------------------------------------
@@ -338,7 +355,7 @@ class Run:
             row = self.command(cid)
             if row is not None and row["status"] != "pending":
                 return row
-            if self.state() not in ACTIVE_STATES:
+            if self.reap() not in ACTIVE_STATES:
                 return self.command(cid)
             time.sleep(poll)
         return None
@@ -386,19 +403,19 @@ class Run:
 # ---------------------------------------------------------------------------------- lookups
 
 
-def resolve_run(ref: str, runs_dir: Path | None = None) -> Run:
+def resolve_run(ref: str, runs_dir: Path | None = None, readonly: bool = False) -> Run:
     """A run by id (in runs_dir), by unique id prefix, by path, or 'last' for the newest."""
     runs_dir = Path(runs_dir or default_runs_dir())
     candidates = [Path(ref), runs_dir / ref]
     for c in candidates:
         if (c / "run.db").is_file():
-            return Run(c)
+            return Run(c, readonly)
     ids = list_run_dirs(runs_dir)
     if ref in ("last", "latest") and ids:
-        return Run(ids[-1])
+        return Run(ids[-1], readonly)
     matches = [p for p in ids if p.name.startswith(ref) or p.name.endswith(ref)]
     if len(matches) == 1:
-        return Run(matches[0])
+        return Run(matches[0], readonly)
     if len(matches) > 1:
         names = ", ".join(p.name for p in matches[:5])
         raise StoreError(f"run {ref!r} is ambiguous in {runs_dir}: {names}")
@@ -427,12 +444,27 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def iter_runs(runs_dir: Path | None = None) -> Iterator[Run]:
+def iter_runs(runs_dir: Path | None = None, readonly: bool = False) -> Iterator[Run]:
     for p in list_run_dirs(runs_dir):
         try:
-            yield Run(p)
+            yield Run(p, readonly)
         except StoreError:
             continue
+
+
+def reap_dead_runs(runs_dir: Path | None = None) -> list[str]:
+    """Mark every active run in runs_dir whose worker is gone as crashed; the ids marked."""
+    marked = []
+    for run in iter_runs(runs_dir):
+        try:
+            before = run.state()
+            if before in ACTIVE_STATES and run.reap() == "crashed":
+                marked.append(run.run_id)
+        except (sqlite3.Error, OSError):  # a damaged or unwritable store: left for its owner
+            continue
+        finally:
+            run.close()
+    return marked
 
 
 def _rmtree(path: Path) -> None:

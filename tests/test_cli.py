@@ -133,3 +133,28 @@ def test_runs_lists_runs_with_state_and_best_accuracy(runs_dir):
     assert row["run_id"] == run.run_id and row["state"] == "finished" and row["best_acc"] == 0.75
     res = cockpit("runs")
     assert run.run_id in res.stdout and "75.00%" in res.stdout and "finished" in res.stdout
+
+
+def test_reading_never_writes_and_listing_marks_dead_workers(runs_dir):
+    """A report reads a dead worker's run as crashed and leaves run.db alone; `cockpit runs` (which
+    owns it) records the crash."""
+    import socket
+    import subprocess
+    import sys
+
+    from engine.spec import RunSpec
+
+    run = Run.create(runs_dir, RunSpec(name="orphan"))
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    run.set_meta(state="running", started=time.time(), pid=proc.pid, host=socket.gethostname())
+    run.close()
+    db = run.path / "run.db"
+    before = db.read_bytes()
+    res = cockpit("report", run.run_id, "--format", "json", "--out", str(runs_dir.parent / "r.json"))
+    assert res.returncode == 0, res.stderr
+    assert json.loads((runs_dir.parent / "r.json").read_text())["run"]["state"] == "crashed"
+    assert db.read_bytes() == before and Run(run.path).state() == "running", "the report wrote nothing"
+    res = cockpit("runs", "--json")
+    assert json.loads(res.stdout)["state"] == "crashed"
+    assert Run(run.path).state() == "crashed"

@@ -21,6 +21,6 @@ def test_engine_loads_no_ui_packages():
 
 
 def test_cockpit_cli_and_app_do_not_import_torch():
-    mods = loaded_after("import cockpit.cli, cockpit.app, cockpit.live, cockpit.tail")
+    mods = loaded_after("import cockpit.cli, cockpit.tui.app, cockpit.cli.live, cockpit.core.tail, cockpit.report")
     assert "textual" in mods
     assert "torch" not in mods

@@ -366,7 +366,7 @@ def test_lr_find_stops_when_the_loss_diverges():
 def cli_app():
     import typer
 
-    from cockpit import passes_cli as pc
+    from cockpit.cli import passes as pc
 
     app = typer.Typer()
     app.command("calibrate")(pc.calibrate_command)

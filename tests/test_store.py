@@ -137,7 +137,10 @@ def test_a_run_whose_worker_died_is_marked_crashed(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     run.set_meta(state="running", pid=proc.pid)
-    assert run.state() == "crashed"
+    reader = Run(run.path, readonly=True)
+    assert reader.observed_state() == "crashed" and reader.reap() == "crashed"
+    assert run.state() == "running", "reading never writes, a read-only reap neither"
+    assert run.reap() == "crashed"
     assert run.meta()["state"] == "crashed"
     assert any(e["kind"] == "crashed" for e in run.events_since())
 

@@ -13,17 +13,18 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input, Select, Switch, TabbedContent
 
-from cockpit.app import CockpitApp
-from cockpit.screens.dashboard import DashboardScreen
-from cockpit.screens.dialogs import ConfirmScreen, DiffScreen, LoadSpecScreen, SavePresetScreen, SetLRScreen
-from cockpit.screens.editor import SpecEditorScreen
-from cockpit.screens.help import HelpScreen
-from cockpit.screens.runs import RunsScreen
-from cockpit.widgets.event_log import EventLog
-from cockpit.widgets.field_row import FieldRow
-from cockpit.widgets.results_table import ResultsTable, finishing_rows
-from cockpit.widgets.spec_fields import check, format_value, parse_text, spec_data, switch_union
-from cockpit.widgets.trace_panel import TracePanel
+from cockpit.core.finishing import finishing_rows
+from cockpit.core.spec_form import check, format_value, parse_text, spec_data, switch_union
+from cockpit.tui.app import CockpitApp
+from cockpit.tui.screens.dashboard import DashboardScreen
+from cockpit.tui.screens.dialogs import ConfirmScreen, DiffScreen, LoadSpecScreen, SavePresetScreen, SetLRScreen
+from cockpit.tui.screens.editor import SpecEditorScreen
+from cockpit.tui.screens.help import HelpScreen
+from cockpit.tui.screens.runs import RunsScreen
+from cockpit.tui.widgets.event_log import EventLog
+from cockpit.tui.widgets.field_row import FieldRow
+from cockpit.tui.widgets.results_table import ResultsTable
+from cockpit.tui.widgets.trace_panel import TracePanel
 from engine.contracts import parse_result
 from engine.spec import RunSpec, load_spec
 from engine.store import Run, resolve_run
@@ -149,7 +150,7 @@ async def dashboard_loaded(pilot) -> DashboardScreen:
 
 
 def test_every_spec_field_gets_a_widget_from_the_model():
-    from cockpit.widgets.spec_fields import Group, sections, section_nodes, top_level_fields
+    from cockpit.core.spec_form import Group, sections, section_nodes, top_level_fields
     from engine.spec import KNOWN_KEYS
 
     data = spec_data(RunSpec())
@@ -195,14 +196,15 @@ def test_switching_the_optimizer_keeps_what_the_user_changed():
     assert errors == [] and spec.optim.name == "adamw"
 
 
-def test_finishing_rows_read_every_result_shape():
-    results = [{"kind": "hardest", "data": {}}, {"kind": "swa", "data": {"test_acc": 0.8, "test_loss": 0.6}},
-               {"kind": "calibrate", "data": {"before": {"ece": 0.06}, "after": {"ece": 0.02}}},
-               {"kind": "tta", "data": {"base_acc": 0.75, "tta_acc": 0.77}}]
-    rows = finishing_rows(results, {"test_acc": 0.75, "test_loss": 0.7})
-    assert rows[0] == ("base", "test acc", None, 0.75)
-    assert ("SWA", "test acc", 0.75, 0.8) in rows and ("calibrated", "ece", 0.06, 0.02) in rows
-    assert ("TTA", "test acc", 0.75, 0.77) in rows
+def test_finishing_rows_put_each_pass_against_its_base(runs_dir):
+    run = make_fixture_run(runs_dir)
+    rows = finishing_rows([r.data for r in run.results()], {"test_acc": 0.74, "test_loss": 0.7})
+    run.close()
+    assert rows[0] == ("base", "test acc", None, 0.74)
+    assert ("SWA", "test acc", 0.74, 0.78) in rows and ("SWA", "test loss", 0.7, 0.71) in rows
+    assert ("calibrated", "ece", 0.061, 0.018) in rows
+    assert ("TTA", "test acc", 0.75, 0.7656) in rows, "TTA is against its own identity view"
+    assert len(rows) == 1 + 2 + 3 + 1, "the hardest examples are no finishing pass"
 
 
 # ------------------------------------------------------------------------- spec editor (Pilot)
@@ -345,13 +347,13 @@ async def test_opening_cockpit_attaches_to_the_running_run(runs_dir):
     async with app.run_test(size=(80, 24)) as pilot:
         dash = await dashboard_loaded(pilot)
         assert app.screen is dash and dash.path == live.path and dash.state == "running"
-        assert dash.check_action("pause", ()) is True and dash.check_action("resume", ()) is False
+        assert dash.check_action("pause", ()) is True and dash.check_action("continue", ()) is False
         await pilot.press("r")
         await pilot.pause()
         runs = app.screen
         assert isinstance(runs, RunsScreen)
         await wait_for(pilot, lambda: runs.query_one(DataTable).row_count == 2, 10, what="the runs list")
-        assert [r["state"] for r in runs.rows] == ["running", "finished"], "newest first"
+        assert [r.state for r in runs.rows] == ["running", "finished"], "newest first"
         await pilot.press("down", "enter")
         await pilot.pause()
         assert app.screen is dash
@@ -368,7 +370,7 @@ async def test_several_active_runs_open_the_runs_list(runs_dir):
         runs = app.screen
         assert isinstance(runs, RunsScreen)
         await wait_for(pilot, lambda: runs.query_one(DataTable).row_count == 2, 10, what="the runs list")
-        assert runs.rows[runs.query_one(DataTable).cursor_row]["run_id"] == "20260101-140000-b"
+        assert runs.rows[runs.query_one(DataTable).cursor_row].run_id == "20260101-140000-b"
 
 
 async def test_steering_keys_write_commands_and_show_the_reply(runs_dir):
@@ -522,7 +524,7 @@ async def test_launch_from_the_editor_then_quit_reattach_and_stop(runs_dir, tmp_
 
 
 @pytest.mark.slow
-async def test_attach_to_a_headless_run_pause_resume_stop(runs_dir):
+async def test_attach_to_a_headless_run_pause_continue_stop(runs_dir):
     sets = [a for s in TINY_SETS if not s.startswith("train.epochs") for a in ("--set", s)]
     res = subprocess.run([sys.executable, "-m", "cockpit.cli", "run", "--detach", "--runs-dir", str(runs_dir), *sets,
                           "--set", "train.epochs=1000"], capture_output=True, text=True, timeout=60, cwd=ROOT)
@@ -538,7 +540,7 @@ async def test_attach_to_a_headless_run_pause_resume_stop(runs_dir):
             await wait_for(pilot, lambda: len(acc.values) >= 3, 90, what="metrics from the headless worker")
             await pilot.press("p")
             await wait_for(pilot, lambda: db_state(run.path) == "paused", 30, what="paused in run.db")
-            await wait_for(pilot, lambda: dash.check_action("resume", ()) is True, 5, what="p to mean resume")
+            await wait_for(pilot, lambda: dash.check_action("continue", ()) is True, 5, what="p to mean continue")
             n = len(acc.values)
             await pilot.pause(1.0)
             assert len(acc.values) == n, "no steps while paused"
@@ -547,8 +549,8 @@ async def test_attach_to_a_headless_run_pause_resume_stop(runs_dir):
             await pilot.press("s", "y")
             await wait_for(pilot, lambda: db_state(run.path) == "stopped", 60, what="stopped in run.db")
         kinds = [c["kind"] for c in commands(run.path)]
-        assert kinds == ["pause", "resume", "stop"]
-        assert {e["kind"] for e in map(dict, run.events_since())} >= {"paused", "resumed", "stopped"}
+        assert kinds == ["pause", "continue", "stop"]
+        assert {e["kind"] for e in map(dict, run.events_since())} >= {"paused", "continued", "stopped"}
     finally:
         deadline = time.monotonic() + 30
         from engine.store import pid_alive
@@ -573,7 +575,7 @@ async def test_export_report_writes_files_next_to_the_run(runs_dir):
 PROBE = r"""
 import asyncio, sys, time
 t0 = time.perf_counter()
-from cockpit.app import CockpitApp
+from cockpit.tui.app import CockpitApp
 
 async def main():
     app = CockpitApp(runs_dir=sys.argv[1], run=sys.argv[2])

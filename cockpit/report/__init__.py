@@ -6,33 +6,31 @@
     terminal_report(summary) -> Rich renderable
 
 Made from the store alone (run.db + spec.toml): no torch, works for finished, stopped, failed,
-crashed and running runs. `report_command` is the Typer command for `cockpit report`.
+crashed and running runs. summary -> sections -> render/<format>; the `cockpit report` command is
+in cockpit.cli.report.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .export import FORMATS, render_json, report_command, write_report
+from .export import FORMATS, render_json, write_report
+from .sections import CHARTS, SECTIONS
 from .summary import SCHEMA, SCHEMA_VERSION, summarize
 
 # the renderers load on first use (the CLI and TUI import this package; most runs never render)
-_LAZY = {
-    "CHARTS": "html", "SECTIONS": "html", "render_html": "html",
-    "render_markdown": "markdown", "render_svg": "term", "terminal_report": "term",
-}
+_LAZY = {"render_html": "html", "render_markdown": "md", "render_svg": "term", "terminal_report": "term"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        return getattr(importlib.import_module(f".render.{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
     "CHARTS", "FORMATS", "SCHEMA", "SCHEMA_VERSION", "SECTIONS",
-    "render_html", "render_json", "render_markdown", "render_svg", "report_command", "summarize",
-    "terminal_report", "write_report",
+    "render_html", "render_json", "render_markdown", "render_svg", "summarize", "terminal_report", "write_report",
 ]

@@ -1,4 +1,4 @@
-"""write_report (atomic files in the run dir) and the `cockpit report` command."""
+"""write_report: each format rendered from one summary, written atomically (by default into the run dir)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable
 
-import typer
-
-from engine.store import RUNS_ENV, Run, StoreError, resolve_run
+from engine.store import Run
 
 from .summary import summarize
 
@@ -24,15 +22,15 @@ def render_json(summary: dict[str, Any]) -> str:
 
 def render(summary: dict[str, Any], fmt: str) -> str:
     if fmt == "html":
-        from .html import render_html
+        from .render.html import render_html
 
         return render_html(summary)
     if fmt == "svg":
-        from .term import render_svg
+        from .render.term import render_svg
 
         return render_svg(summary)
     if fmt == "md":
-        from .markdown import render_markdown
+        from .render.md import render_markdown
 
         return render_markdown(summary)
     if fmt == "json":
@@ -105,61 +103,3 @@ def write_report(run: Run, fmt: str | Iterable[str] = "all", out: Path | str | N
         write_atomic(path, render(summary, f))
         written.append(path)
     return written
-
-
-# ------------------------------------------------------------------------------------ command
-
-
-def report_command(
-    run_ref: str = typer.Argument("last", metavar="RUN", help="Run id, unique part of one, 'last', or a run dir."),
-    fmt: Optional[str] = typer.Option(
-        None, "--format", "-f",
-        help="term (print here; the default), html, svg, md, json, all, or a comma list (html,json)."),
-    out: Optional[Path] = typer.Option(
-        None, "--out", "-o", help="Folder for report.<ext> (default: the run dir), or a file path for one format."),
-    against: Optional[str] = typer.Option(None, "--against", metavar="OTHER_RUN",
-                                          help="Also show the spec diff against this run."),
-    runs_dir: Optional[Path] = typer.Option(None, "--runs-dir", envvar=RUNS_ENV, show_default=False,
-                                            help="Where runs live (default ./runs)."),
-    width: int = typer.Option(0, "--width", help="Width of the terminal output (0: the terminal's).",
-                              show_default=False),
-) -> None:
-    """Report on a run: header, spec, metrics, finishing passes, charts, events (from the store alone)."""
-    from rich.console import Console
-
-    console, err = Console(width=width or None), Console(stderr=True)
-
-    def fail(message: str, code: int = 2) -> None:
-        err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code)
-
-    try:
-        run = resolve_run(run_ref, runs_dir)
-        other = resolve_run(against, runs_dir) if against else None
-    except StoreError as exc:
-        fail(str(exc))
-        return
-    try:
-        summary = summarize(run, against=other)
-        if fmt is None or fmt.strip().lower() in ("term", "terminal", ""):
-            from .term import terminal_report
-
-            if out is not None:
-                fail("--out needs a file format: --format html|svg|md|json|all")
-            console.print(terminal_report(summary, console.width))
-            return
-        try:
-            formats = parse_formats(fmt)
-        except ValueError as exc:
-            fail(str(exc))
-            return
-        paths = write_report(run, formats, out, summary=summary)
-    except OSError as exc:
-        fail(f"cannot write the report: {exc.strerror or exc} ({getattr(exc, 'filename', '') or out or run.path})", 1)
-        return
-    finally:
-        run.close()
-        if other is not None:
-            other.close()
-    for p in paths:
-        console.print(f"wrote {p}", highlight=False, soft_wrap=True)

@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import math
 import re
-import sqlite3
 import time
 from typing import Any
 
 from engine.spec import SpecError, diff_specs, dump_spec, spec_to_dict
-from engine.store import ACTIVE_STATES, Run
+from engine.store import ACTIVE_STATES, WORKER_GONE, Run
 
-from .. import __version__
+from cockpit import __version__
 
 SCHEMA_VERSION = 1
 MAX_POINTS = 500  # per series, for charts and the JSON
@@ -110,12 +109,6 @@ def _best(points: list[tuple[int, float | None]], mode: str) -> dict[str, Any] |
     pick = max if mode == "max" else min
     step, value = pick(vals, key=lambda p: (p[1], -p[0]) if mode == "max" else (p[1], p[0]))
     return {"value": value, "step": step, "mode": mode}
-
-
-def _name_order(run: Run) -> list[str]:
-    """Metric names in the order the worker first wrote them (network order for per-layer names)."""
-    rows = run.con.execute("SELECT name, MIN(id) FROM metrics GROUP BY name ORDER BY 2")
-    return [r[0] for r in rows]
 
 
 def _layers(order: list[str], last: dict[str, float | None]) -> list[dict[str, Any]]:
@@ -212,15 +205,14 @@ def _spec(run: Run) -> tuple[Any, dict[str, Any] | None, str, str | None]:
 
 def summarize(run: Run, against: Run | None = None, max_points: int = MAX_POINTS) -> dict[str, Any]:
     """Everything a report shows, as plain JSON-ready data (schema_version 1)."""
-    try:
-        state = run.state()  # first: marks a run whose worker is gone as crashed
-    except sqlite3.Error:  # a read-only store: report what it says
-        state = run.meta().get("state", "created")
+    state = run.observed_state()  # a run whose worker is gone reads as crashed (nothing is written)
     meta = run.meta()
+    if state == "crashed" and meta.get("state") in ACTIVE_STATES:
+        meta["error"] = WORKER_GONE
     now = time.time()
     spec, spec_dict, spec_toml, spec_error = _spec(run)
 
-    order = _name_order(run)
+    order = run.metric_names_by_first_write()
     last = {k: finite(v) for k, v in run.last_values().items()}
     names = set(order)
     wanted = [n for n in SERIES if n in names] + [n for n in order if n.startswith("lr/")]

@@ -50,7 +50,7 @@ def test_kill_9_mid_epoch_marks_crashed_and_resume_continues(runs_dir):
     run = start_detached(runs_dir, LONG)
     wait_for(lambda: (run.checkpoints / "last.pt").exists() and len(steps(run)) > 12, what="a checkpoint")
     os.kill(run.meta()["pid"], signal.SIGKILL)
-    wait_for(lambda: run.state() == "crashed", 10, "crashed")
+    wait_for(lambda: run.reap() == "crashed", 10, "crashed")
     res = cockpit("runs")
     assert "crashed" in res.stdout
     before = steps(run)
@@ -69,7 +69,7 @@ def test_kill_9_mid_epoch_marks_crashed_and_resume_continues(runs_dir):
 def test_kill_mid_checkpoint_write_keeps_the_previous_checkpoint(runs_dir):
     # the 3rd checkpoint write dies after its bytes hit the disk, before the rename
     run = start_detached(runs_dir, LONG, env={"COCKPIT_FAULT_INJECT": "kill-mid-write:3"})
-    wait_for(lambda: run.state() == "crashed", 120, "the injected crash")
+    wait_for(lambda: run.reap() == "crashed", 120, "the injected crash")
     leftovers = list(run.checkpoints.glob(".*.tmp-*"))
     assert leftovers, "the crash happened mid-write"
     state = ckpt.load(run.checkpoints / "last.pt")

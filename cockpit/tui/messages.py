@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from textual.message import Message
+
+from cockpit.core.reading import Reading
+from cockpit.core.runs import RunRow
 
 
 class FieldEdited(Message):
@@ -45,28 +47,6 @@ class RunChosen(Message):
         self.path = path
 
 
-@dataclass
-class CommandAnswer:
-    cid: int
-    kind: str
-    status: str  # done | failed | unanswered
-    reply: str
-
-
-@dataclass
-class Reading:
-    """What one poll of the run store found (made in a thread, applied on the event loop)."""
-
-    state: str
-    new_rows: bool
-    new_events: bool
-    results: list[dict[str, Any]] = field(default_factory=list)
-    answers: list[CommandAnswer] = field(default_factory=list)
-    eta: float | None = None  # seconds left, from the worker's own timestamps
-    error: str = ""
-    source: int = 0  # which tail was read (a reading for a run no longer watched is dropped)
-
-
 class MetricsArrived(Message):
     """A poll of the run store finished (new metric rows, events, results or command replies)."""
 
@@ -76,8 +56,8 @@ class MetricsArrived(Message):
 
 
 class RunsScanned(Message):
-    """The runs dir was scanned: one dict per run (run_id, state, preset, best_acc, started, path)."""
+    """The runs dir was scanned: one row per run, oldest first."""
 
-    def __init__(self, rows: list[dict[str, Any]]) -> None:
+    def __init__(self, rows: list[RunRow]) -> None:
         super().__init__()
         self.rows = rows

@@ -9,7 +9,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from .field_row import FieldRow, dom_id
-from .spec_fields import Field, Group, get_path, section_nodes
+from cockpit.core.spec_form import Field, Group, get_path, section_nodes
 
 
 class SectionForm(VerticalScroll, can_focus=False):

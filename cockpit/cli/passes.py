@@ -19,24 +19,16 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from engine.store import ACTIVE_STATES, RUNS_ENV, Run
+from engine.store import ACTIVE_STATES, Run
 
-RunsDirOpt = typer.Option(None, "--runs-dir", envvar=RUNS_ENV, help="Where runs live (default ./runs).",
-                          show_default=False)
-SetOpt = typer.Option([], "--set", "-s", help="Override a spec field: KEY=VALUE, e.g. optim.lr=0.1 (repeatable).")
-RunArg = typer.Argument(..., metavar="RUN", help="Run id, id prefix, 'last', or run dir.")
+from .common import RunArg, RunsDirOpt, SetOpt, console, err, fail, open_run, resolve_spec, runs_dir_or_default
+
 CheckpointOpt = typer.Option(None, "--checkpoint", "-c", show_default=False,
                              help="best, last or swa (default: best, else last; a live run: its in-memory model).")
 TimeoutOpt = typer.Option(600.0, "--timeout", help="Seconds to wait for a live run's worker to answer.")
 
 
 # ------------------------------------------------------------------------------------ plumbing
-
-
-def _cli():
-    from . import cli  # imported late: cli.py imports this module to register the commands
-
-    return cli
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -51,47 +43,39 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def _is_live(r: Run) -> bool:
-    state, meta = r.state(), r.meta()
+    state, meta = r.reap(), r.meta()
     if meta.get("kind") == "lr_find":  # an LR range test has no worker and no model to pass over
         return False
     return state in ("running", "paused") or (state in ACTIVE_STATES and bool(meta.get("pid")))
 
 
-def _last_result_id(r: Run) -> int:
-    row = r.con.execute("SELECT MAX(id) FROM results").fetchone()
-    return int(row[0] or 0)
-
-
 def _via_worker(r: Run, kind: str, timeout: float, **args: Any) -> tuple[str, dict[str, Any] | None]:
     """Send a pass to the live worker, wait for its ack; (reply, the result it stored or None)."""
-    cli = _cli()
-    after = _last_result_id(r)
+    after = r.last_result_id()
     cid = r.send_command(kind, source="cli", **{k: v for k, v in args.items() if v is not None})
-    with cli.console.status(f"{kind}: waiting for {r.run_id}'s worker (it acts at the next step boundary)"):
+    with console.status(f"{kind}: waiting for {r.run_id}'s worker (it acts at the next step boundary)"):
         row = r.wait_command(cid, timeout=timeout)
     if row is None or row["status"] == "pending":
-        cli.fail(f"{kind}: no answer from {r.run_id} within {timeout:g} s (is the worker busy?)", code=1)
+        fail(f"{kind}: no answer from {r.run_id} within {timeout:g} s (is the worker busy?)", code=1)
     if row["status"] == "failed":
-        cli.fail(f"{kind}: the worker of {r.run_id} refused: {row['reply']}", code=1)
+        fail(f"{kind}: the worker of {r.run_id} refused: {row['reply']}", code=1)
     stored = r.results(kind, after_id=after)
     return row["reply"] or "done", (stored[-1].data.model_dump() if stored else None)
 
 
 def _in_process(r: Run, kind: str, **options: Any) -> dict[str, Any]:
-    cli = _cli()
     from engine.passes import run_pass
 
-    with cli.console.status(f"{kind}: loading {r.run_id} and computing"):
+    with console.status(f"{kind}: loading {r.run_id} and computing"):
         try:
             return run_pass(r, kind, **options).model_dump()
         except _user_errors() as exc:
-            cli.fail(f"{kind} on {r.run_id}: {exc}")
+            fail(f"{kind} on {r.run_id}: {exc}")
 
 
 def _pass(run_ref: str, runs_dir: Optional[Path], kind: str, timeout: float, **options: Any) -> tuple[Run, dict | None, str]:
     """Run a pass on a run (live: through its worker); (run, data or None, how it ran)."""
-    cli = _cli()
-    r = cli.open_run(run_ref, runs_dir)
+    r = open_run(run_ref, runs_dir)
     if _is_live(r):
         reply, data = _via_worker(r, kind, timeout, **options)
         return r, data, f"run {r.run_id}, live model at step {(data or {}).get('step', '?')} ({reply})"
@@ -117,7 +101,7 @@ def delta(v: Any, as_pct: bool = True, higher_is_better: bool = True) -> Text:
 
 def _where(where: str) -> None:
     if where:
-        _cli().console.print(Text(where, style="dim"))
+        console.print(Text(where, style="dim"))
 
 
 def _table(title: str, columns: list[str]) -> Table:
@@ -135,12 +119,12 @@ def calibrate_command(run_ref: str = RunArg, checkpoint: Optional[str] = Checkpo
     """Fit a temperature on the validation split; NLL, ECE and accuracy on the test set before and after."""
     r, data, where = _pass(run_ref, runs_dir, "calibrate", timeout, checkpoint=checkpoint)
     if data is None:
-        _cli().fail("calibrate: the worker stored no result", code=1)
+        fail("calibrate: the worker stored no result", code=1)
     print_calibration(data, where)
 
 
 def print_calibration(data: dict[str, Any], where: str = "") -> None:
-    console = _cli().console
+    console = console
     b, a = data["before"], data["after"]
     _where(where)
     t = _table("temperature scaling (test set)", ["", "NLL", "ECE", "accuracy"])
@@ -174,17 +158,17 @@ def tta_command(run_ref: str = RunArg, checkpoint: Optional[str] = CheckpointOpt
         names = [v.strip() for v in views.split(",") if v.strip()]
         bad = [v for v in names if v not in ("identity", "flip", "translate")]
         if bad or not names:
-            _cli().fail(f"--views: unknown view(s) {', '.join(bad) or '(none given)'}; valid: identity, flip, translate")
+            fail(f"--views: unknown view(s) {', '.join(bad) or '(none given)'}; valid: identity, flip, translate")
         views = ",".join(names)
     r, data, where = _pass(run_ref, runs_dir, "tta", timeout, checkpoint=checkpoint, views=views,
                            random_views=random_views)
     if data is None:
-        _cli().fail("tta: the worker stored no result", code=1)
+        fail("tta: the worker stored no result", code=1)
     print_tta(data, where)
 
 
 def print_tta(data: dict[str, Any], where: str = "") -> None:
-    console = _cli().console
+    console = console
     _where(where)
     t = _table("test-time augmentation (test set)", ["", "accuracy", "NLL"])
     t.add_row("without TTA", pct(data["base_acc"]), num(data.get("base_loss")))
@@ -207,20 +191,19 @@ def swa_command(run_ref: str = RunArg,
 
     On a live run: start weight averaging now (evaluated and stored when training ends).
     """
-    cli = _cli()
-    r = cli.open_run(run_ref, runs_dir)
+    r = open_run(run_ref, runs_dir)
     if _is_live(r):
         if epochs is not None:
-            cli.err.print("[yellow]--epochs is ignored for a live run: it averages until its last epoch[/]")
+            err.print("[yellow]--epochs is ignored for a live run: it averages until its last epoch[/]")
         reply, _ = _via_worker(r, "swa", timeout)
-        cli.console.print(f"swa: {reply}")
+        console.print(f"swa: {reply}")
         return
     data = _in_process(r, "swa", epochs=epochs)
     print_swa(data, f"run {r.run_id}, {data['epochs']} extra epochs from {data.get('source') or 'last.pt'}")
 
 
 def print_swa(data: dict[str, Any], where: str = "") -> None:
-    console = _cli().console
+    console = console
     _where(where)
     t = _table("stochastic weight averaging", ["", "test accuracy", "test loss"])
     t.add_row("base (checkpoint)", pct(data["base_acc"]), num(data.get("base_loss")))
@@ -236,23 +219,22 @@ def ensemble_command(run_refs: list[str] = typer.Argument(..., metavar="RUN...",
                      checkpoint: str = typer.Option("best", "--checkpoint", "-c", help="best, last or swa (best falls back to last)."),
                      runs_dir: Optional[Path] = RunsDirOpt) -> None:
     """Ensemble runs on the first run's test set: majority vote and mean probability vs the best member."""
-    cli = _cli()
     if len(run_refs) < 2:
-        cli.fail("ensemble needs at least two runs")
-    runs = [cli.open_run(ref, runs_dir) for ref in run_refs]
+        fail("ensemble needs at least two runs")
+    runs = [open_run(ref, runs_dir) for ref in run_refs]
     from engine.passes import ensemble_runs
 
-    with cli.console.status(f"ensemble: computing {len(runs)} runs' test logits"):
+    with console.status(f"ensemble: computing {len(runs)} runs' test logits"):
         try:
             data = ensemble_runs(runs, checkpoint=checkpoint).model_dump()
         except _user_errors() as exc:
-            cli.fail(f"ensemble: {exc}")
+            fail(f"ensemble: {exc}")
     print_ensemble(data)
-    cli.console.print(f"result stored in {runs[0].run_id}")
+    console.print(f"result stored in {runs[0].run_id}")
 
 
 def print_ensemble(data: dict[str, Any]) -> None:
-    console = _cli().console
+    console = console
     t = _table("ensemble", ["", "checkpoint", "test accuracy", "vs best member"])
     best = data["best_member_acc"]
     for m in data["members"]:
@@ -272,29 +254,28 @@ def lr_find_command(preset: Optional[str] = typer.Argument(None, help="Preset fi
 
     Makes a new run (<name>-lrfind) that holds the curve, so it shows in `cockpit runs`.
     """
-    cli = _cli()
     if not (0 < start_lr < end_lr):
-        cli.fail(f"need 0 < --start-lr < --end-lr, got {start_lr:g} and {end_lr:g}")
-    spec, label = cli.resolve_spec(preset, sets)
+        fail(f"need 0 < --start-lr < --end-lr, got {start_lr:g} and {end_lr:g}")
+    spec, label = resolve_spec(preset, sets)
     spec = spec.model_copy(update={"name": f"{spec.name[:57]}-lrfind"})
-    from engine.store import StoreError, default_runs_dir
+    from engine.store import StoreError
 
     try:
-        r = Run.create(runs_dir or default_runs_dir(), spec, preset=label)
+        r = Run.create(runs_dir_or_default(runs_dir), spec, preset=label)
     except StoreError as exc:
-        cli.fail(str(exc))
+        fail(str(exc))
     r.set_meta(state="running", started=time.time(), pid=os.getpid(), kind="lr_find", total_steps=steps)
     from engine.passes import lr_find
 
     try:
-        with cli.console.status(f"lr-find: {steps} steps from lr {start_lr:g} to {end_lr:g} ({r.run_id})"):
+        with console.status(f"lr-find: {steps} steps from lr {start_lr:g} to {end_lr:g} ({r.run_id})"):
             data = lr_find(spec, steps=steps, start_lr=start_lr, end_lr=end_lr, run=r).model_dump()
     except KeyboardInterrupt:
         r.set_meta(state="stopped", ended=time.time(), error="interrupted")
         raise typer.Exit(130)
     except _user_errors() as exc:
         r.set_meta(state="failed", ended=time.time(), error=str(exc))
-        cli.fail(f"lr-find: {exc}", code=1)
+        fail(f"lr-find: {exc}", code=1)
     except Exception as exc:
         r.set_meta(state="failed", ended=time.time(), error=f"{type(exc).__name__}: {exc}")
         raise
@@ -332,9 +313,9 @@ def lr_plot(points: list[dict[str, float]], mark: float | None = None, width: in
 
 
 def print_lr_find(data: dict[str, Any], run_id: str = "") -> None:
-    from .sparkline import sparkline
+    from cockpit.core.sparkline import sparkline
 
-    console = _cli().console
+    console = console
     points = data["points"]
     console.print(f"smoothed loss  {sparkline([p['smooth'] for p in points], width=60)}", highlight=False)
     for line in lr_plot(points, data["suggested_lr"]):
@@ -353,3 +334,7 @@ def print_lr_find(data: dict[str, Any], run_id: str = "") -> None:
     if data.get("stop_reason"):
         console.print(f"stopped early: {data['stop_reason']}")
     console.print(f"try: --set optim.lr={data['suggested_lr']:.3g}")
+
+
+COMMANDS = {"swa": swa_command, "calibrate": calibrate_command, "tta": tta_command, "ensemble": ensemble_command,
+            "lr-find": lr_find_command}

@@ -2,55 +2,30 @@
 
 from __future__ import annotations
 
-import math
-from typing import Callable
-
 from rich.text import Text
 from textual.widget import Widget
 
-from ..sparkline import sparkline
+from cockpit.core.sparkline import sparkline
+from engine.contracts import format_metric, metric_info
 
 LABEL_W = 10
 VALUE_W = 9
 
 
-def fmt_pct(v: float) -> str:
-    return f"{v:.2%}"
-
-
-def fmt_g(v: float) -> str:
-    return f"{v:.3g}"
-
-
-def fmt_loss(v: float) -> str:
-    return f"{v:.4f}"
-
-
-def fmt_int(v: float) -> str:
-    return f"{v:,.0f}"
-
-
-def fmt_1(v: float) -> str:
-    return f"{v:.1f}"
-
-
-def fmt_2(v: float) -> str:
-    return f"{v:.2f}"
-
-
 class TraceLine(Widget):
-    """`label     value ▁▂▃▅▇` for one metric name; hidden until the metric has a value."""
+    """`label     value ▁▂▃▅▇` for one metric name (formatted and scaled as the metric catalogue says);
+    hidden until the metric has a value."""
 
     DEFAULT_CSS = """
     TraceLine { height: 1; width: 1fr; }
     """
 
-    def __init__(self, label: str, metric: str, fmt: Callable[[float], str] = fmt_g, log: bool = False) -> None:
+    def __init__(self, label: str, metric: str) -> None:
         super().__init__(classes="trace")
         self.label = label
         self.metric = metric
-        self.fmt = fmt
-        self.log_scale = log
+        self.info = metric_info(metric)
+        self.log_scale = self.info.log
         self.values: list[float] = []
         self.display = False
 
@@ -66,7 +41,7 @@ class TraceLine(Widget):
     def render(self) -> Text:
         width = self.size.width
         last = self.last
-        value = "" if last is None else ("nan" if not math.isfinite(last) else self.fmt(last))
+        value = "" if last is None else format_metric(self.info, last)
         text = Text(no_wrap=True, overflow="crop")
         text.append(self.label[:LABEL_W].ljust(LABEL_W), style="bold")
         text.append(value.rjust(VALUE_W))

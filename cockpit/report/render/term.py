@@ -15,20 +15,16 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from ..sparkline import BARS
-from .fmt import (KEY_METRICS, PASS_LABELS, class_names, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration,
+from cockpit.core.formats import LEVEL_STYLE, STATE_STYLE
+from cockpit.core.sparkline import BARS
+from ..fmt import (KEY_METRICS, PASS_LABELS, class_names, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration,
                   fmt_metric, fmt_num, fmt_pct, fmt_time, fmt_value, marker_events, per_class_acc, progress_text,
                   toml_tables)
-from .html import SECTIONS
+from ..sections import SECTIONS
 
-STATE_STYLE = {
-    "created": "yellow", "running": "green", "paused": "yellow", "finished": "bold green",
-    "stopped": "yellow", "failed": "bold red", "crashed": "bold red",
-}
 MARKER_STYLE = {"set_lr": "blue", "paused": "bright_black", "resumed": "bright_black", "swa_started": "magenta",
                 "swa_finished": "magenta", "checkpoint": "cyan", "resumed_run": "cyan", "stopped": "yellow",
                 "failed": "red", "crashed": "red"}
-LEVEL_STYLE = {"info": "", "warning": "yellow", "error": "bold red"}
 
 # (label, metric, log scale) for the curve sparklines
 CURVES = [

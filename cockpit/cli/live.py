@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 from typing import Callable
 
 from rich.console import Console, Group
@@ -15,14 +14,9 @@ from rich.text import Text
 
 from engine.store import Run
 
-from .sparkline import sparkline
-from .tail import RunTail
-
-STATE_STYLE = {
-    "created": "yellow", "running": "green", "paused": "yellow", "finished": "bold green",
-    "stopped": "yellow", "failed": "bold red", "crashed": "bold red",
-}
-LEVEL_STYLE = {"info": "dim", "warning": "yellow", "error": "bold red"}
+from cockpit.core.formats import LEVEL_STYLE, STATE_STYLE, fmt_clock_duration
+from cockpit.core.sparkline import sparkline
+from cockpit.core.tail import RunTail
 
 # (label, metric name, format, log-scale sparkline)
 TRACES = [
@@ -35,12 +29,6 @@ TRACES = [
     ("dead units", "act/dead", "{:.2%}", False),
     ("images/s", "images_per_s", "{:,.0f}", False),
 ]
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    return str(timedelta(seconds=int(max(seconds, 0))))
 
 
 def render(tail: RunTail, width: int = 100) -> Group:
@@ -60,7 +48,7 @@ def render(tail: RunTail, width: int = 100) -> Group:
     progress.add_row(
         ProgressBar(total=max(total, 1), completed=min(snap.step, total) if total else 0, width=max(width - 60, 10)),
         Text(f"epoch {epoch_now}/{epochs}  step {snap.step}/{total}", style="cyan"),
-        Text(f"ETA {fmt_duration(tail.eta_seconds())}" if snap.active else "", style="dim"),
+        Text(f"ETA {fmt_clock_duration(tail.eta_seconds())}" if snap.active else "", style="dim"),
     )
     table = Table(box=None, show_header=False, pad_edge=False, expand=False)
     table.add_column(style="bold", width=11)

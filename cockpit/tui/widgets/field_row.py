@@ -8,8 +8,8 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static, Switch
 
-from .messages import FieldEdited
-from .spec_fields import Field, format_value, parse_text
+from ..messages import FieldEdited
+from cockpit.core.spec_form import Field, format_value, parse_text
 
 
 def dom_id(path: str) -> str:

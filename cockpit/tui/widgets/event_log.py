@@ -7,8 +7,9 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import RichLog
 
+from cockpit.core.formats import LEVEL_STYLE
+
 LEVEL_MARK = {"info": "·", "warning": "!", "error": "✗"}
-LEVEL_STYLE = {"info": "", "warning": "bold yellow", "error": "bold red"}
 
 
 class EventLog(RichLog):

@@ -6,34 +6,9 @@ from html import escape
 from typing import Any, Iterable
 
 from . import svg
-from .fmt import (KEY_METRICS, PASS_LABELS, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration, fmt_metric, fmt_num,
+from ..sections import SECTIONS
+from ..fmt import (KEY_METRICS, PASS_LABELS, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration, fmt_metric, fmt_num,
                   fmt_pct, fmt_time, fmt_value, marker_events, per_class_acc, progress_text, toml_tables, class_names)
-
-# section id -> heading; every report has all of them, in this order (a note stands in for missing data)
-SECTIONS = {
-    "header": "Run",
-    "spec": "Spec",
-    "metrics": "Final and best metrics",
-    "finishing": "Finishing passes",
-    "training": "Training curves",
-    "calibration": "Calibration",
-    "classes": "Classes",
-    "difficulty": "Sample difficulty",
-    "throughput": "Throughput",
-    "layers": "Layers",
-    "hardest": "Hardest examples",
-    "timeline": "Timeline and events",
-}
-# chart id -> section id: every chart a full report draws
-CHARTS = {
-    "chart-loss": "training", "chart-accuracy": "training", "chart-lr": "training",
-    "chart-grad-norm": "training", "chart-saturation": "training",
-    "chart-reliability": "calibration",
-    "chart-per-class": "classes", "chart-confusion": "classes",
-    "chart-difficulty": "difficulty", "chart-difficulty-hist": "difficulty",
-    "chart-throughput": "throughput", "chart-step-time": "throughput",
-    "chart-timeline": "timeline",
-}
 
 STATE_COLORS = {
     "created": ("#fef3c7", "#92400e"), "running": ("#dcfce7", "#166534"), "paused": ("#fef3c7", "#92400e"),

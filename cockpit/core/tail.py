@@ -1,7 +1,8 @@
 """Follow a run from its store: new metric rows, events and state, for any viewer.
 
 Both the headless live view and the TUI read a run through `RunTail.poll()`; it never imports
-torch and never writes anything but the `crashed` mark that `Run.state()` makes for a dead worker.
+torch. A viewer that follows a run owns noticing that its worker is gone: `poll()` reaps the run
+(marks it crashed), the one write it makes.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class RunTail:
 
     def poll(self) -> Snapshot:
         snap = self.snapshot
-        snap.state = self.run.state()
+        snap.state = self.run.reap()
         snap.meta = self.run.meta()
         self._metric_id, rows = self.run.metrics_since(self._metric_id)
         for m in rows:
@@ -65,6 +66,11 @@ class RunTail:
             self.events.append(dict(r))
         snap.events = list(self.events)
         return snap
+
+    @property
+    def event_id(self) -> int:
+        """The id of the newest event read so far."""
+        return self._event_id
 
     @property
     def last_metric_id(self) -> int:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from .fmt import (KEY_METRICS, PASS_LABELS, class_names, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration,
+from ..fmt import (KEY_METRICS, PASS_LABELS, class_names, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration,
                   fmt_metric, fmt_num, fmt_pct, fmt_time, fmt_value, marker_events, per_class_acc, progress_text,
                   compact_toml)
-from .html import SECTIONS
+from ..sections import SECTIONS
 from .term import CURVES, DIFFICULTY, THROUGHPUT, step_spark
 
 SPARK_W = 48

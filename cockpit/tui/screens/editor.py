@@ -13,15 +13,16 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Header, Static, TabbedContent, TabPane
 
+from cockpit.core.launch import create_run, start_worker
+from cockpit.core.presets import DEFAULT_PRESET, find_preset, list_presets
+from cockpit.core.spec_form import check, get_path, sections, set_path, spec_data, switch_union, top_level_fields
 from engine.spec import RunSpec, SpecError, diff_specs, dump_spec, load_spec
 from engine.store import Run, StoreError, iter_runs
 
-from ..presets import DEFAULT_PRESET, find_preset, list_presets
+from ..messages import FieldEdited, RunStarted, SpecChanged
 from ..widgets.field_row import FieldRow
 from ..widgets.key_footer import KeyFooter
-from ..widgets.messages import FieldEdited, RunStarted, SpecChanged
 from ..widgets.section_form import SectionForm
-from ..widgets.spec_fields import check, get_path, sections, set_path, spec_data, switch_union, top_level_fields
 from .dialogs import ConfirmScreen, DiffScreen, LoadSpecScreen, SavePresetScreen
 
 class SpecEditorScreen(Screen):
@@ -213,15 +214,13 @@ class SpecEditorScreen(Screen):
         if spec is None:
             await self._refuse(errors)
             return
-        from engine.worker import spawn  # torch-free: the worker imports torch in its own process
-
         try:
-            run = Run.create(self.runs_dir, spec, preset=self.label)
-        except StoreError as exc:
+            run = create_run(self.runs_dir, spec, preset=self.label)  # the same checks as `cockpit run`
+        except (ValueError, StoreError) as exc:
             self.notify(str(exc), title="cannot launch", severity="error", timeout=10)
             return
         try:
-            proc = spawn(run)
+            proc = start_worker(run)
         except OSError as exc:
             self.notify(f"cannot start the worker: {exc}", severity="error", timeout=10)
             return
@@ -250,7 +249,7 @@ class SpecEditorScreen(Screen):
 
     def action_load(self) -> None:
         runs = []
-        for run in iter_runs(self.runs_dir):
+        for run in iter_runs(self.runs_dir, readonly=True):
             try:
                 runs.append((run.run_id, run.meta().get("state", "?"), run.path))
             finally:
@@ -265,7 +264,7 @@ class SpecEditorScreen(Screen):
             if kind == "preset":
                 spec, label = load_spec(path), path.stem
             else:
-                run = Run(path)
+                run = Run(path, readonly=True)
                 try:
                     spec = run.spec()
                     label = run.run_id
@@ -342,6 +341,6 @@ def _escape(text: str) -> str:
 
 
 def _show_default(v: Any) -> str:
-    from ..widgets.spec_fields import format_value
+    from cockpit.core.spec_form import format_value
 
     return _escape(format_value("toml", v) if not isinstance(v, str) else repr(v))

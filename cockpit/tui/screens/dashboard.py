@@ -3,11 +3,9 @@ and the keys that steer the run through its commands table."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,41 +13,34 @@ from textual.containers import Grid, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Header
 
+from cockpit.core.reading import CommandAnswer, Reading, RunReader
+from engine.contracts import Calibrate, Checkpoint, Command, Continue, Pause, ResultModel, SetLR, StartSWA, Stop, TTA
 from engine.store import ACTIVE_STATES, Run, StoreError
 
-from ..tail import RunTail
+from ..messages import MetricsArrived
 from ..widgets.event_log import EventLog
 from ..widgets.key_footer import KeyFooter
-from ..widgets.messages import CommandAnswer, MetricsArrived, Reading
 from ..widgets.results_table import ResultsTable
 from ..widgets.run_bar import RunBar
-from ..widgets.trace_line import fmt_1, fmt_2, fmt_g, fmt_int, fmt_loss, fmt_pct
 from ..widgets.trace_panel import TracePanel
 from .dialogs import ConfirmScreen, SetLRScreen
 
 POLL_S = 0.4  # the store is read (new rows only) this often: well over twice a second
 
-# (title, id, traces, group prefix, group format, group log scale)
-PANELS: list[tuple[str, str, list, str, Any, bool]] = [
-    ("Loss", "panel-loss", [("train", "train_loss", fmt_loss, False), ("val", "val_loss", fmt_loss, False),
-                            ("test", "test_loss", fmt_loss, False)], "", fmt_g, False),
-    ("Accuracy", "panel-acc", [("train", "train_acc", fmt_pct, False), ("val", "val_acc", fmt_pct, False),
-                               ("test", "test_acc", fmt_pct, False), ("swa test", "swa_test_acc", fmt_pct, False)],
-     "", fmt_g, False),
-    ("Learning rate", "panel-lr", [("lr", "lr", fmt_g, False)], "lr/", fmt_g, False),
-    ("Grad norm", "panel-grad", [("global", "grad_norm", fmt_g, True)], "grad_norm/", fmt_g, True),
-    ("Activations", "panel-act", [("saturation", "act/saturation", fmt_pct, False), ("dead", "act/dead", fmt_pct, False)],
-     "", fmt_g, False),
-    ("Difficulty (per-sample loss)", "panel-diff", [("p10", "difficulty/p10", fmt_g, False),
-                                                    ("p50", "difficulty/p50", fmt_g, False),
-                                                    ("p90", "difficulty/p90", fmt_g, False),
-                                                    ("max", "difficulty/max", fmt_g, False)], "", fmt_g, False),
-    ("Throughput", "panel-speed", [("images/s", "images_per_s", fmt_int, False), ("step ms", "step_time_ms", fmt_1, False),
-                                   ("data ms", "data_time_ms", fmt_1, False), ("memory GB", "memory_gb", fmt_2, False)],
-     "", fmt_g, False),
+# (title, id, traces as (label, metric), group prefix); formats and scales come from the metric catalogue
+PANELS: list[tuple[str, str, list[tuple[str, str]], str]] = [
+    ("Loss", "panel-loss", [("train", "train_loss"), ("val", "val_loss"), ("test", "test_loss")], ""),
+    ("Accuracy", "panel-acc", [("train", "train_acc"), ("val", "val_acc"), ("test", "test_acc"),
+                               ("swa test", "swa_test_acc")], ""),
+    ("Learning rate", "panel-lr", [("lr", "lr")], "lr/"),
+    ("Grad norm", "panel-grad", [("global", "grad_norm")], "grad_norm/"),
+    ("Activations", "panel-act", [("saturation", "act/saturation"), ("dead", "act/dead")], ""),
+    ("Difficulty (per-sample loss)", "panel-diff", [(q, f"difficulty/{q}") for q in ("p10", "p50", "p90", "max")], ""),
+    ("Throughput", "panel-speed", [("images/s", "images_per_s"), ("step ms", "step_time_ms"),
+                                   ("data ms", "data_time_ms"), ("memory GB", "memory_gb")], ""),
 ]
 
-LIVE = ("pause", "resume", "stop", "checkpoint", "swa", "calibrate", "tta", "set_lr")
+LIVE = ("pause", "continue", "stop", "checkpoint", "swa", "calibrate", "tta", "set_lr")
 
 
 class DashboardScreen(Screen):
@@ -57,7 +48,7 @@ class DashboardScreen(Screen):
 
     BINDINGS = [
         Binding("p", "pause", "Pause", tooltip="Pause training at the next step (the worker keeps the model)"),
-        Binding("p", "resume", "Resume", tooltip="Resume a paused run"),
+        Binding("p", "continue", "Continue", tooltip="Continue a paused run"),
         Binding("s", "stop", "Stop run", tooltip="Stop the run cleanly at the next step (asks first)"),
         Binding("c", "checkpoint", "Checkpoint", tooltip="Write the 'last' checkpoint now"),
         Binding("w", "swa", "SWA now", tooltip="Start stochastic weight averaging now (asks first)"),
@@ -69,14 +60,15 @@ class DashboardScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__(id="dashboard")
-        self.tail: RunTail | None = None
+        self.reader: RunReader | None = None  # used by the poll thread only
         self.path: Path | None = None
+        self.run_id = ""
         self.state = ""
+        self.reading: Reading | None = None  # the latest reading applied to the screen
         self._polling = False
         self._pending: dict[int, str] = {}
         self._lock = threading.Lock()
-        self._results: list[dict[str, Any]] = []
-        self._result_id = 0
+        self._results: list[ResultModel] = []
         self._seen_rows = -1
         self.replies: list[CommandAnswer] = []  # the worker's answers to commands sent from here
 
@@ -87,8 +79,8 @@ class DashboardScreen(Screen):
         yield RunBar(id="run-bar")
         with VerticalScroll(id="dash-body"):
             with Grid(id="panels"):
-                for title, pid, traces, prefix, pfmt, plog in PANELS:
-                    yield TracePanel(title, traces, prefix, pfmt, plog, id=pid)
+                for title, pid, traces, prefix in PANELS:
+                    yield TracePanel(title, traces, prefix, id=pid)
             with Vertical(id="dash-bottom"):
                 yield EventLog(id="events")
                 yield ResultsTable(id="results")
@@ -114,22 +106,21 @@ class DashboardScreen(Screen):
         if self.path is not None and path.resolve() == self.path.resolve():
             self.poll()
             return
-        if self.tail is not None:
-            old = self.tail
-            self.tail = None
+        if self.reader is not None:
+            old = self.reader
+            self.reader = None
             # the poll thread may still hold the old connection for a moment: close it when idle
-            self.set_timer(2.0, old.run.close)
+            self.set_timer(2.0, old.close)
         try:
-            run = Run(path)
+            reader = RunReader(Run(path))
         except StoreError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.path = path
-        self.tail = RunTail(run)
-        self.state = ""
+        self.path, self.reader, self.run_id = path, reader, reader.run_id
+        self.state, self.reading = "", None
         self._pending.clear()
         self.replies = []
-        self._results, self._result_id, self._seen_rows = [], 0, -1
+        self._results, self._seen_rows = [], -1
         if self.is_mounted:
             self._reset_widgets()
         self._title()
@@ -142,101 +133,79 @@ class DashboardScreen(Screen):
         self.query_one(ResultsTable).show([], {})
 
     def _title(self) -> None:
-        if self.tail is None:
-            self.sub_title = "dashboard · no run attached"
-        else:
-            self.sub_title = f"dashboard · {self.tail.run.run_id}"
+        self.sub_title = f"dashboard · {self.run_id}" if self.reader is not None else "dashboard · no run attached"
 
     # -- polling (the read happens in a thread; widgets change on the event loop) --------------
 
     def poll(self) -> None:
-        if self.tail is None or self._polling or not self.is_mounted:
+        if self.reader is None or self._polling or not self.is_mounted:
             return
         if self not in self.app.screen_stack:  # another mode is showing: catch up when it comes back
             return
         self._polling = True
-        tail = self.tail
-        self.run_worker(lambda: self._read(tail), thread=True, group="poll", exit_on_error=False)
+        reader = self.reader
+        self.run_worker(lambda: self._read(reader), thread=True, group="poll", exit_on_error=False)
 
-    def _read(self, tail: RunTail) -> None:
-        try:
-            before = tail.last_metric_id
-            events_before = len(tail.events)
-            snap = tail.poll()
-            new_rows = tail.last_metric_id != before or self._seen_rows < 0
-            con = tail.run.con
-            rows = con.execute("SELECT * FROM results WHERE id > ? AND kind != 'hardest' ORDER BY id",
-                               (self._result_id,)).fetchall()
-            results = [dict(r) for r in rows]
-            answers = []
-            with self._lock:
-                pending = list(self._pending.items())
-            for cid, kind in pending:
-                row = tail.run.command(cid)
-                if row is not None and row["status"] != "pending":
-                    answers.append(CommandAnswer(cid, kind, row["status"], row["reply"]))
-                elif snap.state not in ACTIVE_STATES:
-                    answers.append(CommandAnswer(cid, kind, "unanswered", f"the run is {snap.state}"))
-            reading = Reading(snap.state, new_rows, len(tail.events) != events_before or self._seen_rows < 0,
-                              results, answers, eta=tail.eta_seconds() if snap.active else None)
-        except Exception as exc:  # a locked or vanished store must not take the UI down
-            reading = Reading("", False, False, error=f"{type(exc).__name__}: {exc}")
-        reading.source = id(tail)
-        self.post_message(MetricsArrived(reading))
+    def _read(self, reader: RunReader) -> None:
+        """In the poll thread: read the store and post what was found as an immutable message."""
+        with self._lock:
+            pending = dict(self._pending)
+        self.post_message(MetricsArrived(reader.read(pending)))
 
     def on_metrics_arrived(self, message: MetricsArrived) -> None:
         reading = message.reading
         self._polling = False
-        tail = self.tail
-        if tail is None or reading.source != id(tail):
-            return
+        if self.reader is None or reading.source != id(self.reader):
+            return  # a reading of a run no longer watched
         if reading.error:
             self.query_one(RunBar).tooltip = reading.error
             return
-        for r in reading.results:
-            self._result_id = max(self._result_id, r["id"])
-            try:
-                r["data"] = json.loads(r["data"]) if isinstance(r["data"], str) else r["data"]
-            except ValueError:
-                r["data"] = {}
-            self._results.append(r)
-        snap = tail.snapshot
+        self.reading = reading
+        self._results.extend(reading.results)
         if reading.state != self.state:
             self.state = reading.state
             self.refresh_bindings()
-        started, ended = snap.meta.get("started"), snap.meta.get("ended")
-        elapsed = (ended - started) if started and ended else None
-        eta = reading.eta if reading.eta is not None else tail.eta_seconds()
-        self.query_one(RunBar).show(tail.run.run_id, snap.state, snap.meta, snap.step, snap.last,
-                                    eta if snap.active else None, elapsed)
+        self._show_progress(reading)
         if reading.new_rows:
             self._seen_rows = max(self._seen_rows, 0) + 1
-            names = list(tail.series.keys())
-            for panel in self.query(TracePanel):
-                panel.update_from(names, tail.values)
-            best = max(tail.values("test_acc"), default=None)
-            acc = self.query_one("#panel-acc", TracePanel)
-            acc.border_title = f"Accuracy · best test {best:.2%}" if best is not None else "Accuracy"
+            self._show_traces(reading)
         if reading.new_events:
-            self.query_one(EventLog).add_events(snap.events)
+            self.query_one(EventLog).add_events(reading.events)
         if reading.new_rows or reading.results:
-            self.query_one(ResultsTable).show(self._results, snap.last)
-        for ans in reading.answers:
-            with self._lock:
-                self._pending.pop(ans.cid, None)
-            self.replies.append(ans)
-            self.query_one(EventLog).add_reply(ans.kind, ans.status, ans.reply)
-            if ans.status == "done":
-                self.notify(f"{ans.kind}: {ans.reply or 'done'}", title="worker replied")
-            elif ans.status == "failed":
-                self.notify(f"{ans.kind} failed: {ans.reply}", title="worker replied", severity="error", timeout=8)
-            else:
-                self.notify(f"{ans.kind}: no reply ({ans.reply})", severity="warning")
+            self.query_one(ResultsTable).show(self._results, reading.last)
+        for answer in reading.answers:
+            self._show_answer(answer)
+
+    def _show_progress(self, reading: Reading) -> None:
+        meta = reading.meta
+        started, ended = meta.get("started"), meta.get("ended")
+        elapsed = (ended - started) if started and ended else None
+        self.query_one(RunBar).show(self.run_id, reading.state, dict(meta), reading.step, dict(reading.last),
+                                    reading.eta if reading.active else None, elapsed)
+
+    def _show_traces(self, reading: Reading) -> None:
+        for panel in self.query(TracePanel):
+            panel.update_from(reading.series)
+        best = max(reading.series.get("test_acc", ()), default=None)
+        acc = self.query_one("#panel-acc", TracePanel)
+        acc.border_title = f"Accuracy · best test {best:.2%}" if best is not None else "Accuracy"
+
+    def _show_answer(self, answer: CommandAnswer) -> None:
+        with self._lock:
+            self._pending.pop(answer.cid, None)
+        self.replies.append(answer)
+        self.query_one(EventLog).add_reply(answer.kind, answer.status, answer.reply)
+        if answer.status == "done":
+            self.notify(f"{answer.kind}: {answer.reply or 'done'}", title="worker replied")
+        elif answer.status == "failed":
+            self.notify(f"{answer.kind} failed: {answer.reply}", title="worker replied", severity="error", timeout=8)
+        else:
+            self.notify(f"{answer.kind}: no reply ({answer.reply})", severity="warning")
 
     # -- steering ---------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "resume":
+        if action == "continue":
             return True if self.state == "paused" else False
         if action == "pause":
             if self.state == "paused":
@@ -245,20 +214,20 @@ class DashboardScreen(Screen):
         if action in LIVE:
             return True if self.state in ACTIVE_STATES else None
         if action == "report":
-            return True if self.tail is not None else None
+            return True if self.reader is not None else None
         return True
 
-    def send(self, kind: str, **args: Any) -> None:
+    def send(self, command: Command) -> None:
         """Write a command for the worker (in a thread); its reply shows up in a notification."""
         if self.path is None:
             return
-        path = self.path
+        path, kind = self.path, command.kind
 
         def write() -> None:
             try:
                 run = Run(path)
                 try:
-                    cid = run.send_command(kind, source="tui", **args)
+                    cid = run.send_command(command, source="tui")
                 finally:
                     run.close()
             except Exception as exc:
@@ -268,60 +237,55 @@ class DashboardScreen(Screen):
                 self._pending[cid] = kind
 
         self.run_worker(write, thread=True, group="commands", exit_on_error=False)
+        args = command.model_dump(exclude={"kind"}, exclude_none=True)
         self.notify(f"sent {kind}" + (f" {args}" if args else ""), timeout=2)
 
     def action_pause(self) -> None:
-        self.send("pause")
+        self.send(Pause())
 
-    def action_resume(self) -> None:
-        self.send("resume")
+    def action_continue(self) -> None:
+        self.send(Continue())
 
     def action_stop(self) -> None:
-        run_id = self.tail.run.run_id if self.tail else ""
-
         def answered(yes: bool | None) -> None:
             if yes:
-                self.send("stop", reason="stopped from the TUI")
+                self.send(Stop(reason="stopped from the TUI"))
 
         self.app.push_screen(ConfirmScreen(
-            f"Stop run {run_id}?",
+            f"Stop run {self.run_id}?",
             "The worker stops at the next step boundary, writes the 'last' checkpoint and records the run as "
             "stopped. (Quitting the TUI with q does not stop the run.)", yes="stop the run"), answered)
 
     def action_checkpoint(self) -> None:
-        self.send("checkpoint")
+        self.send(Checkpoint())
 
     def action_swa(self) -> None:
         def answered(yes: bool | None) -> None:
             if yes:
-                self.send("swa")
+                self.send(StartSWA())
 
         self.app.push_screen(ConfirmScreen(
             "Start SWA now?", "Weights are averaged from now on and the LR anneals to the SWA LR for the rest "
             "of the run; this cannot be undone.", yes="start SWA"), answered)
 
     def action_calibrate(self) -> None:
-        self.send("calibrate")
+        self.send(Calibrate())
 
     def action_tta(self) -> None:
-        self.send("tta")
+        self.send(TTA())
 
     def action_set_lr(self) -> None:
-        if self.tail is None:
+        if self.reading is None:
             return
-        groups = [n[3:] for n in self.tail.series if n.startswith("lr/")]
-        current = self.tail.snapshot.last.get("lr")
+        groups = [n[3:] for n in self.reading.last if n.startswith("lr/")]
 
         def answered(choice: tuple[str | None, float] | None) -> None:
             if not choice:
                 return
             layer, value = choice
-            if layer:
-                self.send("set_lr", layer=layer, mult=value)
-            else:
-                self.send("set_lr", lr=value)
+            self.send(SetLR(layer=layer, mult=value) if layer else SetLR(lr=value))
 
-        self.app.push_screen(SetLRScreen(current, groups), answered)
+        self.app.push_screen(SetLRScreen(self.reading.last.get("lr"), groups), answered)
 
     def action_report(self) -> None:
         if self.path is None:
@@ -329,13 +293,9 @@ class DashboardScreen(Screen):
         path = self.path
 
         def export() -> None:
-            try:
-                from ..report import write_report  # written alongside; loaded only when asked for
-            except ImportError as exc:
-                self.app.call_from_thread(self.notify, f"report export is not available in this build ({exc})",
-                                          severity="warning", timeout=8)
-                return
-            run = Run(path)
+            from cockpit.report import write_report  # loaded only when asked for
+
+            run = Run(path, readonly=True)
             try:
                 t0 = time.monotonic()
                 paths = write_report(run)
@@ -355,5 +315,5 @@ class DashboardScreen(Screen):
         self.run_worker(export, thread=True, group="report", exit_on_error=False)
 
     def on_unmount(self) -> None:
-        if self.tail is not None:
-            self.tail.run.close()
+        if self.reader is not None:
+            self.reader.close()

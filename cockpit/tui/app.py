@@ -14,14 +14,15 @@ from pathlib import Path
 from textual.app import App
 from textual.binding import Binding
 
-from engine.store import ACTIVE_STATES, StoreError, iter_runs, resolve_run
+from cockpit.core.runs import reap_dead_runs, scan_runs
+from engine.store import ACTIVE_STATES, StoreError, resolve_run
 
 from .screens.dashboard import DashboardScreen
 from .screens.dialogs import ConfirmScreen, LoadSpecScreen, SavePresetScreen, SetLRScreen
 from .screens.editor import SpecEditorScreen
 from .screens.help import HelpScreen
 from .screens.runs import RunsScreen
-from .widgets.messages import RunChosen, RunStarted
+from .messages import RunChosen, RunStarted
 
 VIEWS = {"editor": "spec editor", "runs": "runs list", "dashboard": "dashboard"}
 
@@ -30,7 +31,7 @@ class CockpitApp(App):
     """Edit a run spec, launch it in a worker process, watch and steer it."""
 
     TITLE = "Training Cockpit"
-    CSS_PATH = Path(__file__).resolve().parent / "cockpit.tcss"
+    CSS_PATH = Path(__file__).resolve().parent / "cockpit.tcss"  # package data: cockpit/tui/*.tcss
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [
         Binding("e,f2", "view('editor')", "Editor", tooltip="The spec editor: edit, load, save, launch"),
@@ -60,7 +61,7 @@ class CockpitApp(App):
         for name, screen in (("editor", self.editor), ("runs", self.runs), ("dashboard", self.dashboard)):
             self.install_screen(screen, name)
             self.add_mode(name, name)
-        self.set_interval(2.0, self._reap)
+        self.set_interval(2.0, self._collect_exited_workers)
         if self.run_ref:
             try:
                 run = resolve_run(self.run_ref, self.runs_dir)
@@ -84,16 +85,9 @@ class CockpitApp(App):
             self.switch_mode("editor")
 
     def _active_runs(self) -> list[tuple[str, Path]]:
-        out = []
-        for r in iter_runs(self.runs_dir):
-            try:
-                if r.state() in ACTIVE_STATES:
-                    out.append((r.run_id, r.path))
-            except Exception:
-                continue
-            finally:
-                r.close()
-        return out
+        """(run id, path) of the runs still training, after marking those whose worker is gone."""
+        reap_dead_runs(self.runs_dir)
+        return [(r.run_id, r.path) for r in scan_runs(self.runs_dir) if r.state in ACTIVE_STATES]
 
     # -- views --------------------------------------------------------------------------------
 
@@ -144,7 +138,7 @@ class CockpitApp(App):
     def remember_worker(self, proc: subprocess.Popen) -> None:
         self._spawned.append(proc)
 
-    def _reap(self) -> None:
+    def _collect_exited_workers(self) -> None:
         """Collect workers that have exited (so none lingers as a zombie while the TUI is open)."""
         self._spawned = [p for p in self._spawned if p.poll() is None]
 

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from rich.text import Text
 from textual.widget import Widget
 
-STATE_STYLE = {
-    "created": "yellow", "running": "bold green", "paused": "bold yellow", "finished": "bold green",
-    "stopped": "yellow", "failed": "bold red", "crashed": "bold red",
-}
-STATE_MARK = {
-    "created": "○", "running": "▶", "paused": "⏸", "finished": "✓",
-    "stopped": "■", "failed": "✗", "crashed": "✗",
-}
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    return str(timedelta(seconds=int(max(seconds, 0))))
+from cockpit.core.formats import STATE_MARK, STATE_STYLE, fmt_clock_duration
 
 
 class RunBar(Widget):
@@ -70,9 +56,9 @@ class RunBar(Widget):
         if state == "paused":
             info += " ETA (paused)"
         elif state in ("created", "running"):
-            info += f" ETA {fmt_duration(self.eta)}"
+            info += f" ETA {fmt_clock_duration(self.eta)}"
         elif self.elapsed is not None:
-            info += f" took {fmt_duration(self.elapsed)}"
+            info += f" took {fmt_clock_duration(self.elapsed)}"
         ips = self.last.get("images_per_s")
         if ips is not None:
             info += f" │ {ips:,.0f} img/s"

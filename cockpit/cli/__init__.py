@@ -1,0 +1,53 @@
+"""The `cockpit` command: the TUI with no subcommand, headless runs and run tools as subcommands.
+
+Exit codes: 0 done, 1 the run failed, 2 usage errors (bad preset, bad --set, unknown run),
+130 stopped with Ctrl+C. Each group of commands lives in its own module; this one assembles them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from cockpit import __version__
+
+from . import compare, passes, report, run, runs, spec, steer
+from .common import RunsDirOpt, console, resolve_spec, runs_dir_or_default
+
+app = typer.Typer(
+    help="Training Cockpit: train image classifiers from the terminal. Run with no command to open the TUI.",
+    add_completion=False, no_args_is_help=False, rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback(invoke_without_command=True)
+def main(
+    ctx: typer.Context,
+    runs_dir: Optional[Path] = RunsDirOpt,
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Open the TUI's editor on this preset."),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    """Open the TUI when no command is given."""
+    if version:
+        console.print(f"training-cockpit {__version__}")
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        if preset is not None:
+            resolve_spec(preset, [])  # a bad preset exits 2 here, before the screen is taken over
+        from cockpit.tui.app import CockpitApp
+
+        CockpitApp(runs_dir=runs_dir_or_default(runs_dir), preset=preset).run()
+
+
+for module in (run, steer, runs, passes, report, compare):
+    for name, command in module.COMMANDS.items():
+        app.command(name)(command)
+app.add_typer(spec.app, name="spec")
+
+
+def run_main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,57 @@
+"""What every `cockpit` command shares: the consoles, `fail()`, the common options, and turning a
+preset or a run reference into a spec or a run (exit 2 with the reason when it cannot)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NoReturn, Optional
+
+import typer
+from rich.console import Console
+
+from cockpit.core.presets import DEFAULT_PRESET, find_preset
+from engine.spec import RunSpec, SpecError, load_spec
+from engine.store import RUNS_ENV, Run, StoreError, default_runs_dir, resolve_run
+
+console = Console()
+err = Console(stderr=True)
+
+RunsDirOpt = typer.Option(None, "--runs-dir", envvar=RUNS_ENV, help="Where runs live (default ./runs).",
+                          show_default=False)
+SetOpt = typer.Option([], "--set", "-s", help="Override a spec field: KEY=VALUE, e.g. optim.lr=0.1 (repeatable).")
+RunArg = typer.Argument(..., metavar="RUN", help="Run id, id prefix, 'last', or run dir.")
+WidthOpt = typer.Option(0, "--width", help="Width of the terminal output (0: the terminal's).", show_default=False)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Say what went wrong on stderr and exit (2: a usage error, 1: the run or the worker failed)."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def runs_dir_or_default(runs_dir: Optional[Path]) -> Path:
+    return Path(runs_dir) if runs_dir else default_runs_dir()
+
+
+def resolve_spec(preset: Optional[str], sets: list[str]) -> tuple[RunSpec, str]:
+    """(spec, preset label) or exit 2 with every problem listed."""
+    try:
+        if preset is None:
+            return load_spec(None, sets), DEFAULT_PRESET
+        path = find_preset(preset)
+        return load_spec(path, sets), str(path)
+    except SpecError as exc:
+        fail(str(exc))
+
+
+def open_run(ref: str, runs_dir: Optional[Path]) -> Run:
+    """The run a reference names, or exit 2 saying where it looked."""
+    try:
+        return resolve_run(ref, runs_dir)
+    except StoreError as exc:
+        fail(str(exc))
+
+
+def output_console(width: int) -> Console:
+    """The console a report or comparison prints to (`--width`, 0: the terminal's)."""
+    return Console(width=width or None)

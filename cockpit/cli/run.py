@@ -1,0 +1,150 @@
+"""`cockpit run / resume / attach`: start a run (or continue one from its checkpoint) in a worker
+process and watch it live; Ctrl+C (or SIGTERM) stops it cleanly, twice at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from cockpit.core.launch import LaunchError, Layout, create_run, start_worker
+from engine.store import ACTIVE_STATES, Run, StoreError
+
+from .common import RunArg, RunsDirOpt, SetOpt, console, err, fail, open_run, resolve_spec, runs_dir_or_default
+from .live import final_table, watch
+
+
+def run(
+    preset: Optional[str] = typer.Argument(None, help="Preset file or name (default: the embedded quickstart)."),
+    sets: list[str] = SetOpt,
+    runs_dir: Optional[Path] = RunsDirOpt,
+    detach: bool = typer.Option(False, "--detach", "-d", help="Start the run and return; `cockpit attach` watches it."),
+    nproc_per_node: int = typer.Option(1, "--nproc-per-node", min=1, help="Data-parallel processes on this node "
+                                       "(one per GPU; gloo on CPU), started through torchrun."),
+    nnodes: int = typer.Option(1, "--nnodes", min=1, help="Nodes in the job (run the same command on each)."),
+    rdzv_endpoint: str = typer.Option("", "--rdzv-endpoint", metavar="HOST:PORT",
+                                      help="torchrun rendezvous address, the same on every node (needed with --nnodes > 1)."),
+    sync_bn: bool = typer.Option(False, "--sync-bn", help="SyncBatchNorm across the processes (CUDA only)."),
+) -> None:
+    """Run a preset headless in a worker process and watch it live."""
+    spec, label = resolve_spec(preset, sets)
+    layout = Layout(nproc_per_node, nnodes, rdzv_endpoint, sync_bn)
+    try:
+        r = create_run(runs_dir_or_default(runs_dir), spec, label, layout)
+    except (LaunchError, ValueError, StoreError) as exc:
+        fail(str(exc))
+    _start_and_watch(r, detach, layout)
+
+
+def resume(run_ref: str = RunArg, runs_dir: Optional[Path] = RunsDirOpt,
+           detach: bool = typer.Option(False, "--detach", "-d", help="Resume and return.")) -> None:
+    """Continue a stopped, crashed or failed run from its last good checkpoint (same run id)."""
+    r = open_run(run_ref, runs_dir)
+    state = r.reap()
+    if state in ACTIVE_STATES:
+        fail(f"run {r.run_id} is {state}; only a stopped, crashed or failed run can be resumed")
+    if state == "finished":
+        fail(f"run {r.run_id} has finished; start a new run with a larger train.epochs instead")
+    last = r.checkpoints / "last.pt"
+    if not last.exists() and not (r.checkpoints / "last.prev.pt").exists():
+        fail(f"run {r.run_id} has no checkpoint to resume from (looked in {r.checkpoints})")
+    r.set_meta(resume=True, state="created", error="")
+    r.add_event("resume_requested", f"resume requested from the CLI (was {state})", step=r.last_step())
+    _start_and_watch(r, detach, None)
+
+
+def attach(run_ref: str = RunArg, runs_dir: Optional[Path] = RunsDirOpt) -> None:
+    """Watch a run live (Ctrl+C detaches; the run keeps going)."""
+    r = open_run(run_ref, runs_dir)
+    watch(r, console, None)
+    _summary(r)
+
+
+def _start_and_watch(r: Run, detach: bool, layout: Layout | None) -> None:
+    """Spawn the worker (layout None: the one in meta); unless detached, watch it to its end."""
+    proc = start_worker(r, layout)
+    if detach:
+        console.print(f"started [bold]{r.run_id}[/] (pid {proc.pid}); watch with: cockpit attach {r.run_id}")
+        return
+    exit_code = _watch_until_done(r, proc)
+    state = r.state()
+    meta = r.meta()
+    if state == "failed" and meta.get("error_kind") == "usage":  # a spec or data problem: just say what to fix
+        fail(f"{meta.get('error')}\n(recorded as failed run {r.run_id}; log: {r.log_path})")
+    _summary(r)
+    _write_report(r)
+    if state == "stopped":
+        raise typer.Exit(exit_code)
+    if state in ("failed", "crashed"):
+        raise typer.Exit(1)
+
+
+def _watch_until_done(r: Run, proc) -> int:
+    """Watch the run while its worker lives; the exit code a stop maps to (130 Ctrl+C, 143 SIGTERM)."""
+    from engine.worker import signal_ranks
+
+    exit_code = {"code": 130}
+
+    def on_interrupt(n: int) -> bool:
+        if n == 1:
+            r.send_command("stop", source="cli", reason="Ctrl+C" if exit_code["code"] == 130 else "SIGTERM")
+            err.print("[yellow]stopping at the next step boundary (Ctrl+C again to stop at once)[/]")
+            return True
+        err.print("[red]stopping now[/]")
+        signal_ranks(r)  # torchrun: each rank's second signal exits it at once
+        kill_now(proc.pid)
+        return False
+
+    def on_sigterm(_signum, _frame) -> None:
+        exit_code["code"] = 143
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        watch(r, console, on_interrupt)
+        proc.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return exit_code["code"]
+
+
+def _write_report(r: Run) -> None:
+    try:
+        from cockpit.report import write_report
+
+        console.print(f"report: {write_report(r)[0]}")
+    except Exception as exc:  # a report never turns a run into a failure
+        err.print(f"[yellow]report not written:[/] {exc}")
+
+
+def kill_now(pid: int) -> None:
+    """Second interrupt: the worker's second signal exits at once; SIGKILL if it lingers."""
+    for _ in range(2):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+
+
+def _summary(r: Run) -> None:
+    meta = r.meta()
+    console.print(final_table(r))
+    if meta.get("error"):
+        err.print(f"[bold red]{meta['state']}:[/] {meta['error']}  (log: {r.log_path})")
+    console.print(f"run dir: {r.path}")
+
+
+COMMANDS = {"run": run, "resume": resume, "attach": attach}

@@ -1,0 +1,43 @@
+"""`cockpit runs`: every run in the runs dir, as a table or one JSON object per run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from cockpit.core.formats import STATE_STYLE
+from cockpit.core.runs import COLUMNS, reap_dead_runs, scan_runs
+
+from .common import RunsDirOpt, console, runs_dir_or_default
+
+
+def runs(runs_dir: Optional[Path] = RunsDirOpt,
+         as_json: bool = typer.Option(False, "--json", help="One JSON object per run, for scripts.")) -> None:
+    """List runs: state, preset, best accuracy, start time."""
+    reap_dead_runs(runs_dir)  # the listing owns finding runs whose worker is gone
+    rows = scan_runs(runs_dir)
+    if as_json:
+        for row in rows:
+            print(json.dumps(row.as_json()))
+        return
+    if not rows:
+        console.print(f"no runs in {runs_dir_or_default(runs_dir)}")
+        return
+    table = Table(header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    table.add_column("run", no_wrap=True)  # the id is what the other commands take: never cut it
+    for col in COLUMNS[1:]:
+        table.add_column(col, justify="right" if col == "best acc" else "left", no_wrap=True,
+                         min_width=11 if col == "started" else None)
+    for row in rows:
+        run_id, state, *rest = row.cells()
+        table.add_row(run_id, Text(state, style=STATE_STYLE.get(state, "")), *rest)
+    console.print(table)
+
+
+COMMANDS = {"runs": runs}

@@ -1,0 +1,106 @@
+"""One poll of a watched run, as an immutable value: what the TUI's poll thread hands to the screen.
+
+`RunReader` owns the run's `RunTail` and is used from one thread only; each `read()` returns a
+`Reading` made of fresh copies (read-only mappings and tuples), so the UI never touches a
+structure the reader is still changing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from engine.contracts import ResultModel
+from engine.store import ACTIVE_STATES, Run
+
+from .tail import RunTail
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class CommandAnswer:
+    """The worker's answer to a command sent from this viewer."""
+
+    cid: int
+    kind: str
+    status: str  # done | failed | unanswered
+    reply: str
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one poll of the run store found (made in a thread, applied on the event loop)."""
+
+    state: str
+    new_rows: bool
+    new_events: bool
+    meta: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    step: int = 0
+    last: Mapping[str, float] = field(default_factory=lambda: EMPTY)  # the latest value of every metric
+    # every metric's recent values (filled when new_rows)
+    series: Mapping[str, tuple[float, ...]] = field(default_factory=lambda: EMPTY)
+    events: tuple[Mapping[str, Any], ...] = ()  # the recent events, oldest first
+    results: tuple[ResultModel, ...] = ()  # new finishing-pass results (frozen models)
+    answers: tuple[CommandAnswer, ...] = ()
+    eta: float | None = None  # seconds left, from the worker's own timestamps
+    error: str = ""
+    source: int = 0  # which reader made it (a reading for a run no longer watched is dropped)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+
+class RunReader:
+    """Reads one run for a viewer: new metric rows, events, results and command answers."""
+
+    SKIP_RESULTS = ("hardest",)  # shown in reports, not among the finishing passes
+
+    def __init__(self, run: Run):
+        self.run = run
+        self.tail = RunTail(run)
+        self._result_id = 0
+        self._first = True
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
+
+    def read(self, pending: Mapping[int, str] = EMPTY) -> Reading:
+        """Poll the store once; `pending` maps command ids sent from this viewer to their kinds."""
+        tail = self.tail
+        try:
+            before, events_before = tail.last_metric_id, tail.event_id
+            snap = tail.poll()
+            new_rows = tail.last_metric_id != before or self._first
+            new_events = tail.event_id != events_before or self._first
+            self._first = False
+            series = {n: tuple(tail.values(n)) for n in tail.series} if new_rows else {}
+            return Reading(
+                snap.state, new_rows, new_events, MappingProxyType(dict(snap.meta)), snap.step,
+                MappingProxyType(dict(snap.last)), MappingProxyType(series),
+                tuple(MappingProxyType(e) for e in snap.events), self._new_results(),
+                self._answers(pending, snap.state), tail.eta_seconds() if snap.active else None, source=id(self))
+        except Exception as exc:  # a locked or vanished store must not take the UI down
+            return Reading("", False, False, error=f"{type(exc).__name__}: {exc}", source=id(self))
+
+    def _new_results(self) -> tuple[ResultModel, ...]:
+        rows = self.run.results(after_id=self._result_id)
+        if rows:
+            self._result_id = rows[-1].id
+        return tuple(r.data for r in rows if r.kind not in self.SKIP_RESULTS)
+
+    def _answers(self, pending: Mapping[int, str], state: str) -> tuple[CommandAnswer, ...]:
+        answers = []
+        for cid, kind in pending.items():
+            row = self.run.command(cid)
+            if row is not None and row["status"] != "pending":
+                answers.append(CommandAnswer(cid, kind, row["status"], row["reply"]))
+            elif state not in ACTIVE_STATES:
+                answers.append(CommandAnswer(cid, kind, "unanswered", f"the run is {state}"))
+        return tuple(answers)
+
+    def close(self) -> None:
+        self.run.close()

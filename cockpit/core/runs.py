@@ -1,0 +1,53 @@
+"""The runs index: one row per run in a runs dir, as every runs table shows it (CLI and TUI).
+
+Scanning only reads (each store is opened read-only); `reap_dead_runs` is the separate, explicit
+step that marks runs whose worker is gone as crashed, made by the commands that list runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from engine.store import iter_runs, reap_dead_runs
+
+from .formats import fmt_acc, fmt_started
+
+COLUMNS = ("run", "state", "preset", "best acc", "started")
+
+__all__ = ["COLUMNS", "RunRow", "reap_dead_runs", "scan_runs"]
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """What a runs table knows about one run."""
+
+    run_id: str
+    state: str
+    preset: str
+    best_acc: float | None
+    started: float | None
+    path: Path
+
+    def cells(self) -> tuple[str, str, str, str, str]:
+        """The row as text, one cell per COLUMNS entry (the state is styled by the view)."""
+        preset = Path(self.preset).stem if self.preset else ""
+        return self.run_id, self.state, preset, fmt_acc(self.best_acc), fmt_started(self.started)
+
+    def as_json(self) -> dict:
+        return asdict(self) | {"path": str(self.path)}
+
+
+def scan_runs(runs_dir: Path | None) -> list[RunRow]:
+    """One row per run, oldest first; a run being created or a damaged store is skipped this time."""
+    rows = []
+    for run in iter_runs(runs_dir, readonly=True):
+        try:
+            meta = run.meta()
+            rows.append(RunRow(run.run_id, meta.get("state", "created"), meta.get("preset", ""),
+                               run.best("test_acc"), meta.get("started") or meta.get("created"), run.path))
+        except Exception:
+            continue
+        finally:
+            run.close()
+    return rows

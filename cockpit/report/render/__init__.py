@@ -1,0 +1,1 @@
+"""Report renderers: each turns a summary dict into one format."""

@@ -1,0 +1,1 @@
+"""The Textual TUI: app, screens, widgets and the one stylesheet (never imports torch)."""
