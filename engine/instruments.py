@@ -196,10 +196,11 @@ class Instruments:
     # -- the read -----------------------------------------------------------------------------------
 
     def window_tensors(self) -> tuple[list[str], torch.Tensor]:
-        """The per-window scalars (mean/max grad norm, skipped steps, streak) as one device tensor."""
-        n = max(self._n, 1)
+        """The per-window scalars as one device tensor: mean and max grad norm over the finite steps,
+        skipped steps in the window, and the current run of non-finite steps."""
+        finite = (self._n - self._skipped).clamp(min=1)
         names = ["grad_norm", "grad_norm_max", "skipped_steps", "nonfinite_streak"]
-        t = torch.stack([self._gnorm_sum / n, self._gnorm_max, self._skipped, self._streak])
+        t = torch.stack([self._gnorm_sum / finite, self._gnorm_max, self._skipped, self._streak])
         return names, t
 
     def reset_window(self) -> None:

@@ -60,14 +60,42 @@ def build_optimizer(model: nn.Module, spec: RunSpec) -> torch.optim.Optimizer:
     # non-finite guard (see Trainer.train_step); RMSprop has no fused kernel and uses foreach
     fused = {"fused": True}
     if isinstance(o, SGDSpec):
-        return torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0, **fused)
-    if isinstance(o, AdamSpec):
-        return torch.optim.Adam(groups, lr=o.lr, betas=o.betas, eps=o.eps, **fused)
-    if isinstance(o, AdamWSpec):
-        return torch.optim.AdamW(groups, lr=o.lr, betas=o.betas, eps=o.eps, **fused)
-    if isinstance(o, RMSpropSpec):
-        return torch.optim.RMSprop(groups, lr=o.lr, alpha=o.alpha, momentum=o.momentum, foreach=True)
-    raise OptimError(f"unknown optimizer {o.name!r}")  # unreachable: the spec validates names
+        opt: torch.optim.Optimizer = torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum,
+                                                     nesterov=o.nesterov and o.momentum > 0, **fused)
+    elif isinstance(o, AdamSpec):
+        opt = torch.optim.Adam(groups, lr=o.lr, betas=o.betas, eps=o.eps, **fused)
+    elif isinstance(o, AdamWSpec):
+        opt = torch.optim.AdamW(groups, lr=o.lr, betas=o.betas, eps=o.eps, **fused)
+    elif isinstance(o, RMSpropSpec):
+        opt = torch.optim.RMSprop(groups, lr=o.lr, alpha=o.alpha, momentum=o.momentum, foreach=True)
+    else:
+        raise OptimError(f"unknown optimizer {o.name!r}")  # unreachable: the spec validates names
+    zero_state(opt)
+    return opt
+
+
+def zero_state(optimizer: torch.optim.Optimizer) -> None:
+    """Create the optimizer's state as zeros before the first step.
+
+    Fused SGD makes its momentum buffers with `empty_like` on its first step and copies the gradient
+    in; when that first step is skipped (`found_inf`), the kernel returns before writing them and
+    the garbage stays. Zeros give exactly PyTorch's first step (dampening 0: buf = 0 * m + grad).
+    RMSprop's state is made up front (as its own lazy init would) so a skipped step can restore it.
+    Adam and AdamW initialise zeros themselves and undo their step count on `found_inf`."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            state = optimizer.state[p]
+            if state:
+                continue
+            if isinstance(optimizer, torch.optim.SGD) and group["momentum"] != 0:
+                state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            elif isinstance(optimizer, torch.optim.RMSprop):
+                state["step"] = torch.tensor(0.0)  # RMSprop's update does not read it
+                state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                if group["momentum"] > 0:
+                    state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                if group["centered"]:
+                    state["grad_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
 
 def lr_factor(spec: ScheduleSpec, total_steps: int, steps_per_epoch: int) -> Callable[[int], float]:
@@ -131,3 +159,20 @@ def set_base_lr(optimizer: torch.optim.Optimizer, scheduler: LambdaLR, lr: float
 def base_lr(optimizer: torch.optim.Optimizer, scheduler: LambdaLR) -> float:
     g = optimizer.param_groups[0]
     return scheduler.base_lrs[0] / g.get("lr_mult", 1.0)
+
+
+def set_swa_lr(optimizer: torch.optim.Optimizer, lr: float, layer: str | None = None,
+               mult: float | None = None) -> None:
+    """While SWA runs: change the SWA LR (or one layer's multiplier) that SWALR anneals to and holds.
+
+    SWALR reads each group's `swa_lr` at every step, so the change sticks (and is checkpointed
+    with the optimizer's param groups)."""
+    for g in optimizer.param_groups:
+        if layer is not None and g.get("layer") == layer and mult is not None:
+            g["lr_mult"] = mult
+        g["swa_lr"] = lr * g.get("lr_mult", 1.0)
+
+
+def swa_base_lr(optimizer: torch.optim.Optimizer) -> float:
+    g = optimizer.param_groups[0]
+    return g["swa_lr"] / g.get("lr_mult", 1.0)

@@ -33,7 +33,7 @@ from .distributed import (DistContext, ShardedLoader, average_buffers, convert_s
 from .evaluate import autocast_for, evaluate
 from .instruments import Instruments
 from .models import build_model
-from .optim import base_lr, build_optimizer, build_scheduler, set_base_lr
+from .optim import base_lr, build_optimizer, build_scheduler, set_base_lr, set_swa_lr, swa_base_lr
 from .spec import RunSpec
 from .store import PendingCommand, Run
 
@@ -62,6 +62,39 @@ def resolve_amp(amp: str, device: torch.device) -> tuple[torch.dtype | None, boo
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+class Snapshot:
+    """Tensors saved on the device and put back where a step was skipped, with no host sync.
+
+    Per dtype: one foreach copy to save; one cat, one `where` and one foreach copy to restore,
+    into buffers made once (the tensors must keep their storage: in-place updates only)."""
+
+    def __init__(self, tensors: list[torch.Tensor]):
+        by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+        for t in tensors:
+            by_dtype.setdefault(t.dtype, []).append(t.detach())
+        self.groups = [(ts, *self._scratch(ts)) for ts in by_dtype.values()]
+
+    @staticmethod
+    def _scratch(ts: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor, list[torch.Tensor]]:
+        """A flat copy with views shaped like each tensor, twice: the saved values and a work area."""
+        def flat() -> tuple[torch.Tensor, list[torch.Tensor]]:
+            whole = torch.empty(sum(t.numel() for t in ts), dtype=ts[0].dtype, device=ts[0].device)
+            return whole, [v.view_as(t) for v, t in zip(whole.split([t.numel() for t in ts]), ts)]
+        return (*flat(), *flat())
+
+    def save(self) -> Snapshot:
+        for ts, _, saved_views, _, _ in self.groups:
+            torch._foreach_copy_(saved_views, ts)
+        return self
+
+    def restore_if(self, skip: torch.Tensor) -> None:
+        """Where `skip` (a device bool) is set, every tensor gets its saved value back."""
+        for ts, saved, _, work, work_views in self.groups:
+            torch.cat([t.reshape(-1) for t in ts], out=work)
+            torch.where(skip, saved, work, out=work)
+            torch._foreach_copy_(ts, work_views)
 
 
 class StopRun(Exception):
@@ -118,6 +151,9 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
         self.forward = torch.compile(self._eager) if t.compile else self._eager
         self.instruments = Instruments(self.model, spec.monitor, self.device, grad_clip=t.grad_clip)
+        buffers = [b for b in self.model.buffers() if b.is_floating_point() or b.dtype == torch.long]
+        self._buffers = Snapshot(buffers) if buffers else None
+        self._trained_lrs = [g["lr"] for g in self.optimizer.param_groups]
         self._data_events = [torch.cuda.Event(enable_timing=True) for _ in range(2)] if self.device.type == "cuda" else []
         self.tb = None
         if spec.monitor.tensorboard and run is not None:
@@ -172,7 +208,10 @@ class Trainer:
     # -- the step -----------------------------------------------------------------------------
 
     def train_step(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
-        """One optimizer step; everything it measures stays on the device."""
+        """One optimizer step; everything it measures stays on the device.
+
+        A step with a non-finite loss or gradient is skipped on the device and leaves the model
+        exactly as if it never happened: weights, optimizer state and BN running statistics."""
         t, inst = self.spec.train, self.instruments
         step = self.step + 1
         timing = self.device.type == "cuda" and self._window_steps == 0
@@ -185,6 +224,7 @@ class Trainer:
         if timing:
             self._data_events[1].record()
         self._data_time += time.perf_counter() - t0  # exact on CPU; CUDA uses the events
+        buffers = self._buffers.save() if self._buffers else None  # the forward moves BN running stats
         sampled = inst.due(self.spec.monitor.activations_every, step)
         forward = self._eager if sampled else self.forward  # hooks run eagerly, never in a compiled graph
         with inst.watch_activations(step), autocast_for(self.device, self.amp_dtype):
@@ -200,15 +240,12 @@ class Trainer:
             self.scaler.update()
         else:
             skip = inst.after_backward(step)
-            if getattr(self.optimizer, "_step_supports_amp_scaling", False):
-                self.optimizer.grad_scale, self.optimizer.found_inf = None, skip.float()
-            else:  # no fused kernel: zero the grads of a non-finite step instead
-                for p in inst.params:
-                    if p.grad is not None:
-                        p.grad.copy_(torch.where(skip, 0.0, p.grad))
-            self.optimizer.step()
+            self._optimizer_step(skip)
+        if buffers is not None:
+            buffers.restore_if(skip)
         inst.after_step(step)
         inst.on_logits(step, logits, yb)
+        self._trained_lrs = [g["lr"] for g in self.optimizer.param_groups]  # before the scheduler moves it
         if self.swa_scheduler is not None:
             self.swa_scheduler.step()
         else:
@@ -219,6 +256,20 @@ class Trainer:
         self._correct += (logits.detach().argmax(1) == yb).sum() * ok
         self._window_n += ok * yb.shape[0]
         self._window_steps += 1
+
+    def _optimizer_step(self, skip: torch.Tensor) -> None:
+        """Step, skipped on the device where `skip` is set: fused kernels through `found_inf`; the
+        others (RMSprop) step, then get their weights and state back."""
+        opt = self.optimizer
+        if getattr(opt, "_step_supports_amp_scaling", False):
+            opt.grad_scale, opt.found_inf = None, skip.float()
+            opt.step()
+            return
+        saved = Snapshot(list(self.instruments.params) + [
+            v for st in opt.state.values() for v in st.values()
+            if isinstance(v, torch.Tensor) and v.device == skip.device]).save()
+        opt.step()
+        saved.restore_if(skip)
 
     def flush_window(self) -> None:
         """One host transfer for the window's metrics; rows go to the store in one transaction."""
@@ -232,21 +283,24 @@ class Trainer:
         steps = self._window_steps
         images = steps * self.spec.train.batch_size
         w = self.instruments.window
+        groups = self.optimizer.param_groups
         rows = [
-            ("lr", self.current_lr()),
+            ("lr", self._trained_lrs[0] / groups[0].get("lr_mult", 1.0)),  # what the window's last step used
             ("images_per_s", images / elapsed),
             ("step_time_ms", 1000 * elapsed / steps),
-            ("grad_norm", w["grad_norm"]),
-            ("grad_norm_max", w["grad_norm_max"]),
         ]
+        skipped = round(w["skipped_steps"])
+        if skipped < steps:  # the grad norms of the finite steps
+            rows += [("grad_norm", w["grad_norm"]), ("grad_norm_max", w["grad_norm_max"])]
         if n > 0:
             rows += [("train_loss", loss_sum / n), ("train_acc", correct / n)]
-        if w["skipped_steps"]:
-            self.instruments.skipped_total += int(w["skipped_steps"])
-            rows.append(("skipped_steps", self.instruments.skipped_total))
-            self._event("nonfinite", f"{int(w['skipped_steps'])} step(s) with a non-finite loss or gradient "
+        self.instruments.skipped_total += skipped
+        if self.instruments.skipped_total:
+            rows += [("skipped_steps", skipped), ("skipped_total", self.instruments.skipped_total)]
+        if skipped:
+            self._event("nonfinite", f"{skipped} step(s) with a non-finite loss or gradient "
                         f"skipped before step {self.step}", level="error")
-        layers = self.lr_by_layer()
+        layers = {g["layer"]: lr for g, lr in zip(groups, self._trained_lrs)}
         if len(layers) > 1:
             rows += [(f"lr/{k}", v) for k, v in layers.items()]
         if self.device.type == "cuda":
@@ -332,6 +386,7 @@ class Trainer:
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
             "best_acc": self.best_acc,
+            "skipped_total": self.instruments.skipped_total,
             "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
                     "python_pos": random.getstate()[2]},
         }
@@ -353,6 +408,7 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         self.batch_in_epoch, self.best_acc = int(state["batch_in_epoch"]), float(state["best_acc"])
+        self.instruments.skipped_total = int(state.get("skipped_total", 0))
         rng = state["rng"]
         ranks = state.get("rng_ranks")
         own = bool(ranks) and len(ranks) == self.dist.world_size
@@ -531,8 +587,8 @@ class Trainer:
 
         s = self.spec.swa
         self.swa_model = AveragedModel(self.model)
-        for g in self.optimizer.param_groups:
-            g["swa_lr"] = s.lr * g.get("lr_mult", 1.0)
+        for g in self.optimizer.param_groups:  # a resumed run keeps an SWA LR that was set live
+            g.setdefault("swa_lr", s.lr * g.get("lr_mult", 1.0))
         self.swa_scheduler = SWALR(self.optimizer, swa_lr=[g["swa_lr"] for g in self.optimizer.param_groups],
                                    anneal_epochs=max(s.anneal_epochs * self.steps_per_epoch, 1),
                                    anneal_strategy=s.anneal_strategy)
