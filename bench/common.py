@@ -13,6 +13,10 @@ from engine.train import resolve_device
 # with one torch thread it measures the same work, so the CPU benches time by it.
 CLOCK = [time.perf_counter, "wall time"]
 
+NEVER = 1_000_000  # a cadence that never comes round: the spec's largest (steps)
+MONITOR_OFF = [f"monitor.every={NEVER}", "monitor.grad_flow_every=0", "monitor.activations_every=0",
+               "monitor.difficulty_every=0"]
+
 
 def setup(args: argparse.Namespace) -> torch.device:
     """Resolve the device; fill in model, batch and threads defaults for it; pick the clock."""

@@ -10,7 +10,7 @@ label smoothing) and optimizer/schedule (SGD with the engine's decay/no-decay pa
 per-iteration cosine LambdaLR):
 
 * engine: `Trainer.train_step` for every batch of `Trainer.train_loader.epoch_batches(epoch)`, instruments
-  off (monitor.every=10**9, grad_flow/activations/difficulty 0), then `flush_window()` at the epoch's end
+  off (monitor.every=10^6, grad_flow/activations/difficulty 0), then `flush_window()` at the epoch's end
   (what `Trainer.fit` does). What remains is the engine's always-on work: global grad norm and non-finite
   guard, loss/accuracy sums on the device, data-time bookkeeping.
 * bare: the loop a person writes by hand: a device randperm per epoch, index, augment, forward, backward,
@@ -37,7 +37,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import CLOCK, setup  # noqa: E402
+from bench.common import CLOCK, MONITOR_OFF, setup  # noqa: E402
 
 from engine.augment import Augmenter, guide_spec  # noqa: E402
 from engine.evaluate import autocast_for  # noqa: E402
@@ -45,7 +45,6 @@ from engine.models import build_model  # noqa: E402
 from engine.spec import RunSpec, SGDSpec, load_spec  # noqa: E402
 from engine.train import Trainer  # noqa: E402
 
-NEVER = 10**9
 AUGMENTS = {
     "default": [],  # the spec's default: flip + normalize
     "fast": ["augment.translate=2"],  # the speed presets': flip + 2-px translate + normalize
@@ -67,8 +66,7 @@ def make_spec(args) -> RunSpec:
         f"model.name={args.model}", f"train.batch_size={args.batch}", f"train.device={args.device}",
         "train.epochs=1000", "data.source=synthetic", f"data.synthetic_train={args.batch * args.steps}",
         "data.synthetic_test=64", "data.val_size=0",
-        f"monitor.every={NEVER}", "monitor.grad_flow_every=0", "monitor.activations_every=0",
-        "monitor.difficulty_every=0",
+        *MONITOR_OFF,
     ]
     if args.threads:
         sets.append(f"train.threads={args.threads}")

@@ -59,6 +59,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import MONITOR_OFF as OFF  # noqa: E402
 from engine.augment import torchvision_guide_transform  # noqa: E402
 from engine.evaluate import autocast_for, tta_evaluate  # noqa: E402
 from engine.models import build_model  # noqa: E402
@@ -67,9 +68,6 @@ from engine.spec import RunSpec, load_spec  # noqa: E402
 from engine.store import Run  # noqa: E402
 from engine.train import Trainer, resolve_amp  # noqa: E402
 
-NEVER = 10**9
-OFF = ["monitor.every=1000000000", "monitor.grad_flow_every=0", "monitor.activations_every=0",
-       "monitor.difficulty_every=0"]
 TARGET = 0.94
 PRESETS = ROOT / "presets"
 # used only when presets/fast94.toml is absent: the quickstart spec plus these overrides

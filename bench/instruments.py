@@ -20,7 +20,7 @@ processes of a shared machine take (--wall-clock for wall time).
 
 Configurations:
 
-    none           monitor.every=10**9, grad_flow_every=0, activations_every=0, difficulty_every=0
+    none           monitor.every=10^6, grad_flow_every=0, activations_every=0, difficulty_every=0
                    (the always-on part stays: global grad norm, non-finite guard, loss/accuracy sums)
     default        the spec's cadences (RunSpec defaults: every=10, grad flow 10, activations 100, difficulty 50)
     all@1          every instrument and the read at every step
@@ -57,13 +57,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import CLOCK, setup  # noqa: E402
+from bench.common import CLOCK, NEVER, setup  # noqa: E402
 
 from engine.spec import RunSpec, load_spec  # noqa: E402
 from engine.store import Run  # noqa: E402
 from engine.train import Trainer  # noqa: E402
 
-NEVER = 10**9
 OFF = {"monitor.every": NEVER, "monitor.grad_flow_every": 0, "monitor.activations_every": 0,
        "monitor.difficulty_every": 0}
 
