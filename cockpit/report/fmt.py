@@ -18,6 +18,10 @@ KEY_METRICS = [
     ("memory_gb", "peak memory (GB)"), ("loss_scale", "AMP loss scale"), ("skipped_steps", "skipped steps"),
 ]
 PASS_LABELS = {"base": "base", "swa": "SWA", "calibrated": "calibrated", "tta": "TTA", "ensemble": "ensemble"}
+# the per-layer table: (summary key, heading); fractions are shown as percentages
+LAYER_COLUMNS = [("grad_norm", "grad norm"), ("update_ratio", "update ratio"), ("lr", "lr"), ("act_mean", "act mean"),
+                 ("act_std", "act std"), ("act_zeros", "zeros"), ("act_dead", "dead"), ("act_saturation", "saturation")]
+LAYER_FRACTIONS = ("act_zeros", "act_dead", "act_saturation")
 
 
 def is_fraction(name: str) -> bool:
@@ -161,3 +165,15 @@ def marker_events(summary: dict[str, Any]) -> list[dict[str, Any]]:
         if e.get("marker"):
             out.append(e | {"n": len(out) + 1})
     return out
+
+
+def layer_columns(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The per-layer columns that have a value in at least one row."""
+    return [c for c in LAYER_COLUMNS if any(c[0] in r for r in rows)]
+
+
+def layer_cell(row: dict[str, Any], key: str) -> str:
+    v = row.get(key)
+    if v is None:
+        return "–"
+    return fmt_pct(v) if key in LAYER_FRACTIONS else fmt_num(v, 3)

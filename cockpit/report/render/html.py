@@ -7,8 +7,9 @@ from typing import Any, Iterable
 
 from . import svg
 from ..sections import SECTIONS
-from ..fmt import (KEY_METRICS, PASS_LABELS, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration, fmt_metric, fmt_num,
-                  fmt_pct, fmt_time, fmt_value, marker_events, per_class_acc, progress_text, toml_tables, class_names)
+from ..fmt import (KEY_METRICS, PASS_LABELS, class_names, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration,
+                   fmt_metric, fmt_num, fmt_pct, fmt_time, fmt_value, layer_cell, layer_columns, marker_events,
+                   per_class_acc, progress_text, toml_tables)
 
 STATE_COLORS = {
     "created": ("#fef3c7", "#92400e"), "running": ("#dcfce7", "#166534"), "paused": ("#fef3c7", "#92400e"),
@@ -398,15 +399,11 @@ def layers_html(s: dict[str, Any]) -> str:
     rows = s["layers"]
     if not rows:
         return section("layers", SECTIONS["layers"], note(s["notes"].get("layers", "no per-layer instruments recorded")))
-    cols = [("grad_norm", "grad norm", lambda v: fmt_num(v, 3)), ("update_ratio", "update ratio", lambda v: fmt_num(v, 3)),
-            ("lr", "lr", lambda v: fmt_num(v, 3)), ("act_mean", "act mean", lambda v: fmt_num(v, 3)),
-            ("act_std", "act std", lambda v: fmt_num(v, 3)), ("act_zeros", "zeros", fmt_pct),
-            ("act_dead", "dead", fmt_pct), ("act_saturation", "saturation", fmt_pct)]
-    cols = [c for c in cols if any(c[0] in r for r in rows)]
-    body = [[r["name"]] + [f(r[k]) if r.get(k) is not None else "–" for k, _, f in cols] for r in rows]
+    cols = layer_columns(rows)
+    body = [[r["name"]] + [layer_cell(r, k) for k, _ in cols] for r in rows]
     return section("layers", SECTIONS["layers"],
                    "<p class=\"sub\">Last measured values per block / parameter group.</p>" +
-                   table(["layer"] + [h for _, h, _ in cols], body, num=range(1, len(cols) + 1)))
+                   table(["layer"] + [h for _, h in cols], body, num=range(1, len(cols) + 1)))
 
 
 def hardest_html(s: dict[str, Any]) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from ..fmt import (KEY_METRICS, PASS_LABELS, class_names, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration,
-                  fmt_metric, fmt_num, fmt_pct, fmt_time, fmt_value, marker_events, per_class_acc, progress_text,
-                  compact_toml)
+from ..fmt import (KEY_METRICS, PASS_LABELS, class_names, compact_toml, fmt_clock, fmt_delta, fmt_delta_pct,
+                   fmt_duration, fmt_metric, fmt_num, fmt_pct, fmt_time, fmt_value, layer_cell, layer_columns,
+                   marker_events, per_class_acc, progress_text)
 from ..sections import SECTIONS
 from .term import CURVES, DIFFICULTY, THROUGHPUT, step_spark
 
@@ -45,13 +45,26 @@ def curves(s: dict[str, Any], items: Iterable[tuple[str, str, bool]]) -> str:
 
 
 def render_markdown(summary: dict[str, Any]) -> str:
+    """The whole report as Markdown: every section in order, a note where a section has no data."""
     s = summary
-    run = s["run"]
-    final, best = s["metrics"]["final"], s["metrics"]["best"]
-    notes = s["notes"]
-    out: list[str] = [f"# Run report: {run['run_id']}", ""]
+    markers = marker_events(s)
+    out: list[str] = [f"# Run report: {s['run']['run_id']}", ""]
+    for part in (header_md(s), spec_md(s), metrics_md(s), finishing_md(s), training_md(s, markers),
+                 calibration_md(s), classes_md(s), difficulty_md(s), throughput_md(s), layers_md(s), hardest_md(s),
+                 timeline_md(s, markers)):
+        out += part
+    out += ["---", f"_Training Cockpit {s.get('cockpit_version', '')} · report schema {s['schema_version']} · "
+                   f"generated {fmt_time(s.get('generated'))}_", ""]
+    return "\n".join(out)
 
-    out += [h2("header"), "", md_table(["", ""], [
+
+def note(text: str) -> list[str]:
+    return [f"_{text}_", ""]
+
+
+def header_md(s: dict[str, Any]) -> list[str]:
+    run = s["run"]
+    out = [h2("header"), "", md_table(["", ""], [
         ("state", f"**{run['state']}**"), ("preset", run.get("preset") or "–"), ("device", run.get("device") or "–"),
         ("progress", progress_text(run)), ("started", fmt_time(run.get("started") or run.get("created"))),
         ("ended", fmt_time(run.get("ended")) if run.get("ended") else ("still running" if run.get("active") else "–")),
@@ -61,18 +74,20 @@ def render_markdown(summary: dict[str, Any]) -> str:
     ])]
     if run.get("error"):
         out += ["", f"> **{run['state']}:** {run['error']}"]
-    out.append("")
+    return out + [""]
 
-    out += [h2("spec"), ""]
+
+def spec_md(s: dict[str, Any]) -> list[str]:
+    out = [h2("spec"), ""]
     against = s.get("against")
     if against:
         if against.get("error"):
-            out += [f"_cannot compare specs: {against['error']}_", ""]
+            out += note(f"cannot compare specs: {against['error']}")
         elif not against["diff"]:
-            out += [f"_identical to {against['run_id']}_", ""]
+            out += note(f"identical to {against['run_id']}")
         else:
             out += [f"Differences against `{against['run_id']}`:", "",
-                    md_table(["field", run["run_id"], against["run_id"]],
+                    md_table(["field", s["run"]["run_id"], against["run_id"]],
                              [(f"`{d['key']}`", f"`{fmt_value(d['this'])}`", f"`{fmt_value(d['other'])}`")
                               for d in against["diff"]]), ""]
     if s.get("spec_error"):
@@ -80,20 +95,26 @@ def render_markdown(summary: dict[str, Any]) -> str:
     if s.get("spec_toml"):
         out += ["<details><summary>spec.toml</summary>", "", "```toml", compact_toml(s["spec_toml"]).strip(), "```", "",
                 "</details>", ""]
+    return out
 
-    out += [h2("metrics"), ""]
+
+def metrics_md(s: dict[str, Any]) -> list[str]:
+    final, best = s["metrics"]["final"], s["metrics"]["best"]
     rows = []
     for name, label in KEY_METRICS:
         if name in final or name in best:
             b = best.get(name)
             rows.append((label, fmt_metric(name, final.get(name)), fmt_metric(name, b["value"]) if b else "",
                          f"{b['step']:,}" if b else ""))
-    out += [md_table(["metric", "final", "best", "at step"], rows, right=(1, 2, 3)) if rows
-            else f"_{notes.get('metrics', 'no metrics recorded')}_", ""]
+    if not rows:
+        return [h2("metrics"), ""] + note(s["notes"].get("metrics", "no metrics recorded"))
+    return [h2("metrics"), "", md_table(["metric", "final", "best", "at step"], rows, right=(1, 2, 3)), ""]
 
-    out += [h2("finishing"), ""]
+
+def finishing_md(s: dict[str, Any]) -> list[str]:
+    out = [h2("finishing"), ""]
     if len(s["finishing"]) <= 1:
-        out += [f"_{notes.get('finishing', 'no finishing passes were run')}_", ""]
+        out += note(s["notes"].get("finishing", "no finishing passes were run"))
     if s["finishing"]:
         out += [md_table(["pass", "accuracy", "Δ accuracy", "loss / NLL", "Δ loss", "ECE", "detail"],
                          [(PASS_LABELS.get(r["pass"], r["pass"]), fmt_pct(r["acc"]), fmt_delta_pct(r["delta_acc"]),
@@ -102,114 +123,118 @@ def render_markdown(summary: dict[str, Any]) -> str:
     tta = s["results"].get("tta")
     if tta and tta.get("views"):
         out += ["TTA views: " + ", ".join(f"{k} {fmt_pct(v)}" for k, v in tta["views"].items()), ""]
+    return out
 
-    markers = marker_events(s)
-    out += [h2("training"), ""]
+
+def training_md(s: dict[str, Any], markers: list[dict[str, Any]]) -> list[str]:
     names = [(f"lr {n[3:]}", n, False) for n in sorted(s["series"]) if n.startswith("lr/")]
     tbl = curves(s, CURVES + names)
-    out += [tbl or f"_{notes.get('metrics', 'no metrics recorded yet')}_", ""]
+    out = [h2("training"), "", tbl or f"_{s['notes'].get('metrics', 'no metrics recorded yet')}_", ""]
     if markers and tbl:
-        out += ["Events on the timeline: " + "; ".join(f"**{m['n']}** step {m['step']:,} {m['kind']}" for m in markers[:30]), ""]
+        out += ["Events on the timeline: " + "; ".join(f"**{m['n']}** step {m['step']:,} {m['kind']}"
+                                                       for m in markers[:30]), ""]
+    return out
 
-    out += [h2("calibration"), ""]
+
+def calibration_md(s: dict[str, Any]) -> list[str]:
     cal = s["results"].get("calibrate")
     if not cal:
-        out += [f"_{notes['calibration']}_", ""]
-    else:
-        b, a = cal.get("before") or {}, cal.get("after") or {}
-        out += [f"Temperature **{fmt_num(cal.get('temperature'), 4)}**.", "",
-                md_table(["", "NLL", "ECE", "accuracy"],
-                         [("before", fmt_num(b.get("nll")), fmt_pct(b.get("ece")), fmt_pct(b.get("acc"))),
-                          ("after", fmt_num(a.get("nll")), fmt_pct(a.get("ece")), fmt_pct(a.get("acc")))],
-                         right=(1, 2, 3)), ""]
-        rel = cal.get("reliability") or {}
-        bins = {}
-        for label in ("before", "after"):
-            for r in rel.get(label) or []:
-                if r.get("count", 1) and r.get("conf") is not None:
-                    bins.setdefault(round(r["conf"], 2), {})[label] = r
-        if bins:
-            out += ["Reliability (accuracy per confidence bin):", "",
-                    md_table(["confidence", "acc before", "n before", "acc after", "n after"],
-                             [(f"{c:.2f}", fmt_num((v.get("before") or {}).get("acc"), 3),
-                               fmt_num((v.get("before") or {}).get("count")), fmt_num((v.get("after") or {}).get("acc"), 3),
-                               fmt_num((v.get("after") or {}).get("count"))) for c, v in sorted(bins.items())],
-                             right=(0, 1, 2, 3, 4)), ""]
+        return [h2("calibration"), ""] + note(s["notes"]["calibration"])
+    b, a = cal.get("before") or {}, cal.get("after") or {}
+    out = [h2("calibration"), "", f"Temperature **{fmt_num(cal.get('temperature'), 4)}**.", "",
+           md_table(["", "NLL", "ECE", "accuracy"],
+                    [("before", fmt_num(b.get("nll")), fmt_pct(b.get("ece")), fmt_pct(b.get("acc"))),
+                     ("after", fmt_num(a.get("nll")), fmt_pct(a.get("ece")), fmt_pct(a.get("acc")))],
+                    right=(1, 2, 3)), ""]
+    bins: dict[float, dict[str, Any]] = {}
+    for label in ("before", "after"):
+        for r in (cal.get("reliability") or {}).get(label) or []:
+            if r.get("count", 1) and r.get("conf") is not None:
+                bins.setdefault(round(r["conf"], 2), {})[label] = r
+    if bins:
+        def cells(v: dict[str, Any]) -> tuple[str, str]:
+            return fmt_num((v or {}).get("acc"), 3), fmt_num((v or {}).get("count"))
 
-    out += [h2("classes"), ""]
+        out += ["Reliability (accuracy per confidence bin):", "",
+                md_table(["confidence", "acc before", "n before", "acc after", "n after"],
+                         [(f"{c:.2f}", *cells(v.get("before")), *cells(v.get("after"))) for c, v in sorted(bins.items())],
+                         right=(0, 1, 2, 3, 4)), ""]
+    return out
+
+
+def classes_md(s: dict[str, Any]) -> list[str]:
     conf = s["results"].get("confusion")
     if not conf:
-        out += [f"_{notes['classes']}_", ""]
-    else:
-        cnames, accs = per_class_acc(s)
-        if accs:
-            out += [md_table(["class", "accuracy", ""], [(n, fmt_pct(a, 1), "█" * round((a or 0) * 20))
-                                                         for n, a in zip(cnames, accs)], right=(1,)), ""]
-        matrix = conf.get("matrix") or []
-        if matrix and len(matrix) <= 20:
-            labels = class_names(s) or [str(i) for i in range(len(matrix))]
-            out += ["Confusion matrix (rows: true, columns: predicted):", "",
-                    md_table(["true \\ pred"] + labels, [[labels[i] if i < len(labels) else str(i)] + [fmt_num(v) for v in row]
-                                                          for i, row in enumerate(matrix)], right=range(1, len(matrix) + 1)), ""]
+        return [h2("classes"), ""] + note(s["notes"]["classes"])
+    out = [h2("classes"), ""]
+    cnames, accs = per_class_acc(s)
+    if accs:
+        out += [md_table(["class", "accuracy", ""], [(n, fmt_pct(a, 1), "█" * round((a or 0) * 20))
+                                                     for n, a in zip(cnames, accs)], right=(1,)), ""]
+    matrix = conf.get("matrix") or []
+    if matrix and len(matrix) <= 20:
+        labels = class_names(s) or [str(i) for i in range(len(matrix))]
+        out += ["Confusion matrix (rows: true, columns: predicted):", "",
+                md_table(["true \\ pred"] + labels, [[labels[i] if i < len(labels) else str(i)] + [fmt_num(v) for v in row]
+                                                      for i, row in enumerate(matrix)], right=range(1, len(matrix) + 1)), ""]
+    return out
 
-    out += [h2("difficulty"), ""]
-    if "difficulty" in notes:
-        out += [f"_{notes['difficulty']}_", ""]
-    else:
-        tbl = curves(s, DIFFICULTY)
-        if tbl:
-            out += [tbl, ""]
-        d = s["difficulty"]
-        if d["hist"]:
-            edges = d["hist_edges"]
-            labels = [(f"{edges[i]:g}–{edges[i + 1]:g}" if i < len(d["hist"]) - 1 else f"{edges[i]:g}+") if edges else str(i)
-                      for i in range(len(d["hist"]))]
-            out += [f"Per-sample loss histogram at step {d.get('hist_step') or 0:,}:", "",
-                    md_table(["loss", "share", ""], [(lab, fmt_pct(v, 1), "█" * round((v or 0) * 40))
-                                                     for lab, v in zip(labels, d["hist"])], right=(1,)), ""]
 
-    out += [h2("throughput"), ""]
+def difficulty_md(s: dict[str, Any]) -> list[str]:
+    if "difficulty" in s["notes"]:
+        return [h2("difficulty"), ""] + note(s["notes"]["difficulty"])
+    out = [h2("difficulty"), ""]
+    tbl = curves(s, DIFFICULTY)
+    if tbl:
+        out += [tbl, ""]
+    d = s["difficulty"]
+    if d["hist"]:
+        edges = d["hist_edges"]
+        labels = [(f"{edges[i]:g}–{edges[i + 1]:g}" if i < len(d["hist"]) - 1 else f"{edges[i]:g}+") if edges else str(i)
+                  for i in range(len(d["hist"]))]
+        out += [f"Per-sample loss histogram at step {d.get('hist_step') or 0:,}:", "",
+                md_table(["loss", "share", ""], [(lab, fmt_pct(v, 1), "█" * round((v or 0) * 40))
+                                                 for lab, v in zip(labels, d["hist"])], right=(1,)), ""]
+    return out
+
+
+def throughput_md(s: dict[str, Any]) -> list[str]:
     tbl = curves(s, THROUGHPUT)
-    out += [tbl or f"_{notes.get('throughput', 'no throughput measurements yet')}_", ""]
+    return [h2("throughput"), "", tbl or f"_{s['notes'].get('throughput', 'no throughput measurements yet')}_", ""]
 
-    out += [h2("layers"), ""]
+
+def layers_md(s: dict[str, Any]) -> list[str]:
     if not s["layers"]:
-        out += [f"_{notes.get('layers', 'no per-layer instruments recorded')}_", ""]
-    else:
-        cols = [("grad_norm", "grad norm"), ("update_ratio", "update ratio"), ("lr", "lr"), ("act_mean", "act mean"),
-                ("act_std", "act std"), ("act_dead", "dead"), ("act_saturation", "saturation")]
-        cols = [c for c in cols if any(c[0] in r for r in s["layers"])]
-        out += [md_table(["layer"] + [h for _, h in cols],
-                         [[r["name"]] + [(fmt_pct(r[k]) if k in ("act_dead", "act_saturation") else fmt_num(r[k], 3))
-                                         if r.get(k) is not None else "–" for k, _ in cols] for r in s["layers"]],
-                         right=range(1, len(cols) + 1)), ""]
+        return [h2("layers"), ""] + note(s["notes"].get("layers", "no per-layer instruments recorded"))
+    cols = layer_columns(s["layers"])
+    return [h2("layers"), "", md_table(["layer"] + [h for _, h in cols],
+                                       [[r["name"]] + [layer_cell(r, k) for k, _ in cols] for r in s["layers"]],
+                                       right=range(1, len(cols) + 1)), ""]
 
-    out += [h2("hardest"), ""]
+
+def hardest_md(s: dict[str, Any]) -> list[str]:
     h = s["results"].get("hardest")
     if not h or not h.get("examples"):
-        out += [f"_{notes.get('hardest', 'no hardest-examples pass recorded')}_", ""]
-    else:
-        cn = class_names(s)
+        return [h2("hardest"), ""] + note(s["notes"].get("hardest", "no hardest-examples pass recorded"))
+    cn = class_names(s)
 
-        def name(i: Any) -> str:
-            return cn[i] if isinstance(i, int) and 0 <= i < len(cn) else str(i)
+    def name(i: Any) -> str:
+        return cn[i] if isinstance(i, int) and 0 <= i < len(cn) else str(i)
 
-        out += [f"Highest-loss test images at step {h.get('_step', 0):,}:", "",
-                md_table(["index", "label", "predicted", "loss"],
-                         [(e.get("index", ""), name(e.get("label")), name(e.get("pred")), fmt_num(e.get("loss"), 4))
-                          for e in h["examples"][:20]], right=(0, 3)), ""]
+    return [h2("hardest"), "", f"Highest-loss test images at step {h.get('_step', 0):,}:", "",
+            md_table(["index", "label", "predicted", "loss"],
+                     [(e.get("index", ""), name(e.get("label")), name(e.get("pred")), fmt_num(e.get("loss"), 4))
+                      for e in h["examples"][:20]], right=(0, 3)), ""]
 
-    out += [h2("timeline"), ""]
-    numbers = {m["id"]: m["n"] for m in markers}
+
+def timeline_md(s: dict[str, Any], markers: list[dict[str, Any]]) -> list[str]:
     if not s["events"]:
-        out += ["_no events recorded_", ""]
-    else:
-        ev = s["events"][:200]
-        out += [md_table(["#", "step", "time", "kind", "level", "message"],
-                         [(numbers.get(e["id"], ""), f"{e['step']:,}", fmt_clock(e["wall"]), e["kind"], e["level"],
-                           e["message"]) for e in ev], right=(0, 1)), ""]
-        if len(s["events"]) > len(ev):
-            out += [f"_{len(s['events']) - len(ev)} more events in report.json_", ""]
-    out += ["---", f"_Training Cockpit {s.get('cockpit_version', '')} · report schema {s['schema_version']} · "
-                   f"generated {fmt_time(s.get('generated'))}_", ""]
-    return "\n".join(out)
+        return [h2("timeline"), ""] + note("no events recorded")
+    numbers = {m["id"]: m["n"] for m in markers}
+    ev = s["events"][:200]
+    out = [h2("timeline"), "", md_table(["#", "step", "time", "kind", "level", "message"],
+                                        [(numbers.get(e["id"], ""), f"{e['step']:,}", fmt_clock(e["wall"]), e["kind"],
+                                          e["level"], e["message"]) for e in ev], right=(0, 1)), ""]
+    if len(s["events"]) > len(ev):
+        out += [f"_{len(s['events']) - len(ev)} more events in report.json_", ""]
+    return out

@@ -18,8 +18,8 @@ from rich.text import Text
 from cockpit.core.formats import LEVEL_STYLE, STATE_STYLE
 from cockpit.core.sparkline import BARS
 from ..fmt import (KEY_METRICS, PASS_LABELS, class_names, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration,
-                  fmt_metric, fmt_num, fmt_pct, fmt_time, fmt_value, marker_events, per_class_acc, progress_text,
-                  toml_tables)
+                   fmt_metric, fmt_num, fmt_pct, fmt_time, fmt_value, layer_cell, layer_columns, marker_events,
+                   per_class_acc, progress_text, toml_tables)
 from ..sections import SECTIONS
 
 MARKER_STYLE = {"set_lr": "blue", "paused": "bright_black", "resumed": "bright_black", "swa_started": "magenta",
@@ -396,16 +396,13 @@ def layers_part(s: dict[str, Any]) -> list[RenderableType]:
     rows = s["layers"]
     if not rows:
         return out + [note(s["notes"].get("layers", "no per-layer instruments recorded"))]
-    cols = [("grad_norm", "grad norm"), ("update_ratio", "update ratio"), ("lr", "lr"), ("act_mean", "act mean"),
-            ("act_std", "act std"), ("act_dead", "dead"), ("act_saturation", "saturation")]
-    cols = [c for c in cols if any(c[0] in r for r in rows)]
+    cols = layer_columns(rows)
     t = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
     t.add_column("layer")
     for _, h in cols:
         t.add_column(h, justify="right")
     for r in rows:
-        t.add_row(r["name"], *[(fmt_pct(r[k]) if k in ("act_dead", "act_saturation") else fmt_num(r[k], 3))
-                               if r.get(k) is not None else "–" for k, _ in cols])
+        t.add_row(r["name"], *[layer_cell(r, k) for k, _ in cols])
     return out + [t]
 
 
