@@ -18,6 +18,7 @@ from cockpit import __version__
 from cockpit.core.formats import STATE_STYLE
 
 from . import svg
+from .line_chart import line_chart
 
 from ..compare import CURVE_METRICS, delta_text, fmt_result
 from ..fmt import fmt_duration, fmt_metric, fmt_pct, fmt_time, fmt_value
@@ -158,7 +159,7 @@ def render_compare_html(c: dict[str, Any]) -> str:
             i = ids.index(r["run_id"])
             series.append({"name": f"{letters[i]} {r['run_id']}", "x": r["x"], "y": r["y"], "color": colors[i]})
         unit = runs[0].get("unit", "epoch")
-        charts.append(f"<figure>{svg.line_chart(f'chart-compare-{name}', title, series, x_label=unit, y_fmt=kind, log_y=name in ('grad_norm',))}</figure>")
+        charts.append(f"<figure>{line_chart(f'chart-compare-{name}', title, series, x_label=unit, y_fmt=kind, log_y=name in ('grad_norm',))}</figure>")
     curves = section("compare-curves", "Curves overlaid",
                      ('<div class="grid2">' + "".join(charts) + "</div>") if charts else '<p class="note">no curves recorded</p>')
     return page(f"compare: {' vs '.join(ids)}", "\n".join([head, spec, results, curves]),

@@ -6,6 +6,7 @@ from html import escape
 from typing import Any, Iterable
 
 from . import svg
+from .line_chart import line_chart
 from ..sections import SECTIONS
 from ..fmt import (KEY_METRICS, PASS_LABELS, class_names, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration,
                    fmt_metric, fmt_num, fmt_pct, fmt_time, fmt_value, layer_cell, layer_columns, marker_events,
@@ -150,7 +151,7 @@ def step_chart(summary: dict[str, Any], chart_id: str, title: str, names: Iterab
     total = run.get("total_steps") or 0
     last = run.get("step") or 0
     x_range = (0, max(total, last)) if max(total, last) > 0 else None
-    return svg.line_chart(chart_id, title, pick(summary, names, labels), markers=markers or [], y_fmt=y_fmt,
+    return line_chart(chart_id, title, pick(summary, names, labels), markers=markers or [], y_fmt=y_fmt,
                           log_y=log_y, x_range=x_range, epoch_steps=run.get("steps_per_epoch") or 0,
                           width=width, height=height)
 

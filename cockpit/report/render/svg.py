@@ -2,14 +2,16 @@
 
 Every chart is one `<svg class="chart" id="chart-...">` element with a <title>, axes with nice
 ticks, a legend, and (for step charts) the run's events as vertical marker lines. The markup is
-well-formed XML, so a test (or a script) can parse each chart on its own.
+well-formed XML, so a test (or a script) can parse each chart on its own. This module holds the
+shared drawing helpers and the bar, heatmap, reliability and timeline charts; line_chart.py the
+line chart.
 """
 
 from __future__ import annotations
 
 import math
 from html import escape
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
 INK = "#1f2937"
@@ -134,158 +136,6 @@ def fmt_num(v: float, step: float | None = None) -> str:
 def fmt_pct(v: float, step: float | None = None) -> str:
     d = 0 if step is None or step * 100 >= 1 - 1e-9 else 1
     return f"{v * 100:.{d}f}%"
-
-
-# ---------------------------------------------------------------------------------- line chart
-
-
-def line_chart(chart_id: str, title: str, series: Sequence[dict[str, Any]], *,
-               markers: Iterable[dict[str, Any]] = (), x_label: str = "step", y_fmt: str = "num",
-               log_y: bool = False, y_range: tuple[float | None, float | None] = (None, None),
-               width: float = 560, height: float = 300, x_range: tuple[float, float] | None = None,
-               epoch_steps: int = 0) -> str:
-    """Lines over a shared x axis. series: {name, x, y, color?, dash?, dots?, width?}; y may hold None (gaps).
-
-    markers: events {step, kind, level, message, n} drawn as vertical lines labelled with their number n.
-    """
-    fmt = fmt_pct if y_fmt == "pct" else fmt_num
-    pts_all = [(x, y) for s in series for x, y in zip(s["x"], s["y"]) if y is not None]
-    if log_y:
-        pos = [y for _, y in pts_all if y > 0]
-        log_y = bool(pos) and max(pos) / min(pos) > 20
-    # legend layout first: it sets the plot's top
-    pad_l, pad_r, pad_b = 58, 18, 42
-    legend_items = []
-    for i, s in enumerate(series):
-        color = s.get("color") or PALETTE[i % len(PALETTE)]
-        last = next((y for y in reversed(s["y"]) if y is not None), None)
-        label = s["name"] + (f"  {fmt_pct(last, 0.001) if y_fmt == 'pct' else fmt_num(last)}" if last is not None else "")
-        legend_items.append((label, color, s.get("dash")))
-    rows: list[list[tuple[float, tuple]]] = [[]]
-    x_cursor = pad_l
-    for item in legend_items:
-        w = 26 + text_width(item[0], 11) + 18
-        if x_cursor + w > width - pad_r and rows[-1]:
-            rows.append([])
-            x_cursor = pad_l
-        rows[-1].append((x_cursor, item))
-        x_cursor += w
-    top = 30 + 16 * len(rows) + 6
-    pw, ph = width - pad_l - pad_r, height - top - pad_b
-    out = [svg_open(chart_id, title, width, height), _text(12, 19, title, size=13, fill=INK, weight="600")]
-    for r, row in enumerate(rows):
-        y = 36 + 16 * r
-        for x, (label, color, dash) in row:
-            d = f' stroke-dasharray="{dash}"' if dash else ""
-            out.append(f'<line x1="{_n(x)}" y1="{y - 4}" x2="{_n(x + 20)}" y2="{y - 4}" stroke="{color}" stroke-width="2.5"{d}/>')
-            out.append(_text(x + 26, y, label, size=11, fill=INK))
-    if not pts_all:
-        out.append(f'<rect x="{pad_l}" y="{top}" width="{_n(pw)}" height="{_n(ph)}" fill="#f9fafb" stroke="{GRID}"/>')
-        out.append(_text(pad_l + pw / 2, top + ph / 2, "no data yet", size=12, anchor="middle"))
-        out.append("</svg>")
-        return "".join(out)
-
-    xs = [x for x, _ in pts_all]
-    x0, x1 = x_range if x_range else (min(xs), max(xs))
-    if x1 <= x0:
-        x1 = x0 + 1
-    xa, xb, xt = nice_ticks(x0, x1, 6, integer=(x_label == "step"))
-    if x_range:  # keep the requested range exact (e.g. 0..total_steps)
-        xa, xb = x0, x1
-        xt = [t for t in xt if x0 <= t <= x1]
-    ys = [y for _, y in pts_all]
-    lo = y_range[0] if y_range[0] is not None else min(ys)
-    hi = y_range[1] if y_range[1] is not None else max(ys)
-    if log_y:
-        pos = [y for y in ys if y > 0]
-        ya, yb, yt = log_ticks(min(pos), max(pos))
-        ty = lambda v: top + ph - (math.log10(max(v, ya)) - math.log10(ya)) / (math.log10(yb) - math.log10(ya)) * ph  # noqa: E731
-    else:
-        ya, yb, yt = nice_ticks(min(lo, min(ys)), max(hi, max(ys)), 5)
-        if y_fmt == "pct":
-            ya, yb = max(ya, min(0.0, lo)), min(yb, max(1.0, hi))
-            yt = [t for t in yt if ya - 1e-9 <= t <= yb + 1e-9]
-        ty = lambda v: top + ph - (v - ya) / (yb - ya) * ph  # noqa: E731
-    tx = lambda v: pad_l + (v - xa) / (xb - xa) * pw  # noqa: E731
-    ystep = (yt[1] - yt[0]) if len(yt) > 1 else None
-    xstep = (xt[1] - xt[0]) if len(xt) > 1 else None
-
-    out.append(f'<rect x="{pad_l}" y="{top}" width="{_n(pw)}" height="{_n(ph)}" fill="#ffffff"/>')
-    if epoch_steps and x_label == "step" and (xb - xa) / epoch_steps <= 60:
-        e = math.ceil(xa / epoch_steps) * epoch_steps
-        while e <= xb:
-            if e > xa:
-                out.append(f'<line x1="{_n(tx(e))}" y1="{top}" x2="{_n(tx(e))}" y2="{_n(top + ph)}" stroke="#f3f4f6"/>')
-            e += epoch_steps
-    for t in yt:
-        y = ty(t)
-        out.append(f'<line x1="{pad_l}" y1="{_n(y)}" x2="{_n(pad_l + pw)}" y2="{_n(y)}" stroke="{GRID}"/>')
-        label = fmt(t, ystep) if not log_y else fmt_num(t)
-        out.append(_text(pad_l - 6, y + 4, label, size=10.5, anchor="end"))
-    for t in xt:
-        x = tx(t)
-        out.append(f'<line x1="{_n(x)}" y1="{_n(top + ph)}" x2="{_n(x)}" y2="{_n(top + ph + 4)}" stroke="{AXIS}"/>')
-        out.append(_text(x, top + ph + 16, fmt_num(t, xstep), size=10.5, anchor="middle"))
-    out.append(f'<line x1="{pad_l}" y1="{_n(top + ph)}" x2="{_n(pad_l + pw)}" y2="{_n(top + ph)}" stroke="{AXIS}"/>')
-    out.append(f'<line x1="{pad_l}" y1="{top}" x2="{pad_l}" y2="{_n(top + ph)}" stroke="{AXIS}"/>')
-    out.append(_text(pad_l + pw, height - 8, x_label + (" (log y)" if log_y else ""), size=10.5, anchor="end"))
-
-    # event markers under the curves: steering actions as labelled lines; alarms too, unless there are
-    # so many that they would bury the curves: then a tick each along the top edge
-    marks = [m for m in markers if m.get("step") is not None and xa <= m["step"] <= xb]
-    dense = sum(1 for m in marks if is_alarm(m)) > DENSE_ALARMS
-    last_label_x = -1e9
-    ticks_done: set[int] = set()
-    for m in marks:
-        x = tx(m["step"])
-        color = marker_color(m)
-        tip = escape(f"#{m.get('n', '')} step {m['step']}: {m['kind']}: {m.get('message', '')}")
-        if dense and is_alarm(m):
-            px = int(x)
-            if px in ticks_done:
-                continue
-            ticks_done.add(px)
-            out.append(f'<line class="alarm-tick" x1="{_n(x)}" y1="{top}" x2="{_n(x)}" y2="{top + 7}" stroke="{color}" '
-                       f'stroke-width="1.2"><title>{tip}</title></line>')
-            continue
-        out.append(f'<g class="marker"><title>{tip}</title>'
-                   f'<line x1="{_n(x)}" y1="{top}" x2="{_n(x)}" y2="{_n(top + ph)}" stroke="{color}" '
-                   f'stroke-width="1.2" stroke-dasharray="4 3" opacity="0.85"/>')
-        if m.get("n") is not None and x - last_label_x >= 8 + 6 * len(str(m["n"])):
-            w = 8 + 5.5 * len(str(m["n"]))
-            out.append(f'<rect x="{_n(x - w / 2)}" y="{top + 2}" width="{_n(w)}" height="13" rx="3" fill="{color}"/>')
-            out.append(_text(x, top + 12, str(m["n"]), size=9, anchor="middle", fill="#ffffff", weight="600"))
-            last_label_x = x
-        out.append("</g>")
-
-    out.append(f'<clipPath id="{escape(chart_id)}-clip"><rect x="{pad_l}" y="{top - 3}" width="{_n(pw)}" height="{_n(ph + 6)}"/></clipPath>')
-    out.append(f'<g clip-path="url(#{escape(chart_id)}-clip)">')
-    for i, s in enumerate(series):
-        color = s.get("color") or PALETTE[i % len(PALETTE)]
-        segs: list[list[tuple[float, float]]] = [[]]
-        for x, y in zip(s["x"], s["y"]):
-            if y is None or (log_y and y <= 0):
-                if segs[-1]:
-                    segs.append([])
-                continue
-            segs[-1].append((tx(x), ty(y)))
-        dash = f' stroke-dasharray="{s["dash"]}"' if s.get("dash") else ""
-        sw = s.get("width", 1.8)
-        out.append(f'<g class="series" data-name="{escape(s["name"])}"><title>{escape(s["name"])}</title>')
-        for seg in segs:
-            if len(seg) >= 2:
-                d = "M" + " L".join(f"{_n(a)},{_n(b)}" for a, b in seg)
-                out.append(f'<path d="{d}" fill="none" stroke="{color}" stroke-width="{sw}" '
-                           f'stroke-linejoin="round" stroke-linecap="round"{dash}/>')
-        n_pts = sum(len(seg) for seg in segs)
-        if s.get("dots") or n_pts <= 40:
-            for seg in segs:
-                for a, b in seg:
-                    out.append(f'<circle cx="{_n(a)}" cy="{_n(b)}" r="{2.6 if n_pts > 1 else 4}" fill="{color}" '
-                               f'stroke="#ffffff" stroke-width="0.8"/>')
-        out.append("</g>")
-    out.append("</g></svg>")
-    return "".join(out)
 
 
 # ------------------------------------------------------------------------------------ bar charts
