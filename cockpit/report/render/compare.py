@@ -22,8 +22,8 @@ from .line_chart import line_chart
 
 from ..compare import CURVE_METRICS, delta_text, fmt_result
 from ..fmt import fmt_duration, fmt_metric, fmt_pct, fmt_time, fmt_value
-from .html import page, section, table
-from .term import step_spark
+from .html_kit import page, section, table
+from .term_kit import step_spark
 
 
 # ------------------------------------------------------------------------------------- terminal

@@ -8,7 +8,8 @@ from ..fmt import (KEY_METRICS, PASS_LABELS, class_names, compact_toml, fmt_cloc
                    fmt_duration, fmt_metric, fmt_num, fmt_pct, fmt_time, fmt_value, layer_cell, layer_columns,
                    marker_events, per_class_acc, progress_text)
 from ..sections import SECTIONS
-from .term import CURVES, DIFFICULTY, THROUGHPUT, step_spark
+from .term import CURVES, DIFFICULTY, THROUGHPUT
+from .term_kit import step_spark
 
 SPARK_W = 48
 
