@@ -15,9 +15,10 @@ import time
 from typing import Any
 
 from engine.spec import SpecError, diff_specs, dump_spec, spec_to_dict
-from engine.store import ACTIVE_STATES, WORKER_GONE, Run
-
 from cockpit import __version__
+from engine.store import ACTIVE_STATES, WORKER_GONE, Run, StoredResult
+
+from .finishing import finishing_rows, finite
 
 SCHEMA_VERSION = 1
 MAX_POINTS = 500  # per series, for charts and the JSON
@@ -58,17 +59,6 @@ ALARM_LEVELS = ("warning", "error")
 
 RESULT_KINDS = ("hardest", "swa", "calibrate", "tta", "ensemble", "confusion")
 HIST_EDGES = [round(0.5 * i, 1) for i in range(11)]  # per-sample loss histogram (last bin takes the overflow)
-
-
-def finite(v: Any) -> float | None:
-    """A JSON-safe number: NaN and infinities become None."""
-    if v is None or isinstance(v, bool):
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 def clean(obj: Any) -> Any:
@@ -125,73 +115,6 @@ def _layers(order: list[str], last: dict[str, float | None]) -> list[dict[str, A
     return list(rows.values())
 
 
-def _with_ckpt(detail: str, result: dict[str, Any]) -> str:
-    ck = result.get("_checkpoint")
-    return f"{detail} · {ck}" if ck else detail
-
-
-def _finishing(final: dict[str, Any], results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The finishing-pass rows side by side: base, SWA, calibrated, TTA, ensemble.
-
-    Deltas are against the pass's own baseline when it measured one on the same checkpoint
-    (swa.base_acc, calibrate.before, tta.base_acc), else against the base row (the final model).
-    """
-    cal, tta, swa, ens = (results.get(k) for k in ("calibrate", "tta", "swa", "ensemble"))
-    before = (cal.get("before") or {}) if cal else {}
-    base_acc = final.get("test_acc")
-    for fallback in ((tta or {}).get("base_acc"), before.get("acc"), (swa or {}).get("base_acc")):
-        if base_acc is None:
-            base_acc = finite(fallback)
-    base_loss = final.get("test_loss")
-    if base_loss is None:
-        base_loss = finite((tta or {}).get("base_loss")) or finite(before.get("nll"))
-    rows: list[dict[str, Any]] = []
-    if base_acc is not None or base_loss is not None:
-        rows.append({"pass": "base", "acc": base_acc, "loss": base_loss, "ece": finite(before.get("ece")),
-                     "detail": "final model", "_ref": (None, None)})
-    if swa:
-        epochs = swa.get("epochs")
-        detail = (f"averaged weights, {epochs} epoch{'' if epochs == 1 else 's'}" if isinstance(epochs, int)
-                  else "averaged weights")
-        rows.append({"pass": "swa", "acc": finite(swa.get("test_acc", swa.get("swa_acc"))),
-                     "loss": finite(swa.get("test_loss")), "ece": None, "detail": _with_ckpt(detail, swa),
-                     "_ref": (finite(swa.get("base_acc")), finite(swa.get("base_loss")))})
-    if cal:
-        after = cal.get("after") or {}
-        t = finite(cal.get("temperature"))
-        rows.append({"pass": "calibrated", "acc": finite(after.get("acc")), "loss": finite(after.get("nll")),
-                     "ece": finite(after.get("ece")),
-                     "detail": _with_ckpt(f"temperature {t:.3g}" if t is not None else "temperature scaling", cal),
-                     "_ref": (finite(before.get("acc")), finite(before.get("nll")))})
-    if tta:
-        views = tta.get("views") or {}
-        n = tta.get("n_views") or len(views)
-        detail = f"{n} views: {', '.join(map(str, views))}" if views else f"{n} views"
-        if tta.get("combine"):
-            detail += f" ({tta['combine']})"
-        rows.append({"pass": "tta", "acc": finite(tta.get("tta_acc")), "loss": finite(tta.get("tta_loss")),
-                     "ece": finite(tta.get("ece")), "detail": _with_ckpt(detail, tta),
-                     "_ref": (finite(tta.get("base_acc")), finite(tta.get("base_loss")))})
-    if ens:
-        acc = next((finite(ens[k]) for k in ("acc", "mean_prob_acc", "ensemble_acc", "test_acc") if k in ens), None)
-        loss = next((finite(ens[k]) for k in ("nll", "loss", "ensemble_loss", "test_loss") if k in ens), None)
-        members = ens.get("members") or ens.get("runs") or []
-        detail = f"{len(members)} members" if members else "ensemble"
-        if finite(ens.get("best_member_acc")) is not None:
-            detail += f", best member {ens['best_member_acc']:.2%}"
-        rows.append({"pass": "ensemble", "acc": acc, "loss": loss, "ece": finite(ens.get("ece")), "detail": detail,
-                     "_ref": (None, None)})
-    base = rows[0] if rows and rows[0]["pass"] == "base" else None
-    for r in rows:
-        ref_acc, ref_loss = r["_ref"]
-        if r is not base and base is not None:
-            ref_acc = base["acc"] if ref_acc is None else ref_acc
-            ref_loss = base["loss"] if ref_loss is None else ref_loss
-        r["delta_acc"] = r["acc"] - ref_acc if r is not base and r["acc"] is not None and ref_acc is not None else None
-        r["delta_loss"] = r["loss"] - ref_loss if r is not base and r["loss"] is not None and ref_loss is not None else None
-    return [{k: r.get(k) for k in SCHEMA["finishing"]} for r in rows]
-
-
 def _spec(run: Run) -> tuple[Any, dict[str, Any] | None, str, str | None]:
     """(RunSpec or None, spec dict, TOML text, error)."""
     path = run.path / "spec.toml"
@@ -206,14 +129,37 @@ def _spec(run: Run) -> tuple[Any, dict[str, Any] | None, str, str | None]:
 def summarize(run: Run, against: Run | None = None, max_points: int = MAX_POINTS) -> dict[str, Any]:
     """Everything a report shows, as plain JSON-ready data (schema_version 1)."""
     state = run.observed_state()  # a run whose worker is gone reads as crashed (nothing is written)
-    meta = run.meta()
-    if state == "crashed" and meta.get("state") in ACTIVE_STATES:
-        meta["error"] = WORKER_GONE
     now = time.time()
     spec, spec_dict, spec_toml, spec_error = _spec(run)
-
     order = run.metric_names_by_first_write()
     last = {k: finite(v) for k, v in run.last_values().items()}
+    series, best = _series(run, order, max_points)
+    run_info = _run_info(run, state, now)
+    latest, results = _results(run)
+    difficulty = _difficulty(run, order, series, last)
+    summary = {
+        "schema_version": SCHEMA_VERSION,
+        "generated": now,
+        "cockpit_version": __version__,
+        "run": run_info,
+        "spec": spec_dict,
+        "spec_toml": spec_toml,
+        "spec_error": spec_error,
+        "against": _against(run, spec, spec_error, against) if against is not None else None,
+        "metrics": {"final": last, "best": best, "names": order},
+        "finishing": finishing_rows(last, latest),
+        "results": results,
+        "series": series,
+        "difficulty": difficulty,
+        "layers": _layers(order, last),
+        "events": _events(run, run_info["steps_per_epoch"]),
+        "notes": _notes(state, series, results, difficulty, order),
+    }
+    return clean(summary)
+
+
+def _series(run: Run, order: list[str], max_points: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(downsampled series of the charted metrics, the best value of each accuracy and loss)."""
     names = set(order)
     wanted = [n for n in SERIES if n in names] + [n for n in order if n.startswith("lr/")]
     raw = {n: [(int(s), finite(v)) for s, v in run.series(n)] for n in wanted}
@@ -223,32 +169,43 @@ def summarize(run: Run, against: Run | None = None, max_points: int = MAX_POINTS
     for n in BEST_MAX + BEST_MIN:
         if n in raw and (b := _best(raw[n], "max" if n in BEST_MAX else "min")):
             best[n] = b
+    return series, best
 
+
+def _run_info(run: Run, state: str, now: float) -> dict[str, Any]:
+    meta = run.meta()
+    error = meta.get("error") or ""
+    if state == "crashed" and meta.get("state") in ACTIVE_STATES:  # read as crashed, not (yet) recorded
+        error = WORKER_GONE
     step = run.last_step()
     total = int(meta.get("total_steps") or 0)
     spe = int(meta.get("steps_per_epoch") or 0)
     started, ended = finite(meta.get("started")), finite(meta.get("ended"))
     active = state in ACTIVE_STATES
     end_ts = ended if ended is not None else (now if active else None)
-    duration = end_ts - started if started is not None and end_ts is not None else None
-    run_info = {
+    return {
         "run_id": meta.get("run_id") or run.run_id, "name": meta.get("name", ""), "preset": meta.get("preset", ""),
         "state": state, "active": active, "path": str(run.path.resolve()), "host": meta.get("host", ""),
         "device": meta.get("device", ""), "torch_version": meta.get("torch_version", ""),
-        "created": finite(meta.get("created")), "started": started, "ended": ended, "duration_s": duration,
+        "created": finite(meta.get("created")), "started": started, "ended": ended,
+        "duration_s": end_ts - started if started is not None and end_ts is not None else None,
         "step": step, "total_steps": total, "steps_per_epoch": spe, "epochs": int(meta.get("epochs") or 0),
         "epoch": (step / spe) if spe else None, "progress": min(step / total, 1.0) if total else None,
-        "error": meta.get("error") or "",
+        "error": error,
     }
 
-    # results: the latest of each kind (a later pass supersedes an earlier one)
-    results: dict[str, Any] = {k: None for k in RESULT_KINDS}
-    other: dict[str, Any] = {}
-    for row in run.results():
-        entry = clean(row.data.model_dump()) | {"_step": row.step, "_checkpoint": row.checkpoint, "_wall": row.wall}
-        (results if row.kind in RESULT_KINDS else other)[row.kind] = entry
-    results["other"] = other
 
+def _results(run: Run) -> tuple[dict[str, StoredResult], dict[str, Any]]:
+    """(the latest stored result of each kind, the results section): a later pass supersedes an earlier one."""
+    latest = {row.kind: row for row in run.results()}
+    as_json = {k: clean(r.data.model_dump()) | {"_step": r.step, "_checkpoint": r.checkpoint, "_wall": r.wall}
+               for k, r in latest.items()}
+    results: dict[str, Any] = {k: as_json.get(k) for k in RESULT_KINDS}
+    results["other"] = {k: v for k, v in as_json.items() if k not in RESULT_KINDS}
+    return latest, results
+
+
+def _events(run: Run, spe: int) -> list[dict[str, Any]]:
     events = []
     for e in run.events_since(0):
         try:
@@ -259,50 +216,30 @@ def summarize(run: Run, against: Run | None = None, max_points: int = MAX_POINTS
         events.append({"id": e["id"], "wall": e["wall"], "step": e["step"], "epoch": (e["step"] / spe) if spe else None,
                        "kind": e["kind"], "level": e["level"], "message": e["message"], "data": clean(data),
                        "marker": marker})
+    return events
 
-    hist_names = sorted(n for n in names if re.fullmatch(r"difficulty/hist/\d+", n))
-    hist_step = None
-    if hist_names:
-        row = run.con.execute("SELECT MAX(step) FROM metrics WHERE name = ?", (hist_names[0],)).fetchone()
-        hist_step = row[0]
-    difficulty = {
+
+def _difficulty(run: Run, order: list[str], series: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
+    hist_names = sorted(n for n in order if re.fullmatch(r"difficulty/hist/\d+", n))
+    return {
         "quantiles": [q for q in ("p10", "p50", "p90", "max") if f"difficulty/{q}" in series],
         "hist": [last.get(n) for n in hist_names],
         "hist_edges": HIST_EDGES[:len(hist_names) + 1] if len(hist_names) + 1 <= len(HIST_EDGES) else [],
-        "hist_step": hist_step,
+        "hist_step": max((s for s, _ in run.series(hist_names[0])), default=None) if hist_names else None,
     }
 
-    against_info = None
-    if against is not None:
-        against_info = {"run_id": against.run_id, "path": str(against.path.resolve()), "diff": [], "error": ""}
-        try:
-            other_spec = against.spec()
-            if spec is None:
-                raise SpecError([("spec.toml", spec_error or "unreadable")], str(run.path))
-            against_info["diff"] = [{"key": k, "this": clean(a), "other": clean(b)} for k, a, b in diff_specs(spec, other_spec)]
-        except (OSError, SpecError) as exc:
-            against_info["error"] = str(exc).splitlines()[0]
 
-    final_results = {k: results[k] for k in RESULT_KINDS}
-    summary = {
-        "schema_version": SCHEMA_VERSION,
-        "generated": now,
-        "cockpit_version": __version__,
-        "run": run_info,
-        "spec": spec_dict,
-        "spec_toml": spec_toml,
-        "spec_error": spec_error,
-        "against": against_info,
-        "metrics": {"final": last, "best": best, "names": order},
-        "finishing": _finishing(last, final_results),
-        "results": results,
-        "series": series,
-        "difficulty": difficulty,
-        "layers": _layers(order, last),
-        "events": events,
-        "notes": _notes(state, series, results, difficulty, order),
-    }
-    return clean(summary)
+def _against(run: Run, spec: Any, spec_error: str | None, against: Run) -> dict[str, Any]:
+    """The spec diff against another run (or why there is none)."""
+    info = {"run_id": against.run_id, "path": str(against.path.resolve()), "diff": [], "error": ""}
+    try:
+        other_spec = against.spec()
+        if spec is None:
+            raise SpecError([("spec.toml", spec_error or "unreadable")], str(run.path))
+        info["diff"] = [{"key": k, "this": clean(a), "other": clean(b)} for k, a, b in diff_specs(spec, other_spec)]
+    except (OSError, SpecError) as exc:
+        info["error"] = str(exc).splitlines()[0]
+    return info
 
 
 def _notes(state: str, series: dict, results: dict, difficulty: dict, names: list[str]) -> dict[str, str]:
