@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, AllowInfNan, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = [
     "RunSpec",
@@ -27,10 +27,21 @@ __all__ = [
     "spec_schema",
     "OPTIMIZERS",
     "MODELS",
+    "FiniteFloat",
 ]
 
 MODELS = ("tiny", "fastnet", "resnet18", "resnet34", "resnet50")
 OPTIMIZERS = ("sgd", "adamw", "adam", "rmsprop")
+
+FiniteFloat = Annotated[float, AllowInfNan(False)]
+"""A float that is never inf or NaN: every float field of the spec is one."""
+
+MAX_SEED = 2**63 - 1  # fits SQLite's INTEGER and torch.manual_seed, with room for seed + step
+MAX_EPOCHS = 10_000
+MAX_STEPS = 1_000_000  # largest cadence, in steps
+MAX_IMAGES = 1_000_000  # per synthetic split, and the largest validation split
+MAX_SYNTHETIC_BYTES = 8 * 2**30  # the synthetic set lives in memory as uint8
+DATASET_SIZES = {"cifar10": (50_000, 10_000), "cifar100": (50_000, 10_000)}  # (train, test) images
 
 
 class SpecError(ValueError):
@@ -56,68 +67,80 @@ class DataSpec(Section):
         "synthetic", description="Where images come from: a generated learnable set, CIFAR through torchvision, or an image-folder tree."
     )
     root: str = Field(
-        "", description="Dataset folder. Empty: $COCKPIT_DATA, else ~/.cache/cockpit/data. For 'folder', the tree with train/ and test/."
+        "",
+        max_length=4096,
+        description="Dataset folder. Empty: $COCKPIT_DATA, else ~/.cache/cockpit/data. For 'folder', the tree with train/ and test/.",
     )
     download: bool = Field(True, description="Download CIFAR into root when it is missing.")
-    val_size: int = Field(0, ge=0, description="Images carved from train (seeded) for validation, calibration and model selection.")
-    synthetic_train: int = Field(2048, ge=1, description="Synthetic source: number of training images.")
-    synthetic_test: int = Field(512, ge=1, description="Synthetic source: number of test images.")
+    val_size: int = Field(
+        0, ge=0, le=MAX_IMAGES, description="Images carved from train (seeded) for validation, calibration and model selection."
+    )
+    synthetic_train: int = Field(2048, ge=2, le=MAX_IMAGES, description="Synthetic source: number of training images.")
+    synthetic_test: int = Field(512, ge=1, le=MAX_IMAGES, description="Synthetic source: number of test images.")
     synthetic_classes: int = Field(10, ge=2, le=1000, description="Synthetic source: number of classes.")
     image_size: int = Field(32, ge=8, le=512, description="Synthetic source: image side in pixels.")
+
+    @field_validator("root")
+    @classmethod
+    def _printable_path(cls, v: str) -> str:
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in v):
+            raise ValueError("must not contain control characters (such as NUL or a newline)")
+        return v
+
+    def known_sizes(self) -> tuple[int, int] | None:
+        """(train, test) images before the validation split, where the spec alone tells."""
+        if self.source == "synthetic":
+            return self.synthetic_train, self.synthetic_test
+        return DATASET_SIZES.get(self.source)
 
 
 # ------------------------------------------------------------------------------------- augment
 
 
+def _fraction_range(v: tuple[float, float]) -> tuple[float, float]:
+    if not (0 < v[0] <= v[1] <= 1):
+        raise ValueError("needs 0 < min <= max <= 1")
+    return v
+
+
+def _ratio_range(v: tuple[float, float]) -> tuple[float, float]:
+    if not (0.01 <= v[0] <= v[1] <= 100):
+        raise ValueError("needs 0.01 <= min <= max <= 100")
+    return v
+
+
+FractionRange = Annotated[tuple[FiniteFloat, FiniteFloat], AfterValidator(_fraction_range)]
+RatioRange = Annotated[tuple[FiniteFloat, FiniteFloat], AfterValidator(_ratio_range)]
+
+
 class ResizedCropSpec(Section):
     enabled: bool = Field(False, description="RandomResizedCrop back to the input size.")
-    scale: tuple[float, float] = Field((0.08, 1.0), description="Range of the cropped area as a fraction of the image.")
-    ratio: tuple[float, float] = Field((3 / 4, 4 / 3), description="Range of the crop's aspect ratio.")
-
-    @field_validator("scale")
-    @classmethod
-    def _scale(cls, v: tuple[float, float]) -> tuple[float, float]:
-        if not (0 < v[0] <= v[1] <= 1):
-            raise ValueError("needs 0 < min <= max <= 1")
-        return v
-
-    @field_validator("ratio")
-    @classmethod
-    def _ratio(cls, v: tuple[float, float]) -> tuple[float, float]:
-        if not (0 < v[0] <= v[1]):
-            raise ValueError("needs 0 < min <= max")
-        return v
+    scale: FractionRange = Field((0.08, 1.0), description="Range of the cropped area as a fraction of the image.")
+    ratio: RatioRange = Field((3 / 4, 4 / 3), description="Range of the crop's aspect ratio.")
 
 
 class ColorJitterSpec(Section):
-    p: float = Field(0.0, ge=0, le=1, description="Probability that an image gets color jitter (RandomApply).")
-    brightness: float = Field(0.2, ge=0, description="Brightness factor drawn from [1-b, 1+b].")
-    contrast: float = Field(0.2, ge=0, description="Contrast factor drawn from [1-c, 1+c].")
-    saturation: float = Field(0.2, ge=0, description="Saturation factor drawn from [1-s, 1+s].")
-    hue: float = Field(0.1, ge=0, le=0.5, description="Hue shift drawn from [-h, h] (fraction of a turn).")
+    p: FiniteFloat = Field(0.0, ge=0, le=1, description="Probability that an image gets color jitter (RandomApply).")
+    brightness: FiniteFloat = Field(0.2, ge=0, description="Brightness factor drawn from [1-b, 1+b].")
+    contrast: FiniteFloat = Field(0.2, ge=0, description="Contrast factor drawn from [1-c, 1+c].")
+    saturation: FiniteFloat = Field(0.2, ge=0, description="Saturation factor drawn from [1-s, 1+s].")
+    hue: FiniteFloat = Field(0.1, ge=0, le=0.5, description="Hue shift drawn from [-h, h] (fraction of a turn).")
 
 
 class ErasingSpec(Section):
-    p: float = Field(0.0, ge=0, le=1, description="Probability that an image gets a random erased rectangle.")
-    scale: tuple[float, float] = Field((0.02, 0.33), description="Range of the erased area as a fraction of the image.")
-    ratio: tuple[float, float] = Field((0.3, 3.3), description="Range of the erased rectangle's aspect ratio.")
-
-    @field_validator("scale")
-    @classmethod
-    def _scale(cls, v: tuple[float, float]) -> tuple[float, float]:
-        if not (0 < v[0] <= v[1] <= 1):
-            raise ValueError("needs 0 < min <= max <= 1")
-        return v
+    p: FiniteFloat = Field(0.0, ge=0, le=1, description="Probability that an image gets a random erased rectangle.")
+    scale: FractionRange = Field((0.02, 0.33), description="Range of the erased area as a fraction of the image.")
+    ratio: RatioRange = Field((0.3, 3.3), description="Range of the erased rectangle's aspect ratio.")
 
 
 class AugmentSpec(Section):
-    flip: float = Field(0.5, ge=0, le=1, description="Probability of a horizontal flip.")
+    flip: FiniteFloat = Field(0.5, ge=0, le=1, description="Probability of a horizontal flip.")
     translate: int = Field(0, ge=0, le=16, description="Pad-and-random-crop by up to this many pixels (speed-record fast path); 0 is off.")
     cutout: int = Field(0, ge=0, le=32, description="Side of a zeroed square at a random place (speed-record cutout); 0 is off.")
     resized_crop: ResizedCropSpec = Field(default_factory=ResizedCropSpec, description="RandomResizedCrop.")
     color_jitter: ColorJitterSpec = Field(default_factory=ColorJitterSpec, description="ColorJitter under RandomApply.")
-    grayscale: float = Field(0.0, ge=0, le=1, description="Probability of RandomGrayscale.")
-    rotation: float = Field(0.0, ge=0, le=180, description="RandomRotation: angle drawn from [-degrees, degrees]; 0 is off.")
+    grayscale: FiniteFloat = Field(0.0, ge=0, le=1, description="Probability of RandomGrayscale.")
+    rotation: FiniteFloat = Field(0.0, ge=0, le=180, description="RandomRotation: angle drawn from [-degrees, degrees]; 0 is off.")
     erasing: ErasingSpec = Field(default_factory=ErasingSpec, description="RandomErasing, applied after Normalize.")
     normalize: bool = Field(True, description="Normalize with the dataset's per-channel mean and std.")
 
@@ -132,54 +155,60 @@ class ModelSpec(Section):
     stem: Literal["conv3x3", "3conv"] = Field("conv3x3", description="ResNet stem: one 3x3 conv, or the guide's three 3x3 convs.")
     se: bool = Field(False, description="Squeeze-and-excitation block in every residual block.")
     se_reduction: int = Field(16, ge=1, le=256, description="SE bottleneck reduction ratio.")
-    width: float = Field(1.0, gt=0, le=8, description="Channel width multiplier.")
+    width: FiniteFloat = Field(1.0, gt=0, le=8, description="Channel width multiplier.")
 
 
 # --------------------------------------------------------------------------------------- optim
 
 
+_PARAM_PREFIX = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")
+UnitInterval = Annotated[FiniteFloat, Field(ge=0, lt=1)]
+
+
 class _OptimBase(Section):
-    lr: float = Field(0.05, gt=0, le=100, description="Base learning rate (peak LR for warmup and one-cycle).")
-    weight_decay: float = Field(5e-4, ge=0, le=1, description="Weight decay.")
+    lr: FiniteFloat = Field(0.05, gt=0, le=100, description="Base learning rate (peak LR for warmup and one-cycle).")
+    weight_decay: FiniteFloat = Field(5e-4, ge=0, le=1, description="Weight decay.")
     no_decay_bn_bias: bool = Field(True, description="Exempt BatchNorm and bias parameters from weight decay.")
-    layer_lr: dict[str, float] = Field(
+    layer_lr: dict[str, Annotated[FiniteFloat, Field(gt=0, le=1000)]] = Field(
         default_factory=dict,
+        max_length=256,
         description="Per-layer LR multipliers by parameter-name prefix, e.g. {stem = 0.1, fc = 2.0}; each becomes a param group.",
     )
 
     @field_validator("layer_lr")
     @classmethod
-    def _layer_lr(cls, v: dict[str, float]) -> dict[str, float]:
-        for prefix, mult in v.items():
-            if mult <= 0:
-                raise ValueError(f"multiplier for {prefix!r} must be > 0, got {mult}")
+    def _layer_prefixes(cls, v: dict[str, float]) -> dict[str, float]:
+        for prefix in v:
+            if len(prefix) > 200 or not _PARAM_PREFIX.match(prefix):
+                shown = prefix if len(prefix) <= 40 else prefix[:40] + "..."
+                raise ValueError(f"{shown!r} is not a parameter-name prefix (such as stem, layer1 or layer1.0.conv1)")
         return v
 
 
 class SGDSpec(_OptimBase):
     name: Literal["sgd"] = Field("sgd", description="Optimizer.")
-    momentum: float = Field(0.9, ge=0, lt=1, description="Momentum.")
+    momentum: FiniteFloat = Field(0.9, ge=0, lt=1, description="Momentum.")
     nesterov: bool = Field(False, description="Nesterov momentum.")
 
 
 class AdamWSpec(_OptimBase):
     name: Literal["adamw"] = Field("adamw", description="Optimizer.")
-    lr: float = Field(1e-3, gt=0, le=100, description="Base learning rate (peak LR for warmup and one-cycle).")
-    weight_decay: float = Field(0.05, ge=0, le=1, description="Decoupled weight decay.")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam betas.")
-    eps: float = Field(1e-8, gt=0, description="Adam epsilon.")
+    lr: FiniteFloat = Field(1e-3, gt=0, le=100, description="Base learning rate (peak LR for warmup and one-cycle).")
+    weight_decay: FiniteFloat = Field(0.05, ge=0, le=1, description="Decoupled weight decay.")
+    betas: tuple[UnitInterval, UnitInterval] = Field((0.9, 0.999), description="Adam betas, each in [0, 1).")
+    eps: FiniteFloat = Field(1e-8, gt=0, le=1, description="Adam epsilon.")
 
 
 class AdamSpec(AdamWSpec):
     name: Literal["adam"] = Field("adam", description="Optimizer.")  # type: ignore[assignment]
-    weight_decay: float = Field(0.0, ge=0, le=1, description="L2 weight decay (coupled).")
+    weight_decay: FiniteFloat = Field(0.0, ge=0, le=1, description="L2 weight decay (coupled).")
 
 
 class RMSpropSpec(_OptimBase):
     name: Literal["rmsprop"] = Field("rmsprop", description="Optimizer.")
-    lr: float = Field(1e-3, gt=0, le=100, description="Base learning rate.")
-    alpha: float = Field(0.99, gt=0, lt=1, description="Smoothing constant.")
-    momentum: float = Field(0.0, ge=0, lt=1, description="Momentum.")
+    lr: FiniteFloat = Field(1e-3, gt=0, le=100, description="Base learning rate.")
+    alpha: FiniteFloat = Field(0.99, gt=0, lt=1, description="Smoothing constant.")
+    momentum: FiniteFloat = Field(0.0, ge=0, lt=1, description="Momentum.")
 
 
 OptimSpec = Annotated[Union[SGDSpec, AdamWSpec, AdamSpec, RMSpropSpec], Field(discriminator="name")]
@@ -190,15 +219,15 @@ OptimSpec = Annotated[Union[SGDSpec, AdamWSpec, AdamSpec, RMSpropSpec], Field(di
 
 class ScheduleSpec(Section):
     name: Literal["constant", "step", "cosine", "onecycle"] = Field("cosine", description="LR schedule, stepped every iteration.")
-    warmup_epochs: float = Field(0.0, ge=0, description="Linear warmup from 0 (constant, step, cosine).")
-    min_lr: float = Field(0.0, ge=0, le=1, description="Cosine floor as a fraction of the base LR.")
-    milestones: list[float] = Field(
-        default_factory=lambda: [0.5, 0.75], description="Step schedule: fractions of training where the LR is multiplied by gamma."
+    warmup_epochs: FiniteFloat = Field(0.0, ge=0, le=MAX_EPOCHS, description="Linear warmup from 0 (constant, step, cosine).")
+    min_lr: FiniteFloat = Field(0.0, ge=0, le=1, description="Cosine floor as a fraction of the base LR.")
+    milestones: list[FiniteFloat] = Field(
+        default_factory=lambda: [0.5, 0.75], max_length=100, description="Step schedule: fractions of training where the LR is multiplied by gamma."
     )
-    gamma: float = Field(0.1, gt=0, le=1, description="Step schedule: factor at each milestone.")
-    pct_start: float = Field(0.25, gt=0, lt=1, description="One-cycle: fraction of training spent rising to the peak.")
-    div_factor: float = Field(25.0, ge=1, description="One-cycle: start LR = peak / div_factor.")
-    final_div_factor: float = Field(1e3, ge=1, description="One-cycle: final LR = start LR / final_div_factor.")
+    gamma: FiniteFloat = Field(0.1, gt=0, le=1, description="Step schedule: factor at each milestone.")
+    pct_start: FiniteFloat = Field(0.25, gt=0, lt=1, description="One-cycle: fraction of training spent rising to the peak.")
+    div_factor: FiniteFloat = Field(25.0, ge=1, description="One-cycle: start LR = peak / div_factor.")
+    final_div_factor: FiniteFloat = Field(1e3, ge=1, description="One-cycle: final LR = start LR / final_div_factor.")
 
     @field_validator("milestones")
     @classmethod
@@ -212,8 +241,10 @@ class ScheduleSpec(Section):
 
 
 class TrainSpec(Section):
-    epochs: int = Field(3, ge=1, le=10_000, description="Training epochs.")
-    batch_size: int = Field(128, ge=1, le=65_536, description="Training batch size.")
+    epochs: int = Field(3, ge=1, le=MAX_EPOCHS, description="Training epochs.")
+    batch_size: int = Field(
+        128, ge=2, le=65_536, description="Training batch size (at least 2: BatchNorm needs two values per channel)."
+    )
     eval_batch_size: int = Field(1024, ge=1, le=65_536, description="Evaluation batch size.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present, else CPU.")
     amp: Literal["auto", "bf16", "fp16", "off"] = Field(
@@ -221,11 +252,11 @@ class TrainSpec(Section):
     )
     channels_last: bool = Field(True, description="channels_last memory format on CUDA.")
     compile: bool = Field(False, description="torch.compile the model.")
-    grad_clip: float = Field(0.0, ge=0, description="Clip the global grad norm to this value; 0 is off.")
-    label_smoothing: float = Field(0.0, ge=0, lt=1, description="Cross-entropy label smoothing.")
-    seed: int = Field(0, ge=0, description="Seed for weights, data order, augmentation and the validation split.")
+    grad_clip: FiniteFloat = Field(0.0, ge=0, description="Clip the global grad norm to this value; 0 is off.")
+    label_smoothing: FiniteFloat = Field(0.0, ge=0, lt=1, description="Cross-entropy label smoothing.")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed for weights, data order, augmentation and the validation split.")
     threads: int = Field(0, ge=0, le=512, description="CPU threads for torch; 0 keeps torch's default.")
-    checkpoint_every: int = Field(1, ge=1, description="Write the 'last' checkpoint every this many epochs.")
+    checkpoint_every: int = Field(1, ge=1, le=MAX_EPOCHS, description="Write the 'last' checkpoint every this many epochs.")
     sync_bn: bool = Field(
         False, description="Under several processes (--nproc-per-node/--nnodes > 1): SyncBatchNorm (CUDA only)."
     )
@@ -236,9 +267,9 @@ class TrainSpec(Section):
 
 class SwaSpec(Section):
     enabled: bool = Field(False, description="Stochastic weight averaging over the end of training.")
-    start: float = Field(0.75, gt=0, description="When SWA starts: an epoch number if >= 1, else a fraction of training.")
-    lr: float = Field(0.05, gt=0, description="SWA learning rate (SWALR target).")
-    anneal_epochs: int = Field(1, ge=0, description="Epochs to anneal from the schedule's LR to the SWA LR.")
+    start: FiniteFloat = Field(0.75, gt=0, le=MAX_EPOCHS, description="When SWA starts: an epoch number if >= 1, else a fraction of training.")
+    lr: FiniteFloat = Field(0.05, gt=0, le=100, description="SWA learning rate (SWALR target).")
+    anneal_epochs: int = Field(1, ge=0, le=MAX_EPOCHS, description="Epochs to anneal from the schedule's LR to the SWA LR.")
     anneal_strategy: Literal["cos", "linear"] = Field("cos", description="SWALR annealing shape.")
 
 
@@ -246,10 +277,10 @@ class SwaSpec(Section):
 
 
 class EvaluateSpec(Section):
-    every: int = Field(1, ge=1, description="Evaluate on the test (and validation) set every this many epochs.")
+    every: int = Field(1, ge=1, le=MAX_EPOCHS, description="Evaluate on the test (and validation) set every this many epochs.")
     tta: bool = Field(False, description="Run TTA evaluation at the end of training.")
     tta_views: list[Literal["identity", "flip", "translate"]] = Field(
-        default_factory=lambda: ["identity", "flip"], description="Deterministic TTA views."
+        default_factory=lambda: ["identity", "flip"], max_length=8, description="Deterministic TTA views."
     )
     tta_translate: int = Field(2, ge=1, le=8, description="Pixels for the 'translate' views (four directions).")
     tta_random_views: int = Field(0, ge=0, le=64, description="Extra randomly augmented TTA views (seeded).")
@@ -263,14 +294,14 @@ class EvaluateSpec(Section):
 
 
 class MonitorSpec(Section):
-    every: int = Field(10, ge=1, description="Steps between reads of the on-device step metrics (one host transfer each).")
-    grad_flow_every: int = Field(10, ge=0, description="Steps between per-group grad norm and update/weight ratios; 0 is off.")
-    activations_every: int = Field(100, ge=0, description="Steps between activation statistics (hooks attached only then); 0 is off.")
-    difficulty_every: int = Field(50, ge=0, description="Steps between per-sample loss quantiles; 0 is off.")
+    every: int = Field(10, ge=1, le=MAX_STEPS, description="Steps between reads of the on-device step metrics (one host transfer each).")
+    grad_flow_every: int = Field(10, ge=0, le=MAX_STEPS, description="Steps between per-group grad norm and update/weight ratios; 0 is off.")
+    activations_every: int = Field(100, ge=0, le=MAX_STEPS, description="Steps between activation statistics (hooks attached only then); 0 is off.")
+    difficulty_every: int = Field(50, ge=0, le=MAX_STEPS, description="Steps between per-sample loss quantiles; 0 is off.")
     tensorboard: bool = Field(False, description="Also write TensorBoard events to runs/<id>/tb.")
-    nonfinite_limit: int = Field(5, ge=1, description="Stop the run after this many non-finite steps in a row.")
-    spike_factor: float = Field(10.0, gt=1, description="Alarm when the grad norm exceeds its running median by this factor.")
-    dead_threshold: float = Field(0.9, gt=0, le=1, description="Alarm when a block's dead-unit fraction exceeds this.")
+    nonfinite_limit: int = Field(5, ge=1, le=MAX_STEPS, description="Stop the run after this many non-finite steps in a row.")
+    spike_factor: FiniteFloat = Field(10.0, gt=1, description="Alarm when the grad norm exceeds its running median by this factor.")
+    dead_threshold: FiniteFloat = Field(0.9, gt=0, le=1, description="Alarm when a block's dead-unit fraction exceeds this.")
 
 
 # ---------------------------------------------------------------------------------------- spec
@@ -298,16 +329,59 @@ class RunSpec(Section):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> RunSpec:
-        if self.evaluate.calibrate and self.data.val_size == 0:
-            raise ValueError("evaluate.calibrate needs a validation split: set data.val_size > 0")
-        if self.swa.enabled and self.swa.start >= 1 and self.swa.start > self.train.epochs:
-            raise ValueError(f"swa.start is epoch {self.swa.start:g} but train.epochs is {self.train.epochs}")
+        # one "dotted.path: message" line per problem; `validate` files each under its path
+        problems = [*_data_problems(self.data), *_schedule_problems(self), *_finishing_problems(self)]
+        if problems:
+            raise ValueError("\n".join(f"{where}: {msg}" for where, msg in problems))
         return self
 
     def swa_start_epoch(self) -> int:
         """The first epoch (0-based) that averages weights."""
         s = self.swa.start
         return int(s) - 1 if s >= 1 else int(s * self.train.epochs)
+
+
+# -------------------------------------------------------------------------- fields checked together
+
+
+def _data_problems(d: DataSpec) -> list[tuple[str, str]]:
+    out = []
+    sizes = d.known_sizes()
+    if sizes and d.val_size > sizes[0] - 2:  # a training batch needs two images (BatchNorm)
+        what = "data.synthetic_train" if d.source == "synthetic" else d.source
+        out.append(("data.val_size", f"is {d.val_size:,} but the training set has only {sizes[0]:,} images ({what}): "
+                                     f"set it to {sizes[0] - 2:,} or less, so that two are left to train on (0 turns the split off)"))
+    if d.source == "synthetic":
+        need = (d.synthetic_train + d.synthetic_test) * 3 * d.image_size**2
+        if need > MAX_SYNTHETIC_BYTES:
+            out.append(("data.synthetic_train", f"{d.synthetic_train:,} + {d.synthetic_test:,} synthetic images of "
+                        f"{d.image_size}x{d.image_size} need {need / 2**30:.1f} GiB of memory, over the "
+                        f"{MAX_SYNTHETIC_BYTES // 2**30} GiB limit: lower data.synthetic_train, data.synthetic_test or data.image_size"))
+    return out
+
+
+def _schedule_problems(spec: RunSpec) -> list[tuple[str, str]]:
+    s, epochs = spec.schedule, spec.train.epochs
+    if s.name == "onecycle" or s.warmup_epochs == 0:
+        return []
+    if s.warmup_epochs >= epochs:
+        return [("schedule.warmup_epochs", f"is {s.warmup_epochs:g} but train.epochs is {epochs}: the warmup must end before the run does")]
+    if s.name == "step" and s.milestones and s.warmup_epochs >= s.milestones[0] * epochs:
+        return [("schedule.warmup_epochs", f"{s.warmup_epochs:g} epochs of warmup reach past the first milestone "
+                                           f"(epoch {s.milestones[0] * epochs:g} of {epochs}): shorten the warmup or move schedule.milestones later")]
+    return []
+
+
+def _finishing_problems(spec: RunSpec) -> list[tuple[str, str]]:
+    out = []
+    ev, swa = spec.evaluate, spec.swa
+    if ev.calibrate and spec.data.val_size == 0:
+        out.append(("evaluate.calibrate", "needs a validation split: set data.val_size > 0"))
+    if ev.tta and not ev.tta_views and ev.tta_random_views == 0:
+        out.append(("evaluate.tta_views", "TTA needs at least one view: list some or set evaluate.tta_random_views > 0"))
+    if swa.enabled and swa.start >= 1 and swa.start > spec.train.epochs:
+        out.append(("swa.start", f"is epoch {swa.start:g} but train.epochs is {spec.train.epochs}: SWA must start within the run"))
+    return out
 
 
 # ------------------------------------------------------------------------------------- TOML io
@@ -324,17 +398,47 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in parts) or "(top level)"
 
 
+def _cut(text: str, limit: int = 60) -> str:
+    """Text a user typed, cut short: error messages stay one readable line."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _shown(value: Any) -> str:
+    try:
+        return _cut(repr(value))
+    except ValueError:  # an int too long for str()
+        return f"<a {type(value).__name__} too long to show>"
+
+
 def _message(err: dict[str, Any]) -> str:
-    msg = err["msg"]
-    if err["type"] == "extra_forbidden":
+    msg, kind = err["msg"], err["type"]
+    if kind == "extra_forbidden":
         msg = "unknown key"
-    elif err["type"] == "union_tag_invalid":
-        msg = f"unknown optimizer {err['input']!r}; valid: {', '.join(OPTIMIZERS)}"
-    elif err["type"] == "literal_error":
-        msg = f"{msg}, got {err['input']!r}"
+    elif kind == "union_tag_invalid":
+        msg = f"unknown optimizer {_shown(err['input'])}; valid: {', '.join(OPTIMIZERS)}"
+    elif kind == "literal_error":
+        msg = f"{msg}, got {_shown(err['input'])}"
+    elif kind == "finite_number" or (kind == "float_type" and isinstance(err["input"], int)):
+        msg = f"must be a finite number, got {_shown(err['input'])}"
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     return msg
+
+
+def _problems(err: dict[str, Any]) -> list[tuple[str, str]]:
+    """(dotted path, message) of one pydantic error; the cross-field checks give one line per path."""
+    dotted, msg = _dotted(err["loc"]), _message(err)
+    if err["loc"] or err["type"] != "value_error":
+        return [(dotted, msg)]
+    out = []
+    for line in msg.splitlines():
+        where, sep, rest = line.partition(": ")
+        out.append((where, rest) if sep and _is_spec_path(where) else (dotted, line))
+    return out
+
+
+def _is_spec_path(dotted: str) -> bool:
+    return dotted in KNOWN_KEYS or dotted.startswith("optim.layer_lr.")
 
 
 def _locate(text: str, dotted: str) -> str | None:
@@ -362,21 +466,25 @@ def validate(data: dict[str, Any], source: str = "", text: str = "") -> RunSpec:
         return RunSpec.model_validate(data)
     except ValidationError as exc:
         errors = []
-        for err in exc.errors():
-            dotted = _dotted(err["loc"])
-            where = dotted
-            if text and source:
-                pos = _locate(text, dotted)
-                if pos:
-                    where = f"{dotted} ({source}:{pos})"
-            errors.append((where, _message(err)))
+        for dotted, msg in (p for err in exc.errors() for p in _problems(err)):
+            pos = _locate(text, dotted) if text and source else None
+            errors.append((f"{dotted} ({source}:{pos})" if pos else dotted, msg))
         raise SpecError(errors, source) from None
 
 
+MAX_SPEC_CHARS = 1_000_000  # a preset is a few hundred bytes; this is far past any real one
+MAX_KEY_CHARS = 200
+MAX_VALUE_CHARS = 10_000  # room for a data.root path of 4096 characters, quoted and escaped
+
+
 def parse_toml(text: str, source: str = "<string>") -> dict[str, Any]:
+    if len(text) > MAX_SPEC_CHARS:
+        raise SpecError([(source, f"{len(text):,} characters is too long for a spec (at most {MAX_SPEC_CHARS:,})")], source)
     try:
         return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except RecursionError:
+        raise SpecError([(source, "invalid TOML: arrays or tables nested too deeply")], source) from None
+    except ValueError as exc:  # TOMLDecodeError, or an integer longer than Python converts
         m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
         where = f"{source}:{m.group(1)}:{m.group(2)}" if m else source
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)) or "invalid TOML"
@@ -423,6 +531,27 @@ def _known_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
 KNOWN_KEYS = _known_paths(RunSpec)
 
 
+def _override_problem(key: str, raw: str) -> str | None:
+    if len(key) > MAX_KEY_CHARS:
+        return f"key of {len(key):,} characters is too long (at most {MAX_KEY_CHARS})"
+    if len(raw) > MAX_VALUE_CHARS:
+        return f"value of {len(raw):,} characters is too long (at most {MAX_VALUE_CHARS:,})"
+    is_layer_lr = key.startswith("optim.layer_lr.") and len(key.split(".")) == 3
+    if key not in KNOWN_KEYS and not is_layer_lr:
+        close = difflib.get_close_matches(key, KNOWN_KEYS, n=3)
+        hint = f"; did you mean {' or '.join(close)}?" if close else "; `cockpit spec schema` lists the keys"
+        return f"unknown key{hint}"
+    return None
+
+
+def _override_value(raw: str) -> Any:
+    """The value as TOML (bare words as strings); RecursionError for arrays nested too deeply."""
+    try:
+        return tomllib.loads(f"v = {raw.strip()}")["v"]
+    except ValueError:  # TOMLDecodeError, or an integer longer than Python converts
+        return raw.strip()  # a bare word such as adamw or cifar10
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply `a.b.c=value` overrides in place; the value is parsed as TOML (bare words as strings)."""
     errors = []
@@ -430,18 +559,17 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            errors.append((f"--set {item}", "expected KEY=VALUE, e.g. optim.lr=0.1"))
+            errors.append((f"--set {_cut(item)}", "expected KEY=VALUE, e.g. optim.lr=0.1"))
             continue
-        is_layer_lr = key.startswith("optim.layer_lr.") and len(key.split(".")) == 3
-        if key not in KNOWN_KEYS and not is_layer_lr:
-            close = difflib.get_close_matches(key, KNOWN_KEYS, n=3)
-            hint = f"; did you mean {' or '.join(close)}?" if close else "; `cockpit spec schema` lists the keys"
-            errors.append((key, f"unknown key{hint}"))
+        problem = _override_problem(key, raw)
+        if problem:
+            errors.append((_cut(key), problem))
             continue
         try:
-            value = tomllib.loads(f"v = {raw.strip()}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw.strip()  # a bare word such as adamw or cifar10
+            value = _override_value(raw)
+        except RecursionError:
+            errors.append((key, "value has arrays or tables nested too deeply"))
+            continue
         node = data
         parts = key.split(".")
         for part in parts[:-1]:

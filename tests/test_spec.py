@@ -7,8 +7,12 @@ import tomllib
 
 import pytest
 
-from cockpit.presets import PROJECT_PRESETS
 from engine.spec import RunSpec, SpecError, dump_spec, load_spec, parse_spec_text, spec_schema
+
+from .conftest import ROOT
+from .faults.test_hostile_spec import OPTIMIZER_SPECS, leaves
+
+PROJECT_PRESETS = ROOT / "presets"
 
 
 def test_defaults_are_a_quick_cpu_run():
@@ -120,3 +124,125 @@ def test_dump_is_valid_toml_with_a_header():
     text = dump_spec(RunSpec(), "line one\nline two")
     assert text.startswith("# line one\n# line two\n")
     assert tomllib.loads(text)["name"] == "quickstart"
+
+
+# ----------------------------------------------------------------- values the worker cannot use (#14)
+
+
+def float_leaves() -> list[tuple[list[str], str, str]]:
+    """(overrides that select the section, key, a TOML value with a NaN or inf in it) for every float in the spec."""
+    out = []
+    fields = [([], p, f) for p, f in leaves(RunSpec).items()]
+    fields += [([f"optim.name={name}"], p, f) for name, cls in OPTIMIZER_SPECS.items() for p, f in leaves(cls, "optim.").items()]
+    for pre, path, info in fields:
+        text = str(info.annotation)
+        if path == "optim.layer_lr":
+            out.append((pre, "optim.layer_lr.stem", "nan"))
+        elif info.annotation is float:
+            out += [(pre, path, "inf"), (pre, path, "nan"), (pre, path, "-inf")]
+        elif "float" in text:  # a pair or a list of floats
+            out.append((pre, path, "[0.5, inf]" if "tuple" in text else "[nan]"))
+    return out
+
+
+@pytest.mark.parametrize(("pre", "key", "value"), float_leaves(), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_float_must_be_a_finite_number(pre, key, value):
+    errs = errors_of(lambda: load_spec(None, [*pre, f"{key}={value}"]))
+    assert [where for where in errs if where.startswith(key)], errs
+    assert any("must be a finite number" in msg for msg in errs.values()), errs
+
+
+def test_nan_learning_rate_says_finite_not_a_bound():
+    errs = errors_of(lambda: load_spec(None, ["optim.lr=nan"]))
+    assert errs == {"optim.lr": "must be a finite number, got nan"}
+
+
+@pytest.mark.parametrize(("key", "overrides"), [
+    ("train.seed", ["train.seed=9223372036854775808"]),
+    ("data.synthetic_train", ["data.synthetic_train=1000000000000"]),
+    ("optim.betas.0", ["optim.name=adamw", "optim.betas=[1.5, 0.9]"]),
+    ("optim.betas.1", ["optim.name=adam", "optim.betas=[0.9, 1.0]"]),
+    ("optim.betas.0", ["optim.name=adamw", "optim.betas=[-0.1, 0.9]"]),
+    ("optim.layer_lr.stem", ["optim.layer_lr.stem=0"]),
+    ("optim.layer_lr.stem", ["optim.layer_lr.stem=1e6"]),
+    ("optim.layer_lr", ["optim.layer_lr.=2"]),
+    ("train.batch_size", ["train.batch_size=1"]),
+    ("train.checkpoint_every", ["train.checkpoint_every=99999999"]),
+    ("monitor.every", ["monitor.every=99999999999"]),
+    ("augment.resized_crop.ratio", ["augment.resized_crop.ratio=[0, 1]"]),
+    ("augment.erasing.ratio", ["augment.erasing.ratio=[-1, 3]"]),
+    ("data.root", ['data.root="a\\u0000b"']),
+    ("schedule.milestones", ["schedule.milestones=[" + ", ".join(["0.5"] * 101) + "]"]),
+])
+def test_out_of_range_values_are_named_by_their_path(key, overrides):
+    assert key in errors_of(lambda: load_spec(None, overrides))
+
+
+def test_the_largest_seed_is_accepted_and_torch_takes_it():
+    import torch
+
+    spec = load_spec(None, ["train.seed=9223372036854775807"])
+    torch.manual_seed(spec.train.seed + 10**9)  # the worker reseeds with seed + step
+
+
+@pytest.mark.parametrize(("overrides", "key", "words"), [
+    (["data.val_size=2047"], "data.val_size", "2,046 or less"),
+    (["data.source=cifar10", "data.val_size=50000"], "data.val_size", "cifar10"),
+    (["data.synthetic_train=1000000", "data.image_size=512"], "data.synthetic_train", "GiB"),
+    (["schedule.warmup_epochs=3"], "schedule.warmup_epochs", "train.epochs is 3"),
+    (["schedule.name=step", "schedule.warmup_epochs=2", "train.epochs=4"], "schedule.warmup_epochs", "milestone"),
+    (["swa.enabled=true", "swa.start=5"], "swa.start", "train.epochs is 3"),
+    (["evaluate.tta=true", "evaluate.tta_views=[]"], "evaluate.tta_views", "at least one view"),
+    (["evaluate.calibrate=true"], "evaluate.calibrate", "data.val_size"),
+])
+def test_fields_that_depend_on_each_other_are_checked_together(overrides, key, words):
+    errs = errors_of(lambda: load_spec(None, overrides))
+    assert words in errs[key], errs
+
+
+def test_values_that_fit_together_pass():
+    load_spec(None, ["data.val_size=2046", "schedule.warmup_epochs=2.9", "swa.enabled=true", "swa.start=3",
+                     "evaluate.tta=true", "evaluate.tta_views=[]", "evaluate.tta_random_views=2"])
+    load_spec(None, ["data.source=cifar10", "data.val_size=49998", "schedule.name=onecycle", "schedule.warmup_epochs=9"])
+
+
+def test_several_cross_field_problems_each_point_into_the_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[data]\nval_size = 3000\n\n[schedule]\nwarmup_epochs = 5\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(bad)
+    wheres = [where for where, _ in info.value.errors]
+    assert wheres == [f"data.val_size ({bad}:2:1)", f"schedule.warmup_epochs ({bad}:5:1)"]
+
+
+# --------------------------------------------------------------------- odd input, clear errors (#14 item 7)
+
+
+def test_toml_nested_100000_deep_is_a_spec_error(tmp_path):
+    deep = tmp_path / "deep.toml"
+    deep.write_text("x = " + "[" * 100_000)
+    with pytest.raises(SpecError, match="nested too deeply"):
+        load_spec(deep)
+    with pytest.raises(SpecError, match="nested too deeply"):
+        parse_spec_text("optim = " + "{a = " * 100_000)
+
+
+def test_an_override_nested_5000_deep_is_a_spec_error():
+    errs = errors_of(lambda: load_spec(None, ["optim.lr=" + "[" * 5000]))
+    assert "nested too deeply" in errs["optim.lr"]
+
+
+def test_over_long_override_keys_and_values_are_refused_briefly():
+    with pytest.raises(SpecError) as info:
+        load_spec(None, ["a" * 1_000_000 + "=1", "data.root=" + "x" * 1_000_000, "=" * 100_000])
+    assert len(str(info.value)) < 1000
+    assert "too long" in str(info.value)
+
+
+def test_an_integer_longer_than_python_converts_is_a_spec_error(tmp_path):
+    errs = errors_of(lambda: load_spec(None, ["train.seed=" + "9" * 5000]))
+    assert "train.seed" in errs
+    big = tmp_path / "big.toml"
+    big.write_text("[train]\nseed = " + "9" * 5000 + "\n")
+    with pytest.raises(SpecError, match="invalid TOML"):
+        load_spec(big)

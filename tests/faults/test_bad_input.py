@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 from cockpit.cli import app
 from engine.spec import KNOWN_KEYS, SpecError, load_spec, parse_spec_text
 
+from ..conftest import cockpit
+
 runner = CliRunner()
 
 keys = st.one_of(st.sampled_from(KNOWN_KEYS), st.text(string.ascii_lowercase + "._", min_size=1, max_size=20))
@@ -50,3 +52,22 @@ def test_the_cli_answers_bad_sets_with_exit_2_and_a_message(pairs):
     assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
     if res.exit_code == 2:
         assert "error" in res.output.lower() or "usage" in res.output.lower()
+
+
+def test_a_preset_nested_100000_deep_exits_2_with_one_message(tmp_path):
+    deep = tmp_path / "deep.toml"
+    deep.write_text("x = " + "[" * 100_000)
+    runs = tmp_path / "runs"
+    for command in (["spec", "check"], ["run"]):
+        res = cockpit(*command, str(deep), env={"COCKPIT_RUNS": str(runs)})
+        out = res.stdout + res.stderr
+        assert res.returncode == 2, out
+        assert "nested too deeply" in out and "Traceback" not in out
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_over_long_set_keys_and_values_exit_2_in_a_few_lines():
+    res = cockpit("spec", "check", "--set", "k" * 100_000 + "=1", "--set", "data.root=" + "x" * 100_000)
+    out = res.stdout + res.stderr
+    assert res.returncode == 2, out[:2000]
+    assert out.count("too long") == 2 and len(out) < 2000, out[:2000]
