@@ -12,23 +12,14 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from engine.store import Run
-
-from cockpit.core.formats import LEVEL_STYLE, STATE_STYLE, fmt_clock_duration
+from cockpit.core.formats import LEVEL_STYLE, STATE_STYLE, fmt_clock_duration, metric_label
 from cockpit.core.sparkline import sparkline
 from cockpit.core.tail import RunTail
+from engine.contracts import format_metric, metric_info
+from engine.store import Run
 
-# (label, metric name, format, log-scale sparkline)
-TRACES = [
-    ("loss", "train_loss", "{:.4f}", False),
-    ("train acc", "train_acc", "{:.2%}", False),
-    ("test acc", "test_acc", "{:.2%}", False),
-    ("lr", "lr", "{:.3g}", False),
-    ("grad norm", "grad_norm", "{:.3g}", True),
-    ("saturation", "act/saturation", "{:.2%}", False),
-    ("dead units", "act/dead", "{:.2%}", False),
-    ("images/s", "images_per_s", "{:,.0f}", False),
-]
+# the metrics drawn live; label, format and scale come from the metric catalogue
+TRACES = ("train_loss", "train_acc", "test_acc", "lr", "grad_norm", "act/saturation", "act/dead", "images_per_s")
 
 
 def render(tail: RunTail, width: int = 100) -> Group:
@@ -51,17 +42,18 @@ def render(tail: RunTail, width: int = 100) -> Group:
         Text(f"ETA {fmt_clock_duration(tail.eta_seconds())}" if snap.active else "", style="dim"),
     )
     table = Table(box=None, show_header=False, pad_edge=False, expand=False)
-    table.add_column(style="bold", width=11)
+    table.add_column(style="bold", width=21, no_wrap=True)
     table.add_column(justify="right", width=10)
     table.add_column(style="cyan")
-    spark_w = max(width - 30, 10)
-    for label, name, fmt, log in TRACES:
+    spark_w = max(width - 40, 10)
+    for name in TRACES:
         if name not in snap.last:
             continue
-        table.add_row(label, fmt.format(snap.last[name]), sparkline(tail.values(name), spark_w, log=log))
+        info = metric_info(name)
+        table.add_row(metric_label(name), format_metric(info, snap.last[name]),
+                      sparkline(tail.values(name), spark_w, log=info.log))
     if "test_acc" in snap.last:
-        best = max(tail.values("test_acc"))
-        table.add_row("best acc", f"{best:.2%}", "")
+        table.add_row("best test accuracy", format_metric("test_acc", max(tail.values("test_acc"))), "")
     parts: list = [head, progress, table]
     # the run's own failure is told once, by the caller, after the live view
     alarms = [e for e in snap.events if e["level"] in ("warning", "error") and e["kind"] != "failed"][-4:]
@@ -111,7 +103,6 @@ def final_table(run: Run) -> Table:
     for name in ("train_loss", "train_acc", "test_loss", "test_acc", "val_acc", "swa_test_acc", "images_per_s"):
         if name not in last:
             continue
-        fmt = "{:.2%}" if name.endswith("acc") else ("{:,.0f}" if name == "images_per_s" else "{:.4f}")
-        best = run.best(name) if name.endswith("acc") else None
-        table.add_row(name, fmt.format(last[name]), fmt.format(best) if best is not None else "")
+        best = run.best(name) if metric_info(name).group == "accuracy" else None
+        table.add_row(name, format_metric(name, last[name]), format_metric(name, best) if best is not None else "")
     return table

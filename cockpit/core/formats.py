@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from engine.contracts import metric_info
+
 # style and mark per run state: the mark carries the meaning without colour (NO_COLOR)
 STATE_STYLE = {
     "created": "yellow", "running": "bold green", "paused": "bold yellow", "finished": "bold green",
@@ -27,6 +29,14 @@ def fmt_clock_duration(seconds: float | None) -> str:
 def fmt_started(ts: float | None) -> str:
     """A run's start time in the runs tables (month-day hour:minute; the run id holds the year)."""
     return datetime.fromtimestamp(ts).strftime("%m-%d %H:%M") if ts else ""
+
+
+def metric_label(name: str) -> str:
+    """A metric's label from the catalogue, with its unit in parentheses where the label does not say it."""
+    info = metric_info(name)
+    if not info.unit or info.unit in info.label.replace(" ", ""):
+        return info.label
+    return f"{info.label} ({info.unit})"
 
 
 def fmt_acc(v: float | None) -> str:

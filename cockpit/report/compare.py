@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from engine.contracts import format_metric, metric_info
 from engine.spec import flatten
 from engine.store import Run
 
-from .fmt import fmt_delta, fmt_delta_pct, fmt_duration, fmt_metric, fmt_pct
+from .fmt import fmt_delta, fmt_delta_pct, fmt_duration, fmt_pct
 from .summary import SCHEMA_VERSION, clean, summarize
 
 # (key, label, higher is better) rows of the results table; key is "metric:<name>", "best:<name>",
@@ -27,10 +28,10 @@ RESULT_ROWS = [
     ("metric:images_per_s", "images / s (last)", True), ("run:duration_s", "duration", False),
     ("run:step", "steps done", True),
 ]
-CURVE_METRICS = [("test_acc", "Test accuracy", "pct"), ("train_loss", "Train loss", "num"),
-                 ("test_loss", "Test loss", "num"), ("train_acc", "Train accuracy", "pct"),
-                 ("val_acc", "Val accuracy", "pct"), ("lr", "Learning rate", "num"),
-                 ("grad_norm", "Gradient norm", "num"), ("images_per_s", "Throughput (images / s)", "num")]
+# the curves overlaid, from the metric catalogue: (metric, title, y format "pct" | "num")
+CURVE_METRICS = [(n, metric_info(n).label.capitalize(), "pct" if metric_info(n).fmt.endswith("%") else "num")
+                 for n in ("test_acc", "train_loss", "test_loss", "train_acc", "val_acc", "lr", "grad_norm",
+                           "images_per_s")]
 
 
 def result_value(s: dict[str, Any], key: str) -> float | None:
@@ -58,7 +59,7 @@ def fmt_result(key: str, v: Any) -> str:
         return fmt_duration(v)
     if key == "run:step":
         return f"{int(v):,}"
-    return fmt_metric(name, v)
+    return format_metric(name, v)
 
 
 def delta_text(key: str, v: Any, base: Any) -> str:

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Iterable
 
-# the metrics table: (metric, label), in the order a reader wants them
-KEY_METRICS = [
-    ("test_acc", "test accuracy"), ("test_loss", "test loss"),
-    ("val_acc", "val accuracy"), ("val_loss", "val loss"),
-    ("train_acc", "train accuracy"), ("train_loss", "train loss"),
-    ("swa_test_acc", "SWA test accuracy"), ("swa_test_loss", "SWA test loss"),
-    ("lr", "learning rate"), ("grad_norm", "grad norm"), ("grad_norm_max", "grad norm (max)"),
-    ("act/saturation", "activation saturation"), ("act/dead", "dead units"),
-    ("images_per_s", "images / s"), ("step_time_ms", "step time (ms)"), ("data_time_ms", "data time (ms)"),
-    ("memory_gb", "peak memory (GB)"), ("loss_scale", "AMP loss scale"), ("skipped_steps", "skipped steps"),
-]
+from cockpit.core.formats import metric_label
+from engine.contracts import METRICS, metric_info
+
+# the metrics table: (metric, label) in the catalogue's order (difficulty has a section of its own)
+KEY_METRICS = [(name, metric_label(name)) for name, info in METRICS.items() if info.group != "difficulty"]
 PASS_LABELS = {"base": "base", "swa": "SWA", "calibrated": "calibrated", "tta": "TTA", "ensemble": "ensemble"}
 # the per-layer table: (summary key, heading); fractions are shown as percentages
 LAYER_COLUMNS = [("grad_norm", "grad norm"), ("update_ratio", "update ratio"), ("lr", "lr"), ("act_mean", "act mean"),
@@ -24,26 +18,9 @@ LAYER_COLUMNS = [("grad_norm", "grad norm"), ("update_ratio", "update ratio"), (
 LAYER_FRACTIONS = ("act_zeros", "act_dead", "act_saturation")
 
 
-def is_fraction(name: str) -> bool:
-    return name.endswith("acc") or name.startswith("act/") or name.startswith("difficulty/hist")
-
-
-def fmt_metric(name: str, v: float | None) -> str:
-    if v is None:
-        return "–"
-    if is_fraction(name):
-        return f"{v:.2%}"
-    if name in ("images_per_s",):
-        return f"{v:,.0f}"
-    if name.endswith("_ms"):
-        return f"{v:,.1f}"
-    if name in ("skipped_steps", "loss_scale"):
-        return f"{v:,.0f}"
-    if name == "lr" or name.startswith("lr/"):
-        return f"{v:.3g}"
-    if name == "memory_gb":
-        return f"{v:.2f}"
-    return f"{v:.4f}" if abs(v) < 100 else f"{v:,.1f}"
+def curve_rows(names: Iterable[str]) -> list[tuple[str, str, bool]]:
+    """(label, metric, log scale) of each metric, from the catalogue: the report's sparkline rows."""
+    return [(metric_label(n), n, metric_info(n).log) for n in names]
 
 
 def fmt_pct(v: float | None, digits: int = 2) -> str:

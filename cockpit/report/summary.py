@@ -16,6 +16,7 @@ from typing import Any
 
 from engine.spec import SpecError, diff_specs, dump_spec, spec_to_dict
 from cockpit import __version__
+from engine.contracts import METRICS
 from engine.store import ACTIVE_STATES, WORKER_GONE, Run, StoredResult
 
 from .finishing import finishing_rows, finite
@@ -40,17 +41,11 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "events": ("id", "wall", "step", "epoch", "kind", "level", "message", "data", "marker"),
 }
 
-# series kept in the summary (downsampled); lr/<layer> are added when present
-SERIES = (
-    "train_loss", "test_loss", "val_loss", "swa_test_loss",
-    "train_acc", "test_acc", "val_acc", "swa_test_acc",
-    "lr", "grad_norm", "grad_norm_max", "act/saturation", "act/dead",
-    "difficulty/p10", "difficulty/p50", "difficulty/p90", "difficulty/max",
-    "images_per_s", "step_time_ms", "data_time_ms", "memory_gb", "loss_scale", "skipped_steps",
-)
+# series kept in the summary (downsampled): every metric of the catalogue; lr/<layer> are added when present
+SERIES = tuple(METRICS)
 # metrics with a "best": accuracies are maximised, losses minimised
-BEST_MAX = ("train_acc", "test_acc", "val_acc", "swa_test_acc")
-BEST_MIN = ("train_loss", "test_loss", "val_loss", "swa_test_loss")
+BEST_MAX = tuple(n for n, info in METRICS.items() if info.group == "accuracy")
+BEST_MIN = tuple(n for n, info in METRICS.items() if info.group == "loss")
 
 # events drawn on the timeline of every step chart (steering actions and alarms); others only listed
 STEERING_KINDS = ("set_lr", "paused", "resumed", "swa_started", "swa_finished", "checkpoint", "resumed_run")

@@ -16,12 +16,13 @@ from rich.text import Text
 
 from cockpit import __version__
 from cockpit.core.formats import STATE_STYLE
+from engine.contracts import format_metric, metric_info
 
 from . import svg
 from .line_chart import line_chart
 
 from ..compare import CURVE_METRICS, delta_text, fmt_result
-from ..fmt import fmt_duration, fmt_metric, fmt_pct, fmt_time, fmt_value
+from ..fmt import fmt_duration, fmt_pct, fmt_time, fmt_value
 from .html_kit import page, section, table
 from .term_kit import step_spark
 
@@ -87,7 +88,7 @@ def terminal_compare(c: dict[str, Any], width: int = 120):
         if not runs:
             continue
         x1 = max(max(r["x"]) for r in runs if r["x"])
-        log = name.endswith("loss") or name == "grad_norm"
+        log = metric_info(name).log
         vals = [v for r in runs for v in r["y"] if v is not None and math.isfinite(v) and (v > 0 or not log)]
         vals = [math.log10(v) for v in vals] if log else vals
         scale = (min(vals), max(vals)) if vals else None
@@ -96,7 +97,7 @@ def terminal_compare(c: dict[str, Any], width: int = 120):
             last = next((v for v in reversed(r["y"]) if v is not None), None)
             ct.add_row(label if k == 0 else "", Text(chr(65 + i) if i < 26 else str(i), style=styles[i % len(styles)]),
                        Text(step_spark(r["x"], r["y"], x1, spark_w, log=log, scale=scale), style=styles[i % len(styles)]),
-                       fmt_metric(name, last))
+                       format_metric(name, last))
     parts.append(ct)
     return Group(*parts)
 
@@ -159,7 +160,7 @@ def render_compare_html(c: dict[str, Any]) -> str:
             i = ids.index(r["run_id"])
             series.append({"name": f"{letters[i]} {r['run_id']}", "x": r["x"], "y": r["y"], "color": colors[i]})
         unit = runs[0].get("unit", "epoch")
-        charts.append(f"<figure>{line_chart(f'chart-compare-{name}', title, series, x_label=unit, y_fmt=kind, log_y=name in ('grad_norm',))}</figure>")
+        charts.append(f"<figure>{line_chart(f'chart-compare-{name}', title, series, x_label=unit, y_fmt=kind, log_y=metric_info(name).log)}</figure>")
     curves = section("compare-curves", "Curves overlaid",
                      ('<div class="grid2">' + "".join(charts) + "</div>") if charts else '<p class="note">no curves recorded</p>')
     return page(f"compare: {' vs '.join(ids)}", "\n".join([head, spec, results, curves]),

@@ -5,9 +5,11 @@ from __future__ import annotations
 from html import escape
 from typing import Any, Iterable
 
-from ..fmt import (KEY_METRICS, PASS_LABELS, class_names, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration,
-                   fmt_metric, fmt_num, fmt_pct, fmt_time, fmt_value, layer_cell, layer_columns, marker_events,
-                   per_class_acc, progress_text, toml_tables)
+from engine.contracts import format_metric
+
+from ..fmt import (KEY_METRICS, PASS_LABELS, class_names, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration, fmt_num,
+                   fmt_pct, fmt_time, fmt_value, layer_cell, layer_columns, marker_events, per_class_acc,
+                   progress_text, toml_tables)
 from ..sections import SECTIONS
 from . import svg
 from .html_kit import figure, note, page, section, signed, table
@@ -83,16 +85,16 @@ def header_html(s: dict[str, Any]) -> str:
     if final.get("test_acc") is not None:
         kpis.append(("final test acc", fmt_pct(final["test_acc"]), ""))
     if final.get("test_loss") is not None:
-        kpis.append(("final test loss", fmt_metric("test_loss", final["test_loss"]), ""))
+        kpis.append(("final test loss", format_metric("test_loss", final["test_loss"]), ""))
     if final.get("train_loss") is not None:
-        kpis.append(("final train loss", fmt_metric("train_loss", final["train_loss"]), ""))
+        kpis.append(("final train loss", format_metric("train_loss", final["train_loss"]), ""))
     top_pass = max((r for r in s["finishing"] if r["pass"] != "base" and r["acc"] is not None),
                    key=lambda r: r["acc"], default=None)
     if top_pass:
         kpis.append((f"{PASS_LABELS.get(top_pass['pass'], top_pass['pass'])} acc", fmt_pct(top_pass["acc"]),
                      fmt_delta_pct(top_pass["delta_acc"])))
     if final.get("images_per_s") is not None:
-        kpis.append(("images / s", fmt_metric("images_per_s", final["images_per_s"]), "last window"))
+        kpis.append(("images / s", format_metric("images_per_s", final["images_per_s"]), "last window"))
     nav = "".join(f'<a href="#{sid}">{escape(h)}</a>' for sid, h in SECTIONS.items() if sid != "header")
     parts = [
         '<div class="top">'
@@ -142,8 +144,8 @@ def metrics_html(s: dict[str, Any]) -> str:
         if name not in final and name not in best:
             continue
         b = best.get(name)
-        rows.append((label, (f"<code>{escape(name)}</code>", ""), fmt_metric(name, final.get(name)),
-                     fmt_metric(name, b["value"]) if b else "", f"{b['step']:,}" if b else ""))
+        rows.append((label, (f"<code>{escape(name)}</code>", ""), format_metric(name, final.get(name)),
+                     format_metric(name, b["value"]) if b else "", f"{b['step']:,}" if b else ""))
     if not rows:
         return section("metrics", SECTIONS["metrics"], note(s["notes"].get("metrics", "no metrics recorded")))
     return section("metrics", SECTIONS["metrics"],

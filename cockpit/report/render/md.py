@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from ..fmt import (KEY_METRICS, PASS_LABELS, class_names, compact_toml, fmt_clock, fmt_delta, fmt_delta_pct,
-                   fmt_duration, fmt_metric, fmt_num, fmt_pct, fmt_time, fmt_value, layer_cell, layer_columns,
-                   marker_events, per_class_acc, progress_text)
+from engine.contracts import format_metric
+
+from ..fmt import (KEY_METRICS, PASS_LABELS, class_names, compact_toml, curve_rows, fmt_clock, fmt_delta, fmt_delta_pct,
+                   fmt_duration, fmt_num, fmt_pct, fmt_time, fmt_value, layer_cell, layer_columns, marker_events,
+                   per_class_acc, progress_text)
 from ..sections import SECTIONS
 from .term import CURVES, DIFFICULTY, THROUGHPUT
 from .term_kit import step_spark
@@ -40,7 +42,7 @@ def curves(s: dict[str, Any], items: Iterable[tuple[str, str, bool]]) -> str:
         if not sr or not any(v is not None for v in sr["value"]):
             continue
         vals = [v for v in sr["value"] if v is not None]
-        rows.append((label, fmt_metric(name, vals[-1]), fmt_metric(name, min(vals)), fmt_metric(name, max(vals)),
+        rows.append((label, format_metric(name, vals[-1]), format_metric(name, min(vals)), format_metric(name, max(vals)),
                      f"`{step_spark(sr['step'], sr['value'], x1, SPARK_W, log)}`"))
     return md_table(["curve", "last", "min", "max", f"steps 0 → {x1:,}"], rows, right=(1, 2, 3)) if rows else ""
 
@@ -105,7 +107,7 @@ def metrics_md(s: dict[str, Any]) -> list[str]:
     for name, label in KEY_METRICS:
         if name in final or name in best:
             b = best.get(name)
-            rows.append((label, fmt_metric(name, final.get(name)), fmt_metric(name, b["value"]) if b else "",
+            rows.append((label, format_metric(name, final.get(name)), format_metric(name, b["value"]) if b else "",
                          f"{b['step']:,}" if b else ""))
     if not rows:
         return [h2("metrics"), ""] + note(s["notes"].get("metrics", "no metrics recorded"))
@@ -128,8 +130,7 @@ def finishing_md(s: dict[str, Any]) -> list[str]:
 
 
 def training_md(s: dict[str, Any], markers: list[dict[str, Any]]) -> list[str]:
-    names = [(f"lr {n[3:]}", n, False) for n in sorted(s["series"]) if n.startswith("lr/")]
-    tbl = curves(s, CURVES + names)
+    tbl = curves(s, CURVES + curve_rows(n for n in sorted(s["series"]) if n.startswith("lr/")))
     out = [h2("training"), "", tbl or f"_{s['notes'].get('metrics', 'no metrics recorded yet')}_", ""]
     if markers and tbl:
         out += ["Events on the timeline: " + "; ".join(f"**{m['n']}** step {m['step']:,} {m['kind']}"

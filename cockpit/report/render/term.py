@@ -15,22 +15,19 @@ from rich.table import Table
 from rich.text import Text
 
 from cockpit.core.formats import LEVEL_STYLE, STATE_STYLE
-from ..fmt import (KEY_METRICS, PASS_LABELS, class_names, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration,
-                   fmt_metric, fmt_num, fmt_pct, fmt_time, fmt_value, layer_cell, layer_columns, marker_events,
-                   per_class_acc, progress_text, toml_tables)
+from engine.contracts import format_metric
+
+from ..fmt import (KEY_METRICS, PASS_LABELS, class_names, curve_rows, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration, fmt_num,
+                   fmt_pct, fmt_time, fmt_value, layer_cell, layer_columns, marker_events, per_class_acc,
+                   progress_text, toml_tables)
 from ..sections import SECTIONS
 from .term_kit import bar, curves_table, marker_style
 
-# (label, metric, log scale) for the curve sparklines
-CURVES = [
-    ("train loss", "train_loss", True), ("test loss", "test_loss", True), ("val loss", "val_loss", True),
-    ("train acc", "train_acc", False), ("test acc", "test_acc", False), ("val acc", "val_acc", False),
-    ("lr", "lr", False), ("grad norm", "grad_norm", True), ("grad norm max", "grad_norm_max", True),
-    ("saturation", "act/saturation", False), ("dead units", "act/dead", False),
-]
-THROUGHPUT = [("images/s", "images_per_s", False), ("step ms", "step_time_ms", False), ("data ms", "data_time_ms", False),
-              ("memory GB", "memory_gb", False)]
-DIFFICULTY = [(q, f"difficulty/{q}", False) for q in ("p10", "p50", "p90", "max")]
+# the sparkline rows of the training, throughput and difficulty sections: (label, metric, log scale)
+CURVES = curve_rows(["train_loss", "test_loss", "val_loss", "train_acc", "test_acc", "val_acc", "lr", "grad_norm",
+                     "grad_norm_max", "act/saturation", "act/dead"])
+THROUGHPUT = curve_rows(["images_per_s", "step_time_ms", "data_time_ms", "memory_gb"])
+DIFFICULTY = curve_rows([f"difficulty/{q}" for q in ("p10", "p50", "p90", "max")])
 
 
 def heading(sid: str) -> Rule:
@@ -128,7 +125,7 @@ def metrics_part(s: dict[str, Any]) -> list[RenderableType]:
         if name not in final and name not in best:
             continue
         b = best.get(name)
-        t.add_row(label, fmt_metric(name, final.get(name)), fmt_metric(name, b["value"]) if b else "",
+        t.add_row(label, format_metric(name, final.get(name)), format_metric(name, b["value"]) if b else "",
                   f"{b['step']:,}" if b else "")
         n += 1
     return [heading("metrics"), t if n else note(s["notes"].get("metrics", "no metrics recorded"))]
@@ -157,8 +154,7 @@ def finishing_part(s: dict[str, Any]) -> list[RenderableType]:
 
 
 def training_part(s: dict[str, Any], width: int, markers: list[dict[str, Any]]) -> list[RenderableType]:
-    names = [(f"lr {n[3:]}", n, False) for n in sorted(s["series"]) if n.startswith("lr/")]
-    t = curves_table(s, CURVES + names, width, markers)
+    t = curves_table(s, CURVES + curve_rows(n for n in sorted(s["series"]) if n.startswith("lr/")), width, markers)
     return [heading("training"), t or note(s["notes"].get("metrics", "no metrics recorded yet"))]
 
 

@@ -9,11 +9,9 @@ from typing import Any, Iterable
 from rich.table import Table
 from rich.text import Text
 
-from cockpit.core.sparkline import BARS
-
 from cockpit.core.formats import LEVEL_STYLE
-
-from ..fmt import fmt_metric
+from cockpit.core.sparkline import BARS
+from engine.contracts import format_metric
 
 MARKER_STYLE = {"set_lr": "blue", "paused": "bright_black", "resumed": "bright_black", "swa_started": "magenta",
                 "swa_finished": "magenta", "checkpoint": "cyan", "resumed_run": "cyan", "stopped": "yellow",
@@ -88,7 +86,7 @@ def curves_table(s: dict[str, Any], curves: Iterable[tuple[str, str, bool]], wid
         if not vals:
             continue
         last = next(v for v in reversed(sr["value"]) if v is not None)
-        rows.append((label, fmt_metric(name, last), fmt_metric(name, min(vals)), fmt_metric(name, max(vals)),
+        rows.append((label, format_metric(name, last), format_metric(name, min(vals)), format_metric(name, max(vals)),
                      name, sr, log))
     if not rows:
         return None
