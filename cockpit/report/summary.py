@@ -48,7 +48,8 @@ BEST_MAX = tuple(n for n, info in METRICS.items() if info.group == "accuracy")
 BEST_MIN = tuple(n for n, info in METRICS.items() if info.group == "loss")
 
 # events drawn on the timeline of every step chart (steering actions and alarms); others only listed
-STEERING_KINDS = ("set_lr", "paused", "resumed", "swa_started", "swa_finished", "checkpoint", "resumed_run")
+# ("resumed" is how runs recorded before the `continue` command named un-pausing)
+STEERING_KINDS = ("set_lr", "paused", "continued", "resumed", "swa_started", "swa_finished", "checkpoint", "resumed_run")
 END_KINDS = ("stopped", "failed", "crashed")
 ALARM_LEVELS = ("warning", "error")
 

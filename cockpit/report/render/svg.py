@@ -26,7 +26,7 @@ SERIES_COLORS = {
     "p10": "#93c5fd", "p50": "#2563eb", "p90": "#1e40af", "max": "#dc2626",
 }
 MARKER_COLORS = {
-    "set_lr": "#2563eb", "paused": "#64748b", "resumed": "#64748b", "swa_started": "#9333ea",
+    "set_lr": "#2563eb", "paused": "#64748b", "continued": "#64748b", "resumed": "#64748b", "swa_started": "#9333ea",
     "swa_finished": "#9333ea", "checkpoint": "#0d9488", "resumed_run": "#0d9488",
     "stopped": "#ca8a04", "crashed": "#dc2626", "failed": "#dc2626",
 }

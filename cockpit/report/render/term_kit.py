@@ -13,9 +13,9 @@ from cockpit.core.formats import LEVEL_STYLE
 from cockpit.core.sparkline import BARS
 from engine.contracts import format_metric
 
-MARKER_STYLE = {"set_lr": "blue", "paused": "bright_black", "resumed": "bright_black", "swa_started": "magenta",
-                "swa_finished": "magenta", "checkpoint": "cyan", "resumed_run": "cyan", "stopped": "yellow",
-                "failed": "red", "crashed": "red"}
+MARKER_STYLE = {"set_lr": "blue", "paused": "bright_black", "continued": "bright_black", "resumed": "bright_black",
+                "swa_started": "magenta", "swa_finished": "magenta", "checkpoint": "cyan", "resumed_run": "cyan",
+                "stopped": "yellow", "failed": "red", "crashed": "red"}
 
 
 def marker_style(e: dict[str, Any]) -> str:
