@@ -27,63 +27,79 @@ from .html_kit import page, section, table
 from .term_kit import step_spark
 
 
+def letter(i: int) -> str:
+    """The short name of the i-th run in tables and legends: A, B, C..."""
+    return chr(65 + i) if i < 26 else str(i)
+
+
+def rule(title: str) -> Rule:
+    return Rule(Text(title, style="bold"), align="left", style="grey50")
+
+
 # ------------------------------------------------------------------------------------- terminal
 
 
-def terminal_compare(c: dict[str, Any], width: int = 120):
+def terminal_compare(c: dict[str, Any], width: int = 120) -> Group:
+    """The comparison as one Rich renderable: runs, spec diff, results, curves."""
+    parts: list[Any] = [_runs_table(c), rule("Spec fields that differ"), _spec_diff_table(c)]
+    parts += [Text(e, style="bold red") for e in c.get("errors") or []]
+    parts += [rule("Results side by side"), _results_table(c), rule("Curves (by epoch)"), _curves_table(c, width)]
+    return Group(*parts)
 
-    ids = [r["run_id"] for r in c["runs"]]
-    parts: list[Any] = []
-    runs_t = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, title="runs", title_justify="left")
+
+def _runs_table(c: dict[str, Any]) -> Table:
+    t = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, title="runs", title_justify="left")
     for col in ("", "run", "state", "preset", "device", "started", "duration"):
-        runs_t.add_column(col)
+        t.add_column(col)
     for i, r in enumerate(c["runs"]):
-        runs_t.add_row(chr(65 + i) if i < 26 else str(i), r["run_id"], Text(r["state"], style=STATE_STYLE.get(r["state"], "")),
-                       Path(r["preset"]).stem if r.get("preset") else "", r.get("device") or "",
-                       fmt_time(r.get("started")), fmt_duration(r.get("duration_s")))
-    parts.append(runs_t)
+        t.add_row(letter(i), r["run_id"], Text(r["state"], style=STATE_STYLE.get(r["state"], "")),
+                  Path(r["preset"]).stem if r.get("preset") else "", r.get("device") or "",
+                  fmt_time(r.get("started")), fmt_duration(r.get("duration_s")))
+    return t
 
-    parts.append(Rule(Text("Spec fields that differ", style="bold"), align="left", style="grey50"))
+
+def _spec_diff_table(c: dict[str, Any]) -> Table | Text:
     if not c["diff"]:
-        parts.append(Text("  the specs are identical", style="italic grey50"))
-    else:
-        t = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
-        t.add_column("field", style="cyan")
-        for i, rid in enumerate(ids):
-            t.add_column(f"{chr(65 + i)} {rid}" if i < 26 else rid)
-        for d in c["diff"]:
-            t.add_row(d["key"], *[fmt_value(v) for v in d["values"]])
-        parts.append(t)
-    for e in c.get("errors") or []:
-        parts.append(Text(e, style="bold red"))
+        return Text("  the specs are identical", style="italic grey50")
+    t = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    t.add_column("field", style="cyan")
+    for i, r in enumerate(c["runs"]):
+        t.add_column(f"{letter(i)} {r['run_id']}" if i < 26 else r["run_id"])
+    for d in c["diff"]:
+        t.add_row(d["key"], *[fmt_value(v) for v in d["values"]])
+    return t
 
-    parts.append(Rule(Text("Results side by side", style="bold"), align="left", style="grey50"))
+
+def _results_table(c: dict[str, Any]) -> Table | Text:
+    if not c["results"]:
+        return Text("  no results recorded", style="italic grey50")
     t = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
     t.add_column("result")
-    for i, rid in enumerate(ids):
-        t.add_column(chr(65 + i) if i < 26 else rid, justify="right")
+    for i, r in enumerate(c["runs"]):
+        t.add_column(letter(i) if i < 26 else r["run_id"], justify="right")
     for row in c["results"]:
         cells = []
-        base = row["values"][0]
         for i, v in enumerate(row["values"]):
-            txt = fmt_result(row["key"], v)
-            d = delta_text(row["key"], v, base) if i else ""
-            cell = Text(txt, style="bold green" if row["best_index"] == i else "")
+            cell = Text(fmt_result(row["key"], v), style="bold green" if row["best_index"] == i else "")
+            d = delta_text(row["key"], v, row["values"][0]) if i else ""
             if d:
                 cell.append(f" ({d})", style="grey50")
             cells.append(cell)
         t.add_row(row["label"], *cells)
-    parts.append(t if c["results"] else Text("  no results recorded", style="italic grey50"))
+    return t
 
-    parts.append(Rule(Text("Curves (by epoch)", style="bold"), align="left", style="grey50"))
-    ct = Table(box=None, pad_edge=False, show_header=False, padding=(0, 1))
-    ct.add_column(style="bold", no_wrap=True)
-    ct.add_column(no_wrap=True)
-    ct.add_column(no_wrap=True, style="cyan")
-    ct.add_column(justify="right", no_wrap=True)
+
+def _curves_table(c: dict[str, Any], width: int) -> Table:
+    """One sparkline per run and curve, on a scale shared by the runs (so their heights compare)."""
+    ids = [r["run_id"] for r in c["runs"]]
+    t = Table(box=None, pad_edge=False, show_header=False, padding=(0, 1))
+    t.add_column(style="bold", no_wrap=True)
+    t.add_column(no_wrap=True)
+    t.add_column(no_wrap=True, style="cyan")
+    t.add_column(justify="right", no_wrap=True)
     spark_w = max(width - 40, 16)
     styles = ["blue", "dark_orange", "green", "magenta", "red", "cyan"]
-    for name, label, kind in CURVE_METRICS:
+    for name, label, _ in CURVE_METRICS:
         runs = c["curves"].get(name)
         if not runs:
             continue
@@ -94,77 +110,86 @@ def terminal_compare(c: dict[str, Any], width: int = 120):
         scale = (min(vals), max(vals)) if vals else None
         for k, r in enumerate(runs):
             i = ids.index(r["run_id"])
+            style = styles[i % len(styles)]
             last = next((v for v in reversed(r["y"]) if v is not None), None)
-            ct.add_row(label if k == 0 else "", Text(chr(65 + i) if i < 26 else str(i), style=styles[i % len(styles)]),
-                       Text(step_spark(r["x"], r["y"], x1, spark_w, log=log, scale=scale), style=styles[i % len(styles)]),
-                       format_metric(name, last))
-    parts.append(ct)
-    return Group(*parts)
+            t.add_row(label if k == 0 else "", Text(letter(i), style=style),
+                      Text(step_spark(r["x"], r["y"], x1, spark_w, log=log, scale=scale), style=style),
+                      format_metric(name, last))
+    return t
 
 
 # ----------------------------------------------------------------------------------------- HTML
 
 
 def render_compare_html(c: dict[str, Any]) -> str:
-
+    """The comparison as one self-contained HTML page."""
     ids = [r["run_id"] for r in c["runs"]]
-    letters = [chr(65 + i) if i < 26 else str(i) for i in range(len(ids))]
     colors = [svg.PALETTE[i % len(svg.PALETTE)] for i in range(len(ids))]
+    parts = [_runs_html(c, colors), _spec_html(c), _results_html(c), _curves_html(c, colors)]
+    return page(f"compare: {' vs '.join(ids)}", "\n".join(parts), f"Training Cockpit {__version__} · run comparison")
 
-    def swatch(i: int) -> str:
-        return f'<span class="sw" style="background:{colors[i]}"></span>{letters[i]}'
 
-    runs_rows = [((swatch(i), ""), (f"<b>{escape(r['run_id'])}</b>", ""), r["state"],
-                  Path(r["preset"]).stem if r.get("preset") else "", r.get("device") or "", fmt_time(r.get("started")),
-                  fmt_duration(r.get("duration_s")), fmt_pct(r.get("best_test_acc")))
-                 for i, r in enumerate(c["runs"])]
-    head = ('<section class="card" id="compare-runs"><div class="top"><h1>Comparing '
-            f"{len(ids)} runs</h1></div><div class=\"sub\">Training Cockpit run comparison · the first run is the "
+def _run_headers(c: dict[str, Any]) -> list[str]:
+    return [f"{letter(i)} · {r['run_id']}" for i, r in enumerate(c["runs"])]
+
+
+def _runs_html(c: dict[str, Any], colors: list[str]) -> str:
+    rows = [((f'<span class="sw" style="background:{colors[i]}"></span>{letter(i)}', ""),
+             (f"<b>{escape(r['run_id'])}</b>", ""), r["state"], Path(r["preset"]).stem if r.get("preset") else "",
+             r.get("device") or "", fmt_time(r.get("started")), fmt_duration(r.get("duration_s")),
+             fmt_pct(r.get("best_test_acc")))
+            for i, r in enumerate(c["runs"])]
+    return ('<section class="card" id="compare-runs"><div class="top"><h1>Comparing '
+            f"{len(rows)} runs</h1></div><div class=\"sub\">Training Cockpit run comparison · the first run is the "
             "baseline for deltas</div><h3>Runs</h3>"
-            + table(["", "run", "state", "preset", "device", "started", "duration", "best test acc"], runs_rows, num=(7,))
+            + table(["", "run", "state", "preset", "device", "started", "duration", "best test acc"], rows, num=(7,))
             + "</section>")
 
-    if c["diff"]:
-        spec_inner = table(["field"] + [f"{letters[i]} · {rid}" for i, rid in enumerate(ids)],
-                           [[(f"<code>{escape(d['key'])}</code>", "")] + [(f"<code>{escape(fmt_value(v))}</code>", "")
-                                                                         for v in d["values"]] for d in c["diff"]])
-    else:
-        spec_inner = '<p class="note">the specs are identical</p>'
-    spec_inner += "".join(f'<div class="error">{escape(e)}</div>' for e in c.get("errors") or [])
-    spec = section("compare-spec", "Spec fields that differ", spec_inner)
 
+def _spec_html(c: dict[str, Any]) -> str:
+    if c["diff"]:
+        inner = table(["field"] + _run_headers(c),
+                      [[(f"<code>{escape(d['key'])}</code>", "")] + [(f"<code>{escape(fmt_value(v))}</code>", "")
+                                                                    for v in d["values"]] for d in c["diff"]])
+    else:
+        inner = '<p class="note">the specs are identical</p>'
+    inner += "".join(f'<div class="error">{escape(e)}</div>' for e in c.get("errors") or [])
+    return section("compare-spec", "Spec fields that differ", inner)
+
+
+def _results_html(c: dict[str, Any]) -> str:
     rows = []
     for row in c["results"]:
-        base = row["values"][0]
         cells: list[Any] = [row["label"]]
         for i, v in enumerate(row["values"]):
             txt = escape(fmt_result(row["key"], v))
-            d = delta_text(row["key"], v, base) if i else ""
+            d = delta_text(row["key"], v, row["values"][0]) if i else ""
             if row["best_index"] == i:
                 txt = f"<b>{txt}</b>"
             if d:
                 txt += f' <span style="color:#6b7280">({escape(d)})</span>'
             cells.append((txt, ""))
         rows.append(cells)
-    results = section("compare-results", "Results side by side",
-                      table(["result"] + [f"{letters[i]} · {rid}" for i, rid in enumerate(ids)], rows,
-                            num=range(1, len(ids) + 1)) if rows else '<p class="note">no results recorded</p>')
+    return section("compare-results", "Results side by side",
+                   table(["result"] + _run_headers(c), rows, num=range(1, len(c["runs"]) + 1)) if rows
+                   else '<p class="note">no results recorded</p>')
 
+
+def _curves_html(c: dict[str, Any], colors: list[str]) -> str:
+    ids = [r["run_id"] for r in c["runs"]]
     charts = []
     for name, title, kind in CURVE_METRICS:
         runs = c["curves"].get(name)
         if not runs:
             continue
-        series = []
-        for r in runs:
-            i = ids.index(r["run_id"])
-            series.append({"name": f"{letters[i]} {r['run_id']}", "x": r["x"], "y": r["y"], "color": colors[i]})
-        unit = runs[0].get("unit", "epoch")
-        charts.append(f"<figure>{line_chart(f'chart-compare-{name}', title, series, x_label=unit, y_fmt=kind, log_y=metric_info(name).log)}</figure>")
-    curves = section("compare-curves", "Curves overlaid",
-                     ('<div class="grid2">' + "".join(charts) + "</div>") if charts else '<p class="note">no curves recorded</p>')
-    return page(f"compare: {' vs '.join(ids)}", "\n".join([head, spec, results, curves]),
-                f"Training Cockpit {__version__} · run comparison")
+        series = [{"name": f"{letter(i)} {r['run_id']}", "x": r["x"], "y": r["y"], "color": colors[i]}
+                  for r in runs for i in [ids.index(r["run_id"])]]
+        chart = line_chart(f"chart-compare-{name}", title, series, x_label=runs[0].get("unit", "epoch"), y_fmt=kind,
+                           log_y=metric_info(name).log)
+        charts.append(f"<figure>{chart}</figure>")
+    return section("compare-curves", "Curves overlaid",
+                   ('<div class="grid2">' + "".join(charts) + "</div>") if charts
+                   else '<p class="note">no curves recorded</p>')
 
 
 def render_compare_json(c: dict[str, Any]) -> str:

@@ -323,51 +323,22 @@ def timeline(chart_id: str, title: str, events: Sequence[dict[str, Any]], *, tot
     tx = lambda v: pad_l + v / end * pw  # noqa: E731
     alarms = [e for e in events if is_alarm(e)]
     dense = len(alarms) > DENSE_ALARMS
-    labelled = [e for e in events if not (dense and is_alarm(e))]
-    # greedy lanes so labels never overlap: the first lane with room, else the least crowded
-    placed: list[tuple[float, int, dict[str, Any]]] = []
-    lane_end = [-1e9] * lanes
-    for ev in labelled:
-        x = tx(min(max(ev["step"], 0), end))
-        wlab = 10 + 5.5 * len(str(ev.get("n", "")))
-        lane = next((k for k in range(lanes) if x - lane_end[k] >= wlab + 2), None)
-        if lane is None:
-            lane = min(range(lanes), key=lambda k: lane_end[k])
-        lane_end[lane] = x
-        placed.append((x, lane, ev))
+    placed = _lanes([e for e in events if not (dense and is_alarm(e))], tx, end, lanes)
     used = max((ln for _, ln, _ in placed), default=0) + 1
     top = 32
     bar_y = top + used * lane_h + 6
-    height = bar_y + 50
-    out = [svg_open(chart_id, title, width, height), _text(12, 19, title, size=13, fill=INK, weight="600")]
+    out = [svg_open(chart_id, title, width, bar_y + 50), _text(12, 19, title, size=13, fill=INK, weight="600")]
     out.append(f'<rect x="{pad_l}" y="{bar_y}" width="{_n(pw)}" height="10" rx="5" fill="#e5e7eb"/>')
     if current is not None:
         out.append(f'<rect x="{pad_l}" y="{bar_y}" width="{_n(max(tx(min(current, end)) - pad_l, 0))}" height="10" '
                    f'rx="5" fill="#93c5fd"><title>step {current:,} of {end:,}</title></rect>')
     if epoch_steps and end / epoch_steps <= 2000:
-        n_ep = end / epoch_steps
-        every = max(1, math.ceil(n_ep / 20))
-        k = 1
-        while k * epoch_steps <= end:
-            x = tx(k * epoch_steps)
-            if n_ep <= 60 or k % every == 0:
-                out.append(f'<line x1="{_n(x)}" y1="{bar_y}" x2="{_n(x)}" y2="{bar_y + 10}" stroke="#ffffff" stroke-width="1"/>')
-            if k % every == 0:
-                out.append(_text(x, bar_y + 28, f"ep {k}", size=9.5, anchor="middle"))
-            k += 1
+        out += _epoch_ticks(tx, end, epoch_steps, bar_y)
     out.append(_text(pad_l, bar_y + 28, "0", size=9.5))
     out.append(_text(pad_l + pw, bar_y + 42, f"step {end:,}", size=9.5, anchor="end"))
     if dense:
         out.append(_text(pad_l, bar_y + 42, f"{len(alarms)} alarms: ticks under the bar (hover for each)", size=9.5))
-        seen: set[int] = set()
-        for ev in alarms:
-            x = tx(min(max(ev["step"], 0), end))
-            if int(x) in seen:
-                continue
-            seen.add(int(x))
-            tip = escape(f"#{ev.get('n', '')} step {ev['step']}: {ev['kind']}: {ev.get('message', '')}")
-            out.append(f'<line class="alarm-tick" x1="{_n(x)}" y1="{bar_y + 11}" x2="{_n(x)}" y2="{bar_y + 17}" '
-                       f'stroke="{marker_color(ev)}" stroke-width="1.2"><title>{tip}</title></line>')
+        out += _alarm_ticks(alarms, tx, end, bar_y)
     for x, lane, ev in placed:
         color = marker_color(ev)
         y = top + (used - 1 - lane) * lane_h
@@ -381,3 +352,51 @@ def timeline(chart_id: str, title: str, events: Sequence[dict[str, Any]], *, tot
                    + "</g>")
     out.append("</svg>")
     return "".join(out)
+
+
+def _lanes(events: Sequence[dict[str, Any]], tx: Callable[[float], float], end: int,
+           lanes: int) -> list[tuple[float, int, dict[str, Any]]]:
+    """(x, lane, event) for each labelled event: the first lane with room, else the least crowded,
+    so labels never overlap."""
+    placed: list[tuple[float, int, dict[str, Any]]] = []
+    lane_end = [-1e9] * lanes
+    for ev in events:
+        x = tx(min(max(ev["step"], 0), end))
+        wlab = 10 + 5.5 * len(str(ev.get("n", "")))
+        lane = next((k for k in range(lanes) if x - lane_end[k] >= wlab + 2), None)
+        if lane is None:
+            lane = min(range(lanes), key=lambda k: lane_end[k])
+        lane_end[lane] = x
+        placed.append((x, lane, ev))
+    return placed
+
+
+def _epoch_ticks(tx: Callable[[float], float], end: int, epoch_steps: int, bar_y: float) -> list[str]:
+    """White ticks on the bar at epoch ends (at most ~20 of them labelled)."""
+    out = []
+    n_ep = end / epoch_steps
+    every = max(1, math.ceil(n_ep / 20))
+    k = 1
+    while k * epoch_steps <= end:
+        x = tx(k * epoch_steps)
+        if n_ep <= 60 or k % every == 0:
+            out.append(f'<line x1="{_n(x)}" y1="{bar_y}" x2="{_n(x)}" y2="{bar_y + 10}" stroke="#ffffff" stroke-width="1"/>')
+        if k % every == 0:
+            out.append(_text(x, bar_y + 28, f"ep {k}", size=9.5, anchor="middle"))
+        k += 1
+    return out
+
+
+def _alarm_ticks(alarms: Sequence[dict[str, Any]], tx: Callable[[float], float], end: int, bar_y: float) -> list[str]:
+    """Many alarms: one tick each under the bar (one per pixel column), with the alarm as its tooltip."""
+    out = []
+    seen: set[int] = set()
+    for ev in alarms:
+        x = tx(min(max(ev["step"], 0), end))
+        if int(x) in seen:
+            continue
+        seen.add(int(x))
+        tip = escape(f"#{ev.get('n', '')} step {ev['step']}: {ev['kind']}: {ev.get('message', '')}")
+        out.append(f'<line class="alarm-tick" x1="{_n(x)}" y1="{bar_y + 11}" x2="{_n(x)}" y2="{bar_y + 17}" '
+                   f'stroke="{marker_color(ev)}" stroke-width="1.2"><title>{tip}</title></line>')
+    return out
