@@ -7,7 +7,7 @@ import time
 
 import torch
 
-from engine.train import resolve_device
+from engine.runtime.device import resolve_device
 
 # On a shared CPU, the training thread's CPU time varies ~5% where wall clock varies 15-40%;
 # with one torch thread it measures the same work, so the CPU benches time by it.

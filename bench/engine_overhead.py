@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import CLOCK, MONITOR_OFF, setup  # noqa: E402
 
 from engine.augment import Augmenter, guide_spec  # noqa: E402
-from engine.evaluate import autocast_for  # noqa: E402
+from engine.runtime.device import autocast_for  # noqa: E402
 from engine.models import build_model  # noqa: E402
 from engine.spec import RunSpec, SGDSpec, load_spec  # noqa: E402
 from engine.train import Trainer  # noqa: E402

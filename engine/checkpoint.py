@@ -1,4 +1,4 @@
-"""Checkpoints: atomic writes (temp file in the same folder, fsync, rename), safe loads.
+"""Checkpoints: atomic writes (engine.fsutil: temp file in the same folder, fsync, rename), safe loads.
 
 Loads always use `torch.load(weights_only=True)`: a file carrying arbitrary pickled objects is
 refused and none of its code runs. A truncated or corrupt file is reported as corrupt.
@@ -14,7 +14,10 @@ from typing import Any
 
 import torch
 
-KINDS = ("last", "best", "swa")
+from .contracts import UsageError
+from .fsutil import clean_temp_files, write_atomic
+
+__all__ = ["CheckpointError", "clean_temp_files", "load", "load_latest_good", "path_for", "previous", "save_atomic"]
 
 # Fault injection for tests/faults: "kill-mid-write:N" SIGKILLs this process after the N-th
 # checkpoint's bytes are written and before its rename, the worst moment for a crash.
@@ -22,7 +25,7 @@ _FAULT = os.environ.get("COCKPIT_FAULT_INJECT", "")
 _saves = 0
 
 
-class CheckpointError(Exception):
+class CheckpointError(UsageError):
     """A checkpoint that cannot be written or loaded; the message names the file."""
 
 
@@ -36,26 +39,18 @@ def previous(path: Path) -> Path:
 
 
 def save_atomic(obj: dict[str, Any], path: Path, keep_previous: bool = True) -> None:
-    """Write obj to path: temp file in the same folder, fsync, rename. The old file becomes
-    `<kind>.prev.pt` only once the new one is complete, so a good checkpoint always exists."""
+    """Write obj to path atomically (engine.fsutil). The old file becomes `<kind>.prev.pt` only once
+    the new one is complete, so a good checkpoint always exists."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
+
+    def before_rename() -> None:
         _maybe_fault()
         if keep_previous and path.exists():
             os.replace(path, previous(path))
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+
+    try:
+        write_atomic(path, lambda f: torch.save(obj, f), before_rename)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
 
 
@@ -66,14 +61,6 @@ def _maybe_fault() -> None:
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def clean_temp_files(folder: Path) -> list[Path]:
-    """Remove temp files left by a crash mid-write (never a current checkpoint)."""
-    stale = list(Path(folder).glob(".*.tmp-*"))
-    for p in stale:
-        p.unlink(missing_ok=True)
-    return stale
 
 
 def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -24,7 +24,6 @@ import math
 import multiprocessing
 import os
 import sys
-import tempfile
 import warnings
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -34,6 +33,8 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
+from engine.contracts import UsageError
+from engine.fsutil import write_atomic
 from engine.spec import DataSpec
 
 __all__ = [
@@ -67,7 +68,7 @@ _FAST_JPEG_MIN = 1024  # decode JPEGs through torchvision from this many files o
 _PARALLEL_MIN = 4096  # decode on several workers from this many files on
 
 
-class DataError(Exception):
+class DataError(UsageError):
     """A data problem the user can fix; the message says what, where and what to do."""
 
 
@@ -456,26 +457,13 @@ def _read_cache(root: Path, fp: str):
 
 
 def _write_cache(root: Path, fp: str, blob: dict) -> Path | None:
-    """Atomically write the cache (temp file + fsync + rename) into the first writable place."""
+    """Atomically write the cache (engine.fsutil) into the first writable place."""
     for d in folder_cache_dirs(root):
+        final = d / _cache_name(fp)
         try:
             d.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=d)
-        except OSError:
-            continue
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(blob, f)
-                f.flush()
-                os.fsync(f.fileno())
-            final = d / _cache_name(fp)
-            os.replace(tmp, final)
-            _fsync_dir(d)
+            write_atomic(final, lambda f: torch.save(blob, f))
         except Exception:  # disk full (torch.save raises RuntimeError), permissions...: no cache, no failure
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
             continue
         for old in d.glob("folder-*.pt"):  # caches of earlier versions of the tree
             if old.name != final.name:
@@ -485,19 +473,6 @@ def _write_cache(root: Path, fp: str, blob: dict) -> Path | None:
                     pass
         return final
     return None
-
-
-def _fsync_dir(d: Path) -> None:
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _load_folder(root: Path, progress: Progress | None):

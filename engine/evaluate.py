@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .runtime.device import autocast_for
 
 
 @dataclass
@@ -18,10 +19,6 @@ class EvalResult:
     acc: float
     logits: torch.Tensor  # [N, classes], float32, on the device
     targets: torch.Tensor
-
-
-def autocast_for(device: torch.device, dtype: torch.dtype | None):
-    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
 
 
 @torch.no_grad()
@@ -128,22 +125,14 @@ def _split_summary(logits: torch.Tensor, targets: torch.Tensor, bins: int) -> tu
     return {"nll": _nll(logits, targets), "ece": ece, "acc": _accuracy(logits, targets)}, rows
 
 
-def calibrate(*args, bins: int = 15) -> dict:
+def calibrate(val_logits: torch.Tensor, val_targets: torch.Tensor, test_logits: torch.Tensor,
+              test_targets: torch.Tensor, bins: int = 15) -> dict:
     """Temperature scaling: fit T on the validation logits, report the test set before and after.
 
-    `calibrate(val_logits, val_targets, test_logits, test_targets, bins=15)`. A model passed first,
-    `calibrate(model, val_logits, val_targets, test_logits, test_targets)`, is accepted and not used
-    (the logits carry everything). Returns {before: {nll, ece, acc}, after: {nll, ece, acc},
-    temperature, reliability: {before: [{lower, upper, conf, acc, count}], after: [...]},
-    val_nll: {before, after}, bins, val_size, test_size}.
+    Returns {before: {nll, ece, acc}, after: {nll, ece, acc}, temperature, reliability: {before:
+    [{lower, upper, conf, acc, count}], after: [...]}, val_nll: {before, after}, bins, val_size,
+    test_size}.
     """
-    if args and isinstance(args[0], nn.Module):
-        args = args[1:]
-    if len(args) == 5:
-        *args, bins = args
-    if len(args) != 4:
-        raise TypeError("calibrate(val_logits, val_targets, test_logits, test_targets, bins=15)")
-    val_logits, val_targets, test_logits, test_targets = args
     if val_targets.numel() == 0:
         raise ValueError("calibration needs a validation split: set data.val_size > 0")
     t = fit_temperature(val_logits, val_targets)

@@ -203,6 +203,11 @@ class Instruments:
         t = torch.stack([self._gnorm_sum / finite, self._gnorm_max, self._skipped, self._streak])
         return names, t
 
+    def window_state(self) -> list[torch.Tensor]:
+        """The device tensors a data-parallel run averages over its ranks before a read: the window's
+        grad-norm and skip accumulators, then every pending row (all averaged in place)."""
+        return [self._gnorm_sum, self._gnorm_max, self._skipped, self._streak] + [v for _, _, v in self.pending.rows]
+
     def reset_window(self) -> None:
         self._gnorm_sum.zero_()
         self._gnorm_max.zero_()

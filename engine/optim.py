@@ -9,10 +9,11 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
+from .contracts import UsageError
 from .spec import AdamSpec, AdamWSpec, RMSpropSpec, RunSpec, ScheduleSpec, SGDSpec
 
 
-class OptimError(ValueError):
+class OptimError(UsageError, ValueError):
     """A spec that names something the model does not have."""
 
 

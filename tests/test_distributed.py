@@ -23,10 +23,10 @@ from torch import nn
 
 from engine import checkpoint as ckpt
 from engine.data import DeviceLoader
-from engine.distributed import DistributedError, ShardedLoader
+from engine.runtime.distributed import DistributedError, ShardedLoader
 from engine.spec import load_spec
 from engine.store import Run, resolve_run
-from engine.worker import launch_command
+from engine.launch import launch_command
 
 from .conftest import cockpit
 
@@ -85,9 +85,9 @@ STOP_AT = 5
 
 def _without_batchnorm() -> None:
     """Replace BatchNorm by identities in every model the trainer builds (the one per-rank effect)."""
-    import engine.train as T
+    import engine.setup as S
 
-    build = T.build_model
+    build = S.build_model
 
     def patched(spec, num_classes):
         model = build(spec, num_classes)
@@ -97,7 +97,7 @@ def _without_batchnorm() -> None:
                     setattr(mod, name, nn.Identity())
         return model
 
-    T.build_model = patched
+    S.build_model = patched
 
 
 def _rank_main(rank: int, world: int, port: int, run_dir: str) -> None:
@@ -105,7 +105,7 @@ def _rank_main(rank: int, world: int, port: int, run_dir: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world), GROUP_RANK="0")
     _without_batchnorm()
-    from engine import distributed as D
+    from engine.runtime import distributed as D
     from engine.train import Trainer
 
     ctx = D.init(D.env_context(), torch.device("cpu"))
@@ -113,14 +113,14 @@ def _rank_main(rank: int, world: int, port: int, run_dir: str) -> None:
     run = Run(run_dir) if ctx.is_store else None
     trainer = Trainer(spec, run, log=lambda _m: None, dist=ctx)
     if rank == 1:
-        poll = trainer.poll_commands
+        poll = trainer.commands.poll
 
         def stop_here(force: bool = False) -> None:
             poll(force)
             if trainer.step == STOP_AT:
                 trainer.stop_request = ("stopped", "test signal on rank 1")
 
-        trainer.poll_commands = stop_here
+        trainer.commands.poll = stop_here
     assert trainer.fit() == "stopped"
     assert trainer.step == STOP_AT, "every rank stops at the same step"
     trainer = Trainer(spec, run, log=lambda _m: None, dist=ctx)
@@ -147,12 +147,13 @@ def test_two_processes_match_one_exactly_without_batchnorm(tmp_path, monkeypatch
     for p in procs:
         p.start()
 
-    import engine.train as T
+    import engine.setup as S
+    from engine.train import Trainer
 
-    monkeypatch.setattr(T, "build_model", T.build_model)  # restored after the test
+    monkeypatch.setattr(S, "build_model", S.build_model)  # restored after the test
     _without_batchnorm()
     single = Run.create(tmp_path / "single", spec)
-    T.Trainer(spec, single, log=lambda _m: None).fit()
+    Trainer(spec, single, log=lambda _m: None).fit()
     for p in procs:
         p.join(240)
         assert p.exitcode == 0, f"rank exited with {p.exitcode}"

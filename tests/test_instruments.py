@@ -58,7 +58,7 @@ def test_the_step_never_syncs_with_the_host_even_on_sampled_steps(tmp_path):
             tr.train_step(xb, yb)
     assert tr.step == 4
     tr.flush_window()  # the one read per window is allowed
-    names = {n for n in tr.run.metric_names()}
+    names = {n for n in tr.store.metric_names()}
     assert {"train_loss", "grad_norm", "lr", "images_per_s", "act/saturation", "act/dead", "difficulty/p50"} <= names
     assert any(n.startswith("grad_norm/") for n in names) and any(n.startswith("update_ratio/") for n in names)
 
@@ -82,7 +82,7 @@ def test_grad_norm_matches_torch_and_groups_add_up(tmp_path):
     # the grads are still there after the step: compare with torch's own total norm
     expected = torch.nn.utils.clip_grad_norm_(tr.model.parameters(), float("inf")).item()
     tr.flush_window()
-    last = tr.run.last_values()
+    last = tr.store.last_values()
     assert last["grad_norm"] == pytest.approx(expected, rel=1e-4)
     groups = [v for k, v in last.items() if k.startswith("grad_norm/")]
     assert math.sqrt(sum(v * v for v in groups)) == pytest.approx(expected, rel=1e-4)
@@ -94,7 +94,7 @@ def test_activation_statistics_follow_their_definitions(tmp_path):
     (xb, yb, _), = batches(tr, 1)
     tr.train_step(xb, yb)
     tr.flush_window()
-    last = tr.run.last_values()
+    last = tr.store.last_values()
     for k, v in last.items():
         if k.startswith(("act/zeros/", "act/dead/", "act/saturation")):
             assert 0.0 <= v <= 1.0, k
@@ -122,7 +122,7 @@ def test_sample_difficulty_quantiles_are_ordered_and_histogram_sums_to_one(tmp_p
     (xb, yb, _), = batches(tr, 1)
     tr.train_step(xb, yb)
     tr.flush_window()
-    last = tr.run.last_values()
+    last = tr.store.last_values()
     assert last["difficulty/p10"] <= last["difficulty/p50"] <= last["difficulty/p90"] <= last["difficulty/max"]
     assert sum(v for k, v in last.items() if k.startswith("difficulty/hist/")) == pytest.approx(1.0)
 
@@ -135,7 +135,7 @@ def test_a_nonfinite_step_is_skipped_and_after_n_in_a_row_the_run_stops(tmp_path
     good = {k: v.clone() for k, v in tr.model.state_dict().items()}
     real_forward = tr.model.forward
     tr.model.forward = lambda x: real_forward(x) * float("nan")
-    tr.forward = tr.model
+    tr.stepper.forward = tr.model
     for i in range(2):
         tr.train_step(xb, yb)
         tr.flush_window()
@@ -145,9 +145,9 @@ def test_a_nonfinite_step_is_skipped_and_after_n_in_a_row_the_run_stops(tmp_path
     with pytest.raises(StopRun) as stop:
         tr.flush_window()
     assert stop.value.state == "failed" and "non-finite" in stop.value.reason
-    kinds = [e["kind"] for e in tr.run.events_since()]
+    kinds = [e["kind"] for e in tr.store.events_since()]
     assert kinds.count("nonfinite") == 3
-    last = tr.run.last_values()
+    last = tr.store.last_values()
     assert last["skipped_steps"] == 1 and last["skipped_total"] == 3  # this window's, and the run's
 
 
@@ -159,10 +159,10 @@ def test_grad_spike_alarm(tmp_path):
     (xb, yb, _), = batches(tr, 1)
     real_forward = tr.model.forward
     tr.model.forward = lambda x: real_forward(x) * 1000.0
-    tr.forward = tr.model
+    tr.stepper.forward = tr.model
     tr.train_step(xb, yb)
     tr.flush_window()
-    assert "grad_spike" in [e["kind"] for e in tr.run.events_since()]
+    assert "grad_spike" in [e["kind"] for e in tr.store.events_since()]
 
 
 @pytest.mark.slow
@@ -171,7 +171,7 @@ def test_tensorboard_events_are_readable_by_tensorboard(tmp_path):
 
     tr = make(tmp_path, "monitor.every=2", "monitor.tensorboard=true")
     assert tr.fit() == "finished"
-    acc = EventAccumulator(str(tr.run.path / "tb"))
+    acc = EventAccumulator(str(tr.store.path / "tb"))
     acc.Reload()
     tags = acc.Tags()
     assert {"train_loss", "grad_norm", "test_acc"} <= set(tags["scalars"])

@@ -88,11 +88,11 @@ def test_temperature_above_one_on_overconfident_logits():
     json.dumps(out)  # storable as is
 
 
-def test_temperature_below_one_on_underconfident_logits_and_model_first_form():
+def test_temperature_below_one_on_underconfident_logits():
     z, y = _labelled_logits(3000, 1)
     t = fit_temperature(z * 0.3, y)
     assert t < 1
-    out = calibrate(nn.Linear(2, 2), z[:1500] * 0.3, y[:1500], z[1500:] * 0.3, y[1500:], 10)
+    out = calibrate(z[:1500] * 0.3, y[:1500], z[1500:] * 0.3, y[1500:], 10)
     assert out["temperature"] < 1 and out["bins"] == 10 and out["after"]["nll"] <= out["before"]["nll"]
 
 
@@ -299,18 +299,18 @@ def test_live_trainer_passes_use_the_in_memory_model(tiny_run):
     t.load_state(ckpt.load(ckpt.path_for(tiny_run.checkpoints, "last")))
     rng = torch.get_rng_state()
     weights = {k: v.clone() for k, v in t.model.state_dict().items()}
-    data = run_pass(tiny_run, "tta", trainer=t, random_views=2)
+    data = run_pass(tiny_run, "tta", live=t.parts, live_step=t.step, random_views=2)
     assert data.checkpoint == "live" and data.step == t.step
-    cal = run_pass(tiny_run, "calibrate", trainer=t)
+    cal = run_pass(tiny_run, "calibrate", live=t.parts, live_step=t.step)
     assert tiny_run.results("calibrate")[-1].checkpoint == "live" and cal.temperature > 0
     assert torch.equal(torch.get_rng_state(), rng)  # the run's RNG stream is untouched
     assert all(torch.equal(v, t.model.state_dict()[k]) for k, v in weights.items())
     assert t.model.training  # left in training mode for the next step
     # with a checkpoint option the worker evaluates a copy loaded from that file
-    best = run_pass(tiny_run, "tta", trainer=t, checkpoint="best")
+    best = run_pass(tiny_run, "tta", live=t.parts, live_step=t.step, checkpoint="best")
     assert best.checkpoint == "best.pt"
-    swa = run_pass(tiny_run, "swa", trainer=t)
-    assert swa["started"] and t.swa_model is not None and "SWA started" in pass_summary(swa)
+    with pytest.raises(PassError, match="SWA pass trains"):  # a live run starts SWA by its command
+        run_pass(tiny_run, "swa", live=t.parts)
 
 
 def test_ensemble_runs_and_data_mismatch(tiny_run, tmp_path):
@@ -431,7 +431,8 @@ def test_cli_sends_passes_to_a_live_worker(cli_app, tiny_run, tmp_path):
         while not stop.is_set():
             for p in w.pending_commands():
                 try:
-                    w.ack_command(p.id, "done", pass_summary(run_pass(w, p.kind, trainer=t, **command_args(p.command))))
+                    w.ack_command(p.id, "done", pass_summary(run_pass(w, p.kind, live=t.parts, live_step=t.step,
+                                                                         **command_args(p.command))))
                 except Exception as exc:
                     w.ack_command(p.id, "failed", str(exc))
             time.sleep(0.05)
@@ -447,9 +448,6 @@ def test_cli_sends_passes_to_a_live_worker(cli_app, tiny_run, tmp_path):
         res = invoke(cli_app, "tta", str(live_dir), "--random-views", "1", "--timeout", "60")
         assert res.exit_code == 0, res.output
         assert "random1" in res.output
-        res = invoke(cli_app, "swa", str(live_dir), "--timeout", "60")
-        assert res.exit_code == 0 and "SWA started" in res.output, res.output
-        assert t.swa_model is not None
     finally:
         stop.set()
         th.join(5)

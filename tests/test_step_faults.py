@@ -94,10 +94,10 @@ def test_a_run_with_a_nan_pixel_still_learns_and_saves_finite_weights(tmp_path):
     tr = make(tmp_path, "data.synthetic_train=1024", "train.epochs=3", "optim.lr=0.05", "monitor.every=4")
     poison_step(tr, {3})
     assert tr.fit() == "finished"
-    last = torch.load(tr.run.checkpoints / "last.pt", map_location="cpu", weights_only=False)
+    last = torch.load(tr.store.checkpoints / "last.pt", map_location="cpu", weights_only=False)
     assert all(torch.isfinite(v.float()).all() for v in last["model"].values())
-    assert tr.run.last_values()["test_acc"] > 0.5  # chance is 0.1
-    assert tr.run.last_values()["skipped_total"] == 1
+    assert tr.store.last_values()["test_acc"] > 0.5  # chance is 0.1
+    assert tr.store.last_values()["skipped_total"] == 1
 
 
 def test_grad_norm_window_mean_counts_only_the_finite_steps(tmp_path):
@@ -110,7 +110,7 @@ def test_grad_norm_window_mean_counts_only_the_finite_steps(tmp_path):
         if math.isfinite(total):
             norms.append(float(total))
     tr.flush_window()
-    last = tr.run.last_values()
+    last = tr.store.last_values()
     assert len(norms) == 3
     assert last["grad_norm"] == pytest.approx(sum(norms) / 3, rel=1e-5)
     assert last["grad_norm_max"] == pytest.approx(max(norms), rel=1e-5)
@@ -139,7 +139,7 @@ def lrs_trained_and_recorded(tmp_path, *sets: str) -> tuple[list[float], list[fl
     used: list[float] = []
     tr.optimizer.register_step_pre_hook(lambda opt, *_: used.append(opt.param_groups[0]["lr"]))
     assert tr.fit() == "finished"
-    return used, [v for _, v in tr.run.series("lr")]
+    return used, [v for _, v in tr.store.series("lr")]
 
 
 def test_lr_metric_is_the_lr_of_the_step_for_step_decay(tmp_path):
@@ -172,7 +172,7 @@ def test_set_lr_during_swa_sets_the_swa_lr_and_survives_a_checkpoint(tmp_path):
     tr.optimizer.register_step_pre_hook(lambda opt, *_: used.append(opt.param_groups[0]["lr"]))
     train_on(tr, data)
     assert used[-1] == pytest.approx(0.2)  # SWALR anneals to the new SWA LR and holds it
-    event = [e for e in tr.run.events_since() if e["kind"] == "set_lr"][-1]
+    event = [e for e in tr.store.events_since() if e["kind"] == "set_lr"][-1]
     assert "SWA LR 0.2" in event["message"]
     again = make(None, "swa.enabled=true", "swa.lr=0.02", "swa.anneal_epochs=0", "optim.lr=0.1")
     again.load_state(tr.state_dict())

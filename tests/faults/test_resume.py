@@ -20,14 +20,14 @@ class StopAt:
 
     def __init__(self, trainer: Trainer, step: int):
         self.trainer, self.step = trainer, step
-        original = trainer.poll_commands
+        original = trainer.commands.poll
 
         def poll(force: bool = False) -> None:
             original(force)
             if trainer.step == self.step:
                 trainer.stop_request = ("stopped", "test stop")
 
-        trainer.poll_commands = poll
+        trainer.commands.poll = poll
 
 
 def train(tmp_path, name: str, stop_at: int | None = None) -> Run:

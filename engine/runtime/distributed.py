@@ -1,7 +1,7 @@
 """Data-parallel training through torchrun: the process group, the data shards, the collectives.
 
 `cockpit run PRESET --nproc-per-node N [--nnodes M --rdzv-endpoint HOST:PORT]` starts the worker
-through `python -m torch.distributed.run` (see `engine.worker.spawn`); every worker process reads
+through `python -m torch.distributed.run` (see `engine.launch.spawn`); every worker process reads
 its place in the job from torchrun's environment (WORLD_SIZE, RANK, LOCAL_RANK, GROUP_RANK).
 
 The rules, in one place:
@@ -29,11 +29,13 @@ from typing import Any
 
 import torch
 
-from .data import DeviceLoader
-from .worker import HEAD_ENV, SYNC_BN_ENV, is_local_host, split_endpoint  # noqa: F401 (light helpers live there)
+from ..contracts import UsageError
+from ..data import DeviceLoader
+from ..launch import HEAD_ENV
+from .device import resolve_device
 
 
-class DistributedError(RuntimeError):
+class DistributedError(UsageError, RuntimeError):
     """A data-parallel setup that cannot work (batch not divisible, SyncBN on CPU...): a usage error."""
 
 
@@ -111,8 +113,6 @@ def env_context() -> DistContext:
 
 def device_for(spec_device: str, ctx: DistContext) -> torch.device:
     """This rank's device: cuda:LOCAL_RANK when the spec's device resolves to CUDA, else the CPU."""
-    from .train import resolve_device
-
     device = resolve_device(spec_device)
     if device.type == "cuda" and ctx.active:
         if ctx.local_rank >= torch.cuda.device_count():

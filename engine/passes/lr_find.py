@@ -1,0 +1,115 @@
+"""The LR range test: an exponential sweep of the LR over a fresh model, with the training step."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..contracts import LRFindResult
+from ..setup import build
+from ..spec import RunSpec
+from ..store import Run
+from ..train.step import Step
+from .common import Log, PassError, guard_instruments, quiet
+
+
+def _suggest(lrs: list[float], smooth: list[float]) -> tuple[float, str, float, float | None]:
+    """(suggested lr, method, min-loss lr, steepest lr or None).
+
+    steepest: the most negative slope of the smoothed loss against log10(lr), searched up to the
+    minimum (the fastai heuristic); with fewer than 3 points before the minimum: min-loss lr / 10.
+    """
+    import numpy as np
+
+    imin = int(np.argmin(smooth))
+    min_lr = lrs[imin]
+    steepest = None
+    if imin >= 2:
+        x = np.log10(np.asarray(lrs[: imin + 1]))
+        g = np.gradient(np.asarray(smooth[: imin + 1]), x)
+        j = int(np.argmin(g))
+        if g[j] < 0:
+            steepest = float(lrs[j])
+    if steepest is not None:
+        return steepest, "steepest", min_lr, steepest
+    return min_lr / 10, "min_loss/10", min_lr, None
+
+
+def lr_find(spec: RunSpec, steps: int = 200, start_lr: float = 1e-6, end_lr: float = 10.0, run: Run | None = None,
+            beta: float = 0.98, diverge: float = 4.0, log: Log | None = None) -> LRFindResult:
+    """LR range test: from a freshly built model, raise the LR exponentially from start_lr to end_lr
+    over `steps` optimizer steps (constant schedule, looping the train loader), recording the loss
+    and its bias-corrected exponential moving average (beta). Stops early when the smoothed loss
+    exceeds `diverge` x its best, or the loss is not finite.
+
+    Returns {suggested_lr, method ("steepest": steepest descent of the smoothed loss before its
+    minimum; "min_loss/10" as the fallback), min_loss_lr, steepest_lr, points: [{step, lr, loss,
+    smooth}], start_lr, end_lr, steps, stopped_early, stop_reason}. With `run`, also stores metrics
+    "lrfind/loss", "lrfind/smooth", "lrfind/lr" by step, a result "lr_find" and an event.
+    """
+    if steps < 2:
+        raise PassError(f"lr_find needs at least 2 steps, got {steps}")
+    if not (0 < start_lr < end_lr):
+        raise PassError(f"lr_find needs 0 < start_lr < end_lr, got {start_lr:g} and {end_lr:g}")
+    log = log or quiet
+    spec = spec.model_copy(deep=True)
+    spec.schedule.name = "constant"
+    spec.schedule.warmup_epochs = 0.0
+    spec.swa.enabled = False
+    p = build(spec, log=log)
+    stepper = Step(p, guard_instruments(p, spec), spec.train.label_smoothing)
+    gamma = (end_lr / start_lr) ** (1 / (steps - 1))
+    p.model.train()
+
+    points: list[dict[str, float]] = []
+    avg, best = 0.0, math.inf
+    stop_reason = ""
+    pending: list[tuple[int, float, torch.Tensor]] = []
+    check_every = 8  # losses are read in one transfer every few steps, not one .item() per step
+    it = p.train_loader.forever()
+    for i in range(steps):
+        lr = start_lr * gamma**i
+        for g in p.optimizer.param_groups:
+            g["lr"] = lr * g.get("lr_mult", 1.0)
+        xb, yb = next(it)
+        loss = stepper(p.prepare(xb), yb, i + 1).loss  # a non-finite step is skipped, as in training
+        pending.append((i, lr, loss))
+        if len(pending) < check_every and i < steps - 1:
+            continue
+        values = torch.stack([p[2] for p in pending]).float().cpu().tolist()
+        for (step, step_lr, _), value in zip(pending, values):
+            if not math.isfinite(value):
+                stop_reason = f"loss not finite at lr {step_lr:.3g}"
+                break
+            avg = beta * avg + (1 - beta) * value
+            smooth = avg / (1 - beta ** (step + 1))
+            points.append({"step": step + 1, "lr": step_lr, "loss": value, "smooth": smooth})
+            best = min(best, smooth)
+            if step > 0 and smooth > diverge * best:
+                stop_reason = f"smoothed loss {smooth:.3g} > {diverge:g} x best {best:.3g} at lr {step_lr:.3g}"
+                break
+        pending = []
+        if stop_reason:
+            break
+    if len(points) < 2:
+        raise PassError(f"lr_find diverged at once ({stop_reason or 'no finite loss'}): lower start_lr")
+    lrs = [p["lr"] for p in points]
+    suggested, method, min_lr, steepest = _suggest(lrs, [p["smooth"] for p in points])
+    result = LRFindResult(suggested_lr=suggested, method=method, min_loss_lr=min_lr, steepest_lr=steepest,
+                          points=points, start_lr=start_lr, end_lr=end_lr, steps=steps,
+                          stopped_early=bool(stop_reason), stop_reason=stop_reason, optimizer=spec.optim.name)
+    if run is not None:
+        spe = max(p.steps_per_epoch, 1)
+        rows = []
+        for p in points:
+            e = p["step"] / spe
+            rows += [(p["step"], e, "lrfind/loss", p["loss"]), (p["step"], e, "lrfind/smooth", p["smooth"]),
+                     (p["step"], e, "lrfind/lr", p["lr"])]
+        run.add_metrics(rows)
+        last = points[-1]["step"]
+        run.add_result(result, step=last)
+        run.add_event("lr_find", f"LR range test {start_lr:g}..{end_lr:g} over {len(points)} steps: suggested lr "
+                      f"{suggested:.3g} ({method}){'; ' + stop_reason if stop_reason else ''}", step=last)
+    log(f"lr_find: suggested lr {suggested:.3g} ({method})")
+    return result

@@ -1,0 +1,31 @@
+"""Test-time augmentation: the test accuracy with and without averaging over views."""
+
+from __future__ import annotations
+
+from ..contracts import TTAResult
+from ..evaluate import tta_evaluate
+from ..store import Run
+from .common import Log, Subject, record, store_confusion
+
+
+def tta_pass(run: Run, subj: Subject, views: list[str] | str | None = None, translate: int | None = None,
+             random_views: int | None = None, combine: str | None = None, seed: int | None = None,
+             log: Log | None = None) -> TTAResult:
+    """Options left out come from the spec's [evaluate]; random views draw under `fork_rng`, so a
+    live run's own random stream is untouched."""
+    p = subj.parts
+    ev = p.spec.evaluate
+    views = ev.tta_views if views is None else views
+    if isinstance(views, str):
+        views = [v.strip() for v in views.split(",") if v.strip()]
+    data = tta_evaluate(subj.model, p.test_x, p.test_y, p.augment, views=views,
+                        translate=int(ev.tta_translate if translate is None else translate),
+                        random_views=int(ev.tta_random_views if random_views is None else random_views),
+                        combine=combine or ev.tta_combine, seed=int(p.spec.train.seed if seed is None else seed),
+                        batch_size=p.spec.train.eval_batch_size, amp_dtype=p.amp_dtype,
+                        channels_last=p.channels_last, bins=ev.ece_bins, return_logits=True)
+    data.pop("_logits")
+    store_confusion(run, subj, data.pop("_base_logits"))
+    result = TTAResult(**data, checkpoint=subj.checkpoint, step=subj.step)
+    return record(run, subj, result, "tta", f"TTA on {subj.checkpoint} ({result.n_views} views, {result.combine}): "
+                  f"{result.base_acc:.2%} -> {result.tta_acc:.2%} ({result.delta:+.2%})", log)

@@ -1,0 +1,112 @@
+"""Everything a run is made of, built from its spec: `build(spec, dist) -> Components`.
+
+The training loop and every pass start here, so a pass needs no trainer: the same data (split and
+normalization), model, optimizer, schedule and AMP settings as the run it works on.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .augment import Augmenter
+from .data import Dataset, DeviceLoader, load_dataset
+from .models import build_model
+from .optim import build_optimizer, build_scheduler
+from .runtime.device import resolve_amp
+from .runtime.distributed import DistContext, ShardedLoader, convert_sync_bn, device_for, rank_seed, wrap_model
+from .spec import RunSpec
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Components:
+    """A run's parts. `model` is the plain module (checkpoints and evaluation use it); `ddp` wraps
+    it under torchrun, and `eager` is the one the step calls (hooks can watch it)."""
+
+    spec: RunSpec
+    dist: DistContext
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    use_scaler: bool
+    channels_last: bool
+    data: Dataset
+    train_loader: DeviceLoader
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    augment: Augmenter
+    model: torch.nn.Module
+    ddp: torch.nn.Module | None
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+
+    @property
+    def eager(self) -> torch.nn.Module:
+        return self.ddp if self.ddp is not None else self.model
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.train_loader)
+
+    def prepare(self, xb: torch.Tensor, train: bool = True) -> torch.Tensor:
+        """A uint8 batch as the model takes it: augmented (or only normalized), in the memory format."""
+        x = self.augment.train(xb) if train else self.augment.eval(xb)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+def build(spec: RunSpec, dist: DistContext | None = None, *, sync_bn: bool = False, log: Log = _quiet) -> Components:
+    """Seed, load the data onto the device, build the model (wrapped for DDP under torchrun), its
+    optimizer, schedule and scaler. The order of the random draws is part of the contract: a run
+    built twice from one spec starts from the same weights."""
+    dist = dist or DistContext()
+    t = spec.train
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    device = device_for(t.device, dist)
+    amp_dtype, use_scaler = resolve_amp(t.amp, device)
+    seed_everything(t.seed)
+
+    def progress(desc: str, done: int, total: int) -> None:
+        if done == total or done % max(total // 10, 1) == 0:
+            log(f"{desc}: {done}/{total}")
+
+    d = load_dataset(spec.data, t.seed, progress)
+    if dist.active:  # t.batch_size is the global batch; each rank takes its slice of every batch
+        loader: DeviceLoader = ShardedLoader(d.train_x, d.train_y, t.batch_size, device, seed=t.seed,
+                                             rank=dist.rank, world_size=dist.world_size)
+    else:
+        loader = DeviceLoader(d.train_x, d.train_y, t.batch_size, device, shuffle=True,
+                              drop_last=d.train_x.shape[0] >= t.batch_size, seed=t.seed)
+    channels_last = t.channels_last and device.type == "cuda"
+    model = build_model(spec.model, d.num_classes).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    ddp = None
+    if dist.active:
+        if sync_bn or t.sync_bn:
+            model = convert_sync_bn(model, device)
+        torch.manual_seed(rank_seed(t.seed, dist.rank))  # same weights everywhere, own augmentation stream
+        ddp = wrap_model(model, device)
+    optimizer = build_optimizer(model, spec)
+    return Components(
+        spec=spec, dist=dist, device=device, amp_dtype=amp_dtype, use_scaler=use_scaler, channels_last=channels_last,
+        data=d, train_loader=loader, test_x=d.test_x.to(device), test_y=d.test_y.to(device),
+        val_x=d.val_x.to(device), val_y=d.val_y.to(device), augment=Augmenter(spec.augment, d.mean, d.std),
+        model=model, ddp=ddp, optimizer=optimizer, scheduler=build_scheduler(optimizer, spec, len(loader)),
+        scaler=torch.amp.GradScaler(device.type, enabled=use_scaler))

@@ -1,0 +1,269 @@
+"""The training loop: `Trainer.fit()` over the parts `engine.setup.build` makes.
+
+Data on the device, batched augmentation, the AMP step (train/step.py), a metrics window read in
+one transfer every `monitor.every` steps (train/window.py) into a sink (train/sink.py), commands
+between steps (train/commands.py), evaluation and checkpoints at epoch ends (train/state.py), SWA
+(train/swa.py).
+
+Under torchrun (`dist` active, see engine/runtime/distributed.py) the same loop runs on every
+rank: each rank trains on its slice of every global batch, the window is all-reduced at each read,
+commands are exchanged at the same read (they take effect at the next `monitor.every` boundary),
+and only the store rank (`store` is None elsewhere) writes the run store, evaluates and writes
+checkpoints.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from .. import checkpoint as ckpt
+from ..contracts import Command, HardestResult, HardExample, SWAResult
+from ..evaluate import EvalResult, evaluate
+from ..instruments import Instruments
+from ..runtime.device import device_name
+from ..runtime.distributed import DistContext, average_buffers
+from ..setup import build
+from ..spec import RunSpec
+from ..store import Run
+from . import state
+from .commands import CommandRouter, PassHandler
+from .sink import Sink, StoreSink
+from .step import Step
+from .swa import SWA
+from .window import Window
+
+
+class StopRun(Exception):
+    """Raised inside the loop to end the run early with a state and reason."""
+
+    def __init__(self, state: str, reason: str):
+        super().__init__(reason)
+        self.state, self.reason = state, reason
+
+
+class Trainer:
+    """Builds everything from the spec and runs `fit()`; `store` (the run store) is optional."""
+
+    def __init__(self, spec: RunSpec, store: Run | None = None, log: Callable[[str], None] = print,
+                 dist: DistContext | None = None, sync_bn: bool = False, on_pass: PassHandler | None = None):
+        """`dist`: this process's place in a torchrun job (None: a single process); `store` must then
+        be None on every rank but the store rank. `sync_bn`: SyncBatchNorm under DDP (CUDA only).
+        `on_pass`: runs a finishing-pass command on the live model (the worker gives it)."""
+        self.spec, self.store, self.log = spec, store, log
+        self.parts = p = build(spec, dist, sync_bn=sync_bn, log=log)
+        self.instruments = Instruments(p.model, spec.monitor, p.device, grad_clip=spec.train.grad_clip)
+        self.stepper = Step(p, self.instruments, spec.train.label_smoothing, spec.train.compile)
+        self.window = Window(p, self.instruments)
+        self.sink = StoreSink(store, spec, log) if store is not None else Sink(log)
+        self.commands = CommandRouter(self, on_pass)
+        self.swa = SWA(p)
+        self.swa_start = spec.swa_start_epoch() if spec.swa.enabled else None
+        self.total_steps = spec.train.epochs * p.steps_per_epoch
+        self.step = 0  # optimizer steps taken
+        self.epoch = 0  # current epoch (0-based)
+        self.batch_in_epoch = 0  # next batch of the current epoch
+        self.best_acc = -1.0
+        self.paused = False
+        self.stop_request: tuple[str, str] | None = None  # (state, reason) set by a signal or command
+
+    # the parts that callers reach for most
+    model = property(lambda self: self.parts.model)
+    optimizer = property(lambda self: self.parts.optimizer)
+    scheduler = property(lambda self: self.parts.scheduler)
+    scaler = property(lambda self: self.parts.scaler)
+    train_loader = property(lambda self: self.parts.train_loader)
+    augment = property(lambda self: self.parts.augment)
+    data = property(lambda self: self.parts.data)
+    device = property(lambda self: self.parts.device)
+    dist = property(lambda self: self.parts.dist)
+    amp_dtype = property(lambda self: self.parts.amp_dtype)
+    channels_last = property(lambda self: self.parts.channels_last)
+    steps_per_epoch = property(lambda self: self.parts.steps_per_epoch)
+    test_x = property(lambda self: self.parts.test_x)
+    test_y = property(lambda self: self.parts.test_y)
+
+    def event(self, kind: str, message: str, level: str = "info", **data: Any) -> None:
+        self.sink.event(kind, message, level=level, step=self.step, **data)
+
+    @property
+    def epoch_float(self) -> float:
+        return self.step / max(self.steps_per_epoch, 1)
+
+    def current_lr(self) -> float:
+        """The base LR in force now (a layer's LR is this times its multiplier)."""
+        g = self.optimizer.param_groups[0]
+        return g["lr"] / g.get("lr_mult", 1.0)
+
+    # -- the step and its window --------------------------------------------------------------
+
+    def train_step(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        """One optimizer step; everything it measures stays on the device."""
+        out = self.stepper(self.window.prepare(xb), yb, self.step + 1)
+        self.window.add(out, yb)
+        (self.swa.scheduler or self.scheduler).step()
+        self.step += 1
+
+    def flush_window(self) -> None:
+        """One host transfer for the window's metrics; rows go to the sink in one transaction."""
+        if self.window.steps == 0:
+            return
+        rows, sampled_rows, window = self.window.read(self.step, self.spec.train.batch_size)
+        skipped = round(window["skipped_steps"])
+        if skipped:
+            self.event("nonfinite", f"{skipped} step(s) with a non-finite loss or gradient "
+                       f"skipped before step {self.step}", level="error")
+        for kind, level, message in self.instruments.alarms(sampled_rows):
+            self.event(kind, message, level=level)
+        self.sink.metrics(rows + sampled_rows, self.steps_per_epoch)
+        limit = self.spec.monitor.nonfinite_limit
+        if window["nonfinite_streak"] >= limit:
+            raise StopRun("failed", f"{int(window['nonfinite_streak'])} non-finite steps in a row "
+                          f"(monitor.nonfinite_limit={limit}); the last good checkpoint is intact")
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def fit(self) -> str:
+        """Train to the end (or a stop); returns the end state: finished, stopped or failed."""
+        spec, p = self.spec, self.parts
+        self.event("started", f"training {spec.model.name} on {p.data.name} ({p.device})",
+                   steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps)
+        where = device_name(p.device) + (f" x {p.dist.describe()}" if p.dist.active else "")
+        self.sink.meta(state="running", total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch,
+                       epochs=spec.train.epochs, device=where)
+        end, reason = "finished", "done"
+        try:
+            while self.epoch < spec.train.epochs:
+                if self.swa_start is not None and self.epoch >= self.swa_start:
+                    self.start_swa("spec")
+                self.window.start = time.perf_counter()
+                for xb, yb, _ in p.train_loader.epoch_batches(self.epoch, self.batch_in_epoch):
+                    self.train_step(xb, yb)
+                    self.batch_in_epoch += 1
+                    boundary = self.step % spec.monitor.every == 0
+                    if boundary:
+                        self.flush_window()
+                    self.between_steps(boundary)
+                self.flush_window()
+                if self.swa.active:
+                    self.swa.update()
+                self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+                if self.epoch % spec.evaluate.every == 0 or self.epoch == spec.train.epochs:
+                    self.evaluate_epoch()
+                if self.epoch % spec.train.checkpoint_every == 0:
+                    self.save("last")
+        except StopRun as stop:
+            end, reason = stop.state, stop.reason
+            if end == "stopped":
+                self.flush_window()
+                self.save("last")
+        if self.swa.active and end != "failed":
+            self.finish_swa()
+        if end == "finished":
+            self.save("last")
+        self.sink.close()
+        self.event(end, reason, level="error" if end == "failed" else "info")
+        return end
+
+    def between_steps(self, boundary: bool) -> None:
+        """Commands, pause and stop. Under DDP they act only where every rank meets: a window
+        boundary, or while paused."""
+        self.commands.poll()
+        ddp = self.parts.dist.active
+        if ddp and boundary:
+            self.commands.sync()
+        while self.paused and not (self.commands.agreed_stop if ddp else self.stop_request):
+            time.sleep(0.1)
+            self.commands.poll(force=True)
+            if ddp:
+                self.commands.sync()
+            self.window.start = time.perf_counter()
+        stop = self.commands.agreed_stop if ddp else self.stop_request
+        if stop:
+            raise StopRun(*stop)
+
+    # -- evaluation ----------------------------------------------------------------------------
+
+    def eval_model(self, model: torch.nn.Module | None = None, split: str = "test") -> EvalResult:
+        p = self.parts
+        x, y = (p.test_x, p.test_y) if split == "test" else (p.val_x, p.val_y)
+        return evaluate(model or p.model, x, y, self.spec.train.eval_batch_size, p.augment.eval,
+                        p.amp_dtype, p.channels_last)
+
+    def evaluate_epoch(self) -> None:
+        """Evaluate and record (the store rank only, under DDP); every rank learns the selection score."""
+        select = self._evaluate_and_record() if self.dist.is_store else None
+        select = self.dist.broadcast_object(select)
+        if select > self.best_acc:
+            self.best_acc = select
+            self.save("best")
+
+    def _evaluate_and_record(self) -> float:
+        """Test (and validation) loss and accuracy, the hardest test examples; returns the selection
+        score: validation accuracy where there is a validation split, else test accuracy."""
+        test = self.eval_model()
+        rows = [("test_loss", test.loss), ("test_acc", test.acc)]
+        select = test.acc
+        if self.parts.val_x.shape[0]:
+            val = self.eval_model(split="val")
+            rows += [("val_loss", val.loss), ("val_acc", val.acc)]
+            select = val.acc
+        self.sink.metrics([(self.step, k, v) for k, v in rows], self.steps_per_epoch)
+        k = min(self.spec.evaluate.hardest, test.targets.numel())
+        if k and self.store:
+            losses = F.cross_entropy(test.logits, test.targets, reduction="none")
+            top = losses.topk(k)
+            preds = test.logits.argmax(1)[top.indices]
+            self.sink.result(HardestResult(examples=[
+                HardExample(index=i, label=lbl, pred=pr, loss=ls)
+                for i, lbl, pr, ls in zip(top.indices.tolist(), test.targets[top.indices].tolist(),
+                                           preds.tolist(), top.values.tolist())]), step=self.step)
+        self.sink.weights(self.instruments.groups, self.step)
+        self.log(f"epoch {self.epoch}/{self.spec.train.epochs} step {self.step}: "
+                 + " ".join(f"{k}={v:.4f}" for k, v in rows))
+        return select
+
+    # -- commands, checkpoints, SWA ------------------------------------------------------------
+
+    def handle_command(self, command: Command) -> str:
+        return self.commands.handle(command)
+
+    def state_dict(self) -> dict[str, Any]:
+        return state.state_dict(self)
+
+    def load_state(self, saved: dict[str, Any]) -> None:
+        state.load_state(self, saved)
+
+    def save(self, kind: str) -> Path | None:
+        return state.save(self, kind)
+
+    def resume(self) -> Path:
+        return state.resume(self)
+
+    def start_swa(self, why: str) -> None:
+        if self.swa.start():
+            self.event("swa_started", f"SWA started at epoch {self.epoch + 1} ({why})")
+
+    def finish_swa(self) -> None:
+        """Recompute BN statistics for the averaged weights, evaluate, save checkpoints/swa.pt."""
+        self.swa.update_bn()
+        averaged = self.swa.model.module
+        if self.dist.active:  # each rank saw its shard: average the BN statistics; the store rank records
+            average_buffers(averaged, self.dist)
+            if not self.dist.is_store:
+                return
+        res, base = self.eval_model(averaged), self.eval_model()
+        if self.store:
+            path = ckpt.path_for(self.store.checkpoints, "swa")
+            ckpt.save_atomic({"model": averaged.state_dict(), "step": self.step}, path)
+            self.sink.metrics([(self.step, "swa_test_acc", res.acc), (self.step, "swa_test_loss", res.loss)],
+                              self.steps_per_epoch)
+            self.sink.result(SWAResult(base_acc=base.acc, base_loss=base.loss, swa_acc=res.acc,
+                                       delta=res.acc - base.acc, test_acc=res.acc, test_loss=res.loss,
+                                       epochs=self.epoch - (self.swa_start or 0), step=self.step,
+                                       checkpoint=path.name), step=self.step, checkpoint=path.name)
+        self.event("swa_finished", f"SWA model: test_acc={res.acc:.4f}")
