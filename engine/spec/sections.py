@@ -19,7 +19,7 @@ FiniteFloat = Annotated[float, AllowInfNan(False)]
 
 MAX_SEED = 2**63 - 1  # fits SQLite's INTEGER and torch.manual_seed, with room for seed + step
 MAX_EPOCHS = 10_000
-MAX_STEPS = 1_000_000  # largest cadence, in steps
+MAX_STEPS = 1_000_000  # the largest cadence or limit counted in steps
 MAX_IMAGES = 1_000_000  # per synthetic split, and the largest validation split
 MAX_SYNTHETIC_BYTES = 8 * 2**30  # the synthetic set lives in memory as uint8
 DATASET_SIZES = {"cifar10": (50_000, 10_000), "cifar100": (50_000, 10_000)}  # (train, test) images

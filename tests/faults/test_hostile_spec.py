@@ -221,6 +221,18 @@ TRAIN_QUICKLY = CHEAP | COMPOSITE | {"train.epochs": st.integers(1, 2), "swa.sta
                                      "swa.anneal_epochs": st.integers(0, 2), "evaluate.every": st.integers(1, 2)}
 
 
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(valid_specs(TRAIN_QUICKLY))
+def test_a_spec_that_validates_trains_to_its_end_in_process(spec):
+    from engine.train import Trainer
+
+    try:
+        trainer = Trainer(spec, None, log=lambda _m: None)
+    except USAGE_ERRORS:
+        return
+    assert trainer.fit() in ("finished", "failed")  # failed: the non-finite guard stopped a diverging run
+
+
 @pytest.mark.slow
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(valid_specs(TRAIN_QUICKLY))
