@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from cockpit.report.compare import compare_runs
-from cockpit.report.export import write_atomic
+from engine.fsutil import write_text_atomic
 from engine.store import Run, StoreError, resolve_run
 
 from .common import RunsDirOpt, WidthOpt, fail, output_console
@@ -42,7 +42,8 @@ def compare(
     paths = target_paths(formats, out or Path("."))
     try:
         for kind, p in paths.items():
-            write_atomic(p, render_compare_html(c) if kind == "html" else render_compare_json(c))
+            p.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(p, render_compare_html(c) if kind == "html" else render_compare_json(c))
     except OSError as exc:
         fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}", 1)
     for p in paths.values():

@@ -19,27 +19,19 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from engine.store import ACTIVE_STATES, Run
+from engine.contracts import UsageError
+from engine.store import ACTIVE_STATES, Run, StoreError
 
 from .common import RunArg, RunsDirOpt, SetOpt, console, err, fail, open_run, resolve_spec, runs_dir_or_default
 
 CheckpointOpt = typer.Option(None, "--checkpoint", "-c", show_default=False,
                              help="best, last or swa (default: best, else last; a live run: its in-memory model).")
 TimeoutOpt = typer.Option(600.0, "--timeout", help="Seconds to wait for a live run's worker to answer.")
+# what a user fixes by changing their input (a bad checkpoint name, missing data, no CUDA...): one message, exit 2
+USER_ERRORS = (UsageError, StoreError, ValueError)
 
 
 # ------------------------------------------------------------------------------------ plumbing
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from engine.checkpoint import CheckpointError
-    from engine.data import DataError
-    from engine.passes import PassError
-    from engine.spec import SpecError
-    from engine.store import StoreError
-    from engine.train import DeviceError
-
-    return (PassError, CheckpointError, DataError, SpecError, StoreError, DeviceError, ValueError)
 
 
 def _is_live(r: Run) -> bool:
@@ -69,7 +61,7 @@ def _in_process(r: Run, kind: str, **options: Any) -> dict[str, Any]:
     with console.status(f"{kind}: loading {r.run_id} and computing"):
         try:
             return run_pass(r, kind, **options).model_dump()
-        except _user_errors() as exc:
+        except USER_ERRORS as exc:
             fail(f"{kind} on {r.run_id}: {exc}")
 
 
@@ -227,7 +219,7 @@ def ensemble_command(run_refs: list[str] = typer.Argument(..., metavar="RUN...",
     with console.status(f"ensemble: computing {len(runs)} runs' test logits"):
         try:
             data = ensemble_runs(runs, checkpoint=checkpoint).model_dump()
-        except _user_errors() as exc:
+        except USER_ERRORS as exc:
             fail(f"ensemble: {exc}")
     print_ensemble(data)
     console.print(f"result stored in {runs[0].run_id}")
@@ -258,8 +250,6 @@ def lr_find_command(preset: Optional[str] = typer.Argument(None, help="Preset fi
         fail(f"need 0 < --start-lr < --end-lr, got {start_lr:g} and {end_lr:g}")
     spec, label = resolve_spec(preset, sets)
     spec = spec.model_copy(update={"name": f"{spec.name[:57]}-lrfind"})
-    from engine.store import StoreError
-
     try:
         r = Run.create(runs_dir_or_default(runs_dir), spec, preset=label)
     except StoreError as exc:
@@ -273,7 +263,7 @@ def lr_find_command(preset: Optional[str] = typer.Argument(None, help="Preset fi
     except KeyboardInterrupt:
         r.set_meta(state="stopped", ended=time.time(), error="interrupted")
         raise typer.Exit(130)
-    except _user_errors() as exc:
+    except USER_ERRORS as exc:
         r.set_meta(state="failed", ended=time.time(), error=str(exc))
         fail(f"lr-find: {exc}", code=1)
     except Exception as exc:

@@ -12,6 +12,7 @@ from typing import Optional
 import typer
 
 from cockpit.core.launch import LaunchError, Layout, create_run, start_worker
+from engine.launch import signal_ranks
 from engine.store import ACTIVE_STATES, Run, StoreError
 
 from .common import RunArg, RunsDirOpt, SetOpt, console, err, fail, open_run, resolve_spec, runs_dir_or_default
@@ -85,8 +86,6 @@ def _start_and_watch(r: Run, detach: bool, layout: Layout | None) -> None:
 
 def _watch_until_done(r: Run, proc) -> int:
     """Watch the run while its worker lives; the exit code a stop maps to (130 Ctrl+C, 143 SIGTERM)."""
-    from engine.worker import signal_ranks
-
     exit_code = {"code": 130}
 
     def on_interrupt(n: int) -> bool:

@@ -7,6 +7,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.launch import spawn, split_endpoint
 from engine.spec import RunSpec
 from engine.store import Run
 
@@ -31,8 +32,6 @@ class Layout:
 
 def check_layout(spec: RunSpec, layout: Layout) -> None:
     """LaunchError unless `layout` can train `spec` (the global batch splits evenly, and so on)."""
-    from engine.worker import split_endpoint  # torch-free: the worker imports torch in its own process
-
     world = layout.world
     if layout.nnodes > 1 and not layout.rdzv_endpoint:
         raise LaunchError("--nnodes > 1 needs --rdzv-endpoint HOST:PORT (the same on every node)")
@@ -57,8 +56,6 @@ def create_run(runs_dir: Path, spec: RunSpec, preset: str, layout: Layout = Layo
 def start_worker(run: Run, layout: Layout | None = None) -> subprocess.Popen:
     """Spawn the run's worker in its own session (under torchrun for several processes); None keeps
     the layout recorded in the run's meta (a resumed run)."""
-    from engine.worker import spawn
-
     if layout is None:
         return spawn(run)
     return spawn(run, nproc_per_node=layout.nproc_per_node, nnodes=layout.nnodes, rdzv_endpoint=layout.rdzv_endpoint)

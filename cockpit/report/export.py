@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
+from engine.fsutil import write_text_atomic
 from engine.store import Run
 
 from .summary import summarize
@@ -36,25 +35,6 @@ def render(summary: dict[str, Any], fmt: str) -> str:
     if fmt == "json":
         return render_json(summary)
     raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)} or all")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Temp file in the same folder, fsync, rename: a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def parse_formats(fmt: str | Iterable[str]) -> list[str]:
@@ -100,6 +80,6 @@ def write_report(run: Run, fmt: str | Iterable[str] = "all", out: Path | str | N
     summary = summary if summary is not None else summarize(run, against=against)
     written = []
     for f, path in paths.items():
-        write_atomic(path, render(summary, f))
-        written.append(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        written.append(write_text_atomic(path, render(summary, f)))
     return written

@@ -16,6 +16,7 @@ from textual.widgets import Header, Static, TabbedContent, TabPane
 from cockpit.core.launch import create_run, start_worker
 from cockpit.core.presets import DEFAULT_PRESET, find_preset, list_presets
 from cockpit.core.spec_form import check, get_path, sections, set_path, spec_data, switch_union, top_level_fields
+from engine.fsutil import write_text_atomic
 from engine.spec import RunSpec, SpecError, diff_specs, dump_spec, load_spec
 from engine.store import Run, StoreError, iter_runs
 
@@ -306,9 +307,7 @@ class SpecEditorScreen(Screen):
     def _write(self, spec: RunSpec, name: str, path: Path) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".toml.tmp")
-            tmp.write_text(dump_spec(spec, f"{name}: saved from the cockpit spec editor"), encoding="utf-8")
-            tmp.replace(path)
+            write_text_atomic(path, dump_spec(spec, f"{name}: saved from the cockpit spec editor"))
         except OSError as exc:
             self.notify(f"cannot save {path}: {exc}", severity="error", timeout=10)
             return
