@@ -19,7 +19,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from engine.contracts import UsageError
+from engine.contracts import CommandError, UsageError, parse_command
 from engine.store import ACTIVE_STATES, Run, StoreError
 
 from .common import RunArg, RunsDirOpt, SetOpt, console, err, fail, open_run, resolve_spec, runs_dir_or_default
@@ -43,8 +43,12 @@ def _is_live(r: Run) -> bool:
 
 def _via_worker(r: Run, kind: str, timeout: float, **args: Any) -> tuple[str, dict[str, Any] | None]:
     """Send a pass to the live worker, wait for its ack; (reply, the result it stored or None)."""
+    try:
+        command = parse_command(kind, {k: v for k, v in args.items() if v is not None})
+    except CommandError as exc:
+        fail(str(exc))
     after = r.last_result_id()
-    cid = r.send_command(kind, source="cli", **{k: v for k, v in args.items() if v is not None})
+    cid = r.send_command(command, source="cli")
     with console.status(f"{kind}: waiting for {r.run_id}'s worker (it acts at the next step boundary)"):
         row = r.wait_command(cid, timeout=timeout)
     if row is None or row["status"] == "pending":

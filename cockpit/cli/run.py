@@ -12,6 +12,7 @@ from typing import Optional
 import typer
 
 from cockpit.core.launch import LaunchError, Layout, create_run, start_worker
+from engine.contracts import Stop
 from engine.launch import signal_ranks
 from engine.store import ACTIVE_STATES, Run, StoreError
 
@@ -90,7 +91,7 @@ def _watch_until_done(r: Run, proc) -> int:
 
     def on_interrupt(n: int) -> bool:
         if n == 1:
-            r.send_command("stop", source="cli", reason="Ctrl+C" if exit_code["code"] == 130 else "SIGTERM")
+            r.send_command(Stop(reason="Ctrl+C" if exit_code["code"] == 130 else "SIGTERM"), source="cli")
             err.print("[yellow]stopping at the next step boundary (Ctrl+C again to stop at once)[/]")
             return True
         err.print("[red]stopping now[/]")
