@@ -1,0 +1,87 @@
+"""From run to use: the exported model agrees with PyTorch under onnxruntime, and predictions are calibrated."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from engine.augment import to_float
+from engine.export import ExportError, deploy_model, export_run, predict_images
+from engine.spec import load_spec
+from engine.store import Run
+
+from .conftest import ROOT
+
+SMALL = ["data.synthetic_train=192", "data.synthetic_test=96", "data.val_size=64", "train.batch_size=64",
+         "train.epochs=2", "train.threads=1", "evaluate.calibrate=true", "evaluate.tta=true"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Run:
+    run = Run.create(tmp_path_factory.mktemp("export") / "runs", load_spec(None, SMALL))
+    proc = subprocess.run([sys.executable, "-m", "engine.worker", str(run.path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run
+
+
+@pytest.fixture(scope="module")
+def exported(trained):
+    return export_run(trained, "best")
+
+
+def test_onnx_agrees_with_pytorch_on_the_test_images(trained, exported):
+    ort = pytest.importorskip("onnxruntime")
+    model, used, _, data = deploy_model(trained, "best")
+    images = to_float(data.test_x)
+    with torch.no_grad():
+        expected = model(images).numpy()
+    session = ort.InferenceSession(str(exported.folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"images": images.numpy()})[0]
+    assert got.shape == expected.shape == (96, 10)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    assert (got.argmax(1) == expected.argmax(1)).all()
+
+
+def test_the_exported_model_has_normalization_and_temperature_built_in(trained, exported):
+    from safetensors.torch import load_file
+
+    cal = [r for r in trained.results("calibrate") if r.checkpoint == "best.pt"][-1].data
+    tensors = load_file(str(exported.folder / "model.safetensors"))
+    assert float(tensors["temperature"]) == pytest.approx(cal.temperature)
+    card = json.loads((exported.folder / "model_card.json").read_text())
+    assert card == exported.card
+    assert card["checkpoint"] == "best.pt" and card["calibrated"] and card["temperature"] == pytest.approx(cal.temperature)
+    assert card["ece"] == {"before": cal.before.ece, "after": cal.after.ece}
+    tta = [r for r in trained.results("tta") if r.checkpoint == "best.pt"][-1].data
+    assert card["accuracy"]["test_with_tta"] == tta.tta_acc
+    # the card's plain accuracy is the checkpoint's own, recomputed: the TTA pass measured it too
+    assert card["accuracy"]["test"] == pytest.approx(tta.base_acc)
+    assert card["input"]["shape"] == ["batch", 3, 32, 32] and len(card["classes"]) == 10
+
+
+def test_predict_gives_calibrated_top_k_for_image_files(trained, tmp_path):
+    from PIL import Image
+
+    model, _, _, data = deploy_model(trained, "best")
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"img{i}.png"
+        Image.fromarray(data.test_x[i].permute(1, 2, 0).numpy()).save(p)
+        paths.append(p)
+    out = predict_images(trained, paths, top_k=3)
+    with torch.no_grad():
+        probs = torch.softmax(model(to_float(data.test_x[:3])).double(), 1)
+    for row, p in zip(out, probs):
+        assert [c for c, _ in row["top"]] == [data.classes[i] for i in p.topk(3).indices.tolist()]
+        assert [v for _, v in row["top"]] == pytest.approx(p.topk(3).values.tolist(), abs=1e-6)
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(ExportError, match="bad.png: not an image"):
+        predict_images(trained, [tmp_path / "bad.png"])
+    with pytest.raises(ExportError, match="missing.png: no such file"):
+        predict_images(trained, [tmp_path / "missing.png"])
