@@ -246,3 +246,10 @@ def test_an_integer_longer_than_python_converts_is_a_spec_error(tmp_path):
     big.write_text("[train]\nseed = " + "9" * 5000 + "\n")
     with pytest.raises(SpecError, match="invalid TOML"):
         load_spec(big)
+
+
+def test_a_spec_error_is_a_usage_error():
+    from engine.contracts import UsageError
+
+    with pytest.raises(UsageError):
+        load_spec(None, ["train.epochs=0"])

@@ -12,11 +12,12 @@ from typing import Any
 import tomli_w
 from pydantic import BaseModel, ValidationError
 
+from ..contracts import UsageError
 from .run import RunSpec
 from .sections import OPTIMIZERS, AdamSpec, AdamWSpec, RMSpropSpec, SGDSpec
 
 
-class SpecError(ValueError):
+class SpecError(UsageError, ValueError):
     """A spec that cannot be used; `errors` lists (where, message), where = dotted path or file:line:col."""
 
     def __init__(self, errors: list[tuple[str, str]], source: str = ""):
