@@ -172,6 +172,7 @@ def test_nan_learning_rate_says_finite_not_a_bound():
     ("augment.resized_crop.ratio", ["augment.resized_crop.ratio=[0, 1]"]),
     ("augment.erasing.ratio", ["augment.erasing.ratio=[-1, 3]"]),
     ("data.root", ['data.root="a\\u0000b"']),
+    ("data.root", ['data.root="/tmp/' + "a" * 256 + '/b"']),
     ("schedule.milestones", ["schedule.milestones=[" + ", ".join(["0.5"] * 101) + "]"]),
 ])
 def test_out_of_range_values_are_named_by_their_path(key, overrides):
@@ -253,3 +254,13 @@ def test_a_spec_error_is_a_usage_error():
 
     with pytest.raises(UsageError):
         load_spec(None, ["train.epochs=0"])
+
+
+def test_a_preset_with_thousands_of_problems_lists_thirty_and_counts_the_rest(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('"' + "k" * 100_000 + '" = 1\n' + "".join(f"x{i} = 1\n" for i in range(50_000)))
+    with pytest.raises(SpecError) as info:
+        load_spec(bad)
+    assert len(info.value.errors) == 31 and "49,971 more problems" in info.value.errors[-1][1]
+    assert info.value.errors[1][0] == f"x0 ({bad}:2:1)"
+    assert len(str(info.value)) < 5000

@@ -22,6 +22,7 @@ MAX_EPOCHS = 10_000
 MAX_STEPS = 1_000_000  # the largest cadence or limit counted in steps
 MAX_IMAGES = 1_000_000  # per synthetic split, and the largest validation split
 MAX_SYNTHETIC_BYTES = 8 * 2**30  # the synthetic set lives in memory as uint8
+MAX_NAME_BYTES = 255  # one folder name, on every common file system
 DATASET_SIZES = {"cifar10": (50_000, 10_000), "cifar100": (50_000, 10_000)}  # (train, test) images
 
 
@@ -52,9 +53,12 @@ class DataSpec(Section):
 
     @field_validator("root")
     @classmethod
-    def _printable_path(cls, v: str) -> str:
+    def _usable_path(cls, v: str) -> str:
         if any(ord(ch) < 32 or ord(ch) == 127 for ch in v):
             raise ValueError("must not contain control characters (such as NUL or a newline)")
+        longest = max((len(part.encode("utf-8", "surrogatepass")) for part in re.split(r"[/\\]", v)), default=0)
+        if longest > MAX_NAME_BYTES:
+            raise ValueError(f"has a folder name of {longest} bytes; file systems allow at most {MAX_NAME_BYTES}")
         return v
 
     def known_sizes(self) -> tuple[int, int] | None:

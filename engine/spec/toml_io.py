@@ -28,6 +28,7 @@ class SpecError(UsageError, ValueError):
         super().__init__("\n".join([head + ":", *lines]))
 
 
+MAX_LISTED_ERRORS = 30
 _TAGGED_UNIONS = {("optim",)}  # pydantic puts the union tag in error locations; users never write it
 
 
@@ -107,10 +108,13 @@ def validate(data: dict[str, Any], source: str = "", text: str = "") -> RunSpec:
     try:
         return RunSpec.model_validate(data)
     except ValidationError as exc:
+        problems = [p for err in exc.errors() for p in _problems(err)]
         errors = []
-        for dotted, msg in (p for err in exc.errors() for p in _problems(err)):
+        for dotted, msg in problems[:MAX_LISTED_ERRORS]:  # each one is looked up in the text: keep it linear
             pos = _locate(text, dotted) if text and source else None
-            errors.append((f"{dotted} ({source}:{pos})" if pos else dotted, msg))
+            errors.append((f"{_cut(dotted, 120)} ({source}:{pos})" if pos else _cut(dotted, 120), msg))
+        if len(problems) > MAX_LISTED_ERRORS:
+            errors.append((source or "spec", f"and {len(problems) - MAX_LISTED_ERRORS:,} more problems"))
         raise SpecError(errors, source) from None
 
 
