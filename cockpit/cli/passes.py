@@ -120,7 +120,6 @@ def calibrate_command(run_ref: str = RunArg, checkpoint: Optional[str] = Checkpo
 
 
 def print_calibration(data: dict[str, Any], where: str = "") -> None:
-    console = console
     b, a = data["before"], data["after"]
     _where(where)
     t = _table("temperature scaling (test set)", ["", "NLL", "ECE", "accuracy"])
@@ -164,7 +163,6 @@ def tta_command(run_ref: str = RunArg, checkpoint: Optional[str] = CheckpointOpt
 
 
 def print_tta(data: dict[str, Any], where: str = "") -> None:
-    console = console
     _where(where)
     t = _table("test-time augmentation (test set)", ["", "accuracy", "NLL"])
     t.add_row("without TTA", pct(data["base_acc"]), num(data.get("base_loss")))
@@ -199,7 +197,6 @@ def swa_command(run_ref: str = RunArg,
 
 
 def print_swa(data: dict[str, Any], where: str = "") -> None:
-    console = console
     _where(where)
     t = _table("stochastic weight averaging", ["", "test accuracy", "test loss"])
     t.add_row("base (checkpoint)", pct(data["base_acc"]), num(data.get("base_loss")))
@@ -230,7 +227,6 @@ def ensemble_command(run_refs: list[str] = typer.Argument(..., metavar="RUN...",
 
 
 def print_ensemble(data: dict[str, Any]) -> None:
-    console = console
     t = _table("ensemble", ["", "checkpoint", "test accuracy", "vs best member"])
     best = data["best_member_acc"]
     for m in data["members"]:
@@ -309,7 +305,6 @@ def lr_plot(points: list[dict[str, float]], mark: float | None = None, width: in
 def print_lr_find(data: dict[str, Any], run_id: str = "") -> None:
     from cockpit.core.sparkline import sparkline
 
-    console = console
     points = data["points"]
     console.print(f"smoothed loss  {sparkline([p['smooth'] for p in points], width=60)}", highlight=False)
     for line in lr_plot(points, data["suggested_lr"]):
