@@ -36,6 +36,32 @@ from .store import Run
 EXIT_FOR_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
+class _Signals:
+    """SIGINT/SIGTERM: the first asks for a clean stop at the next step boundary (before training
+    has begun: KeyboardInterrupt); a second records the run as stopped and exits at once."""
+
+    def __init__(self, writer: Run | None):
+        self.writer, self.trainer, self.seen = writer, None, []
+        signal.signal(signal.SIGINT, self)
+        signal.signal(signal.SIGTERM, self)
+
+    def __call__(self, signum: int, _frame) -> None:
+        self.seen.append(signum)
+        name = signal.Signals(signum).name
+        if len(self.seen) > 1:
+            try:
+                if self.writer is not None:
+                    self.writer.set_meta(state="stopped", ended=time.time(), error=f"stopped at once by a second {name}")
+            finally:
+                os._exit(EXIT_FOR_SIGNAL.get(signum, 1))
+        if self.trainer is None:
+            raise KeyboardInterrupt(name)
+        self.trainer.stop_request = ("stopped", f"{name} received")
+
+    def exit_code(self, otherwise: int) -> int:
+        return EXIT_FOR_SIGNAL.get(self.seen[0], 1) if self.seen else otherwise
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
@@ -52,26 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         writer and writer.set_meta(state="running", started=time.time())
     else:
         run.set_meta(pid=os.getpid(), state="running", started=time.time())
-    trainer = None
-    signals_seen: list[int] = []
-
-    def on_signal(signum: int, _frame) -> None:
-        signals_seen.append(signum)
-        name = signal.Signals(signum).name
-        if len(signals_seen) > 1:
-            try:
-                if writer is not None:
-                    writer.set_meta(state="stopped", ended=time.time(), error=f"stopped at once by a second {name}")
-            finally:
-                os._exit(EXIT_FOR_SIGNAL.get(signum, 1))
-        if trainer is not None:
-            trainer.stop_request = ("stopped", f"{name} received")
-        else:
-            raise KeyboardInterrupt(name)
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-
+    signals = _Signals(writer)
     prefix = f"[rank {ctx.rank}] " if ctx.active and ctx.rank else ""
 
     def log(msg: str) -> None:
@@ -79,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{time.strftime('%H:%M:%S')} {prefix}{msg}", flush=True)
 
     try:
-        trainer = _trainer(run, ctx, writer, log)
-        state = _train(trainer)
+        signals.trainer = _trainer(run, ctx, writer, log)
+        state = _train(signals.trainer)
         if writer is not None:
             writer.set_meta(state=state, ended=time.time())
             _refuse_leftover_commands(writer, state)
@@ -89,23 +96,27 @@ def main(argv: list[str] | None = None) -> int:
 
             ctx.barrier()
             shutdown(ctx)
-        if signals_seen:
-            return EXIT_FOR_SIGNAL.get(signals_seen[0], 1)
-        return 0
+        return signals.exit_code(0)
     except KeyboardInterrupt:
         if writer is not None:
             writer.set_meta(state="stopped", ended=time.time(), error="stopped before training began")
-        return EXIT_FOR_SIGNAL.get(signals_seen[0], 130) if signals_seen else 130
+        return signals.exit_code(130)
     except Exception as exc:
-        if prefix:
-            print(f"{prefix}failed:", file=sys.stderr, flush=True)
-        traceback.print_exc()
-        usage = isinstance(exc, (UsageError, SpecError))  # the user fixes these: a plain message, CLI exit 2
-        message = str(exc) if usage else f"{type(exc).__name__}: {exc}"
-        if writer is not None:
-            writer.set_meta(state="failed", ended=time.time(), error=message, error_kind="usage" if usage else "crash")
-            writer.add_event("failed", message, level="error", step=trainer.step if trainer else 0)
+        _record_failure(writer, exc, prefix, signals.trainer.step if signals.trainer else 0)
         return 1
+
+
+def _record_failure(writer: Run | None, exc: Exception, prefix: str, step: int) -> None:
+    """The traceback to the log; the run failed with one message: the error alone where it is a
+    usage error (the user fixes the input; the CLI exits 2), else its type and text (a crash)."""
+    if prefix:
+        print(f"{prefix}failed:", file=sys.stderr, flush=True)
+    traceback.print_exc()
+    usage = isinstance(exc, (UsageError, SpecError))
+    message = str(exc) if usage else f"{type(exc).__name__}: {exc}"
+    if writer is not None:
+        writer.set_meta(state="failed", ended=time.time(), error=message, error_kind="usage" if usage else "crash")
+        writer.add_event("failed", message, level="error", step=step)
 
 
 def _trainer(run: Run, ctx, writer: Run | None, log):
