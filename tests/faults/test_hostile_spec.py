@@ -26,7 +26,7 @@ from engine.contracts import UsageError
 from engine.data import load_dataset
 from engine.models import build_model
 from engine.optim import build_optimizer, build_scheduler
-from engine.spec import AdamSpec, AdamWSpec, RMSpropSpec, RunSpec, SGDSpec, SpecError, dump_spec, load_spec, validate
+from engine.spec import AdamSpec, AdamWSpec, RMSpropSpec, RunSpec, SGDSpec, SpecError, dump_spec, load_spec, parse_spec_text, validate
 
 from ..conftest import cockpit
 
@@ -245,6 +245,13 @@ def test_a_spec_that_validates_runs_in_the_real_worker_without_a_crash(spec):
         assert res.returncode in (0, 1, 2), res.stdout + res.stderr
         if res.returncode != 2:  # the worker logs a usage error's traceback too; anything else is a crash
             assert "Traceback" not in logs + res.stderr, logs + res.stderr
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(valid_specs(COMPOSITE))
+def test_a_spec_that_validates_reads_back_from_its_toml_unchanged(spec):
+    """The worker reads spec.toml as the cockpit wrote it: any valid spec survives the trip."""
+    assert parse_spec_text(dump_spec(spec, "header"), "spec.toml") == spec
 
 
 def test_every_count_has_an_upper_bound():
