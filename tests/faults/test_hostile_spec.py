@@ -209,6 +209,28 @@ def test_a_spec_that_validates_builds_and_trains_or_names_a_usage_error(spec):
         assert isinstance(exc, UsageError), f"{type(exc).__name__}: {exc}"
 
 
+TINY = ["data.image_size=8", "data.synthetic_train=8", "data.synthetic_test=4", "train.batch_size=2"]
+CORNERS = {
+    "thinnest SE ResNet": ["model.name=resnet18", "model.se=true", "model.se_reduction=256", "model.width=0.01"],
+    "every augmentation at its limit": [
+        "model.name=fastnet", "augment.translate=16", "augment.cutout=32", "augment.rotation=180",
+        "augment.resized_crop.enabled=true", "augment.resized_crop.ratio=[0.01, 100]", "augment.resized_crop.scale=[1e-9, 1e-9]",
+        "augment.erasing.p=1", "augment.erasing.ratio=[100, 100]", "augment.erasing.scale=[1, 1]"],
+    "colour jitter as large as a float": [
+        "model.name=resnet50", 'model.stem="3conv"', "model.width=0.05", "data.synthetic_classes=1000",
+        "augment.color_jitter.p=1", "augment.color_jitter.brightness=1e300", "augment.color_jitter.contrast=1e300",
+        "augment.color_jitter.saturation=1e300", "augment.color_jitter.hue=0.5"],
+    "largest batch, two images": [
+        "data.synthetic_train=2", "data.synthetic_test=1", "train.batch_size=65536", "train.eval_batch_size=65536",
+        "train.label_smoothing=0.999999", "train.grad_clip=1e-300", "optim.lr=100", "optim.layer_lr.stem=1000"],
+}
+
+
+@pytest.mark.parametrize("sets", CORNERS.values(), ids=CORNERS.keys())
+def test_the_corners_of_the_ranges_build_and_take_a_step(sets):
+    build_and_step(load_spec(None, [*TINY, *sets]))
+
+
 def test_a_layer_prefix_the_model_lacks_is_a_usage_error():
     """Which prefixes exist depends on the built model, so the worker finds this one, as a usage error."""
     spec = load_spec(None, ["optim.layer_lr.layer9=0.5"])
