@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 import engine.data as data_mod
+import engine.data.folder as folder_mod
 from engine.data import (
     CIFAR10_MEAN,
     CIFAR10_STD,
@@ -250,7 +251,7 @@ def _forbid_decoding(monkeypatch):
         raise AssertionError("decoded although cached")
 
     monkeypatch.setattr(Image, "open", boom)
-    monkeypatch.setattr(data_mod, "_decode_files", boom)
+    monkeypatch.setattr(folder_mod, "_decode_files", boom)
 
 
 def test_folder_cache_reused_and_invalidated(tmp_path, monkeypatch):
@@ -305,15 +306,15 @@ def test_folder_parallel_and_fast_jpeg_match_serial_pil(tmp_path, monkeypatch, m
     root = make_folder_tree(tmp_path / "tree", ["a", "b", "c"], 6, size=12, ext="jpg")
     Image.new("L", (12, 12), 77).save(root / "train" / "a" / "gray.jpg")  # grayscale -> RGB
     Image.new("RGB", (12, 12), (5, 6, 7)).save(root / "train" / "b" / "lossless.png")  # not a JPEG
-    monkeypatch.setattr(data_mod, "_FAST_JPEG_MIN", 0)  # torchvision's batched JPEG decode
+    monkeypatch.setattr(folder_mod, "_FAST_JPEG_MIN", 0)  # torchvision's batched JPEG decode
     monkeypatch.setenv("COCKPIT_DECODE_WORKERS", "2")
     monkeypatch.setenv("COCKPIT_DECODE_MODE", mode)
-    monkeypatch.setattr(data_mod, "_PROGRESS_EVERY", 4)  # several chunks on the pool
+    monkeypatch.setattr(folder_mod, "_PROGRESS_EVERY", 4)  # several chunks on the pool
     calls = []
     fast = load_dataset(spec(source="folder", root=str(root)), seed=0, progress=lambda *a: calls.append(a))
     assert [c[1] for c in calls if c[0].startswith("decoding train")] == [0, 4, 8, 12, 16, 20]
     shutil.rmtree(root / ".cockpit-cache")
-    monkeypatch.setattr(data_mod, "_FAST_JPEG_MIN", 10**9)  # PIL only
+    monkeypatch.setattr(folder_mod, "_FAST_JPEG_MIN", 10**9)  # PIL only
     monkeypatch.setenv("COCKPIT_DECODE_WORKERS", "1")
     slow = load_dataset(spec(source="folder", root=str(root)), seed=0)
     assert fast.train_x.shape == (20, 3, 12, 12)
@@ -351,9 +352,9 @@ def test_folder_corrupt_file_named(tmp_path, monkeypatch, fast, workers):
     bad = root / "train" / "b" / "0001.jpg"
     bad.write_bytes(bad.read_bytes()[:40])  # truncated JPEG
     if fast:
-        monkeypatch.setattr(data_mod, "_FAST_JPEG_MIN", 0)
+        monkeypatch.setattr(folder_mod, "_FAST_JPEG_MIN", 0)
     monkeypatch.setenv("COCKPIT_DECODE_WORKERS", workers)
-    monkeypatch.setattr(data_mod, "_PROGRESS_EVERY", 2)
+    monkeypatch.setattr(folder_mod, "_PROGRESS_EVERY", 2)
     with pytest.raises(DataError, match="cannot decode") as ei:
         load_dataset(spec(source="folder", root=str(root)), seed=0)
     assert str(bad) in str(ei.value)
@@ -558,10 +559,11 @@ def test_loader_on_cuda():
 def test_engine_data_does_not_import_ui():
     import ast
 
-    tree = ast.parse(Path(data_mod.__file__).read_text())
-    names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
-    names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
-    assert not [m for m in names if m.split(".")[0] in ("textual", "rich", "typer")]
+    for source in Path(data_mod.__file__).parent.glob("*.py"):
+        tree = ast.parse(source.read_text())
+        names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        assert not [m for m in names if m.split(".")[0] in ("textual", "rich", "typer")], source.name
 
 
 # ------------------------------------------------------------------------- real CIFAR-10 copy
