@@ -139,8 +139,6 @@ def test_reading_never_writes_and_listing_marks_dead_workers(runs_dir):
     """A report reads a dead worker's run as crashed and leaves run.db alone; `cockpit runs` (which
     owns it) records the crash."""
     import socket
-    import subprocess
-    import sys
 
     from engine.spec import RunSpec
 
@@ -158,3 +156,20 @@ def test_reading_never_writes_and_listing_marks_dead_workers(runs_dir):
     res = cockpit("runs", "--json")
     assert json.loads(res.stdout)["state"] == "crashed"
     assert Run(run.path).state() == "crashed"
+
+
+def test_the_one_launch_path_refuses_a_layout_before_creating_anything(tmp_path):
+    """`cockpit run` and the TUI editor both start runs through cockpit.core.launch."""
+    from cockpit.core.launch import LaunchError, Layout, create_run
+    from engine.spec import RunSpec
+
+    spec = RunSpec()  # global batch 64 by default
+    runs = tmp_path / "runs"
+    for layout, problem in ((Layout(nproc_per_node=3), "must divide by the 3 processes"),
+                            (Layout(sync_bn=True), "--sync-bn needs several processes"),
+                            (Layout(nproc_per_node=2, nnodes=2), "--rdzv-endpoint")):
+        with pytest.raises(LaunchError, match=problem):
+            create_run(runs, spec, "quickstart", layout)
+    assert not runs.exists()
+    run = create_run(runs, spec, "quickstart", Layout(nproc_per_node=2, sync_bn=True))
+    assert run.meta()["sync_bn"] is True
