@@ -107,8 +107,8 @@ class Side:
 
     def __init__(self, name: str, spec: RunSpec, runs_dir: Path | None):
         self.name, self.spec = name, spec
-        self.run = Run.create(runs_dir, spec) if runs_dir is not None else None
-        self.trainer = Trainer(spec, self.run, log=lambda _m: None)
+        self.store = Run.create(runs_dir, spec) if runs_dir is not None else None
+        self.trainer = Trainer(spec, self.store, log=lambda _m: None)
         self.stream = self.trainer.train_loader.forever()
         self.times: list[float] = []  # by CLOCK
         self.walls: list[float] = []  # wall time of the same segments (includes fsync waits and other processes)
@@ -140,8 +140,8 @@ class Side:
         return CLOCK[0]() - t0, time.perf_counter() - w0
 
     def close(self) -> None:
-        if self.run is not None:
-            self.run.close()
+        if self.store is not None:
+            self.store.close()
 
 
 def lcm_of_cadences(spec: RunSpec) -> int:
