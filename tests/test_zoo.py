@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from torch import nn
@@ -9,6 +12,11 @@ from torch import nn
 from engine.instruments import layer_groups
 from engine.models.efficientnet import EfficientNet32, efficientnet
 from engine.models.zoo import ZooError, torchvision_model
+from engine.passes import ensemble_runs
+from engine.spec import ModelSpec, SpecError, load_spec
+from engine.store import Run
+
+from .conftest import ROOT
 
 
 def test_efficientnet_keeps_small_images_at_a_useful_resolution():
@@ -41,3 +49,32 @@ def test_a_wrong_or_unfit_torchvision_name_is_a_clear_usage_error():
         torchvision_model("maskrcnn_resnet50_fpn", 10)  # detection, not classification
     with pytest.warns(FutureWarning), pytest.raises(ZooError, match=r"inception_v3 cannot take 32x32 images"):
         torchvision_model("inception_v3", 10)
+
+
+def test_the_spec_names_them():
+    assert ModelSpec(name="efficientnet_b0").name == "efficientnet_b0"
+    assert ModelSpec(name="torchvision:mobilenet_v3_small").name == "torchvision:mobilenet_v3_small"
+    for bad, why in [("vgg16", "unknown model"), ("torchvision:", "must be followed by"),
+                     ("torchvision:../x", "must be followed by")]:
+        with pytest.raises(SpecError, match=why):
+            load_spec(None, [f'model.name="{bad}"'])
+
+
+@pytest.mark.slow
+def test_efficientnet_and_a_torchvision_model_train_and_ensemble(tmp_path):
+    """Both train end to end in the real worker (instruments on), and ensemble like any run."""
+    small = ["data.synthetic_train=64", "data.synthetic_test=32", "train.batch_size=32", "train.epochs=1",
+             "train.threads=1", "monitor.every=1", "monitor.activations_every=1", "monitor.grad_flow_every=1"]
+    runs = []
+    for name in ("efficientnet_b0", "torchvision:resnet18"):
+        run = Run.create(tmp_path / "runs", load_spec(None, small + [f'model.name="{name}"']))
+        proc = subprocess.run([sys.executable, "-m", "engine.worker", str(run.path)], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert run.state() == "finished" and run.series("test_acc")
+        names = set(run.metric_names())
+        assert {"grad_norm/fc", "act/saturation"} <= names  # per-group and activation instruments ran
+        runs.append(run)
+    assert any(n.startswith("grad_norm/stage") for n in runs[0].metric_names())
+    result = ensemble_runs(runs, store=False)
+    assert [m.run for m in result.members] == [r.run_id for r in runs]

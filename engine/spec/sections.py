@@ -11,7 +11,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import AfterValidator, AllowInfNan, BaseModel, ConfigDict, Field, field_validator
 
-MODELS = ("tiny", "fastnet", "resnet18", "resnet34", "resnet50")
+MODELS = ("tiny", "fastnet", "resnet18", "resnet34", "resnet50", *(f"efficientnet_b{i}" for i in range(8)))
+TORCHVISION_PREFIX = "torchvision:"  # then any torchvision classification model's name
 OPTIMIZERS = ("sgd", "adamw", "adam", "rmsprop")
 
 FiniteFloat = Annotated[float, AllowInfNan(False)]
@@ -122,10 +123,22 @@ class AugmentSpec(Section):
 # --------------------------------------------------------------------------------------- model
 
 
+def _model_name(name: str) -> str:
+    if name in MODELS:
+        return name
+    if name.startswith(TORCHVISION_PREFIX):
+        if re.fullmatch(r"[a-z][a-z0-9_]{0,63}", name.removeprefix(TORCHVISION_PREFIX)):
+            return name  # whether torchvision has it is checked when the model is built
+        raise ValueError(f"'{TORCHVISION_PREFIX}' must be followed by a torchvision model name such as resnet18")
+    raise ValueError(f"unknown model; valid: {', '.join(MODELS)}, or {TORCHVISION_PREFIX}<name> for torchvision's")
+
+
 class ModelSpec(Section):
-    name: Literal["tiny", "fastnet", "resnet18", "resnet34", "resnet50"] = Field(
-        "tiny", description="Architecture: tiny (CPU smoke runs), fastnet (speed records), CIFAR ResNets."
-    )
+    name: Annotated[str, AfterValidator(_model_name)] = Field(
+        "tiny", max_length=80, description=(
+            "Architecture: tiny (CPU smoke runs), fastnet (speed records), resnet18/34/50 (CIFAR ResNets), "
+            "efficientnet_b0..b7 (torchvision's, stride-1 stem for 32x32), or torchvision:<name> for any "
+            "torchvision classification model, adapted to small images."))
     stem: Literal["conv3x3", "3conv"] = Field("conv3x3", description="ResNet stem: one 3x3 conv, or the guide's three 3x3 convs.")
     se: bool = Field(False, description="Squeeze-and-excitation block in every residual block.")
     se_reduction: int = Field(16, ge=1, le=256, description="SE bottleneck reduction ratio.")
