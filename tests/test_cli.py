@@ -173,3 +173,10 @@ def test_the_one_launch_path_refuses_a_layout_before_creating_anything(tmp_path)
     assert not runs.exists()
     run = create_run(runs, spec, "quickstart", Layout(nproc_per_node=2, sync_bn=True))
     assert run.meta()["sync_bn"] is True
+
+
+def test_presets_are_found_by_name_from_any_folder(tmp_path):
+    """`cockpit run sgd_cosine` names a preset of the project, wherever the user stands."""
+    res = cockpit("spec", "check", "sgd_cosine", cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"resolved from {ROOT / 'presets' / 'sgd_cosine.toml'}" in res.stdout

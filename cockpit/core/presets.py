@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-PROJECT_PRESETS = Path(__file__).resolve().parent.parent / "presets"
+PROJECT_PRESETS = Path(__file__).resolve().parents[2] / "presets"  # the repo's presets/, beside cockpit/
 DEFAULT_PRESET = "quickstart"
 
 
