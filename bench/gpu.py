@@ -64,9 +64,9 @@ from engine.augment import torchvision_guide_transform  # noqa: E402
 from engine.evaluate import tta_evaluate  # noqa: E402
 from engine.models import build_model  # noqa: E402
 from engine.optim import build_optimizer, build_scheduler  # noqa: E402
+from engine.runtime.device import autocast_for, resolve_amp  # noqa: E402
 from engine.spec import RunSpec, load_spec  # noqa: E402
 from engine.store import Run  # noqa: E402
-from engine.runtime.device import autocast_for, resolve_amp  # noqa: E402
 from engine.train import Trainer  # noqa: E402
 
 TARGET = 0.94

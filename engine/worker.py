@@ -29,7 +29,6 @@ from pathlib import Path
 
 from .contracts import UsageError
 from .launch import SYNC_BN_ENV
-from .launch import signal_ranks, spawn, split_endpoint  # noqa: F401 (the old place; the cockpit imports engine.launch)
 from .spec import SpecError
 from .store import Run
 
