@@ -108,6 +108,7 @@ def curves_table(s: dict[str, Any], curves: Iterable[tuple[str, str, bool]], wid
 
 
 def bar(frac: float | None, width: int, mark: float | None = None) -> Text:
+    """A horizontal bar `width` cells long, filled to `frac` in eighths; `mark` draws a red │ at that fraction."""
     if frac is None:
         return Text("")
     n = max(0.0, min(frac, 1.0)) * width
@@ -119,8 +120,8 @@ def bar(frac: float | None, width: int, mark: float | None = None) -> Text:
         i = min(int(mark * width), width - 1)
         chars = list(txt.plain)
         chars[i] = "│"
-        t2 = Text()
+        marked = Text()
         for k, ch in enumerate(chars):
-            t2.append(ch, "bold red" if k == i else "blue")
-        return t2
+            marked.append(ch, "bold red" if k == i else "blue")
+        return marked
     return txt

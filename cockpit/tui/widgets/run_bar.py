@@ -68,10 +68,10 @@ class RunBar(Widget):
         bar_w = max(width - len(info) - 2, 8)
         frac = step / total if total else 0.0
         done = int(round(frac * bar_w))
-        line2 = Text(no_wrap=True, overflow="ellipsis")
-        line2.append("█" * done, style="green")
-        line2.append("░" * (bar_w - done), style="dim")
-        line2.append(info)
-        out = Text("\n", no_wrap=True, overflow="ellipsis").join([head, line2])
+        progress = Text(no_wrap=True, overflow="ellipsis")
+        progress.append("█" * done, style="green")
+        progress.append("░" * (bar_w - done), style="dim")
+        progress.append(info)
+        out = Text("\n", no_wrap=True, overflow="ellipsis").join([head, progress])
         out.no_wrap, out.overflow = True, "ellipsis"
         return out
