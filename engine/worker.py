@@ -131,7 +131,7 @@ def _trainer(run: Run, ctx, writer: Run | None, log):
         run.set_meta(torch_version=torch.__version__)
         spec, resume, sync_bn = run.spec(), bool(run.meta().get("resume")), False
     store = run if ctx.is_store else None  # under torchrun only the store rank writes the store
-    trainer = Trainer(spec, store, log=log, dist=ctx, sync_bn=sync_bn, on_pass=_live_pass)
+    trainer = Trainer(spec, store, log=log, dist=ctx, sync_bn=sync_bn, on_pass=live_pass)
     if resume:
         trainer.resume()
         if store:
@@ -152,7 +152,7 @@ def _train(trainer) -> str:
     return state
 
 
-def _live_pass(trainer, command) -> str:
+def live_pass(trainer, command) -> str:
     """A finishing-pass command on the live model, between two steps; the reply is its summary."""
     from .contracts import command_args
     from .passes import pass_summary, run_pass

@@ -26,7 +26,6 @@ from engine.evaluate import (
     shift_batch,
     tta_evaluate,
 )
-from engine.contracts import command_args
 from engine.passes import PassError, ensemble_runs, lr_find, pass_summary, run_pass
 from engine.spec import AugmentSpec, load_spec
 from engine.store import Run
@@ -418,25 +417,22 @@ def test_cli_lr_find_makes_a_run(cli_app, tmp_path):
 
 @pytest.mark.slow
 def test_cli_sends_passes_to_a_live_worker(cli_app, tiny_run, tmp_path):
-    """A live run gets the pass through its commands table; a stand-in worker answers with run_pass."""
+    """A live run gets the pass through its commands table; a loop with the worker's pass handler
+    (the live model, the real command router) answers between two steps."""
+    from engine.worker import live_pass
+
     live_dir = tmp_path / "live"
     shutil.copytree(tiny_run.path, live_dir)
     live = Run(live_dir)
     live.set_meta(state="running", pid=os.getpid())
-    t = Trainer(live.spec(), None, log=lambda _m: None)
     stop = threading.Event()
 
     def worker():
-        w = Run(live_dir)
+        t = Trainer(live.spec(), Run(live_dir), log=lambda _m: None, on_pass=live_pass)  # the store in this thread
         while not stop.is_set():
-            for p in w.pending_commands():
-                try:
-                    w.ack_command(p.id, "done", pass_summary(run_pass(w, p.kind, live=t.parts, live_step=t.step,
-                                                                         **command_args(p.command))))
-                except Exception as exc:
-                    w.ack_command(p.id, "failed", str(exc))
+            t.commands.poll(force=True)
             time.sleep(0.05)
-        w.close()
+        t.store.close()
 
     th = threading.Thread(target=worker, daemon=True)
     th.start()

@@ -90,15 +90,6 @@ class Trainer:
     def event(self, kind: str, message: str, level: str = "info", **data: Any) -> None:
         self.sink.event(kind, message, level=level, step=self.step, **data)
 
-    @property
-    def epoch_float(self) -> float:
-        return self.step / max(self.steps_per_epoch, 1)
-
-    def current_lr(self) -> float:
-        """The base LR in force now (a layer's LR is this times its multiplier)."""
-        g = self.optimizer.param_groups[0]
-        return g["lr"] / g.get("lr_mult", 1.0)
-
     # -- the step and its window --------------------------------------------------------------
 
     def train_step(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
