@@ -85,3 +85,20 @@ def test_predict_gives_calibrated_top_k_for_image_files(trained, tmp_path):
         predict_images(trained, [tmp_path / "bad.png"])
     with pytest.raises(ExportError, match="missing.png: no such file"):
         predict_images(trained, [tmp_path / "missing.png"])
+
+
+def test_the_cli_exports_and_predicts(trained, exported, tmp_path):
+    from PIL import Image
+
+    from .conftest import cockpit
+
+    res = cockpit("export", str(trained.path), "--checkpoint", "last", timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "exported" in res.stdout and "│ onnx " in res.stdout  # the files, by kind (long paths are folded)
+    assert json.loads((trained.path / "export" / "model_card.json").read_text())["checkpoint"] == "last.pt"
+    Image.new("RGB", (48, 40), (200, 30, 30)).save(tmp_path / "red.jpg")
+    res = cockpit("predict", str(trained.path), "red.jpg", "-k", "2", timeout=300, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "red.jpg" in res.stdout and res.stdout.count("%") == 2
+    res = cockpit("predict", str(trained.path), "none.jpg", cwd=tmp_path)
+    assert res.returncode == 2 and "none.jpg: no such file" in res.stderr

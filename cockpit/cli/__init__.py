@@ -13,7 +13,7 @@ import typer
 
 from cockpit import __version__
 
-from . import compare, passes, report, run, runs, spec, steer
+from . import compare, export, passes, report, run, runs, spec, steer
 from .common import RunsDirOpt, console, resolve_spec, runs_dir_or_default
 
 app = typer.Typer(
@@ -42,7 +42,7 @@ def main(
         CockpitApp(runs_dir=runs_dir_or_default(runs_dir), preset=preset).run()
 
 
-for module in (run, steer, runs, passes, report, compare):
+for module in (run, steer, runs, passes, report, compare, export):
     for name, command in module.COMMANDS.items():
         app.command(name)(command)
 app.add_typer(spec.app, name="spec")
