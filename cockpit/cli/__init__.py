@@ -13,7 +13,7 @@ import typer
 
 from cockpit import __version__
 
-from . import compare, export, passes, report, run, runs, spec, steer
+from . import compare, export, passes, report, run, runs, spec, steer, sweep
 from .common import RunsDirOpt, console, resolve_spec, runs_dir_or_default
 
 app = typer.Typer(
@@ -46,6 +46,7 @@ for module in (run, steer, runs, passes, report, compare, export):
     for name, command in module.COMMANDS.items():
         app.command(name)(command)
 app.add_typer(spec.app, name="spec")
+app.add_typer(sweep.app, name="sweep")
 
 
 def run_main() -> None:

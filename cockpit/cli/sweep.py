@@ -1,0 +1,222 @@
+"""`cockpit sweep`: run a sweep file as an Optuna study, add workers to it, resume it, show it.
+
+    cockpit sweep FILE|NAME [--parallel N] [--storage URL]    (the same as `sweep run`)
+    cockpit sweep create FILE                                  queue the trials, run nothing
+    cockpit sweep join NAME [--storage URL] [--parallel N]     one more worker on the same study
+    cockpit sweep resume NAME                                  after Ctrl+C: the unfinished trials again
+    cockpit sweep status NAME [--json]                         trials by state and the results table
+    cockpit sweep report NAME [--format html|md|json|all]      the sweep report
+
+Exit codes as for `cockpit run`: 2 for a bad sweep file (file:line:col) or storage, 130 on Ctrl+C.
+Optuna is imported by the commands that need it, not at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+from typer.core import TyperGroup
+
+from cockpit.core.presets import find_preset, preset_dirs
+from cockpit.core.sweeps import TrialLauncher, plan_slots
+from engine.contracts import UsageError
+from engine.fsutil import write_text_atomic
+from engine.sweep.table import SWEEP_JSON, SweepTable, sweep_table
+
+from .common import RunsDirOpt, console, err, fail, runs_dir_or_default
+
+
+class _SweepGroup(TyperGroup):
+    """`cockpit sweep FILE` is `cockpit sweep run FILE`."""
+
+    def resolve_command(self, ctx, args):  # type: ignore[override]
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["run", *args]
+        return super().resolve_command(ctx, args)
+
+
+app = typer.Typer(cls=_SweepGroup, help="Sweeps: many runs of one preset across configurations and seeds, on Optuna.",
+                  no_args_is_help=True, rich_markup_mode=None)
+
+StorageOpt = typer.Option("", "--storage", metavar="URL", help="Optuna storage: a journal file path or a database "
+                          "URL (postgresql://...). Default: runs/sweeps/NAME/journal.log.", show_default=False)
+ParallelOpt = typer.Option(1, "--parallel", "-j", min=1, help="Trials at once on this machine: one per GPU, "
+                           "or the CPU threads split between them.")
+MaxOpt = typer.Option(None, "--max-trials", min=1, help="Stop this worker after starting this many trials.")
+NameArg = typer.Argument(..., metavar="NAME", help="The sweep's name (its study's name).")
+
+
+def find_sweep(ref: str) -> Path:
+    """A sweep file by path, or by name in presets/sweeps/."""
+    p = Path(ref)
+    if p.exists() or "/" in ref or p.suffix == ".toml":
+        return p
+    for d in preset_dirs():
+        cand = d / "sweeps" / f"{ref}.toml"
+        if cand.is_file():
+            return cand
+    return p
+
+
+def _open(name: str, storage: str, runs_dir: Path):
+    from engine.sweep.study import Study, open_storage
+
+    try:
+        return Study.load(name, open_storage(storage or None, runs_dir, name))
+    except UsageError as exc:
+        fail(str(exc))
+
+
+def _save_definition(study, runs_dir: Path) -> Path:
+    from engine.sweep.config import sweep_json
+
+    folder = runs_dir / "sweeps" / study.sweep.name
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(folder / SWEEP_JSON, sweep_json(study.sweep, study.presets))
+    return folder
+
+
+def _work(study, runs_dir: Path, storage: str, parallel: int, max_trials: Optional[int]) -> None:
+    """Run trials until none is left; Ctrl+C stops them cleanly and exits 130."""
+    from engine.sweep.runner import Runner
+
+    folder = _save_definition(study, runs_dir)
+    runner = Runner(study, TrialLauncher(runs_dir), plan_slots(parallel), storage_url=storage,
+                    say=lambda m: console.print(m, highlight=False), max_trials=max_trials)
+    try:
+        runner.run()
+    except KeyboardInterrupt:
+        err.print(f"[yellow]sweep interrupted; continue it with: cockpit sweep resume {study.sweep.name}"
+                  + (f" --storage {storage}" if storage else "") + "[/]")
+        raise typer.Exit(130)
+    _finish(study, runs_dir, folder)
+
+
+def _finish(study, runs_dir: Path, folder: Path) -> None:
+    """The ensembles (once every member has finished), the table, and the report."""
+    if study.sweep.ensemble:
+        from engine.sweep.ensembles import evaluate_ensembles
+
+        for line in evaluate_ensembles(study.sweep, runs_dir):
+            console.print(line, highlight=False)
+    table = sweep_table(runs_dir, study.sweep.name, study.sweep)
+    print_table(table)
+    importance = _importance(study)
+    from cockpit.report.sweep import write_sweep_report
+
+    paths = write_sweep_report(table, folder, ["html", "md", "json"], importance)
+    console.print(f"report: {paths[0]}")
+
+
+def _importance(study) -> dict[str, float]:
+    if study.sweep.kind != "search":
+        return {}
+    from engine.sweep.study import importances
+
+    return importances(study)
+
+
+def print_table(table: SweepTable) -> None:
+    from cockpit.report.sweep import ENSEMBLE_HEADERS, cells, ensemble_cells, title
+
+    headers, rows = cells(table)
+    t = Table(title=title(table), header_style="bold", title_justify="left")
+    for i, h in enumerate(headers):
+        t.add_column(h, justify="right" if i in (1, 2, 4, 5, 6) else "left")
+    for row in rows:
+        t.add_row(*row)
+    console.print(t)
+    if table.ensembles:
+        e = Table(header_style="bold")
+        for h in ENSEMBLE_HEADERS:
+            e.add_column(h)
+        for row in ensemble_cells(table):
+            e.add_row(*row)
+        console.print(e)
+
+
+@app.command("run")
+def run_command(sweep_file: str = typer.Argument(..., metavar="FILE", help="Sweep file, or a name in presets/sweeps/."),
+                storage: str = StorageOpt, parallel: int = ParallelOpt, max_trials: Optional[int] = MaxOpt,
+                runs_dir: Optional[Path] = RunsDirOpt) -> None:
+    """Check a sweep file, create its study and run its trials (exit 2 on any problem, before anything runs)."""
+    runs = runs_dir_or_default(runs_dir)
+    study = _create(sweep_file, storage, runs)
+    _work(study, runs, storage, parallel, max_trials)
+
+
+@app.command("create")
+def create_command(sweep_file: str = typer.Argument(..., metavar="FILE"), storage: str = StorageOpt,
+                   runs_dir: Optional[Path] = RunsDirOpt) -> None:
+    """Check a sweep file and queue its trials; workers start with `cockpit sweep join NAME`."""
+    runs = runs_dir_or_default(runs_dir)
+    study = _create(sweep_file, storage, runs)
+    _save_definition(study, runs)
+    console.print(f"sweep {study.sweep.name}: {sum(study.counts().values())} trials queued")
+
+
+def _create(sweep_file: str, storage: str, runs: Path):
+    from engine.sweep.config import load_sweep
+    from engine.sweep.study import Study, open_storage
+
+    try:
+        sweep, presets = load_sweep(find_sweep(sweep_file), find_preset)
+        return Study.create(sweep, presets, open_storage(storage or None, runs, sweep.name))
+    except UsageError as exc:
+        fail(str(exc))
+
+
+@app.command("join")
+def join_command(name: str = NameArg, storage: str = StorageOpt, parallel: int = ParallelOpt,
+                 max_trials: Optional[int] = MaxOpt, runs_dir: Optional[Path] = RunsDirOpt) -> None:
+    """Add a worker (this process, on this machine) to a sweep; it takes trials no other worker has."""
+    runs = runs_dir_or_default(runs_dir)
+    _work(_open(name, storage, runs), runs, storage, parallel, max_trials)
+
+
+@app.command("resume")
+def resume_command(name: str = NameArg, storage: str = StorageOpt, parallel: int = ParallelOpt,
+                   runs_dir: Optional[Path] = RunsDirOpt) -> None:
+    """Continue an interrupted sweep: its unfinished trials continue their runs; finished ones are kept."""
+    runs = runs_dir_or_default(runs_dir)
+    study = _open(name, storage, runs)
+    n = study.requeue_interrupted()
+    console.print(f"sweep {name}: {n} interrupted trial(s) queued again")
+    _work(study, runs, storage, parallel, None)
+
+
+@app.command("status")
+def status_command(name: str = NameArg, storage: str = StorageOpt, as_json: bool = typer.Option(False, "--json"),
+                   runs_dir: Optional[Path] = RunsDirOpt) -> None:
+    """The study's trials by state and the results table from this machine's runs."""
+    runs = runs_dir_or_default(runs_dir)
+    study = _open(name, storage, runs)
+    table = sweep_table(runs, name, study.sweep)
+    counts = study.counts()
+    if as_json:
+        console.print_json(json.dumps({"study": counts, "table": table.to_dict()}, default=str))
+        return
+    console.print(f"study {name}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    print_table(table)
+
+
+@app.command("report")
+def report_command(name: str = NameArg, fmt: str = typer.Option("all", "--format", "-f", help="html, md, json or all."),
+                   storage: str = StorageOpt, runs_dir: Optional[Path] = RunsDirOpt) -> None:
+    """Write the sweep report (runs/sweeps/NAME/report.*) from the trials' run stores."""
+    from cockpit.report.sweep import SWEEP_FORMATS, write_sweep_report
+
+    runs = runs_dir_or_default(runs_dir)
+    study = _open(name, storage, runs)
+    formats = list(SWEEP_FORMATS) if fmt == "all" else [f.strip() for f in fmt.split(",")]
+    try:
+        paths = write_sweep_report(sweep_table(runs, name, study.sweep), runs / "sweeps" / name, formats,
+                                   _importance(study))
+    except ValueError as exc:
+        fail(str(exc))
+    for p in paths:
+        console.print(f"report: {p}")

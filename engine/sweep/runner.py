@@ -1,0 +1,209 @@
+"""Running a sweep's trials: each one an ordinary run, started through the launcher it is given.
+
+One loop in one thread keeps up to `len(slots)` trials going (a slot is an environment and spec
+overrides: one GPU each, or a share of the CPU threads). Each epoch's validation accuracy (test
+accuracy where the run has no validation split) goes to the trial (`trial.report`); when Optuna's
+pruner says so, the run gets its own `Stop` command and the trial is recorded as pruned. A run that
+fails or whose worker dies is recorded as such and the sweep goes on. Ctrl+C stops every live run
+cleanly (again: at once) and records them as interrupted, to be continued by `resume`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Protocol
+
+from ..contracts import Stop, UsageError
+from ..spec import RunSpec, SpecError
+from ..store import ACTIVE_STATES, Run, StoreError
+from .config import trial_spec
+from .common import INTERRUPTED, redact
+from .table import final_acc
+
+if TYPE_CHECKING:  # the study (and Optuna) is handed in: importing the runner imports no Optuna
+    from .study import Study, Ticket
+
+
+class Launcher(Protocol):
+    """How the sweep starts workers (the cockpit's one launch path) and finds runs."""
+
+    def start(self, spec: RunSpec, preset: str, env: dict[str, str]) -> tuple[Run, subprocess.Popen]: ...
+
+    def restart(self, run: Run, env: dict[str, str]) -> subprocess.Popen: ...
+
+    def find(self, run_id: str) -> Run | None: ...
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where one trial at a time runs: its environment (CUDA_VISIBLE_DEVICES) and spec overrides."""
+    env: dict[str, str] = field(default_factory=dict)
+    overrides: tuple[str, ...] = ()
+
+
+@dataclass
+class Live:
+    ticket: Ticket
+    run: Run
+    proc: subprocess.Popen
+    slot: int
+    metric: str
+    last_id: int = 0
+    reported: set[int] = field(default_factory=set)
+    pruned_at: int | None = None
+    interrupted: bool = False
+
+
+class Runner:
+    """Run trials from `study` until none is left (or Ctrl+C)."""
+
+    def __init__(self, study: Study, launcher: Launcher, slots: list[Slot], storage_url: str = "",
+                 say: Callable[[str], None] = print, poll: float = 0.5, max_trials: int | None = None):
+        self.study, self.launcher, self.slots = study, launcher, slots or [Slot()]
+        self.storage_url, self.say, self.poll, self.max_trials = storage_url, say, poll, max_trials
+        self.live: dict[int, Live] = {}
+        self.started = 0
+
+    def run(self) -> None:
+        """The loop; KeyboardInterrupt stops the live runs, records them, and is raised again."""
+        exhausted = False
+        try:
+            while True:
+                if not exhausted:
+                    exhausted = self._fill()
+                for slot, live in list(self.live.items()):
+                    if self._check(live):
+                        del self.live[slot]
+                if exhausted and not self.live:
+                    return
+                time.sleep(self.poll)
+        except KeyboardInterrupt:
+            self._interrupt()
+            raise
+
+    # -- starting --------------------------------------------------------------------------
+
+    def _fill(self) -> bool:
+        """Start trials in the free slots; True when there is nothing left to start."""
+        for slot in range(len(self.slots)):
+            if slot in self.live:
+                continue
+            if self.max_trials is not None and self.started >= self.max_trials:
+                return True
+            ticket = self.study.next_ticket()
+            if ticket is None:
+                return True
+            self.started += 1
+            live = self._start(ticket, slot)
+            if live is not None:
+                self.live[slot] = live
+        return False
+
+    def _start(self, ticket: Ticket, slot: int) -> Live | None:
+        sweep, cfg, s = self.study.sweep, ticket.config, self.slots[slot]
+        try:
+            spec = trial_spec(self.study.presets[cfg.preset], cfg.preset, sweep, cfg, ticket.seed, list(s.overrides))
+            run, proc = self._resume(ticket, s) or self.launcher.start(spec, cfg.preset, dict(s.env))
+        except (SpecError, UsageError, StoreError, ValueError, OSError) as exc:
+            self.say(f"trial {ticket.trial.number} ({cfg.label}, seed {ticket.seed}) not started: {exc}")
+            self.study.tell(ticket, "invalid", error=str(exc)[:500])
+            return None
+        run.set_meta(sweep=sweep.name, sweep_trial=ticket.trial.number, sweep_config=cfg.label, sweep_seed=ticket.seed,
+                     sweep_storage=redact(self.storage_url), sweep_outcome="")
+        ticket.trial.set_user_attr("run_id", run.run_id)
+        metric = "val_acc" if run.spec().data.val_size > 0 else "test_acc"
+        self.say(f"trial {ticket.trial.number}: {cfg.label}, seed {ticket.seed} -> {run.run_id}")
+        return Live(ticket, run, proc, slot, metric)
+
+    def _resume(self, ticket: Ticket, slot: Slot) -> tuple[Run, subprocess.Popen] | None:
+        """An interrupted trial's run, continued from its checkpoint (None: start a new run)."""
+        run = self.launcher.find(ticket.resume_run) if ticket.resume_run else None
+        if run is None or run.reap() in ACTIVE_STATES or run.state() == "finished":
+            return None
+        if not (run.checkpoints / "last.pt").exists():
+            return None
+        run.set_meta(resume=True, state="created", error="")
+        run.add_event("resume_requested", f"sweep {self.study.sweep.name} continues this trial", step=run.last_step())
+        return run, self.launcher.restart(run, dict(slot.env))
+
+    # -- watching --------------------------------------------------------------------------
+
+    def _check(self, live: Live) -> bool:
+        """Report new epochs, prune if asked; True once the worker has exited and the trial is told."""
+        self._report(live)
+        if live.proc.poll() is None:
+            return False
+        self._report(live)
+        self._finish(live)
+        return True
+
+    def _report(self, live: Live) -> None:
+        live.last_id, rows = live.run.metrics_since(live.last_id, names=[live.metric])
+        trial = live.ticket.trial
+        for m in rows:
+            epoch = int(round(m.epoch))
+            if m.value is None or epoch in live.reported:
+                continue
+            live.reported.add(epoch)
+            trial.report(m.value, epoch)
+            if live.pruned_at is None and not live.interrupted and self.study.sweep.pruning and trial.should_prune():
+                live.pruned_at = epoch
+                live.run.set_meta(sweep_outcome="pruned")
+                live.run.send_command(Stop(reason=f"pruned by sweep {self.study.sweep.name}: {live.metric} at epoch "
+                                              f"{epoch} below the median of earlier trials"), source="sweep")
+
+    def _finish(self, live: Live) -> None:
+        run, ticket = live.run, live.ticket
+        state = run.reap()
+        meta = run.meta()
+        label = f"trial {ticket.trial.number} ({ticket.config.label}, seed {ticket.seed})"
+        if live.pruned_at is not None:
+            outcome = "pruned"
+        elif live.interrupted and state != "finished":
+            outcome = INTERRUPTED
+        else:
+            outcome = state
+        acc = final_acc(run)
+        run.set_meta(sweep_outcome=outcome if outcome in ("pruned", INTERRUPTED) else "")
+        self.study.tell(ticket, outcome, acc if outcome == "finished" else None, run_state=state,
+                        error=str(meta.get("error") or "")[:500])
+        shown = f" test accuracy {acc:.2%}" if acc is not None else ""
+        self.say(f"{label}: {outcome}{shown}" + (f" ({meta['error']})" if outcome not in ("finished", "pruned")
+                                                   and meta.get("error") else ""))
+        run.close()
+
+    # -- Ctrl+C ----------------------------------------------------------------------------
+
+    def _interrupt(self) -> None:
+        """Stop every live run cleanly (a second Ctrl+C: at once), then record each trial."""
+        for live in self.live.values():
+            live.interrupted = True
+            try:
+                live.run.send_command(Stop(reason="sweep interrupted (Ctrl+C)"), source="sweep")
+            except Exception:  # a run whose store is gone still gets recorded below
+                pass
+        self.say(f"stopping {len(self.live)} live trial(s) at their next step boundary (Ctrl+C again: at once)")
+        try:
+            for live in self.live.values():
+                live.proc.wait()
+        except KeyboardInterrupt:
+            for live in self.live.values():
+                _kill(live.proc)
+        for live in list(self.live.values()):
+            live.proc.wait()
+            self._finish(live)
+        self.live.clear()
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """The worker's second SIGTERM exits it at once."""
+    for _ in range(2):
+        try:
+            os.kill(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)

@@ -1,0 +1,191 @@
+"""A sweep's results, recomputed from its trials' run stores alone (no Optuna, no torch).
+
+Each trial is an ordinary run whose meta names its sweep (`sweep`, `sweep_config`, `sweep_seed`,
+`sweep_trial`, and `sweep_outcome` when the sweep ended it: pruned or interrupted). A configuration's
+row: mean ± std of the final test accuracy over its finished seeds (the SWA model's where the run
+averaged weights), the best seed, epochs and wall time to the sweep's target accuracy, images/s,
+and how many of its trials ended in each state. The views (CLI, report, TUI) all read this.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..contracts import EnsembleResult
+from ..store import Run, iter_runs
+from .config import SweepFile, from_json
+
+SWEEP_JSON = "sweep.json"
+
+
+@dataclass
+class TrialRow:
+    run_id: str
+    config: str
+    seed: int
+    trial: int | None
+    state: str  # the run's state, or the sweep's outcome for it (pruned, interrupted)
+    acc: float | None  # final test accuracy (SWA model's if any)
+    epochs: float  # epochs trained
+    epochs_to_target: float | None
+    time_to_target: float | None  # seconds from the run's creation
+    images_per_s: float | None
+    curve: list[tuple[float, float]] = field(default_factory=list)  # (epoch, test_acc)
+
+
+@dataclass
+class ConfigRow:
+    config: str
+    guide: float | None
+    n: int  # finished seeds
+    mean: float | None
+    std: float | None
+    best_seed: int | None
+    best_acc: float | None
+    reached: int  # finished seeds that reached the target
+    epochs_to_target: float | None  # mean over those that reached it
+    time_to_target: float | None
+    images_per_s: float | None
+    states: dict[str, int]
+
+
+@dataclass
+class EnsembleRow:
+    name: str
+    members: list[str]
+    n: int
+    mean: float | None  # mean-probability accuracy
+    std: float | None
+    vote: float | None
+    gain: float | None  # over the best member, mean over seeds
+    guide_gain: float | None
+
+
+@dataclass
+class SweepTable:
+    name: str
+    kind: str
+    target: float
+    configs: list[ConfigRow]
+    trials: list[TrialRow]
+    ensembles: list[EnsembleRow]
+
+    @property
+    def states(self) -> dict[str, int]:
+        return dict(Counter(t.state for t in self.trials))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "states": self.states}
+
+
+def read_sweep(runs_dir: Path, name: str) -> SweepFile | None:
+    """The sweep as stored beside its runs (runs/sweeps/<name>/sweep.json), or None."""
+    p = Path(runs_dir) / "sweeps" / name / SWEEP_JSON
+    return from_json(p.read_text(encoding="utf-8"))[0] if p.is_file() else None
+
+
+def final_acc(run: Run) -> float | None:
+    """The run's final test accuracy: the SWA model's where it has one, else the last evaluation's."""
+    for name in ("swa_test_acc", "test_acc"):
+        series = run.series(name)
+        if series:
+            return series[-1][1]
+    return None
+
+
+def trial_row(run: Run, target: float) -> TrialRow:
+    meta = run.meta()
+    rows = run.con.execute("SELECT epoch, value, wall FROM metrics WHERE name = 'test_acc' ORDER BY step, id").fetchall()
+    hit = next((r for r in rows if r[1] is not None and r[1] >= target), None)
+    ips = [v for _, v in run.series("images_per_s") if v is not None and math.isfinite(v)]
+    epochs = run.con.execute("SELECT MAX(epoch) FROM metrics").fetchone()[0] or 0.0
+    state = meta.get("sweep_outcome") or run.observed_state()
+    return TrialRow(
+        run_id=run.run_id, config=str(meta.get("sweep_config", "")), seed=int(meta.get("sweep_seed", 0)),
+        trial=meta.get("sweep_trial"), state=state, acc=final_acc(run), epochs=round(float(epochs), 3),
+        epochs_to_target=round(hit[0], 3) if hit else None,
+        time_to_target=round(hit[2] - float(meta.get("created", hit[2])), 2) if hit else None,
+        images_per_s=statistics.fmean(ips) if ips else None,
+        curve=[(round(r[0], 3), r[1]) for r in rows if r[1] is not None])
+
+
+def sweep_runs(runs_dir: Path, name: str) -> list[Run]:
+    """The runs of sweep `name` in runs_dir (read-only), oldest first."""
+    out = []
+    for run in iter_runs(runs_dir, readonly=True):
+        try:
+            if run.meta().get("sweep") == name:
+                out.append(run)
+                continue
+        except Exception:  # a damaged store never hides the others
+            pass
+        run.close()
+    return out
+
+
+def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
+
+
+def config_row(config: str, trials: list[TrialRow], guide: float | None) -> ConfigRow:
+    done = [t for t in trials if t.state == "finished" and t.acc is not None]
+    mean, std = _mean_std([t.acc for t in done])
+    best = max(done, key=lambda t: t.acc, default=None)
+    reached = [t for t in done if t.epochs_to_target is not None]
+    ips = [t.images_per_s for t in trials if t.images_per_s is not None]
+    return ConfigRow(
+        config=config, guide=guide, n=len(done), mean=mean, std=std,
+        best_seed=best.seed if best else None, best_acc=best.acc if best else None, reached=len(reached),
+        epochs_to_target=statistics.fmean([t.epochs_to_target for t in reached]) if reached else None,
+        time_to_target=statistics.fmean([t.time_to_target for t in reached]) if reached else None,
+        images_per_s=statistics.fmean(ips) if ips else None, states=dict(Counter(t.state for t in trials)))
+
+
+def _ensemble_rows(sweep: SweepFile, runs: dict[str, Run], trials: list[TrialRow]) -> list[EnsembleRow]:
+    out = []
+    for ens in sweep.ensemble:
+        results = []
+        for seed in sweep.seeds:
+            members = {t.config: t.run_id for t in trials if t.seed == seed and t.state == "finished"}
+            if not all(m in members for m in ens.members):
+                continue
+            ids = [members[m] for m in ens.members]
+            for stored in runs[ids[0]].results("ensemble"):
+                data = stored.data
+                if isinstance(data, EnsembleResult) and [m.run for m in data.members] == ids:
+                    results.append(data)
+        mean, std = _mean_std([r.mean_prob_acc for r in results])
+        out.append(EnsembleRow(ens.name, list(ens.members), len(results), mean, std,
+                               _mean_std([r.vote_acc for r in results])[0],
+                               _mean_std([r.gain for r in results])[0], ens.guide_gain))
+    return out
+
+
+def sweep_table(runs_dir: Path, name: str, sweep: SweepFile | None = None) -> SweepTable:
+    """The results table of sweep `name`, from the run stores in runs_dir."""
+    sweep = sweep or read_sweep(runs_dir, name)
+    target = sweep.target if sweep else 0.9
+    runs = {r.run_id: r for r in sweep_runs(runs_dir, name)}
+    try:
+        trials = [trial_row(r, target) for r in runs.values()]
+        guides = {v.name: v.guide for v in sweep.variant} if sweep else {}
+        order = list(guides) if guides else []
+        by_config: dict[str, list[TrialRow]] = {}
+        for t in trials:
+            by_config.setdefault(t.config, []).append(t)
+        names = [c for c in order if c in by_config] + sorted(c for c in by_config if c not in order)
+        rows = [config_row(c, by_config[c], guides.get(c)) for c in names]
+        if sweep is None or sweep.kind != "variant":
+            rows.sort(key=lambda r: -1.0 if r.mean is None else r.mean, reverse=True)
+        ensembles = _ensemble_rows(sweep, runs, trials) if sweep else []
+    finally:
+        for r in runs.values():
+            r.close()
+    return SweepTable(name, sweep.kind if sweep else "", target, rows, trials, ensembles)
