@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -58,6 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import CLOCK, NEVER, setup  # noqa: E402
+from bench.storage import storage  # noqa: E402
 
 from engine.spec import RunSpec, load_spec  # noqa: E402
 from engine.store import Run  # noqa: E402
@@ -227,7 +227,6 @@ def report(res: dict, args) -> dict:
     spec: RunSpec = res["spec"]
     batch, steps = spec.train.batch_size, res["steps"]
     none = sides["none"]
-    m = spec.monitor
 
     def ips(s: Side) -> float:  # mean over every timed step
         return s.steps * batch / sum(s.times)
@@ -243,9 +242,6 @@ def report(res: dict, args) -> dict:
 
     def best_ratio(s: Side) -> float:  # best segment vs best segment (interference only ever adds time)
         return min(none.times) / min(s.times)
-
-    def extra_ms(s: Side) -> float:  # median over rounds of the paired per-step difference to none
-        return 1000 * statistics.median(b - a for a, b in zip(none.times, s.times)) / steps
 
     base_ms = ms(none)
     print(f"\nimages/s through Trainer.train_step (+ the read every monitor.every steps); "
@@ -270,119 +266,35 @@ def report(res: dict, args) -> dict:
           + (f"; wall clock {rw:.3f}" if two else "") + f"); target >= 0.97, aim 0.99: {verdict}")
 
     if "all@1" in sides:
-        print(f"\nper-instrument overhead (extra time of one sampled step over a `none` step of {base_ms:.2f} ms, "
-              f"median of the rounds' paired differences; amortized = per sampled step / default cadence)")
-        print(f"{'instrument':<46} {'ms/sampled step':>15} {'% per step':>10} {'cadence':>8} {'% amortized':>11}")
-        total = 0.0
-        for label, (cfg, field) in INSTRUMENTS.items():
-            extra = extra_ms(sides[cfg])
-            cadence = getattr(m, field)
-            amort = 100 * extra / base_ms / cadence if cadence else 0.0
-            total += amort
-            figures[cfg]["extra_ms"] = extra
-            print(f"{label:<46} {extra:15.3f} {100 * extra / base_ms:9.1f}% {cadence:8d} {amort:10.2f}%")
-        all_extra = extra_ms(sides["all@1"])
-        print(f"{'all at every step (measured)':<46} {all_extra:15.3f} {100 * all_extra / base_ms:9.1f}% {1:8d} "
-              f"{100 * all_extra / base_ms:10.2f}%")
-        print(f"{'sum of the amortized rows (predicted default)':<46} {'':15} {'':10} {'':8} {total:10.2f}%")
-        d_extra = extra_ms(sides["default"])
-        print(f"{'default cadences (measured)':<46} {d_extra:15.3f} {'':10} {'':8} {100 * d_extra / base_ms:10.2f}%")
+        instrument_table(sides, spec.monitor, base_ms, steps, figures)
     return figures
 
 
-# ------------------------------------------------------------------------------------ storage
+def instrument_table(sides: dict, m, base_ms: float, steps: int, figures: dict) -> None:
+    """Each instrument's cost per sampled step and amortized over its default cadence (the Cockpit
+    paper's table), their sum next to the measured default."""
+    none = sides["none"]
 
+    def extra_ms(s: Side) -> float:  # median over rounds of the paired per-step difference to none
+        return 1000 * statistics.median(b - a for a, b in zip(none.times, s.times)) / steps
 
-def db_bytes(db: Path) -> dict[str, int]:
-    """Bytes per table/index (dbstat), after folding the WAL into the main file."""
-    con = sqlite3.connect(db)
-    try:
-        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        try:
-            return {name: int(size) for name, size in con.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name")}
-        except sqlite3.OperationalError:  # SQLite built without dbstat
-            return {"(file)": db.stat().st_size}
-    finally:
-        con.close()
-
-
-EVAL_ROWS = ("test_", "val_", "swa_")
-
-
-def storage(args) -> dict:
-    """Rows per step and bytes per row from a real short run; run.db projected to the preset's full run."""
-    preset = Path(args.storage_preset)
-    if not preset.is_file():
-        preset = ROOT / "presets" / f"{args.storage_preset}.toml"
-    full = load_spec(preset)
-    spe_small, batch_small, epochs_small = args.storage_steps, 8, args.storage_epochs
-    small_sets = [
-        "data.source=synthetic", f"data.synthetic_train={spe_small * batch_small}", "data.synthetic_test=64",
-        "data.image_size=16", f"data.val_size={min(full.data.val_size, 64)}", f"train.batch_size={batch_small}",
-        f"train.epochs={epochs_small}", "train.device=cpu", "model.width=0.125", "monitor.tensorboard=false",
-        "swa.enabled=false", "evaluate.tta=false", "evaluate.calibrate=false",
-    ]
-    if args.threads:
-        small_sets.append(f"train.threads={args.threads}")
-    if full.data.val_size:
-        small_sets[1] = f"data.synthetic_train={spe_small * batch_small + min(full.data.val_size, 64)}"
-    spec = load_spec(preset, small_sets)
-    with tempfile.TemporaryDirectory(prefix="bench-storage-") as tmp:
-        run = Run.create(Path(tmp), spec)
-        t0 = time.perf_counter()
-        Trainer(spec, run, log=lambda _m: None).fit()
-        secs = time.perf_counter() - t0
-        con = run.con
-        rows = con.execute("SELECT name, COUNT(*) FROM metrics GROUP BY name").fetchall()
-        steps = con.execute("SELECT MAX(step) FROM metrics").fetchone()[0]
-        n_results = con.execute("SELECT COUNT(*) FROM results").fetchone()[0]
-        run.close()
-        sizes = db_bytes(run.db_path)
-        file_size = run.db_path.stat().st_size
-    train_rows = sum(c for n, c in rows if not n.startswith(EVAL_ROWS))
-    eval_rows = sum(c for n, c in rows if n.startswith(EVAL_ROWS))
-    total_rows = train_rows + eval_rows
-    if "metrics" in sizes:
-        metric_bytes = sizes.get("metrics", 0) + sizes.get("metrics_name_step", 0)
-        results_bytes = sizes.get("results", 0)
-    else:
-        metric_bytes, results_bytes = sizes["(file)"], 0
-    bytes_per_row = metric_bytes / max(total_rows, 1)
-    results_per_epoch = results_bytes / epochs_small
-    rows_per_step = train_rows / max(steps, 1)
-    # CUDA runs add memory_gb to every read (CPU runs, like this one, do not)
-    cuda_rows_per_step = rows_per_step + 1 / spec.monitor.every
-    eval_rows_per_epoch = eval_rows / epochs_small
-
-    # the full run: CIFAR-10/100 have 50,000 training images, less the validation split
-    n_train = 50_000 - full.data.val_size
-    spe = n_train // full.train.batch_size
-    full_steps = full.train.epochs * spe
-
-    def project(total_steps: int) -> float:
-        epochs = full.train.epochs
-        return (cuda_rows_per_step * total_steps + eval_rows_per_epoch * epochs) * bytes_per_row + results_per_epoch * epochs
-
-    print(f"\nrun.db storage (short real run: {spec.model.name} x{spec.model.width} on 16x16 synthetic, "
-          f"{epochs_small} epochs x {spe_small} steps, {spec.name}'s cadences every={spec.monitor.every} "
-          f"grad_flow={spec.monitor.grad_flow_every} activations={spec.monitor.activations_every} "
-          f"difficulty={spec.monitor.difficulty_every}; {secs:.1f} s)")
-    print(f"  metric rows: {train_rows:,} training + {eval_rows:,} eval over {steps} steps; {n_results} results; "
-          f"run.db {file_size / 1024:,.0f} KiB")
-    print(f"  rows per step: {rows_per_step:.2f} (CPU) -> {cuda_rows_per_step:.2f} on CUDA (+ memory_gb per read)")
-    print(f"  bytes per metric row (metrics table + (name, step) index, dbstat): {bytes_per_row:.1f}")
-    print(f"  results (hardest examples) per epoch: {results_per_epoch / 1024:.1f} KiB")
-    table = []
-    for label, total_steps in ((f"{full.name}: {full.train.epochs} epochs x {spe} steps "
-                                f"({n_train:,} train / batch {full.train.batch_size})", full_steps),
-                               ("80,000 steps (the round figure)", 80_000)):
-        size = project(total_steps)
-        rows_total = cuda_rows_per_step * total_steps + eval_rows_per_epoch * full.train.epochs
-        table.append((label, total_steps, rows_total, size))
-        print(f"  projected run.db for {label}: {rows_total / 1e6:.2f} M rows, {size / 2**20:,.1f} MiB")
-    return {"rows_per_step": rows_per_step, "cuda_rows_per_step": cuda_rows_per_step, "bytes_per_row": bytes_per_row,
-            "results_bytes_per_epoch": results_per_epoch, "eval_rows_per_epoch": eval_rows_per_epoch,
-            "projections": [{"label": lb, "steps": st, "rows": rw, "bytes": sz} for lb, st, rw, sz in table]}
+    print(f"\nper-instrument overhead (extra time of one sampled step over a `none` step of {base_ms:.2f} ms, "
+          f"median of the rounds' paired differences; amortized = per sampled step / default cadence)")
+    print(f"{'instrument':<46} {'ms/sampled step':>15} {'% per step':>10} {'cadence':>8} {'% amortized':>11}")
+    total = 0.0
+    for label, (cfg, field) in INSTRUMENTS.items():
+        extra = extra_ms(sides[cfg])
+        cadence = getattr(m, field)
+        amort = 100 * extra / base_ms / cadence if cadence else 0.0
+        total += amort
+        figures[cfg]["extra_ms"] = extra
+        print(f"{label:<46} {extra:15.3f} {100 * extra / base_ms:9.1f}% {cadence:8d} {amort:10.2f}%")
+    all_extra = extra_ms(sides["all@1"])
+    print(f"{'all at every step (measured)':<46} {all_extra:15.3f} {100 * all_extra / base_ms:9.1f}% {1:8d} "
+          f"{100 * all_extra / base_ms:10.2f}%")
+    print(f"{'sum of the amortized rows (predicted default)':<46} {'':15} {'':10} {'':8} {total:10.2f}%")
+    d_extra = extra_ms(sides["default"])
+    print(f"{'default cadences (measured)':<46} {d_extra:15.3f} {'':10} {'':8} {100 * d_extra / base_ms:10.2f}%")
 
 
 def main(argv: list[str] | None = None) -> int:
