@@ -58,6 +58,8 @@ def test_the_spec_names_them():
                      ("torchvision:../x", "must be followed by")]:
         with pytest.raises(SpecError, match=why):
             load_spec(None, [f'model.name="{bad}"'])
+    with pytest.raises(SpecError, match="model.width: is 0.5, but efficientnet_b0 keeps its own width"):
+        load_spec(None, ['model.name="efficientnet_b0"', "model.width=0.5"])
 
 
 @pytest.mark.slow

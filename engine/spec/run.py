@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from .sections import (
     MAX_SYNTHETIC_BYTES,
+    TORCHVISION_PREFIX,
     AugmentSpec,
     DataSpec,
     EvaluateSpec,
@@ -45,7 +46,8 @@ class RunSpec(Section):
     @model_validator(mode="after")
     def _cross_checks(self) -> RunSpec:
         # one "dotted.path: message" line per problem; `validate` files each under its path
-        problems = [*_data_problems(self.data), *_schedule_problems(self), *_finishing_problems(self)]
+        problems = [*_data_problems(self.data), *_model_problems(self.model), *_schedule_problems(self),
+                    *_finishing_problems(self)]
         if problems:
             raise ValueError("\n".join(f"{where}: {msg}" for where, msg in problems))
         return self
@@ -73,6 +75,13 @@ def _data_problems(d: DataSpec) -> list[tuple[str, str]]:
                         f"{d.image_size}x{d.image_size} need {need / 2**30:.1f} GiB of memory, over the "
                         f"{MAX_SYNTHETIC_BYTES // 2**30} GiB limit: lower data.synthetic_train, data.synthetic_test or data.image_size"))
     return out
+
+
+def _model_problems(m: ModelSpec) -> list[tuple[str, str]]:
+    if m.width != 1.0 and (m.name.startswith("efficientnet_") or m.name.startswith(TORCHVISION_PREFIX)):
+        return [("model.width", f"is {m.width:g}, but {m.name} keeps its own width: leave model.width at 1 "
+                                "(EfficientNet's b0..b7 variants are its widths)")]
+    return []
 
 
 def _schedule_problems(spec: RunSpec) -> list[tuple[str, str]]:
