@@ -58,7 +58,7 @@ def build_optimizer(model: nn.Module, spec: RunSpec) -> torch.optim.Optimizer:
     o = spec.optim
     groups = param_groups(model, o)
     # fused kernels skip a step on the device when `found_inf` is set: no host sync for the
-    # non-finite guard (see Trainer.train_step); RMSprop has no fused kernel and uses foreach
+    # non-finite guard (see engine/train/step.py); RMSprop has no fused kernel and uses foreach
     fused = {"fused": True}
     if isinstance(o, SGDSpec):
         opt: torch.optim.Optimizer = torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum,
