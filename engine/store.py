@@ -404,21 +404,22 @@ class Run:
 
 
 def resolve_run(ref: str, runs_dir: Path | None = None, readonly: bool = False) -> Run:
-    """A run by id (in runs_dir), by unique id prefix, by path, or 'last' for the newest."""
+    """A run by id (in runs_dir), by path, by any unique part of an id (`213842`), or 'last' for the
+    newest. Several matches raise StoreError listing every candidate."""
     runs_dir = Path(runs_dir or default_runs_dir())
-    candidates = [Path(ref), runs_dir / ref]
-    for c in candidates:
+    for c in (Path(ref), runs_dir / ref):
         if (c / "run.db").is_file():
             return Run(c, readonly)
     ids = list_run_dirs(runs_dir)
     if ref in ("last", "latest") and ids:
         return Run(ids[-1], readonly)
-    matches = [p for p in ids if p.name.startswith(ref) or p.name.endswith(ref)]
+    matches = [p for p in ids if ref and ref in p.name]
     if len(matches) == 1:
         return Run(matches[0], readonly)
     if len(matches) > 1:
-        names = ", ".join(p.name for p in matches[:5])
-        raise StoreError(f"run {ref!r} is ambiguous in {runs_dir}: {names}")
+        shown = "\n".join(f"  {p.name}" for p in matches[:20])
+        more = f"\n  ... and {len(matches) - 20} more" if len(matches) > 20 else ""
+        raise StoreError(f"run {ref!r} matches {len(matches)} runs in {runs_dir}; give more of the id:\n{shown}{more}")
     raise StoreError(f"no run {ref!r} (looked for a run dir at {ref} and in {runs_dir})")
 
 

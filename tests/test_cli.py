@@ -135,6 +135,24 @@ def test_runs_lists_runs_with_state_and_best_accuracy(runs_dir):
     assert run.run_id in res.stdout and "75.00%" in res.stdout and "finished" in res.stdout
 
 
+def test_the_top_level_runs_dir_and_a_part_of_an_id_reach_every_command(tmp_path, monkeypatch):
+    """`cockpit --runs-dir DIR CMD` (as the top-level help shows it) and COCKPIT_RUNS both work;
+    a run is named by any unique part of its id; several matches exit 2 listing them."""
+    from engine.spec import RunSpec
+
+    monkeypatch.delenv("COCKPIT_RUNS", raising=False)
+    elsewhere = tmp_path / "elsewhere"
+    runs = [Run.create(elsewhere, RunSpec(name=n)) for n in ("alpha", "beta")]
+    res = cockpit("--runs-dir", str(elsewhere), "runs", "--json", cwd=tmp_path)
+    assert sorted(json.loads(line)["run_id"] for line in res.stdout.splitlines()) == [r.run_id for r in runs]
+    out = tmp_path / "r.json"
+    res = cockpit("--runs-dir", str(elsewhere), "report", "lph", "--format", "json", "--out", str(out), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(out.read_text())["run"]["run_id"] == runs[0].run_id
+    res = cockpit("report", runs[0].run_id[:8], env={"COCKPIT_RUNS": str(elsewhere)}, cwd=tmp_path)
+    assert res.returncode == 2 and runs[0].run_id in res.stderr and runs[1].run_id in res.stderr
+
+
 def test_reading_never_writes_and_listing_marks_dead_workers(runs_dir):
     """A report reads a dead worker's run as crashed and leaves run.db alone; `cockpit runs` (which
     owns it) records the crash."""

@@ -160,3 +160,15 @@ def test_resolve_by_id_prefix_path_and_last(tmp_path):
     assert resolve_run("last", tmp_path).path == max(a.path, b.path)
     with pytest.raises(StoreError, match="no run"):
         resolve_run("gamma", tmp_path)
+
+
+def test_any_unique_part_of_an_id_names_a_run_and_several_matches_list_them(tmp_path):
+    ids = ["20261201-213842-sgd", "20261201-220000-sgd", "20261202-080000-adamw"]
+    for run_id in ids:
+        (tmp_path / run_id).mkdir()
+        (tmp_path / run_id / "run.db").touch()
+    assert resolve_run("213842", tmp_path).run_id == ids[0]  # from the middle of the id
+    assert resolve_run("adam", tmp_path).run_id == ids[2]
+    with pytest.raises(StoreError) as err:
+        resolve_run("-sgd", tmp_path)
+    assert "matches 2 runs" in str(err.value) and ids[0] in str(err.value) and ids[1] in str(err.value)

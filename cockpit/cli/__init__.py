@@ -6,12 +6,14 @@ Exit codes: 0 done, 1 the run failed, 2 usage errors (bad preset, bad --set, unk
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from cockpit import __version__
+from engine.store import RUNS_ENV
 
 from . import compare, export, passes, report, run, runs, spec, steer, sweep
 from .common import RunsDirOpt, console, resolve_spec, runs_dir_or_default
@@ -34,6 +36,8 @@ def main(
     if version:
         console.print(f"training-cockpit {__version__}")
         raise typer.Exit()
+    if runs_dir is not None:  # `cockpit --runs-dir DIR CMD`: every command (and its workers) uses DIR
+        _set_env(ctx, RUNS_ENV, str(runs_dir))
     if ctx.invoked_subcommand is None:
         if preset is not None:
             resolve_spec(preset, [])  # a bad preset exits 2 here, before the screen is taken over
@@ -47,6 +51,13 @@ for module in (run, steer, runs, passes, report, compare, export):
         app.command(name)(command)
 app.add_typer(spec.app, name="spec")
 app.add_typer(sweep.app, name="sweep")
+
+
+def _set_env(ctx: typer.Context, name: str, value: str) -> None:
+    """Set an environment variable for this command, put back as it was when the command ends."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    ctx.call_on_close(lambda: os.environ.pop(name, None) if before is None else os.environ.update({name: before}))
 
 
 def run_main() -> None:

@@ -19,7 +19,7 @@ err = Console(stderr=True)
 RunsDirOpt = typer.Option(None, "--runs-dir", envvar=RUNS_ENV, help="Where runs live (default ./runs).",
                           show_default=False)
 SetOpt = typer.Option([], "--set", "-s", help="Override a spec field: KEY=VALUE, e.g. optim.lr=0.1 (repeatable).")
-RunArg = typer.Argument(..., metavar="RUN", help="Run id, id prefix, 'last', or run dir.")
+RunArg = typer.Argument(..., metavar="RUN", help="Run id, any unique part of one, 'last', or run dir.")
 WidthOpt = typer.Option(0, "--width", help="Width of the terminal output (0: the terminal's).", show_default=False)
 
 
