@@ -162,6 +162,8 @@ def configs(sweep: SweepFile) -> list[Config]:
     if sweep.variant:
         return [Config(v.name, v.preset or sweep.base, tuple(sets(v.set)), {"config": v.name}, v.guide,
                        ("variant", i, "set")) for i, v in enumerate(sweep.variant)]
+    if not sweep.grid:
+        return []
     points: list[dict[str, Any]] = [{}]
     for key, values in sweep.grid.items():
         points = [{**p, key: v} for p in points for v in values]
@@ -209,8 +211,8 @@ def _pydantic_errors(exc: ValidationError, text: str, source: str) -> list[tuple
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         if not loc and msg.startswith(("seeds:", "variant:", "grid:", "ensemble")):
-            key = msg.split(":")[0].split()[0]
-            loc = (key,)
+            loc = (msg.split(":")[0].split()[0],)
+            msg = msg.split(": ", 1)[1] if msg.split(":")[0] == loc[0] else msg
         pos = locate(text, loc) if loc else None
         dotted = ".".join(str(p) for p in loc) or "(top level)"
         out.append((f"{source}:{pos or '1:1'}", f"{dotted}: {msg}"))

@@ -1,0 +1,150 @@
+"""Sweeps end to end through real worker processes: two `join` workers on one journal study never run
+the same trial; a crashed trial is recorded and the sweep goes on; Ctrl+C then `resume` reruns no
+finished trial; a pruned trial is stopped through its run's own Stop command."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from cockpit.core.presets import find_preset
+from cockpit.core.sweeps import TrialLauncher
+from engine.store import Run, iter_runs
+from engine.sweep.config import load_sweep
+from engine.sweep.runner import Runner
+from engine.sweep.study import Study, open_storage
+from engine.sweep.table import final_acc, sweep_table
+
+from .conftest import ROOT, cockpit
+from .sweep_util import write_sweep
+
+pytestmark = pytest.mark.slow
+
+
+def _trials(runs_dir, name, storage=""):
+    return Study.load(name, open_storage(storage or None, runs_dir, name)).study.get_trials()
+
+
+def _join(runs_dir, name, storage=""):
+    args = [sys.executable, "-m", "cockpit.cli", "sweep", "join", name, "--runs-dir", str(runs_dir)]
+    args += ["--storage", storage] if storage else []
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+                            env=dict(os.environ, COLUMNS="120", NO_COLOR="1"))
+
+
+def two_workers_share_one_study(tmp_path, runs_dir, storage: str = "") -> None:
+    """Create a study, run two `join` processes on it at once; every trial runs exactly once."""
+    path = write_sweep(tmp_path, "pair", {"a": 0.1, "b": 0.2}, [0, 1])
+    extra = ["--storage", storage] if storage else []
+    r = cockpit("sweep", "create", str(path), "--runs-dir", str(runs_dir), *extra)
+    assert r.returncode == 0, r.stderr
+    workers = [_join(runs_dir, "pair", storage) for _ in range(2)]
+    outs = [w.communicate(timeout=240)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outs
+    trials = _trials(runs_dir, "pair", storage)
+    assert sorted(t.state.name for t in trials) == ["COMPLETE"] * 4
+    run_ids = [t.user_attrs["run_id"] for t in trials]
+    assert len(set(run_ids)) == 4  # four trials, four different runs
+    runs = [Run(runs_dir / i) for i in run_ids]
+    keys = sorted((r.meta()["sweep_config"], r.meta()["sweep_seed"]) for r in runs)
+    assert keys == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]  # each configuration and seed exactly once
+    assert len(list(iter_runs(runs_dir))) == 4
+    started = [line for out in outs for line in out.splitlines() if " -> " in line]
+    assert len(started) == 4, outs  # the two workers together started four trials, none twice
+    # the table is the runs' own numbers
+    table = sweep_table(runs_dir, "pair")
+    for row in table.configs:
+        accs = [final_acc(r) for r in runs if r.meta()["sweep_config"] == row.config]
+        assert abs(row.mean - sum(accs) / 2) < 1e-12 and row.best_acc == max(accs)
+    assert {t.number: t.value for t in trials} == {t.number: final_acc(Run(runs_dir / t.user_attrs["run_id"]))
+                                                  for t in trials}
+
+
+def test_two_join_workers_on_one_journal_study_never_run_the_same_trial(tmp_path, runs_dir):
+    two_workers_share_one_study(tmp_path, runs_dir)
+    assert (runs_dir / "sweeps" / "pair" / "journal.log").is_file()
+
+
+class KillingLauncher(TrialLauncher):
+    """Starts trials as usual, but SIGKILLs the worker of configuration `boom` once it runs."""
+
+    def start(self, spec, preset, env):
+        run, proc = super().start(spec, preset, env)
+        if ".boom." in spec.name:
+            deadline = time.monotonic() + 60
+            while run.state() != "running" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGKILL)
+        return run, proc
+
+
+def test_a_crashed_trial_is_recorded_crashed_and_the_sweep_goes_on(tmp_path, runs_dir):
+    path = write_sweep(tmp_path, "crashy", {"boom": 0.1, "ok": 0.1}, [0])
+    sweep, presets = load_sweep(path, find_preset)
+    storage = open_storage(None, runs_dir, "crashy")
+    study = Study.create(sweep, presets, storage)
+    said: list[str] = []
+    Runner(study, KillingLauncher(runs_dir), [], say=said.append, poll=0.2).run()
+    trials = {t.user_attrs["config"]: t for t in study.study.get_trials()}
+    assert trials["boom"].state.name == "FAIL" and trials["boom"].user_attrs["outcome"] == "crashed"
+    assert trials["ok"].state.name == "COMPLETE"
+    boom = Run(runs_dir / trials["boom"].user_attrs["run_id"])
+    assert boom.state() == "crashed"
+    table = sweep_table(runs_dir, "crashy", sweep)
+    assert {r.config: r.states for r in table.configs} == {"boom": {"crashed": 1}, "ok": {"finished": 1}}
+
+
+def _wait_for(pred, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _finished_runs(runs_dir):
+    return [r for r in iter_runs(runs_dir, readonly=True) if r.state() == "finished"]
+
+
+def test_ctrl_c_stops_the_sweep_and_resume_reruns_no_finished_trial(tmp_path, runs_dir):
+    path = write_sweep(tmp_path, "halt", {"a": 0.1, "b": 0.2}, [0, 1], epochs=2)
+    proc = subprocess.Popen([sys.executable, "-m", "cockpit.cli", "sweep", str(path), "--runs-dir", str(runs_dir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+                            env=dict(os.environ, COLUMNS="120", NO_COLOR="1"))
+    assert _wait_for(lambda: len(_finished_runs(runs_dir)) >= 1 and len(list(iter_runs(runs_dir))) >= 2)
+    proc.send_signal(signal.SIGINT)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, out
+    assert "cockpit sweep resume halt" in out
+    first = {r.run_id: r.meta()["ended"] for r in _finished_runs(runs_dir)}
+    assert all(r.state() != "running" for r in iter_runs(runs_dir))  # no worker left behind
+    r = cockpit("sweep", "resume", "halt", "--runs-dir", str(runs_dir), timeout=240)
+    assert r.returncode == 0, r.stdout + r.stderr
+    runs = list(iter_runs(runs_dir))
+    keys = sorted((x.meta()["sweep_config"], x.meta()["sweep_seed"]) for x in runs)
+    assert keys == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]  # the interrupted trial continued its own run
+    for run_id, ended in first.items():  # the finished ones were not run again
+        assert Run(runs_dir / run_id).meta()["ended"] == ended
+    assert all(x.state() == "finished" for x in runs)
+    states = sorted(t.state.name for t in _trials(runs_dir, "halt"))
+    assert states.count("COMPLETE") == 4
+
+
+def test_a_pruned_trial_is_stopped_through_its_runs_stop_command(tmp_path, runs_dir):
+    extra = 'pruner = "median"\npruner_startup_trials = 1\npruner_warmup_epochs = 0'
+    path = write_sweep(tmp_path, "prune", {"good": 0.1, "bad": 1e-6}, [0], epochs=4, extra=extra)
+    r = cockpit("sweep", str(path), "--runs-dir", str(runs_dir), timeout=240)
+    assert r.returncode == 0, r.stdout + r.stderr
+    trials = {t.user_attrs["config"]: t for t in _trials(runs_dir, "prune")}
+    assert trials["good"].state.name == "COMPLETE" and trials["bad"].state.name == "PRUNED"
+    bad = Run(runs_dir / trials["bad"].user_attrs["run_id"])
+    assert bad.state() == "stopped" and bad.meta()["sweep_outcome"] == "pruned"
+    stop = bad.con.execute("SELECT kind, source, status FROM commands").fetchall()
+    assert [tuple(s) for s in stop] == [("stop", "sweep", "done")]
+    assert bad.con.execute("SELECT MAX(epoch) FROM metrics").fetchone()[0] < 4

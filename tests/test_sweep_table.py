@@ -1,0 +1,52 @@
+"""The results table, recomputed by hand from run stores written with known numbers."""
+
+from __future__ import annotations
+
+import statistics
+
+from engine.spec import RunSpec
+from engine.store import Run
+from engine.sweep.config import SweepFile
+from engine.sweep.table import sweep_table
+from cockpit.report.sweep import cells, render_sweep_html, render_sweep_json, render_sweep_md
+
+
+def _trial(runs_dir, config: str, seed: int, accs: list[float], state="finished", outcome="", ips=1000.0) -> Run:
+    run = Run.create(runs_dir, RunSpec(name=f"s.{config}.s{seed}"))
+    created = run.meta()["created"]
+    run.add_metrics([(10 * (i + 1), float(i + 1), "test_acc", a) for i, a in enumerate(accs)])
+    run.add_metrics([(5, 0.5, "images_per_s", ips), (15, 1.5, "images_per_s", ips * 3)])
+    # walls: the n-th evaluation 10 s after the run was created
+    run.con.execute("UPDATE metrics SET wall = ? + 10 * epoch WHERE name = 'test_acc'", (created,))
+    run.set_meta(state=state, sweep="s", sweep_config=config, sweep_seed=seed, sweep_outcome=outcome)
+    run.close()
+    return run
+
+
+def test_table_is_mean_std_best_seed_convergence_and_states(tmp_path):
+    runs = tmp_path / "runs"
+    _trial(runs, "sgd", 0, [0.5, 0.8, 0.90])
+    _trial(runs, "sgd", 1, [0.6, 0.85, 0.94])
+    _trial(runs, "sgd", 2, [0.4, 0.7, 0.80])
+    _trial(runs, "adamw", 0, [0.7, 0.88, 0.89], ips=2000.0)
+    _trial(runs, "adamw", 1, [0.1], state="stopped", outcome="pruned")
+    _trial(runs, "adamw", 2, [0.2], state="crashed")
+    _trial(runs, "other-sweep", 0, [0.99]).set_meta(sweep="t")
+    sweep = SweepFile(name="s", seeds=[0, 1, 2], target=0.85, variant=[
+        {"name": "sgd", "guide": 0.942}, {"name": "adamw", "guide": 0.935}])
+    table = sweep_table(runs, "s", sweep)
+    sgd, adamw = table.configs
+    assert [r.config for r in table.configs] == ["sgd", "adamw"]  # the sweep file's order
+    assert sgd.n == 3 and abs(sgd.mean - statistics.fmean([0.9, 0.94, 0.8])) < 1e-12
+    assert abs(sgd.std - statistics.stdev([0.9, 0.94, 0.8])) < 1e-12
+    assert (sgd.best_seed, sgd.best_acc, sgd.guide) == (1, 0.94, 0.942)
+    # target 0.85: seed 0 at epoch 3, seed 1 at epoch 2, seed 2 never
+    assert sgd.reached == 2 and sgd.epochs_to_target == 2.5 and abs(sgd.time_to_target - 25.0) < 0.01
+    assert sgd.images_per_s == 2000.0 and sgd.states == {"finished": 3}
+    assert adamw.n == 1 and adamw.mean == 0.89 and adamw.std is None and adamw.reached == 1
+    assert adamw.states == {"finished": 1, "pruned": 1, "crashed": 1}
+    assert table.states == {"finished": 4, "pruned": 1, "crashed": 1}
+    headers, rows = cells(table)
+    assert rows[0][:4] == ["sgd", "88.00 ± 7.21%", "94.2%", "s1 94.00%"] and rows[1][1] == "89.00% (1 seed)"
+    assert "88.00 ± 7.21%" in render_sweep_md(table) and "88.00 ± 7.21%" in render_sweep_html(table)
+    assert '"mean": 0.88' in render_sweep_json(table)
