@@ -19,7 +19,7 @@ Parts, in this order (each one guarded: a part that breaks prints a FAIL row and
    from the same uint8 data, `engine.augment.torchvision_guide_transform` (the guide's exact Compose), and a
    DataLoader with all CPU cores as workers, pinned memory and persistent workers. Both over N steps after a
    warm-up, each capped in time. The DataLoader alone (no model) is timed too, to show which side limits.
-3. fast94: `presets/fast94.toml` (or, if absent, an explicit fallback: the quickstart spec with
+3. fast94: `cockpit/presets/fast94.toml` (or, if absent, an explicit fallback: the quickstart spec with
    model.name=fastnet, onecycle, label smoothing 0.2, batch 512, translate 2, flip, flip+translate TTA)
    trained with the instruments at the preset's cadences, then again with them off; each run capped in time.
    Reported: wall time from the start of `Trainer.fit()` to the first per-epoch test evaluation >= 94%
@@ -70,8 +70,8 @@ from engine.store import Run  # noqa: E402
 from engine.train import Trainer  # noqa: E402
 
 TARGET = 0.94
-PRESETS = ROOT / "presets"
-# used only when presets/fast94.toml is absent: the quickstart spec plus these overrides
+PRESETS = ROOT / "cockpit" / "presets"
+# used only when cockpit/presets/fast94.toml is absent: the quickstart spec plus these overrides
 FAST94_FALLBACK = [
     "name=fast94", "model.name=fastnet", "schedule.name=onecycle", "schedule.pct_start=0.25",
     "optim.name=sgd", "optim.lr=1.0", "optim.momentum=0.9", "optim.nesterov=true", "optim.weight_decay=5e-4",
@@ -489,8 +489,8 @@ def fast94_spec(cfg: Config, instruments: bool) -> tuple[RunSpec, str]:
     preset = PRESETS / "fast94.toml"
     extra = cfg.data_sets + cfg.fast94_sets + ([] if instruments else OFF)
     if preset.is_file():
-        return load_spec(preset, extra), "presets/fast94.toml"
-    return load_spec(None, FAST94_FALLBACK + extra), "fallback (presets/fast94.toml absent): quickstart + " + " ".join(FAST94_FALLBACK)
+        return load_spec(preset, extra), "cockpit/presets/fast94.toml"
+    return load_spec(None, FAST94_FALLBACK + extra), "fallback (cockpit/presets/fast94.toml absent): quickstart + " + " ".join(FAST94_FALLBACK)
 
 
 def train_to_target(spec: RunSpec, cap: float) -> dict[str, Any]:

@@ -197,4 +197,4 @@ def test_presets_are_found_by_name_from_any_folder(tmp_path):
     """`cockpit run sgd_cosine` names a preset of the project, wherever the user stands."""
     res = cockpit("spec", "check", "sgd_cosine", cwd=tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert f"resolved from {ROOT / 'presets' / 'sgd_cosine.toml'}" in res.stdout
+    assert f"resolved from {ROOT / 'cockpit' / 'presets' / 'sgd_cosine.toml'}" in res.stdout

@@ -1,10 +1,11 @@
-"""Finding presets: a path, or a name looked up in ./presets and the project's presets/."""
+"""Finding presets: a path, or a name looked up in ./presets (the user's) and then in the presets
+shipped inside the package (cockpit/presets/, package data: a wheel or `pipx install` has them all)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-PROJECT_PRESETS = Path(__file__).resolve().parents[2] / "presets"  # the repo's presets/, beside cockpit/
+PROJECT_PRESETS = Path(__file__).resolve().parents[1] / "presets"  # cockpit/presets/, shipped in the wheel
 DEFAULT_PRESET = "quickstart"
 
 

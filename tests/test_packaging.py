@@ -1,0 +1,24 @@
+"""The wheel users install (`pipx install .`, `pip install .`) carries every preset and the stylesheet.
+
+.ci/wheel_check goes further: it installs the wheel into a fresh venv and runs presets by name."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from .conftest import ROOT
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_every_preset_and_the_stylesheet(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(tmp_path), str(ROOT)], check=True, capture_output=True, timeout=120)
+    [wheel] = tmp_path.glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {p.relative_to(ROOT).as_posix() for p in (ROOT / "cockpit" / "presets").rglob("*.toml")}
+    assert shipped and shipped <= names, f"missing from the wheel: {sorted(shipped - names)}"
+    assert "cockpit/presets/sgd_cosine.toml" in names and "cockpit/tui/cockpit.tcss" in names
