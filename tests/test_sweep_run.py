@@ -37,16 +37,16 @@ def _join(runs_dir, name, storage=""):
                             env=dict(os.environ, COLUMNS="120", NO_COLOR="1"))
 
 
-def two_workers_share_one_study(tmp_path, runs_dir, storage: str = "") -> None:
+def two_workers_share_one_study(tmp_path, runs_dir, storage: str = "", name: str = "pair") -> None:
     """Create a study, run two `join` processes on it at once; every trial runs exactly once."""
-    path = write_sweep(tmp_path, "pair", {"a": 0.1, "b": 0.2}, [0, 1])
+    path = write_sweep(tmp_path, name, {"a": 0.1, "b": 0.2}, [0, 1])
     extra = ["--storage", storage] if storage else []
     r = cockpit("sweep", "create", str(path), "--runs-dir", str(runs_dir), *extra)
     assert r.returncode == 0, r.stderr
-    workers = [_join(runs_dir, "pair", storage) for _ in range(2)]
+    workers = [_join(runs_dir, name, storage) for _ in range(2)]
     outs = [w.communicate(timeout=240)[0] for w in workers]
     assert [w.returncode for w in workers] == [0, 0], outs
-    trials = _trials(runs_dir, "pair", storage)
+    trials = _trials(runs_dir, name, storage)
     assert sorted(t.state.name for t in trials) == ["COMPLETE"] * 4
     run_ids = [t.user_attrs["run_id"] for t in trials]
     assert len(set(run_ids)) == 4  # four trials, four different runs
@@ -57,7 +57,7 @@ def two_workers_share_one_study(tmp_path, runs_dir, storage: str = "") -> None:
     started = [line for out in outs for line in out.splitlines() if " -> " in line]
     assert len(started) == 4, outs  # the two workers together started four trials, none twice
     # the table is the runs' own numbers
-    table = sweep_table(runs_dir, "pair")
+    table = sweep_table(runs_dir, name)
     for row in table.configs:
         accs = [final_acc(r) for r in runs if r.meta()["sweep_config"] == row.config]
         assert abs(row.mean - sum(accs) / 2) < 1e-12 and row.best_acc == max(accs)

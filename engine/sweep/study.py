@@ -35,7 +35,8 @@ def open_storage(url: str | None, runs_dir: Path, name: str) -> BaseStorage:
     (postgresql://..., sqlite:///...) as an RDB storage; any other string as a journal file path."""
     if url and "://" in url:
         try:
-            return RDBStorage(url, skip_compatibility_check=False)
+            # get_storage wraps it the way create_study would: claims and the study share one object
+            return optuna.storages.get_storage(RDBStorage(url))
         except Exception as exc:  # sqlalchemy's errors: a bad URL, a server not there, a missing driver
             raise UsageError(f"cannot open storage {redact(url)}: {str(exc).splitlines()[0]}") from None
     path = Path(url) if url else sweep_dir(runs_dir, name) / JOURNAL
