@@ -23,7 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .contracts import Command, CommandError, ResultModel, command_args, parse_command, parse_result
+from .contracts import Command, CommandError, ResultModel, UsageError, command_args, parse_command, parse_result
+from . import storefs
 from .spec import RunSpec, dump_spec, parse_spec_text
 
 SCHEMA_VERSION = 1
@@ -72,8 +73,8 @@ class StoredResult:
     data: ResultModel
 
 
-class StoreError(Exception):
-    """A run that cannot be found or opened; the message says which and why."""
+class StoreError(UsageError):
+    """A run that cannot be found or opened; the message says which and why (CLI: exit 2)."""
 
 
 def default_runs_dir() -> Path:
@@ -82,13 +83,28 @@ def default_runs_dir() -> Path:
 
 def connect(db_path: Path, readonly: bool = False) -> sqlite3.Connection:
     """A connection to run.db; `readonly` opens it with SQLite's mode=ro (works on a store this
-    process cannot write, and can never change it)."""
-    target = f"file:{Path(db_path).resolve().as_posix()}?mode=ro" if readonly else db_path
-    con = sqlite3.connect(target, timeout=10.0, isolation_level=None, check_same_thread=False, uri=readonly)
-    con.execute("PRAGMA busy_timeout = 10000")
+    process cannot write, and can never change it). Nothing here writes: a read-only store opens."""
+    if readonly:
+        con = _open(storefs.readonly_uri(db_path, immutable=False), uri=True)
+        try:
+            con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            # a WAL store without its -shm file, in a folder this process cannot create it in
+            con.close()
+            if storefs.writable(Path(db_path).parent):
+                raise
+            con = _open(storefs.readonly_uri(db_path, immutable=True), uri=True)
+        return con
+    con = _open(db_path)
     # WAL + NORMAL: a commit survives a crash of any process (nothing lost on kill -9); only a power
     # cut can drop the last commits, never corrupt the file. FULL would fsync on every metric read.
     con.execute("PRAGMA synchronous = NORMAL")
+    return con
+
+
+def _open(target: Path | str, uri: bool = False) -> sqlite3.Connection:
+    con = sqlite3.connect(target, timeout=10.0, isolation_level=None, check_same_thread=False, uri=uri)
+    con.execute("PRAGMA busy_timeout = 10000")
     con.row_factory = sqlite3.Row
     return con
 
@@ -103,9 +119,9 @@ class Metric:
 
 
 def new_run_id(name: str, runs_dir: Path, now: datetime | None = None) -> str:
-    """Ids sort by time and read well: 20261127-231900-sgd_cosine (with -2, -3 on a clash)."""
-    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
-    base = f"{stamp}-{name}"
+    """The id a run would get now: 20261127-231900-sgd_cosine (with -2, -3 on a clash). Only a
+    guess: `Run.create` claims its id atomically (engine/storefs.py)."""
+    base = storefs.id_base(name, now)
     run_id, n = base, 1
     while (runs_dir / run_id).exists():
         n += 1
@@ -121,7 +137,8 @@ class Run:
         self.db_path = self.path / "run.db"
         if not self.db_path.is_file():
             raise StoreError(f"{self.path} is not a run directory (no run.db)")
-        self.readonly = readonly  # readers that only read open run.db read-only
+        # readers that only read open run.db read-only, and so does anyone on a store they cannot write
+        self.readonly = readonly or not storefs.writable(self.path)
         self._con: sqlite3.Connection | None = None
 
     # -- creation ---------------------------------------------------------------------------
@@ -136,34 +153,49 @@ class Run:
             raise StoreError(f"cannot create runs dir {runs_dir}: {exc.strerror or exc}") from None
         if not os.access(runs_dir, os.W_OK):
             raise StoreError(f"runs dir {runs_dir} is not writable")
-        run_id = new_run_id(spec.name, runs_dir)
-        tmp = runs_dir / f".{run_id}.tmp"
-        final = runs_dir / run_id
         try:
-            (tmp / "checkpoints").mkdir(parents=True)
-            (tmp / "spec.toml").write_text(dump_spec(spec, f"run {run_id}, resolved spec"), encoding="utf-8")
-            con = connect(tmp / "run.db")
+            run_id = storefs.claim_run_id(spec.name, runs_dir)
+        except OSError as exc:
+            raise StoreError(f"cannot create a run in {runs_dir}: {storefs.describe(exc, runs_dir)}") from None
+        final = runs_dir / run_id
+        tmp = None
+        try:
+            tmp = storefs.scratch_dir(runs_dir, run_id)
+            cls._build(tmp, run_id, spec, preset)
+            os.rename(tmp, final)  # onto the empty folder that claimed the id
+        except (OSError, sqlite3.Error) as exc:
+            if tmp is not None:
+                _rmtree(tmp)
+            _rmdir(final)
+            raise StoreError(f"cannot create run {run_id}: {storefs.describe(exc, runs_dir)}") from None
+        return cls(final)
+
+    @staticmethod
+    def _build(tmp: Path, run_id: str, spec: RunSpec, preset: str) -> None:
+        """spec.toml, checkpoints/ and an initialised run.db in `tmp`."""
+        (tmp / "checkpoints").mkdir()
+        (tmp / "spec.toml").write_text(dump_spec(spec, f"run {run_id}, resolved spec"), encoding="utf-8")
+        con = connect(tmp / "run.db")
+        try:
             con.execute("PRAGMA journal_mode = WAL")
             con.executescript(_SCHEMA)
-            now = time.time()
-            meta = {
-                "schema_version": SCHEMA_VERSION,
-                "run_id": run_id,
-                "name": spec.name,
-                "preset": preset,
-                "state": "created",
-                "created": now,
-                "host": socket.gethostname(),
-            }
+            meta = {"schema_version": SCHEMA_VERSION, "run_id": run_id, "name": spec.name, "preset": preset,
+                    "state": "created", "created": time.time(), "host": socket.gethostname()}
             con.execute("BEGIN")
             con.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
             con.execute("COMMIT")
+        finally:
             con.close()
-            os.rename(tmp, final)
-        except OSError as exc:
-            _rmtree(tmp)
-            raise StoreError(f"cannot create run in {runs_dir}: {exc.strerror or exc}") from None
-        return cls(final)
+
+    def check(self) -> Run:
+        """This run, or StoreError naming run.db and what is wrong with it (damaged, empty, not a
+        run store): one bad run.db is one error, never a traceback."""
+        try:
+            self.meta()
+        except (sqlite3.Error, ValueError) as exc:
+            self.close()
+            raise StoreError(f"{self.db_path} {storefs.damage(exc, self.db_path)}") from None
+        return self
 
     # -- connection -------------------------------------------------------------------------
 
@@ -181,6 +213,8 @@ class Run:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic WAL commit (the connection is in autocommit mode outside of these)."""
+        if self.readonly:
+            raise StoreError(f"{self.path} is read-only here: this needs to write to the run store")
         con = self.con
         con.execute("BEGIN IMMEDIATE")
         try:
@@ -195,8 +229,15 @@ class Run:
         return self.path.name
 
     def spec(self) -> RunSpec:
+        """The spec the run was made with; StoreError (one line) when spec.toml is gone or unreadable."""
         p = self.path / "spec.toml"
-        return parse_spec_text(p.read_text(encoding="utf-8"), str(p))
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise StoreError(f"{p} cannot be read ({why}): without the run's spec it cannot be resumed or "
+                             "given a finishing pass") from None
+        return parse_spec_text(text, str(p))
 
     @property
     def checkpoints(self) -> Path:
@@ -405,11 +446,18 @@ class Run:
 
 def resolve_run(ref: str, runs_dir: Path | None = None, readonly: bool = False) -> Run:
     """A run by id (in runs_dir), by path, by any unique part of an id (`213842`), or 'last' for the
-    newest. Several matches raise StoreError listing every candidate."""
-    runs_dir = Path(runs_dir or default_runs_dir())
+    newest. Several matches raise StoreError listing every candidate; so does a run.db that cannot
+    be read (one line naming it and what is wrong)."""
+    return _find_run(ref, Path(runs_dir or default_runs_dir()), readonly).check()
+
+
+def _find_run(ref: str, runs_dir: Path, readonly: bool) -> Run:
     for c in (Path(ref), runs_dir / ref):
-        if (c / "run.db").is_file():
-            return Run(c, readonly)
+        try:
+            if (c / "run.db").is_file():
+                return Run(c, readonly)
+        except OSError:  # a name too long for the filesystem names no run
+            continue
     ids = list_run_dirs(runs_dir)
     if ref in ("last", "latest") and ids:
         return Run(ids[-1], readonly)
@@ -420,7 +468,8 @@ def resolve_run(ref: str, runs_dir: Path | None = None, readonly: bool = False) 
         shown = "\n".join(f"  {p.name}" for p in matches[:20])
         more = f"\n  ... and {len(matches) - 20} more" if len(matches) > 20 else ""
         raise StoreError(f"run {ref!r} matches {len(matches)} runs in {runs_dir}; give more of the id:\n{shown}{more}")
-    raise StoreError(f"no run {ref!r} (looked for a run dir at {ref} and in {runs_dir})")
+    shown = ref if len(ref) <= 80 else f"{ref[:60]}... ({len(ref)} characters)"
+    raise StoreError(f"no run {shown!r} (looked for a run dir at {shown} and in {runs_dir})")
 
 
 def list_run_dirs(runs_dir: Path | None = None) -> list[Path]:
@@ -466,6 +515,13 @@ def reap_dead_runs(runs_dir: Path | None = None) -> list[str]:
         finally:
             run.close()
     return marked
+
+
+def _rmdir(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass
 
 
 def _rmtree(path: Path) -> None:

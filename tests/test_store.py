@@ -166,7 +166,7 @@ def test_any_unique_part_of_an_id_names_a_run_and_several_matches_list_them(tmp_
     ids = ["20261201-213842-sgd", "20261201-220000-sgd", "20261202-080000-adamw"]
     for run_id in ids:
         (tmp_path / run_id).mkdir()
-        (tmp_path / run_id / "run.db").touch()
+        sqlite3.connect(tmp_path / run_id / "run.db").execute("CREATE TABLE meta (key TEXT, value TEXT)").connection.close()
     assert resolve_run("213842", tmp_path).run_id == ids[0]  # from the middle of the id
     assert resolve_run("adam", tmp_path).run_id == ids[2]
     with pytest.raises(StoreError) as err:

@@ -49,7 +49,8 @@ def report(
             return
         paths = write_report(run, formats, out, summary=summary)
     except OSError as exc:
-        fail(f"cannot write the report: {exc.strerror or exc} ({getattr(exc, 'filename', '') or out or run.path})", 1)
+        hint = "" if out else "; write it elsewhere with --out DIR"
+        fail(f"cannot write the report: {exc.strerror or exc} ({getattr(exc, 'filename', '') or out or run.path}){hint}", 1)
     finally:
         run.close()
         if other is not None:

@@ -14,6 +14,7 @@ import typer
 from cockpit.core.launch import LaunchError, Layout, create_run, start_worker
 from engine.contracts import Stop
 from engine.launch import signal_ranks
+from engine.spec import SpecError
 from engine.store import ACTIVE_STATES, Run, StoreError
 
 from .common import RunArg, RunsDirOpt, SetOpt, console, err, fail, open_run, resolve_spec, runs_dir_or_default
@@ -54,6 +55,10 @@ def resume(run_ref: str = RunArg, runs_dir: Optional[Path] = RunsDirOpt,
     last = r.checkpoints / "last.pt"
     if not last.exists() and not (r.checkpoints / "last.prev.pt").exists():
         fail(f"run {r.run_id} has no checkpoint to resume from (looked in {r.checkpoints})")
+    try:
+        r.spec()  # checked before anything is written: a run that cannot resume keeps its state
+    except (StoreError, SpecError) as exc:
+        fail(str(exc))
     r.set_meta(resume=True, state="created", error="")
     r.add_event("resume_requested", f"resume requested from the CLI (was {state})", step=r.last_step())
     _start_and_watch(r, detach, None)

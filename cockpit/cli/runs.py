@@ -19,7 +19,8 @@ from .common import RunsDirOpt, console, runs_dir_or_default
 
 def runs(runs_dir: Optional[Path] = RunsDirOpt,
          as_json: bool = typer.Option(False, "--json", help="One JSON object per run, for scripts.")) -> None:
-    """List runs: state, preset, best accuracy, start time."""
+    """List runs: state, preset, best acc (the test accuracy of best.pt, the checkpoint selected on
+    validation accuracy, or the last evaluation without a validation split), start time."""
     reap_dead_runs(runs_dir)  # the listing owns finding runs whose worker is gone
     rows = scan_runs(runs_dir)
     if as_json:
@@ -36,8 +37,13 @@ def runs(runs_dir: Optional[Path] = RunsDirOpt,
                          min_width=11 if col == "started" else None)
     for row in rows:
         run_id, state, *rest = row.cells()
+        if row.error:
+            rest[0] = "(see below)"  # the reason is printed in full under the table
         table.add_row(run_id, Text(state, style=STATE_STYLE.get(state, "")), *rest)
     console.print(table)
+    for row in rows:  # the reason in full: the table may have cut it
+        if row.error:
+            console.print(f"{row.run_id} is unreadable: {row.error}", highlight=False, soft_wrap=True)
 
 
 COMMANDS = {"runs": runs}

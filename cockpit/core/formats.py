@@ -10,11 +10,11 @@ from engine.contracts import metric_info
 # style and mark per run state: the mark carries the meaning without colour (NO_COLOR)
 STATE_STYLE = {
     "created": "yellow", "running": "bold green", "paused": "bold yellow", "finished": "bold green",
-    "stopped": "yellow", "failed": "bold red", "crashed": "bold red",
+    "stopped": "yellow", "failed": "bold red", "crashed": "bold red", "unreadable": "bold red",
 }
 STATE_MARK = {
     "created": "○", "running": "▶", "paused": "⏸", "finished": "✓",
-    "stopped": "■", "failed": "✗", "crashed": "✗",
+    "stopped": "■", "failed": "✗", "crashed": "✗", "unreadable": "!",
 }
 LEVEL_STYLE = {"info": "", "warning": "bold yellow", "error": "bold red"}
 

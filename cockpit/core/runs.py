@@ -1,7 +1,8 @@
 """The runs index: one row per run in a runs dir, as every runs table shows it (CLI and TUI).
 
 Scanning only reads (each store is opened read-only); `reap_dead_runs` is the separate, explicit
-step that marks runs whose worker is gone as crashed, made by the commands that list runs.
+step that marks runs whose worker is gone as crashed, made by the commands that list runs. A run
+whose run.db cannot be read is listed as `unreadable`, with the reason; it never hides the others.
 """
 
 from __future__ import annotations
@@ -9,13 +10,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from engine.store import iter_runs, reap_dead_runs
+from engine.store import StoreError, iter_runs, reap_dead_runs
 
 from .formats import fmt_acc, fmt_started
 
 COLUMNS = ("run", "state", "preset", "best acc", "started")
+UNREADABLE = "unreadable"
 
-__all__ = ["COLUMNS", "RunRow", "reap_dead_runs", "scan_runs"]
+__all__ = ["COLUMNS", "UNREADABLE", "RunRow", "reap_dead_runs", "scan_runs"]
 
 
 @dataclass(frozen=True)
@@ -28,9 +30,13 @@ class RunRow:
     best_acc: float | None
     started: float | None
     path: Path
+    error: str = ""  # why an unreadable run's store cannot be read
 
     def cells(self) -> tuple[str, str, str, str, str]:
-        """The row as text, one cell per COLUMNS entry (the state is styled by the view)."""
+        """The row as text, one cell per COLUMNS entry (the state is styled by the view); an
+        unreadable run shows its reason where the preset would be."""
+        if self.state == UNREADABLE:
+            return self.run_id, self.state, self.error, "", ""
         preset = Path(self.preset).stem if self.preset else ""
         return self.run_id, self.state, preset, fmt_acc(self.best_acc), fmt_started(self.started)
 
@@ -39,15 +45,18 @@ class RunRow:
 
 
 def scan_runs(runs_dir: Path | None) -> list[RunRow]:
-    """One row per run, oldest first; a run being created or a damaged store is skipped this time."""
+    """One row per run, oldest first; a run whose store cannot be read is an `unreadable` row."""
     rows = []
     for run in iter_runs(runs_dir, readonly=True):
         try:
-            meta = run.meta()
+            meta = run.check().meta()
             rows.append(RunRow(run.run_id, meta.get("state", "created"), meta.get("preset", ""),
                                run.best("test_acc"), meta.get("started") or meta.get("created"), run.path))
-        except Exception:
-            continue
+        except StoreError as exc:
+            reason = str(exc).removeprefix(str(run.db_path)).strip()
+            rows.append(RunRow(run.run_id, UNREADABLE, "", None, None, run.path, f"run.db {reason}"))
+        except Exception as exc:  # a store damaged past its meta table
+            rows.append(RunRow(run.run_id, UNREADABLE, "", None, None, run.path, f"run.db is damaged ({exc})"))
         finally:
             run.close()
     return rows

@@ -117,7 +117,11 @@ class RunsScreen(Screen):
         table = self.query_one(DataTable)
         if not self.rows or table.cursor_row is None or not 0 <= table.cursor_row < len(self.rows):
             return
-        self.post_message(RunChosen(self.rows[table.cursor_row].path))
+        row = self.rows[table.cursor_row]
+        if row.error:
+            self.notify(f"{row.run_id} cannot be opened: {row.error}", severity="error")
+            return
+        self.post_message(RunChosen(row.path))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:  # a mouse click
         event.stop()
