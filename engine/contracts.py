@@ -27,7 +27,7 @@ __all__ = [
     "Command", "COMMAND_KINDS", "PASS_COMMANDS", "parse_command", "command_args",
     "ResultModel", "CalibrationResult", "TTAResult", "SWAResult", "EnsembleResult", "LRFindResult",
     "ConfusionResult", "HardestResult", "RESULT_MODELS", "parse_result",
-    "MetricInfo", "METRICS", "metric_info", "format_metric",
+    "MetricInfo", "METRICS", "SYSTEM_GPU", "metric_info", "format_metric",
 ]
 
 
@@ -387,6 +387,20 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in (
     _m("loss_scale", "AMP loss scale", "", ",.0f", "throughput"),
     _m("skipped_steps", "skipped steps (window)", "steps", ",.0f", "health"),
     _m("skipped_total", "skipped steps (total)", "steps", ",.0f", "health"),
+    _m("system/cpu", "CPU (all cores)", "", ".0%", "system"),
+    _m("system/ram", "RAM used", "", ".0%", "system"),
+    _m("system/ram_gb", "RAM used", "GB", ".1f", "system"),
+    _m("system/worker_ram_gb", "worker RSS", "GB", ".2f", "system"),
+    _m("system/disk", "disk used (run dir)", "", ".0%", "system"),
+)}
+
+# per GPU, `system/gpu<cuda index>/<what>` (engine/system.py samples them)
+SYSTEM_GPU: dict[str, MetricInfo] = {m.name: m for m in (
+    _m("util", "GPU utilisation", "", ".0%", "system"),
+    _m("mem", "GPU memory used", "", ".0%", "system"),
+    _m("mem_gb", "GPU memory used", "GB", ".1f", "system"),
+    _m("temp_c", "GPU temperature", "°C", ".0f", "system"),
+    _m("power_w", "GPU power", "W", ".0f", "system"),
 )}
 
 # families: a prefix, then a layer / group / block name (the label gets the name appended)
@@ -410,6 +424,10 @@ def metric_info(name: str) -> MetricInfo:
     info = METRICS.get(name)
     if info is not None:
         return info
+    if name.startswith("system/gpu") and name.count("/") == 2:
+        gpu, what = name.split("/")[1:]
+        if (g := SYSTEM_GPU.get(what)) is not None:
+            return MetricInfo(name, f"{g.label} ({gpu})", g.unit, g.fmt, g.group)
     for fam in _FAMILIES:
         if name.startswith(fam.name):
             part = name[len(fam.name):]
