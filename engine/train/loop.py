@@ -32,7 +32,8 @@ from ..spec import RunSpec
 from ..store import Run
 from . import state
 from .commands import CommandRouter, PassHandler
-from .sink import Sink, StoreSink
+from .lookahead import Lookahead
+from .sink import Sink, StoreSink, cuda_indices
 from .step import Step
 from .swa import SWA
 from .window import Window
@@ -59,11 +60,12 @@ class Trainer:
         self.instruments = Instruments(p.model, spec.monitor, p.device, grad_clip=spec.train.grad_clip)
         self.stepper = Step(p, self.instruments, spec.train.label_smoothing, spec.train.compile)
         self.window = Window(p, self.instruments)
-        self.sink = StoreSink(store, spec, log) if store is not None else Sink(log)
+        self.sink = StoreSink(store, spec, log, cuda_indices(p.device, p.dist)) if store is not None else Sink(log)
         self.commands = CommandRouter(self, on_pass)
         self.swa = SWA(p)
         self.swa_start = spec.swa_start_epoch() if spec.swa.enabled else None
         self.total_steps = spec.train.epochs * p.steps_per_epoch
+        self.lookahead = Lookahead.build(p.model, spec, self.total_steps)  # None when off
         self.step = 0  # optimizer steps taken
         self.epoch = 0  # current epoch (0-based)
         self.batch_in_epoch = 0  # next batch of the current epoch
@@ -98,6 +100,8 @@ class Trainer:
         self.window.add(out, yb)
         (self.swa.scheduler or self.scheduler).step()
         self.step += 1
+        if self.lookahead:
+            self.lookahead.step(self.step)
 
     def flush_window(self) -> None:
         """One host transfer for the window's metrics; rows go to the sink in one transaction."""
@@ -189,16 +193,17 @@ class Trainer:
         """Evaluate and record (the store rank only, under DDP); every rank learns the selection score."""
         select = self._evaluate_and_record() if self.dist.is_store else None
         select = self.dist.broadcast_object(select)
-        if select > self.best_acc:
-            self.best_acc = select
+        if select is None or select > self.best_acc:  # None: no validation split, best.pt is the last epoch
+            self.best_acc = -1.0 if select is None else select
             self.save("best")
 
-    def _evaluate_and_record(self) -> float:
+    def _evaluate_and_record(self) -> float | None:
         """Test (and validation) loss and accuracy, the hardest test examples; returns the selection
-        score: validation accuracy where there is a validation split, else test accuracy."""
+        score: validation accuracy where there is a validation split, else None (select the last
+        epoch: choosing on the test set would be peeking)."""
         test = self.eval_model()
         rows = [("test_loss", test.loss), ("test_acc", test.acc)]
-        select = test.acc
+        select = None
         if self.parts.val_x.shape[0]:
             val = self.eval_model(split="val")
             rows += [("val_loss", val.loss), ("val_acc", val.acc)]

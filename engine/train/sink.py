@@ -13,6 +13,7 @@ import torch
 from ..contracts import ResultModel
 from ..spec import RunSpec
 from ..store import Run
+from ..system import SystemSampler
 
 Row = tuple[int, str, float]  # (step, metric name, value)
 
@@ -47,9 +48,14 @@ class Sink:
 class StoreSink(Sink):
     """The run store, and TensorBoard event files in `<run>/tb` when the spec asks for them."""
 
-    def __init__(self, store: Run, spec: RunSpec, log: Callable[[str], None] = print):
+    def __init__(self, store: Run, spec: RunSpec, log: Callable[[str], None] = print,
+                 cuda_indices: list[int] | None = None):
+        """`cuda_indices`: the CUDA devices the run trains on (every local rank's under torchrun), for
+        the system metrics sampled with the window's rows (engine/system.py); [] or None: no GPU."""
         super().__init__(log)
         self.store = store
+        self.system = SystemSampler(cuda_indices or [], store.path)
+        store.set_meta(gpus=self.system.gpus())
         self.tb = None
         if spec.monitor.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -62,6 +68,9 @@ class StoreSink(Sink):
 
     def metrics(self, rows: Iterable[Row], steps_per_epoch: int) -> None:
         rows = list(rows)
+        if rows:  # at most every few seconds: host-side reads, no device sync
+            step = max(s for s, _, _ in rows)
+            rows += [(step, k, v) for k, v in self.system.rows()]
         self.store.add_metrics((s, s / max(steps_per_epoch, 1), k, v) for s, k, v in rows)
         if self.tb:
             for s, k, v in rows:
@@ -80,5 +89,16 @@ class StoreSink(Sink):
         self.store.set_meta(**values)
 
     def close(self) -> None:
+        self.system.close()
         if self.tb:
             self.tb.close()
+
+
+def cuda_indices(device: torch.device, dist: Any) -> list[int]:
+    """The CUDA devices whose system metrics this process records: its own, and under torchrun (the
+    store rank) those of every rank on its node (cuda:LOCAL_RANK each); [] on CPU."""
+    if device.type != "cuda":
+        return []
+    if dist is not None and getattr(dist, "active", False) and getattr(dist, "ranks", None):
+        return sorted(r["local_rank"] for r in dist.ranks if r.get("node") == dist.node_rank)
+    return [device.index if device.index is not None else torch.cuda.current_device()]
