@@ -39,6 +39,9 @@ Storage: a short real run (`Trainer.fit()` with a `Run` in a temp dir) of the --
 it takes seconds on a CPU: same module names, so the same rows per step. Bytes per row come from SQLite's
 dbstat (table + index pages of `metrics`), rows per step from the run; the projection scales both to the
 preset's full run (200 epochs of CIFAR-10 for sgd_cosine).
+
+System sampler (bench/system.py): the time of one sample of engine/system.py (psutil, NVML on a GPU)
+and the ratio of training time with it to without it at its cadence (one sample per 2 s).
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import CLOCK, NEVER, setup  # noqa: E402
 from bench.storage import storage  # noqa: E402
+from bench.system import system_cost  # noqa: E402
 
 from engine.spec import RunSpec, load_spec  # noqa: E402
 from engine.store import Run  # noqa: E402
@@ -332,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         for s in res["sides"].values():
             s.close()
         res["tmp"].cleanup()
+    system_cost(dev)
     if not args.no_storage:
         storage(args)
     return 0

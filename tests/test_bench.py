@@ -69,6 +69,7 @@ def test_instruments_benchmark_runs_with_tiny_sizes(capsys):
     text = run_main("instruments", capsys, "--device", "cpu", "--batch", "16", "--steps", "4", "--warmup", "1",
                     "--repeats", "2", "--storage-steps", "10", "--storage-epochs", "2", "--set", "data.image_size=16")
     assert "headline: default instruments / none =" in text
+    assert "system sampler:" in text and "training time with / without the sampler = 1.0" in text
     for name in ("none", "default", "all@1", "grad_flow@1", "activations@1", "difficulty@1", "read@1"):
         assert f"\n{name} " in text
     assert "sum of the amortized rows" in text
