@@ -29,6 +29,7 @@ from pathlib import Path
 
 from .contracts import UsageError
 from .launch import SYNC_BN_ENV
+from .phases import COMPILING, FIRST_STEP, IMPORTING, Phases
 from .spec import SpecError
 from .store import Run
 
@@ -66,10 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 1:
         print("usage: python -m engine.worker RUN_DIR", file=sys.stderr)
         return 2
+    run = Run(Path(argv[0]))
+    # what happens before the first step, for the views (this node's meta keeper: local rank 0)
+    phases = Phases(run if os.environ.get("LOCAL_RANK", "0") == "0" else None)
+    phases.set(IMPORTING)
     from .runtime.distributed import env_context
 
     ctx = env_context()
-    run = Run(Path(argv[0]))
     # the process that keeps this node's meta: the worker itself, or local rank 0 under torchrun
     # (the launcher's pid stays in meta: it is the one crash detection watches)
     writer = run if ctx.local_rank == 0 else None
@@ -83,9 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         if writer is not None:  # under torchrun: one voice per node
             print(f"{time.strftime('%H:%M:%S')} {prefix}{msg}", flush=True)
+            phases.log_line(msg)
 
     try:
-        signals.trainer = _trainer(run, ctx, writer, log)
+        signals.trainer = _trainer(run, ctx, writer, log, phases)
+        phases.end()  # training: the loop's own lines are not phases
         state = _train(signals.trainer)
         if writer is not None:
             writer.set_meta(state=state, ended=time.time())
@@ -118,7 +124,7 @@ def _record_failure(writer: Run | None, exc: Exception, prefix: str, step: int) 
         writer.add_event("failed", message, level="error", step=step)
 
 
-def _trainer(run: Run, ctx, writer: Run | None, log):
+def _trainer(run: Run, ctx, writer: Run | None, log, phases: Phases):
     """The run's trainer, built from the spec the store rank holds (continued from its checkpoint
     when the run is being resumed); finishing-pass commands run on its live model."""
     import torch
@@ -136,6 +142,7 @@ def _trainer(run: Run, ctx, writer: Run | None, log):
         trainer.resume()
         if store:
             store.set_meta(resume=False)
+    phases.set(COMPILING if spec.train.compile else FIRST_STEP)
     return trainer
 
 

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cockpit.core.formats import LEVEL_STYLE, STATE_STYLE, fmt_clock_duration, metric_label
+from cockpit.core.phase import startup_phase
 from cockpit.core.sparkline import sparkline
 from cockpit.core.tail import RunTail
 from engine.contracts import format_metric, metric_info
@@ -36,11 +37,16 @@ def render(tail: RunTail, width: int = 100) -> Group:
     )
     epoch_now = min(int(snap.step // spe) + 1, epochs) if spe else 0
     progress = Table.grid(padding=(0, 1))
-    progress.add_row(
-        ProgressBar(total=max(total, 1), completed=min(snap.step, total) if total else 0, width=max(width - 60, 10)),
-        Text(f"epoch {epoch_now}/{epochs}  step {snap.step}/{total}", style="cyan"),
-        Text(f"ETA {fmt_clock_duration(tail.eta_seconds())}" if snap.active else "", style="dim"),
-    )
+    phase = startup_phase(meta, state)
+    if phase is not None:  # before the first step: what the worker is doing, with its own count
+        progress.add_row(ProgressBar(total=1.0, completed=phase.fraction or 0.0, width=max(width - 60, 10),
+                                     pulse=phase.fraction is None), Text(phase.text, style="cyan"))
+    else:
+        progress.add_row(
+            ProgressBar(total=max(total, 1), completed=min(snap.step, total) if total else 0, width=max(width - 60, 10)),
+            Text(f"epoch {epoch_now}/{epochs}  step {snap.step}/{total}", style="cyan"),
+            Text(f"ETA {fmt_clock_duration(tail.eta_seconds())}" if snap.active else "", style="dim"),
+        )
     table = Table(box=None, show_header=False, pad_edge=False, expand=False)
     table.add_column(style="bold", width=21, no_wrap=True)
     table.add_column(justify="right", width=10)
