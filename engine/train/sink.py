@@ -56,6 +56,7 @@ class StoreSink(Sink):
         self.store = store
         self.system = SystemSampler(cuda_indices or [], store.path)
         store.set_meta(gpus=self.system.gpus())
+        self._training = False  # until the first rows: the worker's start-up phase (engine/phases.py) shows
         self.tb = None
         if spec.monitor.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -68,6 +69,9 @@ class StoreSink(Sink):
 
     def metrics(self, rows: Iterable[Row], steps_per_epoch: int) -> None:
         rows = list(rows)
+        if rows and not self._training:  # the first metrics: start-up is over
+            self._training = True
+            self.store.set_meta(phase=None)
         if rows:  # at most every few seconds: host-side reads, no device sync
             step = max(s for s, _, _ in rows)
             rows += [(step, k, v) for k, v in self.system.rows()]

@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from cockpit.core.formats import STATE_MARK, STATE_STYLE, fmt_clock_duration
+from cockpit.core.phase import startup_phase
 
 
 class RunBar(Widget):
@@ -65,8 +66,11 @@ class RunBar(Widget):
         mem = self.last.get("memory_gb")
         if mem is not None:
             info += f" │ {mem:.2f} GB"
-        bar_w = max(width - len(info) - 2, 8)
         frac = step / total if total else 0.0
+        phase = startup_phase(meta, state)
+        if phase is not None:  # before the first step: what the worker is doing, not "step 0/0"
+            info, frac = f" {phase.text}", phase.fraction or 0.0
+        bar_w = max(width - len(info) - 2, 8)
         done = int(round(frac * bar_w))
         progress = Text(no_wrap=True, overflow="ellipsis")
         progress.append("█" * done, style="green")
