@@ -97,3 +97,31 @@ def test_the_views_of_a_sweep_import_no_optuna_numpy_or_torch():
             "print(sorted(m for m in ('optuna', 'numpy', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_shipped_sweeps_validate_and_name_the_guides_figures():
+    from cockpit.core.presets import PROJECT_PRESETS
+
+    files = sorted((PROJECT_PRESETS / "sweeps").glob("*.toml"))
+    assert {f.stem for f in files} >= {"guide_optimizers", "guide_ensembles", "cpu_optimizers"}
+    for f in files:
+        sweep, _ = load_sweep(f, find_preset)
+        assert sweep.name == f.stem and not sweep.pruning  # guide tables run every trial to its end
+    opt, _ = load_sweep(PROJECT_PRESETS / "sweeps" / "guide_optimizers.toml", find_preset)
+    assert {v.name: v.guide for v in opt.variant} == {"sgd": 0.942, "sgd_swa": 0.958, "adamw": 0.935, "sgd_cosine": 0.963}
+    assert opt.seeds == [0, 1, 2]
+    ens, _ = load_sweep(PROJECT_PRESETS / "sweeps" / "guide_ensembles.toml", find_preset)
+    assert [e.guide_gain for e in ens.ensemble] == [0.012, 0.015, 0.018]
+
+
+def test_unset_drops_a_preset_key_before_the_overrides(tmp_path):
+    from engine.sweep.config import trial_spec
+
+    p = tmp_path / "u.toml"
+    p.write_text('base = "sgd"\n[[variant]]\nname = "adamw"\nunset = ["optim.momentum"]\n'
+                 'set = { "optim.name" = "adamw", "optim.lr" = 0.001 }\n', encoding="utf-8")
+    sweep, presets = load_sweep(p, find_preset)
+    spec = trial_spec(presets["sgd"], "sgd", sweep, configs(sweep)[0], 7)
+    assert spec.optim.name == "adamw" and spec.train.seed == 7 and spec.name == "u.adamw.s7"
+    p.write_text('base = "sgd"\n[[variant]]\nname = "adamw"\nset = { "optim.name" = "adamw" }\n', encoding="utf-8")
+    assert "optim.momentum: unknown key" in _errors(tmp_path, p.read_text())

@@ -148,3 +148,26 @@ def test_a_pruned_trial_is_stopped_through_its_runs_stop_command(tmp_path, runs_
     stop = bad.con.execute("SELECT kind, source, status FROM commands").fetchall()
     assert [tuple(s) for s in stop] == [("stop", "sweep", "done")]
     assert bad.con.execute("SELECT MAX(epoch) FROM metrics").fetchone()[0] < 4
+
+
+def test_ensembles_are_evaluated_at_the_end_and_their_gains_tabled(tmp_path, runs_dir):
+    extra = ('[[ensemble]]\nname = "a+b"\nmembers = ["a", "b"]\nguide_gain = 0.012\n\n'
+             '[[ensemble]]\nname = "a_inits"\nmembers = ["a"]\nacross_seeds = true\n')
+    path = write_sweep(tmp_path, "ens", {"a": 0.1, "b": 0.2}, [0, 1])
+    path.write_text(path.read_text() + "\n" + extra)
+    r = cockpit("sweep", str(path), "--runs-dir", str(runs_dir), timeout=240)
+    assert r.returncode == 0, r.stdout + r.stderr
+    runs = {(x.meta()["sweep_config"], x.meta()["sweep_seed"]): x for x in iter_runs(runs_dir)}
+    stored = {}
+    for (config, seed), run in runs.items():
+        for res in run.results("ensemble"):
+            stored[tuple(m.run for m in res.data.members)] = res.data
+    pair = [stored[(runs[("a", s)].run_id, runs[("b", s)].run_id)] for s in (0, 1)]
+    inits = stored[(runs[("a", 0)].run_id, runs[("a", 1)].run_id)]
+    assert len(stored) == 3
+    table = sweep_table(runs_dir, "ens")
+    row, across = table.ensembles
+    assert row.n == 2 and abs(row.mean - sum(p.mean_prob_acc for p in pair) / 2) < 1e-12
+    assert abs(row.gain - sum(p.gain for p in pair) / 2) < 1e-12 and row.guide_gain == 0.012
+    assert across.n == 1 and across.mean == inits.mean_prob_acc
+    assert "a+b" in r.stdout and "+1.20 pts" in r.stdout

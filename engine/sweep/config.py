@@ -28,7 +28,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..contracts import UsageError
-from ..spec import RunSpec, SpecError, load_spec, parse_toml
+from ..spec import RunSpec, SpecError, apply_overrides, parse_toml, validate
 from .locate import locate
 
 NAME = r"^[A-Za-z0-9_-]{1,40}$"
@@ -53,6 +53,8 @@ class Variant(_Strict):
     name: str = Field(pattern=NAME, description="The configuration's name in the table and in run ids.")
     preset: str = Field("", description="Another base preset for this variant (default: the sweep's base).")
     set: dict[str, Any] = Field(default_factory=dict, description="Spec overrides, as --set KEY=VALUE.")
+    unset: list[str] = Field(default_factory=list, description="Keys of the preset to drop first (back to the "
+                             "spec's default), e.g. optim.momentum when a variant switches to AdamW.")
     guide: float | None = Field(None, ge=0, le=1, description="The guide's claimed test accuracy.")
 
 
@@ -84,9 +86,19 @@ class Search(_Strict):
 
 
 class Ensemble(_Strict):
-    name: str = Field(pattern=NAME)
-    members: list[str] = Field(min_length=2, description="Variant names; their runs of one seed are ensembled.")
+    name: str = Field(pattern=r"^[A-Za-z0-9_+.-]{1,80}$")
+    members: list[str] = Field(min_length=1, description="Variant names; their runs of one seed are ensembled.")
+    across_seeds: bool = Field(False, description="Ensemble one variant's runs over all the seeds instead "
+                                                  "(the guide's 'different initializations').")
     guide_gain: float | None = Field(None, ge=-1, le=1, description="The guide's claimed gain over the best member.")
+
+    @model_validator(mode="after")
+    def _enough(self) -> Ensemble:
+        if self.across_seeds and len(self.members) != 1:
+            raise ValueError("across_seeds takes exactly one member (its runs over the seeds are the ensemble)")
+        if not self.across_seeds and len(self.members) < 2:
+            raise ValueError("an ensemble needs two members or more (or one with across_seeds = true)")
+        return self
 
 
 class SweepFile(_Strict):
@@ -120,6 +132,8 @@ class SweepFile(_Strict):
             unknown = [m for m in e.members if m not in names]
             if unknown:
                 raise ValueError(f"ensemble {e.name}: members {', '.join(unknown)} are not variants")
+            if e.across_seeds and len(self.seeds) < 2:
+                raise ValueError(f"ensemble {e.name}: across_seeds needs two seeds or more")
         if any(not values for values in self.grid.values()):
             raise ValueError("grid: every key needs at least one value")
         return self
@@ -151,6 +165,7 @@ class Config:
     params: dict[str, Any] = field(default_factory=dict)
     guide: float | None = None
     where: tuple[Any, ...] = ()  # its place in the sweep file, for error messages
+    unset: tuple[str, ...] = ()
 
 
 def grid_label(params: dict[str, Any]) -> str:
@@ -161,7 +176,7 @@ def configs(sweep: SweepFile) -> list[Config]:
     """The fixed configurations (variants, or every grid point); none for a search."""
     if sweep.variant:
         return [Config(v.name, v.preset or sweep.base, tuple(sets(v.set)), {"config": v.name}, v.guide,
-                       ("variant", i, "set")) for i, v in enumerate(sweep.variant)]
+                       ("variant", i, "set"), tuple(v.unset)) for i, v in enumerate(sweep.variant)]
     if not sweep.grid:
         return []
     points: list[dict[str, Any]] = [{}]
@@ -193,11 +208,23 @@ def trial_name(sweep: str, label: str, seed: int) -> str:
 def trial_spec(base_text: str, base_source: str, sweep: SweepFile, config: Config, seed: int,
                extra: list[str] = ()) -> RunSpec:
     """The resolved spec of one trial: base preset, the sweep's sets, the config's, the seed, its name."""
-    from ..spec import parse_spec_text
-
     overrides = [*sets(sweep.set), *config.overrides, f"train.seed={seed}",
                  f"name={toml_value(trial_name(sweep.name, config.label, seed))}", *extra]
-    return parse_spec_text(base_text, base_source, overrides)
+    return resolve(base_text, base_source, config.unset, overrides)
+
+
+def resolve(base_text: str, source: str, unset: tuple[str, ...], overrides: list[str]) -> RunSpec:
+    """A preset's text, less the `unset` keys, plus overrides, validated (SpecError says what is wrong)."""
+    data = parse_toml(base_text, source)
+    for key in unset:
+        *tables, leaf = key.split(".")
+        node: Any = data
+        for t in tables:
+            node = node.get(t, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    apply_overrides(data, overrides)
+    return validate(data, source, base_text)
 
 
 # ------------------------------------------------------------------------------------- loading
@@ -278,7 +305,7 @@ def _check_configs(sweep: SweepFile, text: str, source: str, find_preset: Callab
         if not presets[c.preset]:
             continue
         try:
-            load_spec(find_preset(c.preset), [*sets(sweep.set), *c.overrides])
+            resolve(presets[c.preset], str(find_preset(c.preset)), c.unset, [*sets(sweep.set), *c.overrides])
         except SpecError as exc:
             errors += _spec_errors(exc, sweep, c, text, source)
     if errors:

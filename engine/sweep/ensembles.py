@@ -1,6 +1,6 @@
 """A sweep's ensembles, evaluated once their members have finished: for each seed, the runs of the
-member variants with that seed are ensembled (`engine.passes.ensemble_runs`: majority vote and mean
-probability) and the result is stored in the first member's run store, where the table reads it."""
+member variants with that seed are ensembled (with `across_seeds`, one variant's runs of every seed)
+by `engine.passes.ensemble_runs` (majority vote and mean probability) and the result is stored in the first member's run store, where the table reads it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from ..contracts import EnsembleResult
 from ..store import Run
 from .config import SweepFile
-from .table import sweep_runs
+from .table import ensemble_groups, sweep_runs
 
 
 def _done(first: Run, ids: list[str]) -> bool:
@@ -31,19 +31,18 @@ def evaluate_ensembles(sweep: SweepFile, runs_dir: Path) -> list[str]:
         run.close()
     lines = []
     for ens in sweep.ensemble:
-        for seed in sweep.seeds:
-            ids = [finished.get((m, seed), "") for m in ens.members]
-            if not all(ids):
-                continue
+        for ids in ensemble_groups(sweep, ens, finished):
             members = [Run(Path(runs_dir) / i) for i in ids]
             try:
                 if _done(members[0], ids):
                     continue
                 res = ensemble_runs(members, checkpoint="best")
-                lines.append(f"ensemble {ens.name}, seed {seed}: {res.mean_prob_acc:.2%} "
+                lines.append(f"ensemble {ens.name} ({', '.join(ids)}): {res.mean_prob_acc:.2%} "
                              f"({res.gain * 100:+.2f} pts over the best member)")
-            except (PassError, ValueError, OSError) as exc:
-                lines.append(f"ensemble {ens.name}, seed {seed} not evaluated: {exc}")
+            except PassError as exc:
+                lines.append(f"ensemble {ens.name} ({', '.join(ids)}) not evaluated: {exc}")
+            except Exception as exc:  # an ensemble never costs the sweep its table; the next run retries it
+                lines.append(f"ensemble {ens.name} ({', '.join(ids)}) not evaluated: {type(exc).__name__}: {exc}")
             finally:
                 for r in members:
                     r.close()

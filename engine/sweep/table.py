@@ -18,7 +18,7 @@ from typing import Any
 
 from ..contracts import EnsembleResult
 from ..store import Run, iter_runs
-from .config import SweepFile, from_json
+from .config import Ensemble, SweepFile, from_json
 
 SWEEP_JSON = "sweep.json"
 
@@ -148,15 +148,21 @@ def config_row(config: str, trials: list[TrialRow], guide: float | None) -> Conf
         images_per_s=statistics.fmean(ips) if ips else None, states=dict(Counter(t.state for t in trials)))
 
 
+def ensemble_groups(sweep: SweepFile, ens: Ensemble, finished: dict[tuple[str, int], str]) -> list[list[str]]:
+    """The run ids each evaluation of `ens` ensembles: the members' runs of each seed, or one
+    variant's runs over all seeds; only groups whose runs have all finished."""
+    if ens.across_seeds:
+        groups = [[finished.get((ens.members[0], s), "") for s in sweep.seeds]]
+    else:
+        groups = [[finished.get((m, s), "") for m in ens.members] for s in sweep.seeds]
+    return [g for g in groups if all(g)]
+
+
 def _ensemble_rows(sweep: SweepFile, runs: dict[str, Run], trials: list[TrialRow]) -> list[EnsembleRow]:
     out = []
     for ens in sweep.ensemble:
         results = []
-        for seed in sweep.seeds:
-            members = {t.config: t.run_id for t in trials if t.seed == seed and t.state == "finished"}
-            if not all(m in members for m in ens.members):
-                continue
-            ids = [members[m] for m in ens.members]
+        for ids in ensemble_groups(sweep, ens, {(t.config, t.seed): t.run_id for t in trials if t.state == "finished"}):
             for stored in runs[ids[0]].results("ensemble"):
                 data = stored.data
                 if isinstance(data, EnsembleResult) and [m.run for m in data.members] == ids:
