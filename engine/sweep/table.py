@@ -32,6 +32,7 @@ class TrialRow:
     state: str  # the run's state, or the sweep's outcome for it (pruned, interrupted)
     acc: float | None  # final test accuracy (SWA model's if any)
     epochs: float  # epochs trained
+    epochs_total: int  # epochs the run is set to train (0 before its worker says)
     epochs_to_target: float | None
     time_to_target: float | None  # seconds from the run's creation
     images_per_s: float | None
@@ -108,6 +109,7 @@ def trial_row(run: Run, target: float) -> TrialRow:
     return TrialRow(
         run_id=run.run_id, config=str(meta.get("sweep_config", "")), seed=int(meta.get("sweep_seed", 0)),
         trial=meta.get("sweep_trial"), state=state, acc=final_acc(run), epochs=round(float(epochs), 3),
+        epochs_total=int(meta.get("epochs") or 0),
         epochs_to_target=round(hit[0], 3) if hit else None,
         time_to_target=round(hit[2] - float(meta.get("created", hit[2])), 2) if hit else None,
         images_per_s=statistics.fmean(ips) if ips else None,
