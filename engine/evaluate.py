@@ -268,12 +268,20 @@ def tta_evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, augment, vi
 # ------------------------------------------------------------------------------------ ensembles
 
 
+def majority_vote(preds: torch.Tensor, mean_prob: torch.Tensor) -> torch.Tensor:
+    """Per sample, the class with the most votes among the members' predictions `preds` [M, N];
+    ties broken by the mean probability [N, K] (the vote count dominates: probabilities are < 1)."""
+    votes = torch.zeros_like(mean_prob).scatter_add_(1, preds.T, torch.ones_like(preds.T, dtype=mean_prob.dtype))
+    return (votes + mean_prob).argmax(1)
+
+
 def ensemble_evaluate(logits: list[torch.Tensor], targets: torch.Tensor, names: list[str] | None = None) -> dict:
     """Majority vote and mean probability over members' logits [N, K] (same samples, same order).
 
-    Vote: `torch.mode` over the members' top-1 predictions (a tie goes to the smallest class index,
-    torch's rule). Returns {members: [{run, acc, nll}], vote_acc, mean_prob_acc, best_member_acc,
-    gain (mean-probability accuracy minus the best member's), vote_gain, nll (of the mean probability)}.
+    Vote: each member's top-1 prediction is one vote; the class with the most votes wins, and a tie
+    (with two members, every disagreement) goes to the tied class with the highest mean probability.
+    Returns {members: [{run, acc, nll}], vote_acc, mean_prob_acc, best_member_acc, gain
+    (mean-probability accuracy minus the best member's), vote_gain, nll (of the mean probability)}.
     """
     if not logits:
         raise ValueError("an ensemble needs at least one member")
@@ -284,9 +292,8 @@ def ensemble_evaluate(logits: list[torch.Tensor], targets: torch.Tensor, names: 
     if len(names) != len(logits):
         raise ValueError(f"{len(names)} names for {len(logits)} members")
     targets = targets.to(logits[0].device)
-    preds = torch.stack([lg.argmax(1) for lg in logits])  # [M, N]
-    vote = torch.mode(preds, dim=0).values
     mean_prob = torch.stack([F.softmax(lg.double(), 1) for lg in logits]).mean(0)
+    vote = majority_vote(torch.stack([lg.argmax(1) for lg in logits]), mean_prob)
     members = [{"run": n, "acc": _accuracy(lg, targets), "nll": _nll(lg, targets)} for n, lg in zip(names, logits)]
     best = max(m["acc"] for m in members)
     vote_acc = (vote == targets).double().mean().item()

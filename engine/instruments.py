@@ -9,10 +9,14 @@ concatenates them into one tensor and makes one transfer.
 Definitions (also in the README):
 - zeros: fraction of a ReLU's outputs that are exactly 0.
 - dead: fraction of a ReLU's channels that are 0 for every sample and position of the batch.
-- saturation: fraction of activations in a flat region where the gradient vanishes: ReLU outputs
-  at 0; Sigmoid (SE gates) below 0.01 or above 0.99; Tanh beyond +-0.99 (of the bound).
+- saturation: fraction of a ReLU-like activation's outputs in its flat region (0 for ReLU).
 - GELU and SiLU (fastnet) count as ReLU-like, "off" where their input is below -3 (their slope
   there is under about 1% of its maximum): zeros, dead and saturation use that instead of == 0.
+- gates: bounded activations (Sigmoid SE gates, Tanh, Hardtanh) are reported apart from the block's
+  ReLUs, as `act/gate/<block>` (fraction within 0.01 of a bound: Sigmoid below 0.01 or above 0.99,
+  Tanh |y| > 0.99) and `act/gate_mean/<block>`; they never dilute dead, zeros or mean.
+- A block with several activations of one kind (two ReLUs in a BasicBlock) reports the mean of
+  their per-activation figures (mean of means, mean of stds, ...), each call of a module counting once.
 """
 
 from __future__ import annotations
@@ -25,15 +29,16 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from .loss import SmoothingForm, cross_entropy
 from .spec import MonitorSpec
 
 RELU = (nn.ReLU, nn.ReLU6, nn.LeakyReLU)
 SMOOTH_RELU = (nn.GELU, nn.SiLU)  # "off" where the pre-activation is below -3 (slope under ~1% of max)
 SMOOTH_OFF = -3.0
 BOUNDED = {nn.Sigmoid: (0.0, 1.0), nn.Tanh: (-1.0, 1.0), nn.Hardtanh: (-1.0, 1.0)}
+GATE_MARGIN = 0.01  # a gate is saturated within this of a bound: Sigmoid < 0.01 or > 0.99, Tanh |y| > 0.99
 LOSS_BINS = torch.linspace(0.0, 5.0, 11)  # per-sample loss histogram edges (last bin takes the overflow)
 
 
@@ -136,7 +141,7 @@ class Instruments:
         if not self.due(self.spec.activations_every, step) or not self.acts:
             yield
             return
-        stats: dict[str, list[torch.Tensor]] = {}
+        stats: dict[tuple[str, str], list[torch.Tensor]] = {}
 
         def hook_for(name: str, module: nn.Module):
             bounds = next((b for t, b in BOUNDED.items() if isinstance(module, t)), None)
@@ -152,12 +157,12 @@ class Instruments:
                         dead = zero.transpose(0, 1).reshape(x.shape[1], -1).all(1).float().mean()
                     else:
                         dead = zeros
-                else:
+                else:  # a gate: only its saturation and mean mean something
                     lo, hi = bounds
-                    span = hi - lo
-                    sat = ((x < lo + 0.01 * span) | (x > hi - 0.01 * span)).float().mean()
-                    zeros = dead = torch.zeros((), device=x.device)
-                stats.setdefault(block_of(name), []).append(
+                    sat = ((x < lo + GATE_MARGIN) | (x > hi - GATE_MARGIN)).float().mean()
+                    stats.setdefault((block_of(name), "gate"), []).append(torch.stack([x.mean(), sat]))
+                    return
+                stats.setdefault((block_of(name), "act"), []).append(
                     torch.stack([x.mean(), x.std() if x.numel() > 1 else x.mean() * 0, zeros, dead.float(), sat]))
 
             return hook
@@ -169,22 +174,36 @@ class Instruments:
             for h in handles:
                 h.remove()
         if stats:
-            names, values = [], []
-            for block, rows in stats.items():
-                v = torch.stack(rows).mean(0)
-                names += [f"act/{k}/{block}" for k in ("mean", "std", "zeros", "dead", "saturation")]
+            self._add_activation_rows(step, stats)
+
+    def _add_activation_rows(self, step: int, stats: dict[tuple[str, str], list[torch.Tensor]]) -> None:
+        """Per-block rows (ReLU-like and gates apart), then the means over blocks: act/dead and
+        act/saturation over the ReLU-like blocks, act/gate over the gated ones."""
+        names: list[str] = []
+        values: list[torch.Tensor] = []
+        kinds = (("act", ("mean", "std", "zeros", "dead", "saturation"), {3: "act/dead", 4: "act/saturation"}),
+                 ("gate", ("gate_mean", "gate"), {1: "act/gate"}))
+        for kind, keys, summary in kinds:
+            blocks = [(b, torch.stack(rows).mean(0)) for (b, k), rows in stats.items() if k == kind]
+            if not blocks:
+                continue
+            for block, v in blocks:
+                names += [f"act/{k}/{block}" for k in keys]
                 values.append(v)
-            per_block = torch.stack(values)
-            names += ["act/dead", "act/saturation"]
-            values.append(torch.stack([per_block[:, 3].mean(), per_block[:, 4].mean()]))
-            self.pending.add(step, names, torch.cat(values))
+            per_block = torch.stack([v for _, v in blocks])
+            names += list(summary.values())
+            values.append(per_block[:, list(summary)].mean(0))
+        self.pending.add(step, names, torch.cat(values))
 
     # -- sample difficulty ------------------------------------------------------------------------
 
-    def on_logits(self, step: int, logits: torch.Tensor, y: torch.Tensor) -> None:
+    def on_logits(self, step: int, logits: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0,
+                  form: SmoothingForm = "torch") -> None:
+        """Quantiles and histogram of the per-sample training loss (the step's own loss: label
+        smoothing of the same form included)."""
         if not self.due(self.spec.difficulty_every, step):
             return
-        loss = F.cross_entropy(logits.detach().float(), y, reduction="none")
+        loss = cross_entropy(logits.detach().float(), y, label_smoothing, form, reduction="none")
         q = torch.quantile(loss, self._quantiles)
         edges = self._loss_bins
         idx = torch.bucketize(loss.clamp(max=edges[-1] - 1e-6), edges[1:-1], right=True)

@@ -114,7 +114,8 @@ def test_saturation_of_se_gates_counts_values_near_their_bounds(tmp_path):
         model(torch.randn(8, 4))
     _, rows = inst.collect([])
     values = {name: v for _, name, v in rows}
-    assert values["act/saturation"] == pytest.approx(0.5)
+    assert values["act/gate"] == pytest.approx(0.5) and values["act/gate/1"] == pytest.approx(0.5)
+    assert "act/saturation" not in values and "act/dead" not in values  # a gate is no ReLU
 
 
 def test_sample_difficulty_quantiles_are_ordered_and_histogram_sums_to_one(tmp_path):

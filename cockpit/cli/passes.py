@@ -211,7 +211,10 @@ def print_swa(data: dict[str, Any], where: str = "") -> None:
 def ensemble_command(run_refs: list[str] = typer.Argument(..., metavar="RUN...", help="Two or more runs on the same data."),
                      checkpoint: str = typer.Option("best", "--checkpoint", "-c", help="best, last or swa (best falls back to last)."),
                      runs_dir: Optional[Path] = RunsDirOpt) -> None:
-    """Ensemble runs on the first run's test set: majority vote and mean probability vs the best member."""
+    """Ensemble runs on the first run's test set: majority vote and mean probability vs the best member.
+
+    The vote counts each member's top-1 class; a tie (every disagreement of two members) goes to the
+    tied class with the highest mean probability."""
     if len(run_refs) < 2:
         fail("ensemble needs at least two runs")
     runs = [open_run(ref, runs_dir) for ref in run_refs]

@@ -152,9 +152,9 @@ def channel_stats(x: torch.Tensor, max_images: int = 10_000, chunk: int = 2048) 
     s = torch.zeros(c, dtype=torch.float64)
     s2 = torch.zeros(c, dtype=torch.float64)
     for i in range(0, len(x), chunk):
-        b = x[i : i + chunk].to(torch.float32).transpose(0, 1).reshape(c, -1)
-        s += b.sum(1, dtype=torch.float64)
-        s2 += torch.einsum("cn,cn->c", b, b).double()
+        b = x[i : i + chunk].to(torch.float64).transpose(0, 1).reshape(c, -1)  # float64: the sums stay exact
+        s += b.sum(1)
+        s2 += torch.einsum("cn,cn->c", b, b)
     count = x.numel() / c
     mean = s / count / 255
     var = (s2 / count / 255**2 - mean.square()).clamp_min(0)

@@ -92,7 +92,7 @@ class Step:
         if buffers is not None:
             buffers.restore_if(skip)
         inst.after_step(step)
-        inst.on_logits(step, logits, y)
+        inst.on_logits(step, logits, y, self.label_smoothing)  # the training loss, per sample
         return StepOut(loss.detach(), logits.detach(), skip)
 
 
