@@ -54,3 +54,15 @@ def test_progress_reads_epochs_of_the_total():
     row = TrialRow("r", "c", 0, 1, "running", None, 2.0, 4, None, None, None)
     assert progress(row) == "█████░░░░░ 2/4"
     assert progress(TrialRow("r", "c", 0, 1, "created", None, 0.0, 0, None, None, None)) == "starting"
+
+
+async def test_f6_opens_the_sweep_screen_in_the_cockpit(runs_dir):
+    from cockpit.tui.app import CockpitApp
+
+    app = CockpitApp(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("f6")
+        await pilot.pause()
+        assert app.current_mode == "sweeps" and isinstance(app.screen, SweepScreen)
+        assert "no sweep" in str(app.screen.query_one("#sweep-head").render())

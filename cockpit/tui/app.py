@@ -22,9 +22,10 @@ from .screens.dialogs import ConfirmScreen, LoadSpecScreen, SavePresetScreen, Se
 from .screens.editor import SpecEditorScreen
 from .screens.help import HelpScreen
 from .screens.runs import RunsScreen
+from .screens.sweep import SweepScreen
 from .messages import RunChosen, RunStarted
 
-VIEWS = {"editor": "spec editor", "runs": "runs list", "dashboard": "dashboard"}
+VIEWS = {"editor": "spec editor", "runs": "runs list", "dashboard": "dashboard", "sweeps": "sweeps"}
 
 
 class CockpitApp(App):
@@ -37,6 +38,8 @@ class CockpitApp(App):
         Binding("e,f2", "view('editor')", "Editor", tooltip="The spec editor: edit, load, save, launch"),
         Binding("r,f3", "view('runs')", "Runs", tooltip="Every run in the runs dir"),
         Binding("d,f4", "view('dashboard')", "Dashboard", tooltip="The dashboard of the run being watched"),
+        Binding("W,f6", "view('sweeps')", "Sweeps", show=False,
+                tooltip="The newest sweep: its table and its trials"),
         Binding("question_mark,f1", "help", "Help", tooltip="Every key on one screen"),
         Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="Quit the TUI (works in text fields too)"),
         Binding("q", "quit", "Quit", tooltip="Quit the TUI; a running run keeps training"),
@@ -54,11 +57,13 @@ class CockpitApp(App):
         self.editor = SpecEditorScreen(self.runs_dir, preset, self.presets_dir)
         self.runs = RunsScreen(self.runs_dir)
         self.dashboard = DashboardScreen()
+        self.sweeps = SweepScreen(self.runs_dir)
 
     # -- start --------------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        for name, screen in (("editor", self.editor), ("runs", self.runs), ("dashboard", self.dashboard)):
+        for name, screen in (("editor", self.editor), ("runs", self.runs), ("dashboard", self.dashboard),
+                             ("sweeps", self.sweeps)):
             self.install_screen(screen, name)
             self.add_mode(name, name)
         self.set_interval(2.0, self._collect_exited_workers)
@@ -129,6 +134,7 @@ class CockpitApp(App):
             ("Spec editor", shown(SpecEditorScreen.BINDINGS)),
             ("Dashboard (live runs)", shown(DashboardScreen.BINDINGS)),
             ("Runs list", shown(RunsScreen.BINDINGS)),
+            ("Sweeps", shown(SweepScreen.BINDINGS)),
             ("Dialogs", shown(ConfirmScreen.BINDINGS) + [Binding("enter", "ok", "Load / save / apply"),
                                                           Binding("escape", "cancel", "Cancel")]),
         ]
