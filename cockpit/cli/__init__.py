@@ -15,10 +15,11 @@ import typer
 from cockpit import __version__
 from engine.store import RUNS_ENV
 
-from . import compare, export, passes, report, run, runs, spec, steer, sweep
 from .common import RunsDirOpt, console, resolve_spec, runs_dir_or_default
+from .lazy import LazyGroup
 
 app = typer.Typer(
+    cls=LazyGroup,  # each command's module is imported when it is used: `cockpit` alone opens the TUI fast
     help="Training Cockpit: train image classifiers from the terminal. Run with no command to open the TUI.",
     add_completion=False, no_args_is_help=False, rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -44,13 +45,6 @@ def main(
         from cockpit.tui.app import CockpitApp
 
         CockpitApp(runs_dir=runs_dir_or_default(runs_dir), preset=preset).run()
-
-
-for module in (run, steer, runs, passes, report, compare, export):
-    for name, command in module.COMMANDS.items():
-        app.command(name)(command)
-app.add_typer(spec.app, name="spec")
-app.add_typer(sweep.app, name="sweep")
 
 
 def _set_env(ctx: typer.Context, name: str, value: str) -> None:
