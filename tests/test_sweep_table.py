@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import statistics
+import xml.etree.ElementTree as ET
 
 from engine.spec import RunSpec
 from engine.store import Run
@@ -50,3 +52,6 @@ def test_table_is_mean_std_best_seed_convergence_and_states(tmp_path):
     assert rows[0][:4] == ["sgd", "88.00 ± 7.21%", "94.2%", "s1 94.00%"] and rows[1][1] == "89.00% (1 seed)"
     assert "88.00 ± 7.21%" in render_sweep_md(table) and "88.00 ± 7.21%" in render_sweep_html(table)
     assert '"mean": 0.88' in render_sweep_json(table)
+    chart = re.search(r"<svg.*?</svg>", render_sweep_html(table), re.S).group(0)
+    ET.fromstring(chart)  # the curves chart is well-formed SVG
+    assert "sgd ± 1 std" in chart

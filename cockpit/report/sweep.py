@@ -120,9 +120,10 @@ def _curves_svg(table: SweepTable) -> str:
         lo = [m - s for m, s in zip(c["mean"], c["std"])]
         hi = [m + s for m, s in zip(c["mean"], c["std"])]
         series.append({"name": c["config"], "x": c["epoch"], "y": c["mean"], "color": color})
-        if any(c["std"]):
-            series += [{"name": f"{c['config']} ± std", "x": c["epoch"], "y": lo, "color": color, "dash": "3 3", "width": 1},
-                       {"name": "", "x": c["epoch"], "y": hi, "color": color, "dash": "3 3", "width": 1}]
+        if any(c["std"]):  # the band's two edges as one dashed series, a gap (None) between them
+            xs = c["epoch"]
+            series.append({"name": f"{c['config']} ± 1 std", "x": [*xs, xs[-1], *xs], "y": [*lo, None, *hi],
+                           "color": color, "dash": "3 3", "width": 1})
     if not series:
         return ""
     return line_chart("sweep-curves", "test accuracy per configuration (mean, ± one std over seeds)", series,
