@@ -154,7 +154,16 @@ def calibrate(val_logits: torch.Tensor, val_targets: torch.Tensor, test_logits: 
 
 # ------------------------------------------------------------------------------------------ TTA
 
-TTA_VIEWS = ("identity", "flip", "translate")
+TTA_VIEWS = ("identity", "flip", "translate", "airbench")
+# airbench's tta_level 2 (issue 18): half on the image and its mirror, half on both shifted 1 px along each
+# diagonal; its six weights sum to 1, so the group counts as one view beside any others (weight 1 each)
+AIRBENCH_VIEWS = {"airbench": (0, 0, False, 0.25), "airbench_flip": (0, 0, True, 0.25),
+                  "airbench_dr1": (1, 1, False, 0.125), "airbench_dr1_flip": (1, 1, True, 0.125),
+                  "airbench_ul1": (-1, -1, False, 0.125), "airbench_ul1_flip": (-1, -1, True, 0.125)}
+
+
+def view_weight(name: str) -> float:
+    return AIRBENCH_VIEWS[name][3] if name in AIRBENCH_VIEWS else 1.0
 
 
 def shift_batch(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
@@ -189,6 +198,10 @@ def _view_fns(views, translate: int, augment) -> list[tuple[str, Callable[[torch
                 raise ValueError(f"translate views need a shift >= 1 pixel, got {t}")
             for name, dy, dx in ((f"right{t}", 0, t), (f"left{t}", 0, -t), (f"down{t}", t, 0), (f"up{t}", -t, 0)):
                 out.append((name, lambda xb, dy=dy, dx=dx: augment.eval(shift_batch(xb, dy, dx))))
+        elif v == "airbench":
+            for name, (dy, dx, flip, _) in AIRBENCH_VIEWS.items():
+                out.append((name, lambda xb, dy=dy, dx=dx, flip=flip: augment.eval(  # shift, then mirror
+                    shift_batch(xb, dy, dx).flip(-1) if flip else shift_batch(xb, dy, dx))))
         else:
             raise ValueError(f"unknown TTA view {v!r}; valid: {', '.join(TTA_VIEWS)}")
     return out
@@ -215,13 +228,16 @@ def tta_logits(model: nn.Module, x: torch.Tensor, augment, views=("identity", "f
     return out
 
 
-def combine_logits(logits: list[torch.Tensor], combine: str = "logits") -> torch.Tensor:
-    """Average views' logits, or their probabilities (returned as log-probabilities, so argmax and NLL work)."""
+def combine_logits(logits: list[torch.Tensor], combine: str = "logits", weights: list[float] | None = None) -> torch.Tensor:
+    """Average views' logits, or their probabilities (returned as log-probabilities, so argmax and NLL work);
+    a weighted average where `weights` are given (one per view)."""
     stack = torch.stack([lg.double() for lg in logits])
+    w = torch.tensor(weights or [1.0] * len(logits), dtype=torch.float64, device=stack.device)
+    w = (w / w.sum()).view(-1, *[1] * (stack.dim() - 1))
     if combine == "logits":
-        return stack.mean(0)
+        return (stack * w).sum(0)
     if combine == "probs":
-        return F.softmax(stack, dim=-1).mean(0).clamp_min(1e-300).log()
+        return (F.softmax(stack, dim=-1) * w).sum(0).clamp_min(1e-300).log()
     raise ValueError(f"combine must be 'logits' or 'probs', got {combine!r}")
 
 
@@ -243,9 +259,10 @@ def tta_evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, augment, vi
                           channels_last)
     if not per_view:
         raise ValueError("TTA needs at least one view (evaluate.tta_views or evaluate.tta_random_views)")
-    base = per_view["identity"] if "identity" in per_view else predict(model, x, batch_size, augment.eval,
+    seen = per_view.get("identity", per_view.get("airbench"))  # the same view under either name
+    base = seen if seen is not None else predict(model, x, batch_size, augment.eval,
                                                                        amp_dtype, channels_last)
-    combined = combine_logits(list(per_view.values()), combine)
+    combined = combine_logits(list(per_view.values()), combine, [view_weight(n) for n in per_view])
     base_acc, tta_acc = _accuracy(base, y), _accuracy(combined, y)
     out = {
         "base_acc": base_acc,

@@ -10,6 +10,7 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
 from .contracts import UsageError
+from .optim_recipe import group_factors, recipe_groups
 from .spec import AdamSpec, AdamWSpec, RMSpropSpec, RunSpec, ScheduleSpec, SGDSpec
 
 
@@ -56,7 +57,7 @@ def param_groups(model: nn.Module, optim: SGDSpec | AdamWSpec | AdamSpec | RMSpr
 
 def build_optimizer(model: nn.Module, spec: RunSpec) -> torch.optim.Optimizer:
     o = spec.optim
-    groups = param_groups(model, o)
+    groups = recipe_groups(param_groups(model, o), model, spec)  # BN/bias LR, whitening bias (issue 18)
     # fused kernels skip a step on the device when `found_inf` is set: no host sync for the
     # non-finite guard (see engine/train/step.py); RMSprop has no fused kernel and uses foreach
     fused = {"fused": True}
@@ -141,20 +142,21 @@ def lr_factor(spec: ScheduleSpec, total_steps: int, steps_per_epoch: int) -> Cal
 
 def build_scheduler(optimizer: torch.optim.Optimizer, spec: RunSpec, steps_per_epoch: int) -> LambdaLR:
     total = spec.train.epochs * steps_per_epoch
-    return LambdaLR(optimizer, lr_factor(spec.schedule, total, steps_per_epoch))
+    factor = lr_factor(spec.schedule, total, steps_per_epoch)
+    return LambdaLR(optimizer, group_factors(optimizer.param_groups, factor, steps_per_epoch))
 
 
 def set_base_lr(optimizer: torch.optim.Optimizer, scheduler: LambdaLR, lr: float, layer: str | None = None,
                 mult: float | None = None) -> None:
     """Change the base LR (or one layer's multiplier) live; the schedule's shape carries on."""
-    factor = scheduler.lr_lambdas[0](max(scheduler.last_epoch, 0))
+    at = max(scheduler.last_epoch, 0)
     base = lr
     for i, g in enumerate(optimizer.param_groups):
         if layer is not None and g.get("layer") == layer and mult is not None:
             g["lr_mult"] = mult
-        scheduler.base_lrs[i] = base * g.get("lr_mult", 1.0)
+        scheduler.base_lrs[i] = base * g.get("lr_mult", 1.0) * g.get("lr_scale", 1.0)
         g["initial_lr"] = scheduler.base_lrs[i]
-        g["lr"] = scheduler.base_lrs[i] * factor
+        g["lr"] = scheduler.base_lrs[i] * scheduler.lr_lambdas[i](at)  # each group's own factor (a frozen one stays 0)
 
 
 def base_lr(optimizer: torch.optim.Optimizer, scheduler: LambdaLR) -> float:
@@ -171,7 +173,7 @@ def set_swa_lr(optimizer: torch.optim.Optimizer, lr: float, layer: str | None = 
     for g in optimizer.param_groups:
         if layer is not None and g.get("layer") == layer and mult is not None:
             g["lr_mult"] = mult
-        g["swa_lr"] = lr * g.get("lr_mult", 1.0)
+        g["swa_lr"] = lr * g.get("lr_mult", 1.0) * g.get("lr_scale", 1.0)
 
 
 def swa_base_lr(optimizer: torch.optim.Optimizer) -> float:

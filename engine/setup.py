@@ -16,6 +16,7 @@ from .augment import Augmenter
 from .data import Dataset, DeviceLoader, load_dataset
 from .models import build_model
 from .optim import build_optimizer, build_scheduler
+from .recipe import prepare_from_data, training_augment
 from .runtime.device import resolve_amp
 from .runtime.distributed import DistContext, ShardedLoader, convert_sync_bn, device_for, rank_seed, wrap_model
 from .spec import RunSpec
@@ -80,6 +81,9 @@ def build(spec: RunSpec, dist: DistContext | None = None, *, sync_bn: bool = Fal
         torch.set_num_threads(t.threads)
     device = device_for(t.device, dist)
     amp_dtype, use_scaler = resolve_amp(t.amp, device)
+    if device.type == "cuda":  # issue 18: fixed shapes, so cuDNN's autotuner pays; each run's own peak memory
+        torch.backends.cudnn.benchmark = True
+        torch.cuda.reset_peak_memory_stats(device)
     seed_everything(t.seed)
 
     def progress(desc: str, done: int, total: int) -> None:
@@ -97,6 +101,8 @@ def build(spec: RunSpec, dist: DistContext | None = None, *, sync_bn: bool = Fal
     model = build_model(spec.model, d.num_classes).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    augment = Augmenter(training_augment(spec.augment), d.mean, d.std)
+    prepare_from_data(model, loader, augment, spec)  # issue 18: whitening stem from the data, alternating flip
     ddp = None
     if dist.active:
         if sync_bn or t.sync_bn:
@@ -107,6 +113,6 @@ def build(spec: RunSpec, dist: DistContext | None = None, *, sync_bn: bool = Fal
     return Components(
         spec=spec, dist=dist, device=device, amp_dtype=amp_dtype, use_scaler=use_scaler, channels_last=channels_last,
         data=d, train_loader=loader, test_x=d.test_x.to(device), test_y=d.test_y.to(device),
-        val_x=d.val_x.to(device), val_y=d.val_y.to(device), augment=Augmenter(spec.augment, d.mean, d.std),
+        val_x=d.val_x.to(device), val_y=d.val_y.to(device), augment=augment,
         model=model, ddp=ddp, optimizer=optimizer, scheduler=build_scheduler(optimizer, spec, len(loader)),
         scaler=torch.amp.GradScaler(device.type, enabled=use_scaler))

@@ -41,6 +41,19 @@ class DeviceLoader:
         self.seed = int(seed)
         self._n = len(x)
         self._arange: torch.Tensor | None = None
+        self._flip_start: torch.Tensor | None = None  # per image: flipped in even epochs (alternating flip)
+
+    def use_alternate_flip(self) -> None:
+        """airbench's flip: a seeded half of the images is flipped in even epochs, the other half in odd
+        ones, so every image is seen both ways every two epochs (instead of a coin per image and epoch)."""
+        g = torch.Generator().manual_seed(mix_seed(self.seed, 0xF11B))
+        self._flip_start = (torch.rand(self._n, generator=g) < 0.5).to(self.device)
+
+    def _flipped(self, xb: torch.Tensor, sl: torch.Tensor, epoch: int) -> torch.Tensor:
+        if self._flip_start is None:
+            return xb
+        flip = self._flip_start[sl] ^ bool(epoch % 2)  # a device gather and compare: no host sync
+        return torch.where(flip.view(-1, 1, 1, 1), xb.flip(-1), xb)
 
     @property
     def num_samples(self) -> int:
@@ -85,9 +98,9 @@ class DeviceLoader:
             lo, hi = self.batch_bounds(b)
             sl = idx[lo:hi]
             if self.shuffle:
-                yield self.x[sl], self.y[sl], sl
+                yield self._flipped(self.x[sl], sl, epoch), self.y[sl], sl
             else:  # contiguous views, no gather
-                yield self.x[lo:hi], self.y[lo:hi], sl
+                yield self._flipped(self.x[lo:hi], sl, epoch), self.y[lo:hi], sl
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         return self.epoch_batches(0)

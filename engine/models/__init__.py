@@ -11,6 +11,7 @@ from torch import nn
 
 from .efficientnet import VARIANTS as EFFICIENTNETS
 from .efficientnet import efficientnet
+from .recipe import apply_recipe
 from .resnet import resnet18, resnet34, resnet50
 from .small import fastnet, tiny
 from .zoo import PREFIX as TORCHVISION_PREFIX
@@ -34,11 +35,11 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 def build_model(spec: ModelSpec, num_classes: int, image_size: int = 32) -> nn.Module:
     """The spec's architecture for `num_classes`. `stem`, `se` and `se_reduction` apply to ResNets only."""
     if spec.name.startswith(TORCHVISION_PREFIX):
-        return torchvision_model(spec.name.removeprefix(TORCHVISION_PREFIX), num_classes, image_size)
+        return apply_recipe(torchvision_model(spec.name.removeprefix(TORCHVISION_PREFIX), num_classes, image_size), spec)
     factory = MODELS.get(spec.name)
     if factory is None:
         raise ValueError(f"unknown model {spec.name!r}; valid: {', '.join(MODELS)}")
     opts: dict = {"width": spec.width}
     if spec.name.startswith("resnet"):
         opts.update(stem=spec.stem, se=spec.se, se_reduction=spec.se_reduction)
-    return factory(num_classes, **opts)
+    return apply_recipe(factory(num_classes, **opts), spec)  # whitening, init, BatchNorm (issue 18)

@@ -118,6 +118,10 @@ class AugmentSpec(Section):
     rotation: FiniteFloat = Field(0.0, ge=0, le=180, description="RandomRotation: angle drawn from [-degrees, degrees]; 0 is off.")
     erasing: ErasingSpec = Field(default_factory=ErasingSpec, description="RandomErasing, applied after Normalize.")
     normalize: bool = Field(True, description="Normalize with the dataset's per-channel mean and std.")
+    # issue 18: airbench's flip
+    alternate_flip: bool = Field(
+        False, description="Flip each image on alternate epochs (airbench; a seeded half of the images starts flipped) "
+                           "instead of at random: `flip` is then not read.")
 
 
 # --------------------------------------------------------------------------------------- model
@@ -143,6 +147,21 @@ class ModelSpec(Section):
     se: bool = Field(False, description="Squeeze-and-excitation block in every residual block.")
     se_reduction: int = Field(16, ge=1, le=256, description="SE bottleneck reduction ratio.")
     width: FiniteFloat = Field(1.0, gt=0, le=8, description="Channel width multiplier.")
+    # issue 18: airbench's stem, init and BatchNorm (engine/models/recipe.py), for every model
+    whiten: int = Field(
+        0, ge=0, le=4, description="Whitening stem: a frozen k x k conv (k = this; airbench94: 2) from the training "
+                                   "patches' covariance eigenvectors, 2*3*k*k channels and a GELU, in front of the model "
+                                   "(fastnet: in place of its stem); 0 is off.")
+    whiten_bias_epochs: int = Field(
+        3, ge=0, le=MAX_EPOCHS, description="Epochs the whitening stem's bias trains; after them its LR is 0.")
+    init: Literal["default", "dirac"] = Field(
+        "default", description="default: the model's own init; dirac: PyTorch's default conv init with each conv's "
+                               "first in_channels filters set to the identity (airbench).")
+    bn_weight_frozen: bool = Field(False, description="BatchNorm weights fixed at 1, not trained (airbench).")
+    bn_eps: FiniteFloat = Field(1e-5, gt=0, le=1, description="BatchNorm epsilon (airbench: 1e-12).")
+    bn_momentum: FiniteFloat = Field(
+        0.1, gt=0, le=1, description="BatchNorm running-statistics momentum, PyTorch's convention: the new batch's "
+                                     "weight (airbench94: 0.4).")
 
 
 # --------------------------------------------------------------------------------------- optim
@@ -161,6 +180,11 @@ class _OptimBase(Section):
         max_length=256,
         description="Per-layer LR multipliers by parameter-name prefix, e.g. {stem = 0.1, fc = 2.0}; each becomes a param group.",
     )
+
+    # issue 18: airbench's bias_scaler
+    bn_bias_lr_mult: FiniteFloat = Field(
+        1.0, gt=0, le=1000, description="LR multiplier for BatchNorm and bias parameters (airbench94: 64); their weight "
+                                        "decay is divided by it, so the decay per step stays the same.")
 
     @field_validator("layer_lr")
     @classmethod
@@ -247,6 +271,12 @@ class TrainSpec(Section):
     sync_bn: bool = Field(
         False, description="Under several processes (--nproc-per-node/--nnodes > 1): SyncBatchNorm (CUDA only)."
     )
+    # issue 18: airbench's lookahead (engine/train/lookahead.py)
+    lookahead_every: int = Field(
+        0, ge=0, le=MAX_STEPS, description="Lookahead: every this many steps the weights and BN statistics move to an "
+                                           "EMA of themselves, and the run ends on the EMA (airbench94: 5); 0 is off.")
+    lookahead_decay: FiniteFloat = Field(
+        0.95, ge=0, lt=1, description="Lookahead's per-step decay: each update uses decay**every * progress**3.")
 
 
 # ----------------------------------------------------------------------------------------- swa
@@ -266,9 +296,11 @@ class SwaSpec(Section):
 class EvaluateSpec(Section):
     every: int = Field(1, ge=1, le=MAX_EPOCHS, description="Evaluate on the test (and validation) set every this many epochs.")
     tta: bool = Field(False, description="Run TTA evaluation at the end of training.")
-    tta_views: list[Literal["identity", "flip", "translate"]] = Field(
-        default_factory=lambda: ["identity", "flip"], max_length=8, description="Deterministic TTA views."
-    )
+    # issue 18: 'airbench' is its weighted views
+    tta_views: list[Literal["identity", "flip", "translate", "airbench"]] = Field(
+        default_factory=lambda: ["identity", "flip"], max_length=8,
+        description="Deterministic TTA views; 'airbench': its six weighted views (identity and flip at 1/4 each, both "
+                    "shifted 1 px along each diagonal at 1/8 each), counted as one view.")
     tta_translate: int = Field(2, ge=1, le=8, description="Pixels for the 'translate' views (four directions).")
     tta_random_views: int = Field(0, ge=0, le=64, description="Extra randomly augmented TTA views (seeded).")
     tta_combine: Literal["logits", "probs"] = Field("logits", description="Average TTA views' logits or probabilities.")

@@ -55,6 +55,8 @@ def state_dict(tr: Trainer) -> dict[str, Any]:
         state["world_size"] = p.dist.world_size
     if tr.swa.active:
         state.update(tr.swa.state_dict())
+    if getattr(tr, "lookahead", None):
+        state.update(tr.lookahead.state_dict())
     return state
 
 
@@ -64,6 +66,8 @@ def load_state(tr: Trainer, state: dict[str, Any]) -> None:
     tr.step, tr.epoch = int(state["step"]), int(state["epoch"])
     tr.batch_in_epoch, tr.best_acc = int(state["batch_in_epoch"]), float(state["best_acc"])
     tr.instruments.skipped_total = int(state.get("skipped_total", 0))
+    if getattr(tr, "lookahead", None):
+        tr.lookahead.load_state_dict(state)
     if "swa_model" in state:
         tr.swa.load_state_dict(state)
         tr.event("swa_started", f"SWA started at epoch {tr.epoch + 1} (resumed)")

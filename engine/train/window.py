@@ -18,7 +18,8 @@ class Window:
     def __init__(self, parts: Components, instruments: Instruments):
         self.parts, self.instruments = parts, instruments
         cuda = parts.device.type == "cuda"
-        self._data_events = [torch.cuda.Event(enable_timing=True) for _ in range(2)] if cuda else []
+        self._cuda = cuda
+        self._data_events: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []  # a pair per step, reused
         self.trained_lrs = [g["lr"] for g in parts.optimizer.param_groups]
         self.start = time.perf_counter()
         self.reset()
@@ -29,14 +30,16 @@ class Window:
         self.steps, self.data_time = 0, 0.0
 
     def prepare(self, xb: torch.Tensor) -> torch.Tensor:
-        """Augment a batch, timing it (exactly on CPU; on CUDA by events, the window's first step)."""
-        timing = bool(self._data_events) and self.steps == 0
-        if timing:
-            self._data_events[0].record()
+        """Augment a batch, timing it (exactly on CPU; on CUDA by a pair of events per step, read with
+        the window, so data_time_ms is the window's mean there too)."""
+        if self._cuda:
+            if len(self._data_events) <= self.steps:
+                self._data_events.append((torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)))
+            self._data_events[self.steps][0].record()
         t0 = time.perf_counter()
         x = self.parts.prepare(xb)
-        if timing:
-            self._data_events[1].record()
+        if self._cuda:
+            self._data_events[self.steps][1].record()
         self.data_time += time.perf_counter() - t0
         return x
 
@@ -68,12 +71,15 @@ class Window:
         inst.skipped_total += skipped
         if inst.skipped_total:
             rows += [("skipped_steps", skipped), ("skipped_total", inst.skipped_total)]
-        layers = {g["layer"]: lr for g, lr in zip(groups, self.trained_lrs)}
+        layers: dict[str, float] = {}
+        for g, lr in zip(groups, self.trained_lrs):  # a layer's first group: the BN/bias groups come later
+            layers.setdefault(g["layer"], lr)
         if len(layers) > 1:
             rows += [(f"lr/{k}", v) for k, v in layers.items()]
         if parts.device.type == "cuda":
             rows.append(("memory_gb", torch.cuda.max_memory_allocated(parts.device) / 2**30))
-            rows.append(("data_time_ms", self._data_events[0].elapsed_time(self._data_events[1])))
+            pairs = self._data_events[:steps]  # complete: the read above waited for the device
+            rows.append(("data_time_ms", sum(a.elapsed_time(b) for a, b in pairs) / max(len(pairs), 1)))
         else:
             rows.append(("data_time_ms", 1000 * self.data_time / steps))
         if parts.scaler.is_enabled():
