@@ -27,6 +27,7 @@ from engine.contracts import UsageError
 from engine.fsutil import write_text_atomic
 from engine.sweep.table import SWEEP_JSON, SweepTable, sweep_table
 
+from .complete import complete_sweep
 from .common import RunsDirOpt, console, err, fail, runs_dir_or_default
 
 
@@ -140,7 +141,8 @@ def print_table(table: SweepTable) -> None:
 
 
 @app.command("run")
-def run_command(sweep_file: str = typer.Argument(..., metavar="FILE", help="Sweep file, or a name in presets/sweeps/."),
+def run_command(sweep_file: str = typer.Argument(..., metavar="FILE", help="Sweep file, or a name in presets/sweeps/.",
+                                                 autocompletion=complete_sweep),
                 storage: str = StorageOpt, parallel: int = ParallelOpt, max_trials: Optional[int] = MaxOpt,
                 runs_dir: Optional[Path] = RunsDirOpt) -> None:
     """Check a sweep file, create its study and run its trials (exit 2 on any problem, before anything runs)."""
@@ -156,7 +158,7 @@ def create_command(sweep_file: str = typer.Argument(..., metavar="FILE"), storag
     runs = runs_dir_or_default(runs_dir)
     study = _create(sweep_file, storage, runs)
     _save_definition(study, runs)
-    console.print(f"sweep {study.sweep.name}: {sum(study.counts().values())} trials queued")
+    console.print(f"sweep {study.sweep.name}: {sum(study.counts().values())} trial(s) queued")
 
 
 def _create(sweep_file: str, storage: str, runs: Path):
