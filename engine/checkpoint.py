@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from .contracts import UsageError
+from . import storefs
 from .fsutil import clean_temp_files, write_atomic
 
 __all__ = ["CheckpointError", "clean_temp_files", "load", "load_latest_good", "path_for", "previous", "save_atomic"]
@@ -50,7 +51,12 @@ def save_atomic(obj: dict[str, Any], path: Path, keep_previous: bool = True) -> 
 
     try:
         write_atomic(path, lambda f: torch.save(obj, f), before_rename)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as a RuntimeError
+        if storefs.disk_full(exc, path.parent):
+            raise CheckpointError(f"cannot write checkpoint {path}: the disk is full at {path.parent} "
+                                  "(No space left on device)") from None
+        if not isinstance(exc, OSError):
+            raise
         raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
 
 

@@ -50,11 +50,13 @@ def split_endpoint(endpoint: str) -> tuple[str, int]:
 
 
 def launch_command(run_path: Path, nproc_per_node: int = 1, nnodes: int = 1, rdzv_endpoint: str = "") -> list[str]:
-    """The command line that runs the worker: itself, or torchrun around it for several processes."""
+    """The command line that runs the worker: itself, or torchrun around it for several processes.
+    `-P` (and PYTHONSAFEPATH in `spawn`): the launch directory is never on the import path, so a
+    `torch.py` or `sqlite3.py` lying where the user stands cannot run inside the worker."""
     worker = ["-m", "engine.worker", str(run_path)]
     if nproc_per_node <= 1 and nnodes <= 1:
-        return [sys.executable, *worker]
-    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc_per_node}"]
+        return [sys.executable, "-P", *worker]
+    cmd = [sys.executable, "-P", "-m", "torch.distributed.run", f"--nproc-per-node={nproc_per_node}"]
     if nnodes > 1 or rdzv_endpoint:
         cmd += [f"--nnodes={nnodes}", "--rdzv-backend=c10d", f"--rdzv-endpoint={rdzv_endpoint}"]
     else:
@@ -76,6 +78,7 @@ def spawn(run: Run, extra_env: dict[str, str] | None = None, nproc_per_node: int
         raise ValueError("several nodes need --rdzv-endpoint HOST:PORT (the same on every node)")
     log = open(run.log_path, "ab")
     env = dict(os.environ, PYTHONUNBUFFERED="1", **(extra_env or {}))
+    env["PYTHONSAFEPATH"] = "1"  # torchrun's ranks too: never import from the launch directory
     # keep freed batch-sized buffers in the heap: with glibc's defaults every ~3 MB activation
     # is a fresh mmap that page-faults anew, about half the CPU time of a CPU step (bench/augment.py)
     env.setdefault("MALLOC_MMAP_THRESHOLD_", str(32 << 20))
@@ -99,7 +102,12 @@ def spawn(run: Run, extra_env: dict[str, str] | None = None, nproc_per_node: int
         start_new_session=True, env=env, close_fds=True,
     )
     log.close()
-    run.set_meta(pid=proc.pid)
+    try:
+        run.set_meta(pid=proc.pid)
+    except BaseException:  # a worker nobody can find must not run on: stop it (a full disk, say)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
     return proc
 
 

@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS results (
 
 RUNS_ENV = "COCKPIT_RUNS"
 WORKER_GONE = "worker process disappeared"
+NEVER_STARTED = "no worker ever started for this run"
+NEVER_STARTED_S = 60.0  # a run still `created` with no pid after this long was abandoned by its launch
 
 
 @dataclass(frozen=True)
@@ -121,12 +123,7 @@ class Metric:
 def new_run_id(name: str, runs_dir: Path, now: datetime | None = None) -> str:
     """The id a run would get now: 20261127-231900-sgd_cosine (with -2, -3 on a clash). Only a
     guess: `Run.create` claims its id atomically (engine/storefs.py)."""
-    base = storefs.id_base(name, now)
-    run_id, n = base, 1
-    while (runs_dir / run_id).exists():
-        n += 1
-        run_id = f"{base}-{n}"
-    return run_id
+    return storefs.free_id(storefs.id_base(name, now), runs_dir)
 
 
 class Run:
@@ -153,22 +150,17 @@ class Run:
             raise StoreError(f"cannot create runs dir {runs_dir}: {exc.strerror or exc}") from None
         if not os.access(runs_dir, os.W_OK):
             raise StoreError(f"runs dir {runs_dir} is not writable")
+        base = storefs.id_base(spec.name)
+        run_id, tmp = storefs.free_id(base, runs_dir), None
         try:
-            run_id = storefs.claim_run_id(spec.name, runs_dir)
-        except OSError as exc:
-            raise StoreError(f"cannot create a run in {runs_dir}: {storefs.describe(exc, runs_dir)}") from None
-        final = runs_dir / run_id
-        tmp = None
-        try:
-            tmp = storefs.scratch_dir(runs_dir, run_id)
+            tmp = storefs.scratch_dir(runs_dir, spec.name)
             cls._build(tmp, run_id, spec, preset)
-            os.rename(tmp, final)  # onto the empty folder that claimed the id
+            run_id = storefs.place(tmp, runs_dir, run_id, base, lambda rid: cls._relabel(tmp, rid, spec))
         except (OSError, sqlite3.Error) as exc:
             if tmp is not None:
                 _rmtree(tmp)
-            _rmdir(final)
-            raise StoreError(f"cannot create run {run_id}: {storefs.describe(exc, runs_dir)}") from None
-        return cls(final)
+            raise StoreError(f"cannot create a run in {runs_dir}: {storefs.describe(exc, runs_dir)}") from None
+        return cls(runs_dir / run_id)
 
     @staticmethod
     def _build(tmp: Path, run_id: str, spec: RunSpec, preset: str) -> None:
@@ -184,6 +176,16 @@ class Run:
             con.execute("BEGIN")
             con.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
             con.execute("COMMIT")
+        finally:
+            con.close()
+
+    @staticmethod
+    def _relabel(tmp: Path, run_id: str, spec: RunSpec) -> None:
+        """Give a run being made another id (another launch took the first one)."""
+        (tmp / "spec.toml").write_text(dump_spec(spec, f"run {run_id}, resolved spec"), encoding="utf-8")
+        con = connect(tmp / "run.db")
+        try:
+            con.execute("UPDATE meta SET value = ? WHERE key = 'run_id'", (json.dumps(run_id),))
         finally:
             con.close()
 
@@ -268,6 +270,8 @@ class Run:
         as crashed (nothing is written; `reap()` records it)."""
         meta = self.meta()
         state = meta.get("state", "created")
+        if state == "created" and not meta.get("pid") and time.time() - float(meta.get("created") or 0) > NEVER_STARTED_S:
+            return "crashed"  # made, but no worker ever took it (a launch that died, a full disk)
         if state in ACTIVE_STATES and meta.get("pid") and meta.get("host") == socket.gethostname():
             if not pid_alive(int(meta["pid"])):
                 # the worker may have just finished: re-read before declaring a crash
@@ -281,8 +285,9 @@ class Run:
         read-only store is left as it is."""
         state = self.observed_state()
         if state == "crashed" and not self.readonly and self.state() in ACTIVE_STATES:
-            self.set_meta(state="crashed", ended=time.time(), error=WORKER_GONE)
-            self.add_event("crashed", WORKER_GONE, level="error", step=self.last_step())
+            why = WORKER_GONE if self.meta().get("pid") else NEVER_STARTED
+            self.set_meta(state="crashed", ended=time.time(), error=why)
+            self.add_event("crashed", why, level="error", step=self.last_step())
         return state
 
     # -- metrics ----------------------------------------------------------------------------
@@ -515,13 +520,6 @@ def reap_dead_runs(runs_dir: Path | None = None) -> list[str]:
         finally:
             run.close()
     return marked
-
-
-def _rmdir(path: Path) -> None:
-    try:
-        path.rmdir()
-    except OSError:
-        pass
 
 
 def _rmtree(path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The run store's edges on the filesystem: claiming a run id atomically, opening a store this
+"""The run store's edges on the filesystem: claiming a run id atomically (rename or retry), opening a store this
 process cannot write, and saying in one line why a run.db cannot be used (damaged, full disk).
 
 Kept apart from engine/store.py, which is about what a run holds; this module is about where it
@@ -10,11 +10,14 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
-import tempfile
+import secrets
+import shutil
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
-MAX_CLAIMS = 1000  # ids tried per second-stamp before giving up (each try is one mkdir)
+LOW_SPACE = 1 << 20  # bytes free below which a vague write error is read as a full disk
+MAX_CLAIMS = 1000  # renames tried before giving up (each lost race moves to the next id)
 
 
 def id_base(name: str, now: datetime | None = None) -> str:
@@ -22,24 +25,44 @@ def id_base(name: str, now: datetime | None = None) -> str:
     return f"{(now or datetime.now()).strftime('%Y%m%d-%H%M%S')}-{name}"
 
 
-def claim_run_id(name: str, runs_dir: Path, now: datetime | None = None) -> str:
-    """Claim the first free id (base, base-2, base-3, ...) by making its folder: mkdir is atomic,
-    so two launches in the same second never get the same id. The folder stays empty until the
-    finished run is renamed onto it (a listing skips a folder without run.db)."""
-    base = id_base(name, now)
-    for n in range(1, MAX_CLAIMS + 1):
-        run_id = base if n == 1 else f"{base}-{n}"
+def free_id(base: str, runs_dir: Path) -> str:
+    """The first of base, base-2, base-3, ... that names nothing in runs_dir yet (a guess: `place`
+    makes it sure)."""
+    run_id, n = base, 1
+    while (runs_dir / run_id).exists():
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+def place(tmp: Path, runs_dir: Path, run_id: str, base: str, relabel: Callable[[str], None]) -> str:
+    """Rename the finished run folder `tmp` to runs_dir/run_id; when another launch took that id
+    first, `relabel(next_id)` and try the next free one after `base`. rename(2) onto an existing
+    run (never an empty folder) fails, so two launches never share an id, and a listing never sees
+    a half-made run."""
+    for _ in range(MAX_CLAIMS):
         try:
-            os.mkdir(runs_dir / run_id)
+            os.rename(tmp, runs_dir / run_id)
+            return run_id
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+        run_id = free_id(base, runs_dir)
+        relabel(run_id)
+    raise OSError(errno.EEXIST, f"{MAX_CLAIMS} launches raced for the id {base}; try again")
+
+
+def scratch_dir(runs_dir: Path, name: str) -> Path:
+    """A folder of this process's own to build the run in (unique even for the same name; made
+    with the umask's permissions, as the run dir will keep them, not mkdtemp's 0700)."""
+    for _ in range(100):
+        tmp = runs_dir / f".{name[:64]}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.mkdir(tmp)
+            return tmp
         except FileExistsError:
             continue
-        return run_id
-    raise OSError(errno.EEXIST, f"{MAX_CLAIMS} runs named {base} already exist")
-
-
-def scratch_dir(runs_dir: Path, run_id: str) -> Path:
-    """A folder of this process's own to build the run in (unique even for the same id)."""
-    return Path(tempfile.mkdtemp(prefix=f".{run_id}.", suffix=".tmp", dir=runs_dir))
+    raise OSError(errno.EEXIST, "no free temp folder name", str(runs_dir))
 
 
 def writable(path: Path) -> bool:
@@ -55,16 +78,25 @@ def readonly_uri(db_path: Path, immutable: bool) -> str:
     return f"file:{Path(db_path).resolve().as_posix()}?mode=ro" + ("&immutable=1" if immutable else "")
 
 
-def disk_full(exc: BaseException) -> bool:
-    """Whether an error is the disk (or a quota) being full: ENOSPC/EDQUOT or SQLITE_FULL."""
-    if isinstance(exc, OSError):
-        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    return isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc)
+def disk_full(exc: BaseException, where: Path | None = None) -> bool:
+    """Whether an error is the disk (or a quota) being full: ENOSPC/EDQUOT, SQLITE_FULL, or an
+    error that says less (SQLite's "disk I/O error", torch.save's "unexpected pos") while the
+    filesystem at `where` has almost no space left."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc):
+        return True
+    if where is None or not isinstance(exc, (OSError, sqlite3.Error, RuntimeError)):
+        return False
+    try:
+        return shutil.disk_usage(where).free < LOW_SPACE
+    except OSError:
+        return False
 
 
 def describe(exc: BaseException, where: Path) -> str:
     """One line for an error from the disk or SQLite: what happened, and where."""
-    if disk_full(exc):
+    if disk_full(exc, where):
         return f"the disk is full at {where} (free some space and try again)"
     if isinstance(exc, OSError):
         return f"{exc.strerror or exc} ({where})"

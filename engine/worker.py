@@ -22,11 +22,13 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import sys
 import time
 import traceback
 from pathlib import Path
 
+from . import storefs
 from .contracts import UsageError
 from .launch import SYNC_BN_ENV
 from .phases import COMPILING, FIRST_STEP, IMPORTING, Phases
@@ -53,7 +55,7 @@ class _Signals:
                 if self.writer is not None:
                     self.writer.set_meta(state="stopped", ended=time.time(), error=f"stopped at once by a second {name}")
             finally:
-                os._exit(EXIT_FOR_SIGNAL.get(signum, 1))
+                os._exit(EXIT_FOR_SIGNAL.get(self.seen[0], 1))  # the first signal's code, whatever came second
         if self.trainer is None:
             raise KeyboardInterrupt(name)
         self.trainer.stop_request = ("stopped", f"{name} received")
@@ -119,9 +121,14 @@ def _record_failure(writer: Run | None, exc: Exception, prefix: str, step: int) 
     traceback.print_exc()
     usage = isinstance(exc, (UsageError, SpecError))
     message = str(exc) if usage else f"{type(exc).__name__}: {exc}"
+    if writer is not None and not usage and storefs.disk_full(exc, writer.path):
+        usage, message = True, f"the disk is full at {writer.path} ({exc}); free some space, then `cockpit resume`"
     if writer is not None:
-        writer.set_meta(state="failed", ended=time.time(), error=message, error_kind="usage" if usage else "crash")
-        writer.add_event("failed", message, level="error", step=step)
+        try:
+            writer.set_meta(state="failed", ended=time.time(), error=message, error_kind="usage" if usage else "crash")
+            writer.add_event("failed", message, level="error", step=step)
+        except (OSError, sqlite3.Error) as again:  # a full disk: the reaper marks the run crashed later
+            print(f"cannot record the failure in {writer.db_path}: {again}", file=sys.stderr)
 
 
 def _trainer(run: Run, ctx, writer: Run | None, log, phases: Phases):
@@ -213,4 +220,7 @@ def _join(run: Run, ctx, writer: Run | None, log) -> tuple:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_code = main()
+    for late in (signal.SIGINT, signal.SIGTERM):  # the end is recorded: a signal now must not kill the
+        signal.signal(late, signal.SIG_IGN)  # exit with its own code (Python's exit restores the defaults)
+    sys.exit(exit_code)

@@ -57,9 +57,9 @@ def test_the_global_batch_must_divide_by_the_processes():
 
 
 def test_launch_commands(tmp_path):
-    assert launch_command(tmp_path)[1:] == ["-m", "engine.worker", str(tmp_path)]
+    assert launch_command(tmp_path)[1:] == ["-P", "-m", "engine.worker", str(tmp_path)]
     two = launch_command(tmp_path, nproc_per_node=2)
-    assert two[1:5] == ["-m", "torch.distributed.run", "--nproc-per-node=2", "--standalone"]
+    assert two[1:6] == ["-P", "-m", "torch.distributed.run", "--nproc-per-node=2", "--standalone"]
     assert two[-3:] == ["-m", "engine.worker", str(tmp_path)]
     nodes = launch_command(tmp_path, nproc_per_node=4, nnodes=2, rdzv_endpoint="node0:29500")
     assert "--nnodes=2" in nodes and "--rdzv-backend=c10d" in nodes and "--rdzv-endpoint=node0:29500" in nodes

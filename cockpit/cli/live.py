@@ -72,10 +72,12 @@ def render(tail: RunTail, width: int = 100) -> Group:
 
 
 def watch(run: Run, console: Console, on_interrupt: Callable[[int], bool] | None = None,
-          refresh_per_second: float = 4.0) -> str:
+          refresh_per_second: float = 4.0, signals: Callable[[], int] | None = None) -> str:
     """Draw the run until it ends; returns the final state.
 
-    `on_interrupt(n)` is called for the n-th Ctrl+C; returning False stops watching at once.
+    `on_interrupt(n)` is called for the n-th Ctrl+C; returning False stops watching at once. With
+    `signals` (how many have been recorded so far) the caller's handlers record signals instead of
+    raising, and each new one is handled here between two frames, so none cuts another short.
     """
     tail = RunTail(run)
     tail.poll()
@@ -84,6 +86,12 @@ def watch(run: Run, console: Console, on_interrupt: Callable[[int], bool] | None
     with Live(render(tail, console.width), console=console, auto_refresh=False) as live:
         while True:
             try:
+                if signals is not None and interrupts < signals():
+                    interrupts += 1
+                    if on_interrupt is None or not on_interrupt(interrupts):
+                        state = tail.poll().state
+                        break
+                    continue
                 state = tail.poll().state
                 live.update(render(tail, console.width), refresh=True)
                 if state not in ("created", "running", "paused"):

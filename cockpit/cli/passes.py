@@ -249,8 +249,8 @@ def lr_find_command(preset: Optional[str] = typer.Argument(None, help="Preset fi
 
     Makes a new run (<name>-lrfind) that holds the curve, so it shows in `cockpit runs`.
     """
-    if not (0 < start_lr < end_lr):
-        fail(f"need 0 < --start-lr < --end-lr, got {start_lr:g} and {end_lr:g}")
+    if not (0 < start_lr < end_lr < math.inf):
+        fail(f"need 0 < --start-lr < --end-lr, both finite numbers, got {start_lr:g} and {end_lr:g}")
     spec, label = resolve_spec(preset, sets)
     spec = spec.model_copy(update={"name": f"{spec.name[:57]}-lrfind"})
     try:

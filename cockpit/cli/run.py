@@ -12,17 +12,19 @@ from typing import Optional
 import typer
 
 from cockpit.core.launch import LaunchError, Layout, create_run, start_worker
+from cockpit.core.resume import prepare_resume, why_not_resume
 from engine.contracts import Stop
 from engine.launch import signal_ranks
-from engine.spec import SpecError
-from engine.store import ACTIVE_STATES, Run, StoreError
+from engine.store import Run, StoreError
 
+from .complete import complete_preset
 from .common import RunArg, RunsDirOpt, SetOpt, console, err, fail, open_run, resolve_spec, runs_dir_or_default
 from .live import final_table, watch
 
 
 def run(
-    preset: Optional[str] = typer.Argument(None, help="Preset file or name (default: the embedded quickstart)."),
+    preset: Optional[str] = typer.Argument(None, help="Preset file or name (default: the embedded quickstart).",
+                                           autocompletion=complete_preset),
     sets: list[str] = SetOpt,
     runs_dir: Optional[Path] = RunsDirOpt,
     detach: bool = typer.Option(False, "--detach", "-d", help="Start the run and return; `cockpit attach` watches it."),
@@ -47,20 +49,10 @@ def resume(run_ref: str = RunArg, runs_dir: Optional[Path] = RunsDirOpt,
            detach: bool = typer.Option(False, "--detach", "-d", help="Resume and return.")) -> None:
     """Continue a stopped, crashed or failed run from its last good checkpoint (same run id)."""
     r = open_run(run_ref, runs_dir)
-    state = r.reap()
-    if state in ACTIVE_STATES:
-        fail(f"run {r.run_id} is {state}; only a stopped, crashed or failed run can be resumed")
-    if state == "finished":
-        fail(f"run {r.run_id} has finished; start a new run with a larger train.epochs instead")
-    last = r.checkpoints / "last.pt"
-    if not last.exists() and not (r.checkpoints / "last.prev.pt").exists():
-        fail(f"run {r.run_id} has no checkpoint to resume from (looked in {r.checkpoints})")
-    try:
-        r.spec()  # checked before anything is written: a run that cannot resume keeps its state
-    except (StoreError, SpecError) as exc:
-        fail(str(exc))
-    r.set_meta(resume=True, state="created", error="")
-    r.add_event("resume_requested", f"resume requested from the CLI (was {state})", step=r.last_step())
+    reason = why_not_resume(r)
+    if reason:
+        fail(reason)
+    prepare_resume(r, "CLI")
     _start_and_watch(r, detach, None)
 
 
@@ -73,48 +65,73 @@ def attach(run_ref: str = RunArg, runs_dir: Optional[Path] = RunsDirOpt) -> None
 
 def _start_and_watch(r: Run, detach: bool, layout: Layout | None) -> None:
     """Spawn the worker (layout None: the one in meta); unless detached, watch it to its end."""
-    proc = start_worker(r, layout)
+    try:
+        proc = start_worker(r, layout)
+    except StoreError as exc:
+        fail(str(exc))
     if detach:
         console.print(f"started [bold]{r.run_id}[/] (pid {proc.pid}); watch with: cockpit attach {r.run_id}")
         return
-    exit_code = _watch_until_done(r, proc)
-    state = r.state()
-    meta = r.meta()
-    if state == "failed" and meta.get("error_kind") == "usage":  # a spec or data problem: just say what to fix
-        fail(f"{meta.get('error')}\n(recorded as failed run {r.run_id}; log: {r.log_path})")
-    _summary(r)
-    _write_report(r)
+    with _Signals() as signals:  # from here to the summary, a signal is handled, never raised
+        _watch_until_done(r, proc, signals)
+        state = r.state()
+        meta = r.meta()
+        if state == "failed" and meta.get("error_kind") == "usage":  # a spec or data problem: just say what to fix
+            fail(f"{meta.get('error')}\n(recorded as failed run {r.run_id}; log: {r.log_path})")
+        _summary(r)
+        _write_report(r)
     if state == "stopped":
-        raise typer.Exit(exit_code)
+        raise typer.Exit(signals.code())
     if state in ("failed", "crashed"):
         raise typer.Exit(1)
 
 
-def _watch_until_done(r: Run, proc) -> int:
-    """Watch the run while its worker lives; the exit code a stop maps to (130 Ctrl+C, 143 SIGTERM)."""
-    exit_code = {"code": 130}
+class _Signals:
+    """SIGINT and SIGTERM while `cockpit run` watches: recorded, never raised, so a second signal
+    can never cut the first one's handling or the summary short; the exit code is the first's."""
+
+    CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+        self.previous: dict = {}
+
+    def __call__(self, signum: int, _frame) -> None:
+        self.seen.append(signum)
+
+    def __enter__(self) -> _Signals:
+        self.previous = {s: signal.signal(s, self) for s in self.CODES}
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+    def code(self) -> int:
+        return self.CODES.get(self.seen[0], 130) if self.seen else 130
+
+
+def _watch_until_done(r: Run, proc, signals: _Signals) -> None:
+    """Watch the run while its worker lives: the first signal stops it at the next step boundary,
+    a second at once (also while the worker is writing its last checkpoint)."""
+    killed = []
 
     def on_interrupt(n: int) -> bool:
         if n == 1:
-            r.send_command(Stop(reason="Ctrl+C" if exit_code["code"] == 130 else "SIGTERM"), source="cli")
+            r.send_command(Stop(reason="SIGTERM" if signals.seen[0] == signal.SIGTERM else "Ctrl+C"), source="cli")
             err.print("[yellow]stopping at the next step boundary (Ctrl+C again to stop at once)[/]")
             return True
         err.print("[red]stopping now[/]")
         signal_ranks(r)  # torchrun: each rank's second signal exits it at once
         kill_now(proc.pid)
+        killed.append(True)
         return False
 
-    def on_sigterm(_signum, _frame) -> None:
-        exit_code["code"] = 143
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        watch(r, console, on_interrupt)
-        proc.wait()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    return exit_code["code"]
+    watch(r, console, on_interrupt, signals=lambda: len(signals.seen))
+    while proc.poll() is None:
+        if len(signals.seen) > 1 and not killed:
+            on_interrupt(2)
+        time.sleep(0.05)
 
 
 def _write_report(r: Run) -> None:

@@ -3,13 +3,17 @@ the TUI's editor alike (the process layout is checked before anything is created
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine import storefs
 from engine.launch import spawn, split_endpoint
 from engine.spec import RunSpec
-from engine.store import Run
+from engine.store import Run, StoreError
 
 
 class LaunchError(ValueError):
@@ -55,10 +59,27 @@ def create_run(runs_dir: Path, spec: RunSpec, preset: str, layout: Layout = Layo
 
 def start_worker(run: Run, layout: Layout | None = None) -> subprocess.Popen:
     """Spawn the run's worker in its own session (under torchrun for several processes); None keeps
-    the layout recorded in the run's meta (a resumed run)."""
-    if layout is None:
-        return spawn(run)
-    return spawn(run, nproc_per_node=layout.nproc_per_node, nnodes=layout.nnodes, rdzv_endpoint=layout.rdzv_endpoint)
+    the layout recorded in the run's meta (a resumed run). StoreError (one line) when it cannot be
+    started, with the run recorded as failed, or removed when it never held anything (a full disk)."""
+    try:
+        if layout is None:
+            return spawn(run)
+        return spawn(run, nproc_per_node=layout.nproc_per_node, nnodes=layout.nnodes, rdzv_endpoint=layout.rdzv_endpoint)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(abandon(run, f"cannot start the worker of {run.run_id}: {storefs.describe(exc, run.path)}")) from None
+
+
+def abandon(run: Run, why: str) -> str:
+    """A run whose worker could not start: recorded as failed; a new run that cannot even record
+    that is removed, so nothing is left `created` for ever. Returns `why`."""
+    try:
+        run.set_meta(state="failed", ended=time.time(), error=why)
+    except (OSError, sqlite3.Error, StoreError):
+        fresh = not (run.checkpoints.exists() and any(run.checkpoints.iterdir()))
+        run.close()
+        if fresh:
+            shutil.rmtree(run.path, ignore_errors=True)
+    return why
 
 
 def launch(runs_dir: Path, spec: RunSpec, preset: str, layout: Layout = Layout()) -> tuple[Run, subprocess.Popen]:

@@ -23,12 +23,15 @@ def preset_dirs() -> list[Path]:
 def find_preset(ref: str) -> Path:
     """The preset file for a path or a bare name (`sgd_cosine`); the path itself if nothing matches."""
     p = Path(ref)
-    if p.exists() or p.suffix == ".toml" or "/" in ref:
-        return p
-    for d in preset_dirs():
-        cand = d / f"{ref}.toml"
-        if cand.is_file():
-            return cand
+    try:
+        if p.exists() or p.suffix == ".toml" or "/" in ref:
+            return p
+        for d in preset_dirs():
+            cand = d / f"{ref}.toml"
+            if cand.is_file():
+                return cand
+    except OSError:  # a name too long for the filesystem: reading it says so in one line
+        pass
     return p
 
 

@@ -150,8 +150,11 @@ def load_spec(path: str | os.PathLike[str] | None, overrides: list[str] | None =
         apply_overrides(data, overrides or [])
         return validate(data, "--set")
     p = Path(path)
-    if not p.is_file():
-        raise SpecError([(str(p), "no such preset file" if not p.exists() else "not a file")], str(p))
+    try:
+        if not p.is_file():
+            raise SpecError([(str(p), "no such preset file" if not p.exists() else "not a file")], str(p))
+    except OSError as exc:  # a name too long for the filesystem, say
+        raise SpecError([(str(p), f"cannot read: {exc.strerror or exc}")], str(p)) from None
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

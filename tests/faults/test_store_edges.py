@@ -142,7 +142,7 @@ def unwritable(tmp_path):
             pytest.skip(f"cannot remount read-only: {ro.stderr.strip()}")
         yield src, view
     finally:
-        subprocess.run(["umount", str(view)], check=False)
+        subprocess.run(["umount", "-l", str(view)], check=False)  # lazy: a leaked handle cannot keep it
 
 
 def populate(src: Path) -> tuple[Run, Run]:
@@ -175,7 +175,9 @@ def test_every_reader_works_on_a_store_it_cannot_write(unwritable, tmp_path):
             res = cockpit(*args, env=env, timeout=60)
             assert res.returncode == 0 and "Traceback" not in res.stderr, (args, res.stderr)
         assert json.loads((tmp_path / f"{run.run_id}.json").read_text())["run"]["state"] == "finished"
-        assert resolve_run(run.run_id, view).readonly, "opened read-only without being asked"
+        found = resolve_run(run.run_id, view)
+        assert found.readonly, "opened read-only without being asked"
+        found.close()
     res = cockpit("report", kept.run_id, "-f", "md", env=env)
     assert res.returncode == 1 and one_line(res.stderr) and "--out" in res.stderr
     res = cockpit("stop", kept.run_id, env=env)
@@ -247,3 +249,15 @@ def test_eight_cli_launches_at_once_all_run_with_distinct_ids(runs_dir):
     while time.monotonic() < deadline and any(r.reap() in ("created", "running") for r in runs):
         time.sleep(0.5)
     assert [r.state() for r in runs] == ["finished"] * 8, [r.meta().get("error") for r in runs]
+
+
+def test_an_id_taken_between_the_guess_and_the_rename_moves_to_the_next(tmp_path, monkeypatch):
+    from engine import storefs
+
+    first = Run.create(tmp_path, RunSpec(name="race"))
+    monkeypatch.setattr(storefs, "free_id", lambda base, runs_dir, _taken=[first.run_id]:
+                        _taken.pop() if _taken else f"{base}-7")  # the first guess is already taken
+    second = Run.create(tmp_path, RunSpec(name="race"))
+    assert second.run_id.endswith("-7") and second.meta()["run_id"] == second.run_id
+    assert f"run {second.run_id}," in (second.path / "spec.toml").read_text()
+    assert Run(first.path).meta()["run_id"] == first.run_id, "the winner is untouched"
