@@ -55,3 +55,21 @@ def test_table_is_mean_std_best_seed_convergence_and_states(tmp_path):
     chart = re.search(r"<svg.*?</svg>", render_sweep_html(table), re.S).group(0)
     ET.fromstring(chart)  # the curves chart is well-formed SVG
     assert "sgd ± 1 std" in chart
+
+
+def test_cockpit_report_on_a_sweeps_name_reports_the_sweep(runs_dir):
+    from engine.fsutil import write_text_atomic
+    from engine.sweep.config import sweep_json
+
+    from .conftest import cockpit
+
+    _trial(runs_dir, "sgd", 0, [0.5, 0.8, 0.90])
+    _trial(runs_dir, "sgd", 1, [0.6, 0.85, 0.94])
+    sweep = SweepFile(name="s", seeds=[0, 1], target=0.85, variant=[{"name": "sgd", "guide": 0.942}])
+    (runs_dir / "sweeps" / "s").mkdir(parents=True)
+    write_text_atomic(runs_dir / "sweeps" / "s" / "sweep.json", sweep_json(sweep, {}))
+    r = cockpit("report", "s", "--width", "160")
+    assert r.returncode == 0 and "92.00 ± 2.83%" in r.stdout, r.stdout + r.stderr
+    r = cockpit("report", "s", "--format", "md")
+    assert r.returncode == 0 and (runs_dir / "sweeps" / "s" / "report.md").is_file(), r.stderr
+    assert not (runs_dir / "sweeps" / "s" / "journal.log").exists()  # reading never makes a study

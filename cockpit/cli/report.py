@@ -26,7 +26,12 @@ def report(
     runs_dir: Optional[Path] = RunsDirOpt,
     width: int = WidthOpt,
 ) -> None:
-    """Report on a run: header, spec, metrics, finishing passes, charts, events (from the store alone)."""
+    """Report on a run: header, spec, metrics, finishing passes, charts, events (from the store alone).
+    A sweep's name reports on the sweep (as `cockpit sweep report NAME`)."""
+    from .sweep import is_sweep, report_sweep, runs_dir_or_default
+
+    if is_sweep(run_ref, runs_dir_or_default(runs_dir)):
+        return report_sweep(run_ref, fmt or "term", runs_dir_or_default(runs_dir))
     console = output_console(width)
     terminal = fmt is None or fmt.strip().lower() in ("term", "terminal", "")
     if terminal and out is not None:

@@ -126,8 +126,8 @@ def print_table(table: SweepTable) -> None:
 
     headers, rows = cells(table)
     t = Table(title=title(table), header_style="bold", title_justify="left")
-    for i, h in enumerate(headers):
-        t.add_column(h, justify="right" if i in (1, 2, 4, 5, 6) else "left")
+    for i, h in enumerate(headers):  # the configuration, its accuracy and best seed never wrap
+        t.add_column(h, justify="right" if i in (1, 2, 4, 5, 6) else "left", no_wrap=i in (0, 1, 3))
     for row in rows:
         t.add_row(*row)
     console.print(t)
@@ -207,18 +207,38 @@ def status_command(name: str = NameArg, storage: str = StorageOpt, as_json: bool
 
 
 @app.command("report")
-def report_command(name: str = NameArg, fmt: str = typer.Option("all", "--format", "-f", help="html, md, json or all."),
+def report_command(name: str = NameArg, fmt: str = typer.Option("all", "--format", "-f", help="html, md, json, all, "
+                                                                "or term (print the table here)."),
                    storage: str = StorageOpt, runs_dir: Optional[Path] = RunsDirOpt) -> None:
     """Write the sweep report (runs/sweeps/NAME/report.*) from the trials' run stores."""
-    from cockpit.report.sweep import SWEEP_FORMATS, write_sweep_report
+    report_sweep(name, fmt, runs_dir_or_default(runs_dir), storage)
 
-    runs = runs_dir_or_default(runs_dir)
-    study = _open(name, storage, runs)
+
+def is_sweep(name: str, runs_dir: Path) -> bool:
+    """Whether runs_dir holds a sweep of that name (`cockpit report NAME` reports on it)."""
+    return "/" not in name and (runs_dir / "sweeps" / name / SWEEP_JSON).is_file()
+
+
+def report_sweep(name: str, fmt: str, runs: Path, storage: str = "") -> None:
+    """The table in the terminal (fmt term), or report.<fmt> files beside the sweep; reads only: the
+    study is opened for importances only where it exists (its journal here, or --storage)."""
+    from cockpit.report.sweep import SWEEP_FORMATS, write_sweep_report
+    from engine.sweep.common import JOURNAL
+    from engine.sweep.table import read_sweep
+
+    sweep = read_sweep(runs, name)
+    if sweep is None:
+        fail(f"no sweep {name!r} in {runs} (looked for {runs / 'sweeps' / name / SWEEP_JSON})")
+    table = sweep_table(runs, name, sweep)
+    if fmt.strip().lower() in ("term", "terminal", ""):
+        print_table(table)
+        return
     formats = list(SWEEP_FORMATS) if fmt == "all" else [f.strip() for f in fmt.split(",")]
+    has_study = storage or (runs / "sweeps" / name / JOURNAL).is_file()
+    importance = _importance(_open(name, storage, runs)) if has_study and sweep.kind == "search" else {}
     try:
-        paths = write_sweep_report(sweep_table(runs, name, study.sweep), runs / "sweeps" / name, formats,
-                                   _importance(study))
-    except ValueError as exc:
+        paths = write_sweep_report(table, runs / "sweeps" / name, formats, importance)
+    except (ValueError, OSError) as exc:
         fail(str(exc))
     for p in paths:
         console.print(f"report: {p}")
