@@ -7,7 +7,7 @@ import sys
 import types
 
 from engine.contracts import metric_info
-from engine.spec import load_spec
+from engine.spec import RunSpec, load_spec
 from engine.store import Run
 from engine.system import SystemSampler
 
@@ -75,3 +75,17 @@ def test_a_run_stores_system_metrics_and_says_it_has_no_gpu(tmp_path):
     assert run.meta()["gpus"] == []
     assert run.series("system/cpu") and run.series("system/ram_gb"), "sampled at the first window flush"
     assert len(run.series("system/cpu")) < len(run.series("train_loss")), "time-based, not per window"
+
+
+def test_reports_show_the_system_metrics_and_say_no_gpu(tmp_path):
+    from cockpit.report import summarize
+    from cockpit.report.render.md import render_markdown
+
+    gpu_run, cpu_run = (Run.create(tmp_path, RunSpec(name=n)) for n in ("gpu", "cpu"))
+    host = [(s, s / 10, "system/cpu", 0.5) for s in (10, 20)] + [(s, s / 10, "system/ram_gb", 3.0) for s in (10, 20)]
+    gpu_run.add_metrics(host + [(s, s / 10, "system/gpu0/util", 0.9) for s in (10, 20)]
+                        + [(s, s / 10, "system/gpu0/temp_c", 70.0) for s in (10, 20)])
+    cpu_run.add_metrics(host)
+    gpu_md, cpu_md = (render_markdown(summarize(r)) for r in (gpu_run, cpu_run))
+    assert "| GPU utilisation (gpu0) | 90% |" in gpu_md and "| GPU temperature (gpu0) (°C) | 70 |" in gpu_md
+    assert "| CPU (all cores) | 50% |" in cpu_md and "no GPU" in cpu_md and "no GPU" not in gpu_md

@@ -12,7 +12,7 @@ SECTIONS = {
     "calibration": "Calibration",
     "classes": "Classes",
     "difficulty": "Sample difficulty",
-    "throughput": "Throughput",
+    "throughput": "Throughput and system",
     "layers": "Layers",
     "hardest": "Hardest examples",
     "timeline": "Timeline and events",

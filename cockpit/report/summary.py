@@ -157,7 +157,7 @@ def summarize(run: Run, against: Run | None = None, max_points: int = MAX_POINTS
 def _series(run: Run, order: list[str], max_points: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """(downsampled series of the charted metrics, the best value of each accuracy and loss)."""
     names = set(order)
-    wanted = [n for n in SERIES if n in names] + [n for n in order if n.startswith("lr/")]
+    wanted = [n for n in SERIES if n in names] + [n for n in order if n.startswith(("lr/", "system/gpu"))]
     raw = {n: [(int(s), finite(v)) for s, v in run.series(n)] for n in wanted}
     series = {n: {"step": [p[0] for p in pts], "value": [p[1] for p in pts]}
               for n, pts in ((n, downsample(raw[n], max_points)) for n in wanted)}

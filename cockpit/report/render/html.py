@@ -14,6 +14,7 @@ from ..sections import SECTIONS
 from . import svg
 from .html_kit import figure, note, page, section, signed, table
 from .line_chart import line_chart
+from ..system import TITLE as SYSTEM_TITLE, system_note, system_table_rows
 
 STATE_COLORS = {
     "created": ("#fef3c7", "#92400e"), "running": ("#dcfce7", "#166534"), "paused": ("#fef3c7", "#92400e"),
@@ -297,7 +298,14 @@ def throughput_html(s: dict[str, Any], markers: list[dict[str, Any]]) -> str:
     final = s["metrics"]["final"]
     if final.get("memory_gb") is not None:
         extra = f"<p>peak GPU memory: <b>{final['memory_gb']:.2f} GB</b></p>"
-    return section("throughput", SECTIONS["throughput"], extra + '<div class="grid2">' + "".join(figure(c) for c in charts) + "</div>")
+    return section("throughput", SECTIONS["throughput"], extra + '<div class="grid2">' + "".join(figure(c) for c in charts)
+                   + "</div>" + system_html(s))
+
+
+def system_html(s: dict[str, Any]) -> str:
+    rows, said = system_table_rows(s), system_note(s)
+    return (f"<h3>{escape(SYSTEM_TITLE)}</h3>" + (table(["metric", "last", "min", "max"], rows, num=(1, 2, 3)) if rows else "")
+            + (note(said) if said else ""))
 
 
 def layers_html(s: dict[str, Any]) -> str:

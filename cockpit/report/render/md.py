@@ -12,6 +12,7 @@ from ..fmt import (KEY_METRICS, PASS_LABELS, class_names, compact_toml, curve_ro
 from ..sections import SECTIONS
 from .term import CURVES, DIFFICULTY, THROUGHPUT
 from .term_kit import step_spark
+from ..system import TITLE as SYSTEM_TITLE, system_curves, system_note
 
 SPARK_W = 48
 
@@ -202,7 +203,13 @@ def difficulty_md(s: dict[str, Any]) -> list[str]:
 
 def throughput_md(s: dict[str, Any]) -> list[str]:
     tbl = curves(s, THROUGHPUT)
-    return [h2("throughput"), "", tbl or f"_{s['notes'].get('throughput', 'no throughput measurements yet')}_", ""]
+    return [h2("throughput"), "", tbl or f"_{s['notes'].get('throughput', 'no throughput measurements yet')}_", ""] + \
+        system_md(s)
+
+
+def system_md(s: dict[str, Any]) -> list[str]:
+    tbl, said = curves(s, system_curves(s)), system_note(s)
+    return [f"{SYSTEM_TITLE}:", ""] + ([tbl, ""] if tbl else []) + ([f"_{said}_", ""] if said else [])
 
 
 def layers_md(s: dict[str, Any]) -> list[str]:

@@ -22,6 +22,7 @@ from ..fmt import (KEY_METRICS, PASS_LABELS, class_names, curve_rows, fmt_clock,
                    progress_text, toml_tables)
 from ..sections import SECTIONS
 from .term_kit import bar, curves_table, marker_style
+from ..system import TITLE as SYSTEM_TITLE, system_curves, system_note
 
 # the sparkline rows of the training, throughput and difficulty sections: (label, metric, log scale)
 CURVES = curve_rows(["train_loss", "test_loss", "val_loss", "train_acc", "test_acc", "val_acc", "lr", "grad_norm",
@@ -271,7 +272,14 @@ def throughput_part(s: dict[str, Any], width: int) -> list[RenderableType]:
     if "throughput" in s["notes"]:
         return out + [note(s["notes"]["throughput"])]
     t = curves_table(s, THROUGHPUT, width)
-    return out + [t or note("no throughput measurements yet")]
+    return out + [t or note("no throughput measurements yet")] + system_part(s, width)
+
+
+def system_part(s: dict[str, Any], width: int) -> list[RenderableType]:
+    out: list[RenderableType] = [Text(SYSTEM_TITLE, style="bold")]
+    t = curves_table(s, system_curves(s), width)
+    said = system_note(s)
+    return out + ([t] if t else []) + ([note(said)] if said else [])
 
 
 def layers_part(s: dict[str, Any]) -> list[RenderableType]:
