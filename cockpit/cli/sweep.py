@@ -40,8 +40,9 @@ class _SweepGroup(TyperGroup):
         return super().resolve_command(ctx, args)
 
 
-app = typer.Typer(cls=_SweepGroup, help="Sweeps: many runs of one preset across configurations and seeds, on Optuna.",
-                  no_args_is_help=True, rich_markup_mode=None)
+app = typer.Typer(cls=_SweepGroup, help="Sweeps: many runs of one preset across configurations and seeds, on Optuna. "
+                  "`cockpit sweep FILE` is `cockpit sweep run FILE`.", add_completion=False, no_args_is_help=True,
+                  rich_markup_mode=None)
 
 StorageOpt = typer.Option("", "--storage", metavar="URL", help="Optuna storage: a journal file path or a database "
                           "URL (postgresql://...). Default: runs/sweeps/NAME/journal.log.", show_default=False)
