@@ -304,9 +304,10 @@ def test_json_follows_the_documented_schema(runs):
     assert [r["pass"] for r in fin["finishing"]] == ["base", "swa", "calibrated", "tta", "ensemble"]
     tta = next(r for r in fin["finishing"] if r["pass"] == "tta")
     assert tta["delta_acc"] == pytest.approx(0.9381 - 0.927)  # against the pass's own baseline
-    assert "best.pt" in tta["detail"]
+    assert "best.pt" in tta["model"] and "best.pt" in tta["baseline"]  # which model, against what
     ens = next(r for r in fin["finishing"] if r["pass"] == "ensemble")
-    assert ens["delta_acc"] == pytest.approx(0.9452 - fin["metrics"]["final"]["test_acc"])  # against base
+    assert ens["delta_acc"] == pytest.approx(0.9452 - 0.94)  # against the best member, and says so
+    assert ens["baseline"] == "the best member (run-2)"
     assert fin["metrics"]["best"]["test_acc"]["step"] == 400
     assert fin["metrics"]["final"]["grad_norm"] is None  # the inf became null
     assert fin["run"]["duration_s"] == pytest.approx(1234.5)

@@ -13,6 +13,7 @@ from pathlib import Path
 from engine.store import StoreError, iter_runs, reap_dead_runs
 
 from .formats import fmt_acc, fmt_started
+from .selection import selected
 
 COLUMNS = ("run", "state", "preset", "best acc", "started")
 UNREADABLE = "unreadable"
@@ -27,7 +28,7 @@ class RunRow:
     run_id: str
     state: str
     preset: str
-    best_acc: float | None
+    best_acc: float | None  # test accuracy of best.pt: selected on validation, else the last evaluation
     started: float | None
     path: Path
     error: str = ""  # why an unreadable run's store cannot be read
@@ -44,6 +45,12 @@ class RunRow:
         return asdict(self) | {"path": str(self.path)}
 
 
+def selected_acc(run) -> float | None:
+    """The test accuracy of the checkpoint selected on validation (best.pt), never the highest test accuracy."""
+    sel = selected(run)
+    return sel.test_acc if sel else None
+
+
 def scan_runs(runs_dir: Path | None) -> list[RunRow]:
     """One row per run, oldest first; a run whose store cannot be read is an `unreadable` row."""
     rows = []
@@ -51,7 +58,7 @@ def scan_runs(runs_dir: Path | None) -> list[RunRow]:
         try:
             meta = run.check().meta()
             rows.append(RunRow(run.run_id, meta.get("state", "created"), meta.get("preset", ""),
-                               run.best("test_acc"), meta.get("started") or meta.get("created"), run.path))
+                               selected_acc(run), meta.get("started") or meta.get("created"), run.path))
         except StoreError as exc:
             reason = str(exc).removeprefix(str(run.db_path)).strip()
             rows.append(RunRow(run.run_id, UNREADABLE, "", None, None, run.path, f"run.db {reason}"))

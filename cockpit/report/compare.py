@@ -19,7 +19,7 @@ from .summary import SCHEMA_VERSION, clean, summarize
 # (key, label, higher is better) rows of the results table; key is "metric:<name>", "best:<name>",
 # "pass:<name>" (a finishing pass's accuracy) or "run:<field>"
 RESULT_ROWS = [
-    ("best:test_acc", "best test accuracy", True), ("metric:test_acc", "final test accuracy", True),
+    ("selected:test_acc", "best.pt test accuracy", True), ("metric:test_acc", "final test accuracy", True),
     ("metric:test_loss", "final test loss", False), ("best:val_acc", "best val accuracy", True),
     ("metric:train_acc", "final train accuracy", True), ("metric:train_loss", "final train loss", False),
     ("pass:swa", "SWA accuracy", True), ("pass:calibrated", "calibrated accuracy", True),
@@ -41,6 +41,9 @@ def result_value(s: dict[str, Any], key: str) -> float | None:
     if kind == "best":
         b = s["metrics"]["best"].get(name)
         return b["value"] if b else None
+    if kind == "selected":  # best.pt's evaluation (selected on validation), never the highest test figure
+        sel = s["metrics"].get("selected") or {}
+        return sel.get(name)
     if kind in ("pass", "ece"):
         row = next((r for r in s["finishing"] if r["pass"] == name), None)
         return (row["acc"] if kind == "pass" else row["ece"]) if row else None
@@ -62,15 +65,18 @@ def fmt_result(key: str, v: Any) -> str:
     return format_metric(name, v)
 
 
-def delta_text(key: str, v: Any, base: Any) -> str:
+def delta_text(key: str, v: Any, base: Any, baseline: str = "A") -> str:
+    """The change from the baseline run's value, naming it: '+1.20 pp vs A'."""
     if v is None or base is None or key in ("run:duration_s", "run:step"):
         return ""
     name = key.partition(":")[2]
     if key.startswith(("pass:", "ece:")) or name.endswith("acc"):
-        return fmt_delta_pct(v - base)
-    if name == "images_per_s":
-        return f"{(v / base - 1) * 100:+.1f}%" if base else ""
-    return fmt_delta(v - base)
+        d = fmt_delta_pct(v - base)
+    elif name == "images_per_s":
+        d = f"{(v / base - 1) * 100:+.1f}%" if base else ""
+    else:
+        d = fmt_delta(v - base)
+    return f"{d} vs {baseline}" if d else ""
 
 
 def compare_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -103,7 +109,7 @@ def compare_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     errors = [f"{s['run']['run_id']}: spec.toml does not validate ({s['spec_error']})" for s in summaries if s.get("spec_error")]
     return clean({
         "schema_version": SCHEMA_VERSION,
-        "runs": [s["run"] | {"best_test_acc": result_value(s, "best:test_acc")} for s in summaries],
+        "runs": [s["run"] | {"best_test_acc": result_value(s, "selected:test_acc")} for s in summaries],
         "diff": diff,
         "results": results,
         "curves": curves,

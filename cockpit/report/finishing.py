@@ -1,7 +1,9 @@
 """A report's finishing-pass rows: base, SWA, calibrated, TTA, ensemble, read from the typed results.
 
-Deltas are against the pass's own baseline when it measured one on the same checkpoint (SWA's and
-TTA's base accuracy, calibration's `before`), else against the base row (the final model).
+Every row says which model it measured (`model`: checkpoint and step) and every delta names its
+baseline (`baseline`): the pass's own baseline where it measured one on the same checkpoint (SWA's
+and TTA's base, calibration's `before`), the best member for an ensemble, else the base row (the
+final model). The base row holds the final model's figures only (no ECE measured on another model).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 from engine.contracts import CalibrationResult, EnsembleResult, SWAResult, TTAResult
 from engine.store import StoredResult
 
-FIELDS = ("pass", "acc", "loss", "ece", "delta_acc", "delta_loss", "detail")
+FIELDS = ("pass", "model", "acc", "loss", "ece", "delta_acc", "delta_loss", "baseline", "detail")
 Row = dict[str, Any]
 
 
@@ -27,10 +29,11 @@ def finite(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def finishing_rows(final: dict[str, Any], results: dict[str, StoredResult]) -> list[Row]:
-    """The rows side by side (the latest result of each pass counts), each with its deltas."""
+def finishing_rows(final: dict[str, Any], results: dict[str, StoredResult], final_step: int | None = None) -> list[Row]:
+    """The rows side by side (the latest result of each pass counts), each with its deltas;
+    `final_step` is the step of the final model's test evaluation."""
     swa, cal, tta, ens = (results.get(k) for k in ("swa", "calibrate", "tta", "ensemble"))
-    base = _base_row(final, *(r.data if r else None for r in (swa, cal, tta)))
+    base = _base_row(final, final_step)
     rows = [base] if base else []
     rows += [make(r) for r, make in ((swa, _swa_row), (cal, _calibration_row), (tta, _tta_row), (ens, _ensemble_row))
              if r is not None]
@@ -39,59 +42,67 @@ def finishing_rows(final: dict[str, Any], results: dict[str, StoredResult]) -> l
         if r is base:
             r["delta_acc"] = r["delta_loss"] = None
             continue
-        ref_acc = base["acc"] if ref_acc is None and base else ref_acc
-        ref_loss = base["loss"] if ref_loss is None and base else ref_loss
+        if ref_acc is None and ref_loss is None:
+            r["baseline"] = f"base ({base['model']})" if base else None
+            ref_acc, ref_loss = (base["acc"], base["loss"]) if base else (None, None)
         r["delta_acc"] = r["acc"] - ref_acc if r["acc"] is not None and ref_acc is not None else None
         r["delta_loss"] = r["loss"] - ref_loss if r["loss"] is not None and ref_loss is not None else None
+        if r["delta_acc"] is None and r["delta_loss"] is None:
+            r["baseline"] = None
     return [{k: r.get(k) for k in FIELDS} for r in rows]
 
 
-def _base_row(final: dict[str, Any], swa: SWAResult | None, cal: CalibrationResult | None,
-              tta: TTAResult | None) -> Row | None:
-    """The final model: its test figures, else the baseline a pass measured on it."""
-    acc, loss = final.get("test_acc"), final.get("test_loss")
-    for fallback in (tta and tta.base_acc, cal and cal.before.acc, swa and swa.base_acc):
-        acc = finite(fallback) if acc is None else acc
-    if loss is None:
-        loss = finite(tta and tta.base_loss) or finite(cal and cal.before.nll)
+def _base_row(final: dict[str, Any], final_step: int | None) -> Row | None:
+    """The final model's test figures (the last evaluation of the training loop)."""
+    acc, loss = finite(final.get("test_acc")), finite(final.get("test_loss"))
     if acc is None and loss is None:
         return None
-    return {"pass": "base", "acc": acc, "loss": loss, "ece": finite(cal and cal.before.ece), "detail": "final model",
-            "_ref": (None, None)}
+    model = "final model" + (f" · step {final_step:,}" if final_step is not None else "")
+    return {"pass": "base", "model": model, "acc": acc, "loss": loss, "ece": None, "detail": "the training loop's last evaluation",
+            "baseline": None, "_ref": (None, None)}
 
 
-def _with_checkpoint(detail: str, stored: StoredResult) -> str:
-    return f"{detail} · {stored.checkpoint}" if stored.checkpoint else detail
+def _model(checkpoint: str | None, step: int | None) -> str:
+    """'best.pt · step 196': which checkpoint a pass measured, at which step."""
+    parts = [checkpoint or "model"] + ([f"step {step:,}"] if step is not None else [])
+    return " · ".join(parts)
 
 
 def _swa_row(stored: StoredResult) -> Row:
     r: SWAResult = stored.data
     detail = f"averaged weights, {r.epochs} epoch{'' if r.epochs == 1 else 's'}"
-    return {"pass": "swa", "acc": finite(r.test_acc), "loss": finite(r.test_loss), "ece": None,
-            "detail": _with_checkpoint(detail, stored), "_ref": (finite(r.base_acc), finite(r.base_loss))}
+    base = "the model it averaged" + (f" (step {r.base_step:,})" if r.base_step is not None else "")
+    return {"pass": "swa", "model": _model(stored.checkpoint or "swa.pt", r.step if r.step is not None else stored.step),
+            "acc": finite(r.test_acc), "loss": finite(r.test_loss), "ece": None, "detail": detail,
+            "baseline": base, "_ref": (finite(r.base_acc), finite(r.base_loss))}
 
 
 def _calibration_row(stored: StoredResult) -> Row:
     r: CalibrationResult = stored.data
     t = finite(r.temperature)
     detail = f"temperature {t:.3g}" if t is not None else "temperature scaling"
-    return {"pass": "calibrated", "acc": finite(r.after.acc), "loss": finite(r.after.nll), "ece": finite(r.after.ece),
-            "detail": _with_checkpoint(detail, stored), "_ref": (finite(r.before.acc), finite(r.before.nll))}
+    ece = finite(r.before.ece)
+    detail += f", ECE before {ece:.2%}" if ece is not None else ""
+    return {"pass": "calibrated", "model": _model(r.checkpoint or stored.checkpoint, r.step), "acc": finite(r.after.acc),
+            "loss": finite(r.after.nll), "ece": finite(r.after.ece), "detail": detail,
+            "baseline": f"{r.checkpoint or 'the model'} before scaling", "_ref": (finite(r.before.acc), finite(r.before.nll))}
 
 
 def _tta_row(stored: StoredResult) -> Row:
     r: TTAResult = stored.data
     n = r.n_views or len(r.views)
     detail = f"{n} views: {', '.join(r.views)}" if r.views else f"{n} views"
-    return {"pass": "tta", "acc": finite(r.tta_acc), "loss": finite(r.tta_loss), "ece": finite(r.ece),
-            "detail": _with_checkpoint(f"{detail} ({r.combine})", stored),
+    return {"pass": "tta", "model": _model(r.checkpoint or stored.checkpoint, stored.step), "acc": finite(r.tta_acc),
+            "loss": finite(r.tta_loss), "ece": finite(r.ece), "detail": f"{detail} ({r.combine})",
+            "baseline": f"{r.checkpoint or 'the model'} without TTA (identity view)",
             "_ref": (finite(r.base_acc), finite(r.base_loss))}
 
 
 def _ensemble_row(stored: StoredResult) -> Row:
     r: EnsembleResult = stored.data
-    detail = f"{len(r.members)} members" if r.members else "ensemble"
-    if finite(r.best_member_acc) is not None:
-        detail += f", best member {r.best_member_acc:.2%}"
-    return {"pass": "ensemble", "acc": finite(r.headline_acc), "loss": finite(r.nll), "ece": None, "detail": detail,
-            "_ref": (None, None)}
+    detail = f"{len(r.members)} members, mean probability" if r.members else "mean probability"
+    best = max(r.members, key=lambda m: m.acc, default=None)
+    model = f"{len(r.members)} runs' " + ("/".join(sorted(set(r.checkpoints))) if r.checkpoints else "models")
+    baseline = f"the best member ({best.run})" if best is not None else "the best member"
+    return {"pass": "ensemble", "model": model, "acc": finite(r.headline_acc), "loss": finite(r.nll), "ece": None,
+            "detail": detail, "baseline": baseline, "_ref": (finite(r.best_member_acc), best and finite(best.nll))}

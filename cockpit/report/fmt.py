@@ -14,8 +14,9 @@ KEY_METRICS = [(name, metric_label(name)) for name, info in METRICS.items() if i
 PASS_LABELS = {"base": "base", "swa": "SWA", "calibrated": "calibrated", "tta": "TTA", "ensemble": "ensemble"}
 # the per-layer table: (summary key, heading); fractions are shown as percentages
 LAYER_COLUMNS = [("grad_norm", "grad norm"), ("update_ratio", "update ratio"), ("lr", "lr"), ("act_mean", "act mean"),
-                 ("act_std", "act std"), ("act_zeros", "zeros"), ("act_dead", "dead"), ("act_saturation", "saturation")]
-LAYER_FRACTIONS = ("act_zeros", "act_dead", "act_saturation")
+                 ("act_std", "act std"), ("act_zeros", "zeros"), ("act_dead", "dead"), ("act_saturation", "saturation"),
+                 ("act_gate_mean", "gate mean"), ("act_gate", "gate saturation")]
+LAYER_FRACTIONS = ("act_zeros", "act_dead", "act_saturation", "act_gate")
 
 
 def curve_rows(names: Iterable[str]) -> list[tuple[str, str, bool]]:
@@ -119,6 +120,22 @@ def toml_tables(text: str) -> list[tuple[str, str]]:
 def class_names(summary: dict[str, Any]) -> list[str]:
     conf = (summary.get("results") or {}).get("confusion") or {}
     return [str(c) for c in conf.get("classes") or []]
+
+
+def confusion_model(summary: dict[str, Any]) -> str:
+    """Which model the confusion matrix and per-class accuracy describe: 'best.pt · step 196'."""
+    conf = (summary.get("results") or {}).get("confusion") or {}
+    ckpt, step = conf.get("checkpoint") or conf.get("_checkpoint") or "model", conf.get("_step")
+    return f"{ckpt} · step {step:,}" if isinstance(step, int) else str(ckpt)
+
+
+def selection_line(summary: dict[str, Any]) -> str:
+    """'best.pt: step N, the highest validation accuracy (test accuracy X)', or '' before an evaluation."""
+    sel = (summary.get("metrics") or {}).get("selected")
+    if not sel:
+        return ""
+    acc = sel.get("test_acc")
+    return sel["says"] + (f"; its test accuracy {fmt_pct(acc)}" if acc is not None else "")
 
 
 def per_class_acc(summary: dict[str, Any]) -> tuple[list[str], list[float | None]]:

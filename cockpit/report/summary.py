@@ -19,6 +19,8 @@ from cockpit import __version__
 from engine.contracts import METRICS
 from engine.store import ACTIVE_STATES, WORKER_GONE, Run, StoredResult
 
+from cockpit.core.selection import selected
+
 from .finishing import finishing_rows, finite
 
 SCHEMA_VERSION = 1
@@ -34,8 +36,8 @@ SCHEMA: dict[str, tuple[str, ...]] = {
             "created", "started", "ended", "duration_s", "step", "total_steps", "steps_per_epoch",
             "epochs", "epoch", "progress", "error"),
     "against": ("run_id", "path", "diff", "error"),
-    "metrics": ("final", "best", "names"),
-    "finishing": ("pass", "acc", "loss", "ece", "delta_acc", "delta_loss", "detail"),
+    "metrics": ("final", "best", "names", "selected"),
+    "finishing": ("pass", "model", "acc", "loss", "ece", "delta_acc", "delta_loss", "baseline", "detail"),
     "results": ("hardest", "swa", "calibrate", "tta", "ensemble", "confusion", "other"),
     "difficulty": ("quantiles", "hist", "hist_edges", "hist_step"),
     "events": ("id", "wall", "step", "epoch", "kind", "level", "message", "data", "marker"),
@@ -69,10 +71,11 @@ def clean(obj: Any) -> Any:
 
 
 def downsample(points: list[tuple[int, float | None]], max_points: int = MAX_POINTS) -> list[tuple[int, float | None]]:
-    """At most ~max_points points, keeping each bucket's min and max (spikes survive, shape holds)."""
+    """At most ~max_points points, keeping each bucket's min and max (spikes survive, shape holds) and
+    always the first and the last point (so "last" in every view is the store's last value)."""
     if len(points) <= max_points:
         return list(points)
-    buckets = max(max_points // 2, 1)
+    buckets = max((max_points - 2) // 2, 1)  # two left for the first and last points
     n = len(points)
     out: list[tuple[int, float | None]] = []
     for i in range(buckets):
@@ -85,6 +88,10 @@ def downsample(points: list[tuple[int, float | None]], max_points: int = MAX_POI
         lo = min(vals, key=lambda p: p[1])
         hi = max(vals, key=lambda p: p[1])
         out.extend(sorted({lo, hi}, key=lambda p: p[0]) if lo != hi else [lo])
+    if out[0] != points[0]:
+        out.insert(0, points[0])
+    if out[-1] != points[-1]:
+        out.append(points[-1])
     return out
 
 
@@ -101,7 +108,8 @@ def _layers(order: list[str], last: dict[str, float | None]) -> list[dict[str, A
     """One row per block / param group: its last per-layer instrument values."""
     cols = {"grad_norm/": "grad_norm", "update_ratio/": "update_ratio", "lr/": "lr",
             "act/mean/": "act_mean", "act/std/": "act_std", "act/zeros/": "act_zeros",
-            "act/dead/": "act_dead", "act/saturation/": "act_saturation"}
+            "act/dead/": "act_dead", "act/saturation/": "act_saturation", "act/gate/": "act_gate",
+            "act/gate_mean/": "act_gate_mean"}
     rows: dict[str, dict[str, Any]] = {}
     for name in order:
         for prefix, col in cols.items():
@@ -142,8 +150,8 @@ def summarize(run: Run, against: Run | None = None, max_points: int = MAX_POINTS
         "spec_toml": spec_toml,
         "spec_error": spec_error,
         "against": _against(run, spec, spec_error, against) if against is not None else None,
-        "metrics": {"final": last, "best": best, "names": order},
-        "finishing": finishing_rows(last, latest),
+        "metrics": {"final": last, "best": best, "names": order, "selected": _selected(run)},
+        "finishing": finishing_rows(last, latest, max((st for st, _ in run.series("test_acc")), default=None)),
         "results": results,
         "series": series,
         "difficulty": difficulty,
@@ -152,6 +160,13 @@ def summarize(run: Run, against: Run | None = None, max_points: int = MAX_POINTS
         "notes": _notes(state, series, results, difficulty, order),
     }
     return clean(summary)
+
+
+def _selected(run: Run) -> dict[str, Any] | None:
+    """best.pt's evaluation: step, test accuracy, how it was chosen, and a line that says so."""
+    sel = selected(run)
+    return None if sel is None else {"step": sel.step, "test_acc": sel.test_acc, "val_acc": sel.val_acc,
+                                     "basis": sel.basis, "says": sel.says}
 
 
 def _series(run: Run, order: list[str], max_points: int) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -9,7 +9,7 @@ from engine.contracts import format_metric
 
 from ..fmt import (KEY_METRICS, PASS_LABELS, class_names, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration, fmt_num,
                    fmt_pct, fmt_time, fmt_value, layer_cell, layer_columns, marker_events, per_class_acc,
-                   progress_text, toml_tables)
+                   progress_text, toml_tables, confusion_model, selection_line)
 from ..sections import SECTIONS
 from . import svg
 from .html_kit import figure, note, page, section, signed, table
@@ -149,8 +149,10 @@ def metrics_html(s: dict[str, Any]) -> str:
                      format_metric(name, b["value"]) if b else "", f"{b['step']:,}" if b else ""))
     if not rows:
         return section("metrics", SECTIONS["metrics"], note(s["notes"].get("metrics", "no metrics recorded")))
+    sel = selection_line(s)
     return section("metrics", SECTIONS["metrics"],
-                   table(["metric", "name", "final", "best", "best at step"], rows, num=(2, 3, 4)))
+                   table(["metric", "name", "final", "best", "best at step"], rows, num=(2, 3, 4))
+                   + (f"<p>{escape(sel)}.</p>" if sel else ""))
 
 
 def finishing_html(s: dict[str, Any]) -> str:
@@ -160,13 +162,13 @@ def finishing_html(s: dict[str, Any]) -> str:
         parts.append(note(s["notes"].get("finishing", "no finishing passes were run")))
     if rows:
         parts.append(table(
-            ["pass", "accuracy", "Δ accuracy", "loss / NLL", "Δ loss", "ECE", "detail"],
-            [(PASS_LABELS.get(r["pass"], r["pass"]), fmt_pct(r["acc"]),
+            ["pass", "model", "accuracy", "Δ accuracy", "loss / NLL", "Δ loss", "Δ against", "ECE", "detail"],
+            [(PASS_LABELS.get(r["pass"], r["pass"]), r.get("model") or "", fmt_pct(r["acc"]),
               signed(r["delta_acc"], fmt_delta_pct(r["delta_acc"])),
               fmt_num(r["loss"]) if r["loss"] is not None else "–",
               signed(r["delta_loss"], fmt_delta(r["delta_loss"]), higher_is_better=False),
-              fmt_pct(r["ece"]), r["detail"] or "") for r in rows],
-            num=(1, 2, 3, 4, 5)))
+              r.get("baseline") or "", fmt_pct(r["ece"]), r["detail"] or "") for r in rows],
+            num=(2, 3, 4, 5, 7)))
     res = s["results"]
     tta = res.get("tta")
     if tta and tta.get("views"):
@@ -257,11 +259,13 @@ def classes_html(s: dict[str, Any]) -> str:
     mean = sum(a for a in accs if a is not None) / max(sum(a is not None for a in accs), 1) if accs else None
     charts = []
     if accs:
-        charts.append(svg.hbar_chart("chart-per-class", "Per-class accuracy", names, accs, vmax=1.0,
+        charts.append(svg.hbar_chart("chart-per-class", f"Per-class accuracy ({confusion_model(s)})", names, accs,
+                                     vmax=1.0,
                                      highlight_below=mean))
     matrix = conf.get("matrix") or []
     if matrix:
-        charts.append(svg.heatmap("chart-confusion", "Confusion matrix", matrix, class_names(s) or names))
+        charts.append(svg.heatmap("chart-confusion", f"Confusion matrix ({confusion_model(s)})", matrix,
+                                  class_names(s) or names))
     legend = (f'<div class="legend"><span><span class="sw" style="background:#ea580c"></span>below the mean '
               f'({fmt_pct(mean)})</span></div>') if mean is not None else ""
     return section("classes", SECTIONS["classes"], legend + '<div class="grid2">' + "".join(figure(c) for c in charts) + "</div>")

@@ -8,7 +8,7 @@ from engine.contracts import format_metric
 
 from ..fmt import (KEY_METRICS, PASS_LABELS, class_names, compact_toml, curve_rows, fmt_clock, fmt_delta, fmt_delta_pct,
                    fmt_duration, fmt_num, fmt_pct, fmt_time, fmt_value, layer_cell, layer_columns, marker_events,
-                   per_class_acc, progress_text)
+                   per_class_acc, progress_text, confusion_model, selection_line)
 from ..sections import SECTIONS
 from .term import CURVES, DIFFICULTY, THROUGHPUT
 from .term_kit import step_spark
@@ -112,7 +112,9 @@ def metrics_md(s: dict[str, Any]) -> list[str]:
                          f"{b['step']:,}" if b else ""))
     if not rows:
         return [h2("metrics"), ""] + note(s["notes"].get("metrics", "no metrics recorded"))
-    return [h2("metrics"), "", md_table(["metric", "final", "best", "at step"], rows, right=(1, 2, 3)), ""]
+    sel = selection_line(s)
+    return [h2("metrics"), "", md_table(["metric", "final", "best", "at step"], rows, right=(1, 2, 3)), ""] + (
+        [sel + ".", ""] if sel else [])
 
 
 def finishing_md(s: dict[str, Any]) -> list[str]:
@@ -120,10 +122,11 @@ def finishing_md(s: dict[str, Any]) -> list[str]:
     if len(s["finishing"]) <= 1:
         out += note(s["notes"].get("finishing", "no finishing passes were run"))
     if s["finishing"]:
-        out += [md_table(["pass", "accuracy", "Δ accuracy", "loss / NLL", "Δ loss", "ECE", "detail"],
-                         [(PASS_LABELS.get(r["pass"], r["pass"]), fmt_pct(r["acc"]), fmt_delta_pct(r["delta_acc"]),
-                           fmt_num(r["loss"]) if r["loss"] is not None else "–", fmt_delta(r["delta_loss"]),
-                           fmt_pct(r["ece"]), r["detail"] or "") for r in s["finishing"]], right=(1, 2, 3, 4, 5)), ""]
+        out += [md_table(["pass", "model", "accuracy", "Δ accuracy", "loss / NLL", "Δ loss", "Δ against", "ECE", "detail"],
+                         [(PASS_LABELS.get(r["pass"], r["pass"]), r.get("model") or "", fmt_pct(r["acc"]),
+                           fmt_delta_pct(r["delta_acc"]), fmt_num(r["loss"]) if r["loss"] is not None else "–",
+                           fmt_delta(r["delta_loss"]), r.get("baseline") or "", fmt_pct(r["ece"]), r["detail"] or "")
+                          for r in s["finishing"]], right=(2, 3, 4, 5, 7)), ""]
     tta = s["results"].get("tta")
     if tta and tta.get("views"):
         out += ["TTA views: " + ", ".join(f"{k} {fmt_pct(v)}" for k, v in tta["views"].items()), ""]
@@ -169,7 +172,7 @@ def classes_md(s: dict[str, Any]) -> list[str]:
     conf = s["results"].get("confusion")
     if not conf:
         return [h2("classes"), ""] + note(s["notes"]["classes"])
-    out = [h2("classes"), ""]
+    out = [h2("classes"), "", f"Model: {confusion_model(s)}.", ""]
     cnames, accs = per_class_acc(s)
     if accs:
         out += [md_table(["class", "accuracy", ""], [(n, fmt_pct(a, 1), "█" * round((a or 0) * 20))

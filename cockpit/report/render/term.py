@@ -19,7 +19,7 @@ from engine.contracts import format_metric
 
 from ..fmt import (KEY_METRICS, PASS_LABELS, class_names, curve_rows, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration, fmt_num,
                    fmt_pct, fmt_time, fmt_value, layer_cell, layer_columns, marker_events, per_class_acc,
-                   progress_text, toml_tables)
+                   progress_text, toml_tables, confusion_model, selection_line)
 from ..sections import SECTIONS
 from .term_kit import bar, curves_table, marker_style
 from ..system import TITLE as SYSTEM_TITLE, system_curves, system_note
@@ -129,7 +129,9 @@ def metrics_part(s: dict[str, Any]) -> list[RenderableType]:
         t.add_row(label, format_metric(name, final.get(name)), format_metric(name, b["value"]) if b else "",
                   f"{b['step']:,}" if b else "")
         n += 1
-    return [heading("metrics"), t if n else note(s["notes"].get("metrics", "no metrics recorded"))]
+    sel = selection_line(s)
+    return [heading("metrics"), t if n else note(s["notes"].get("metrics", "no metrics recorded"))] + (
+        [Text(sel, style="grey50")] if sel else [])
 
 
 def finishing_part(s: dict[str, Any]) -> list[RenderableType]:
@@ -139,14 +141,16 @@ def finishing_part(s: dict[str, Any]) -> list[RenderableType]:
         out.append(note(s["notes"].get("finishing", "no finishing passes were run")))
     if rows:
         t = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
-        for col, just in (("pass", "left"), ("accuracy", "right"), ("Δ acc", "right"), ("loss/NLL", "right"),
-                          ("Δ loss", "right"), ("ECE", "right"), ("detail", "left")):
+        for col, just in (("pass", "left"), ("model", "left"), ("accuracy", "right"), ("Δ acc", "right"),
+                          ("loss/NLL", "right"), ("Δ loss", "right"), ("Δ against", "left"), ("ECE", "right"),
+                          ("detail", "left")):
             t.add_column(col, justify=just)
         for r in rows:
             da = Text(fmt_delta_pct(r["delta_acc"]), style="green" if (r["delta_acc"] or 0) > 0 else "red" if (r["delta_acc"] or 0) < 0 else "")
             dl = Text(fmt_delta(r["delta_loss"]), style="green" if (r["delta_loss"] or 0) < 0 else "red" if (r["delta_loss"] or 0) > 0 else "")
-            t.add_row(PASS_LABELS.get(r["pass"], r["pass"]), fmt_pct(r["acc"]), da,
-                      fmt_num(r["loss"]) if r["loss"] is not None else "–", dl, fmt_pct(r["ece"]), r["detail"] or "")
+            t.add_row(PASS_LABELS.get(r["pass"], r["pass"]), r.get("model") or "", fmt_pct(r["acc"]), da,
+                      fmt_num(r["loss"]) if r["loss"] is not None else "–", dl, r.get("baseline") or "",
+                      fmt_pct(r["ece"]), r["detail"] or "")
         out.append(t)
     tta = s["results"].get("tta")
     if tta and tta.get("views"):
@@ -207,7 +211,8 @@ def classes_part(s: dict[str, Any]) -> list[RenderableType]:
     names, accs = per_class_acc(s)
     parts: list[RenderableType] = []
     if accs:
-        t = Table(title="per-class accuracy", title_justify="left", box=box.SIMPLE_HEAD, header_style="bold",
+        t = Table(title=f"per-class accuracy ({confusion_model(s)})", title_justify="left", box=box.SIMPLE_HEAD,
+                  header_style="bold",
                   pad_edge=False)
         t.add_column("class")
         t.add_column("acc", justify="right")
@@ -221,7 +226,8 @@ def classes_part(s: dict[str, Any]) -> list[RenderableType]:
         if len(matrix) <= 20:
             cw = max(max((len(f"{v:g}") for row in matrix for v in row), default=1), 3)
             fits = len(labels) == len(matrix) and all(len(x) <= cw for x in labels)
-            hm = Table(title="confusion matrix (rows: true, cols: predicted)", title_justify="left", box=None,
+            hm = Table(title=f"confusion matrix of {confusion_model(s)} (rows: true, cols: predicted)",
+                       title_justify="left", box=None,
                        padding=0, pad_edge=False, show_header=True, header_style="grey50")
             hm.add_column("", justify="right", no_wrap=True)
             for j in range(len(matrix)):

@@ -1,0 +1,49 @@
+"""Which checkpoint a run selected as best.pt, and its test accuracy, from the run store alone.
+
+The engine writes best.pt at the first evaluation with the highest validation accuracy; a run with
+no validation split selects the last evaluation (choosing on the test set would be peeking). So the
+honest "best acc" of a run is the test accuracy at that evaluation, never the highest test accuracy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from engine.store import Run
+
+__all__ = ["Selection", "selected"]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """best.pt's evaluation: its step, test accuracy, and how it was chosen."""
+
+    step: int
+    test_acc: float | None
+    basis: str  # "val_acc" or "last epoch"
+    val_acc: float | None = None
+
+    @property
+    def says(self) -> str:
+        """One line for a report: which checkpoint and why."""
+        if self.basis == "val_acc":
+            return f"best.pt: step {self.step}, the highest validation accuracy"
+        return f"best.pt: step {self.step}, the last evaluation (no validation split)"
+
+
+def _finite(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    return [(s, v) for s, v in points if v is not None and math.isfinite(v)]
+
+
+def selected(run: Run) -> Selection | None:
+    """best.pt's evaluation, or None before the first one."""
+    test = dict(_finite(run.series("test_acc")))
+    val = _finite(run.series("val_acc"))
+    if val:
+        step, acc = max(val, key=lambda p: (p[1], -p[0]))  # the first of the highest, as the engine keeps it
+        return Selection(step, test.get(step), "val_acc", acc)
+    if not test:
+        return None
+    step = max(test)
+    return Selection(step, test[step], "last epoch")
