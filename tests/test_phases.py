@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 from rich.console import Console
 from textual.app import App, ComposeResult
@@ -87,3 +94,31 @@ def test_a_real_worker_records_its_phases_then_trains(runs_dir):
     assert run.meta()["phase"] is None, "cleared with the first metrics"
     report = cockpit("report", "last", "--format", "md", "--out", str(runs_dir.parent / "r.md"))
     assert report.returncode == 0 and "loading data: generating synthetic train" in (runs_dir.parent / "r.md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_in_a_real_terminal_cockpit_run_shows_the_phase_before_the_first_step(runs_dir, tmp_path):
+    """`cockpit run` at 80x24 in tmux: the live view says what the worker does before its first step
+    (here: generating a large synthetic set), never `step 0/0`; Ctrl+C twice ends it."""
+    binary = Path(sys.executable).with_name("cockpit")
+    session = f"phases{os.getpid()}"
+    cmd = (f"COCKPIT_RUNS={runs_dir} {binary} run --set data.synthetic_train=400000 --set train.threads=1 "
+           f"--set train.epochs=1; sleep 30")
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", "-c", str(tmp_path), cmd],
+                   check=True)
+    seen: set[str] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "loading data" not in seen:
+            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+            seen |= {p for p in ("importing torch", "loading data", "step 0/0") if p in screen}
+            time.sleep(0.1)
+        assert "loading data" in seen, seen
+        assert "step 0/0" not in seen
+    finally:
+        subprocess.run(["tmux", "send-keys", "-t", session, "C-c"], capture_output=True)
+        time.sleep(0.5)
+        subprocess.run(["tmux", "send-keys", "-t", session, "C-c"], capture_output=True)
+        time.sleep(1)
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
