@@ -333,11 +333,12 @@ async def test_dashboard_shows_a_runs_store(runs_dir):
         assert log.seen == 6 and log.alarms == 1
         rows = dash.query_one(ResultsTable).rows
         assert [r[0] for r in rows] == ["base", "SWA", "SWA", "calibrated", "calibrated", "calibrated", "TTA"]
-        # a finished run takes no commands: the keys are shown disabled and do nothing
-        assert dash.check_action("stop", ()) is None and dash.check_action("pause", ()) is None
+        # a finished run takes no commands: the live-only keys are hidden, and pressing one says why
+        assert dash.check_action("stop", ()) is False and dash.check_action("pause", ()) is False
         await pilot.press("s", "p", "c")
         await pilot.pause()
         assert app.screen is dash and commands(runs_dir / FIXTURE_ID) == []
+        assert "cannot checkpoint: the run is finished" in app.last_notice.message
 
 
 async def test_opening_cockpit_attaches_to_the_running_run(runs_dir):

@@ -21,7 +21,7 @@ from .lazy import LazyGroup
 app = typer.Typer(
     cls=LazyGroup,  # each command's module is imported when it is used: `cockpit` alone opens the TUI fast
     help="Training Cockpit: train image classifiers from the terminal. Run with no command to open the TUI.",
-    add_completion=False, no_args_is_help=False, rich_markup_mode=None,
+    add_completion=True, no_args_is_help=False, rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

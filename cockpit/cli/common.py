@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 
 from cockpit.core.presets import DEFAULT_PRESET, find_preset
+
+from .complete import complete_run
 from engine.spec import RunSpec, SpecError, load_spec
 from engine.store import RUNS_ENV, Run, StoreError, default_runs_dir, resolve_run
 
@@ -19,7 +21,8 @@ err = Console(stderr=True)
 RunsDirOpt = typer.Option(None, "--runs-dir", envvar=RUNS_ENV, help="Where runs live (default ./runs).",
                           show_default=False)
 SetOpt = typer.Option([], "--set", "-s", help="Override a spec field: KEY=VALUE, e.g. optim.lr=0.1 (repeatable).")
-RunArg = typer.Argument(..., metavar="RUN", help="Run id, any unique part of one, 'last', or run dir.")
+RunArg = typer.Argument(..., metavar="RUN", help="Run id, any unique part of one, 'last', or run dir.",
+                        autocompletion=complete_run)
 WidthOpt = typer.Option(0, "--width", help="Width of the terminal output (0: the terminal's).", show_default=False)
 
 

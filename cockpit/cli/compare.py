@@ -12,11 +12,13 @@ from cockpit.report.compare import compare_runs
 from engine.fsutil import write_text_atomic
 from engine.store import Run, StoreError, resolve_run
 
+from .complete import complete_run
 from .common import RunsDirOpt, WidthOpt, fail, output_console
 
 
 def compare(
-    run_refs: list[str] = typer.Argument(..., metavar="RUN...", help="Two or more runs (id, unique part, 'last', or run dir)."),
+    run_refs: list[str] = typer.Argument(..., metavar="RUN...", help="Two or more runs (id, unique part, 'last', or run dir).",
+                                         autocompletion=complete_run),
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help="term (print here; the default), html, json, or all."),
     out: Optional[Path] = typer.Option(None, "--out", "-o",
                                        help="File (one format) or folder for compare.html / compare.json (default: .)."),

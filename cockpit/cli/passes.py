@@ -22,6 +22,7 @@ from rich.text import Text
 from engine.contracts import CommandError, UsageError, parse_command
 from engine.store import ACTIVE_STATES, Run, StoreError
 
+from .complete import complete_preset
 from .common import RunArg, RunsDirOpt, SetOpt, console, err, fail, open_run, resolve_spec, runs_dir_or_default
 
 CheckpointOpt = typer.Option(None, "--checkpoint", "-c", show_default=False,
@@ -239,7 +240,8 @@ def print_ensemble(data: dict[str, Any]) -> None:
     console.print(t)
 
 
-def lr_find_command(preset: Optional[str] = typer.Argument(None, help="Preset file or name (default: quickstart)."),
+def lr_find_command(preset: Optional[str] = typer.Argument(None, help="Preset file or name (default: quickstart).",
+                                                           autocompletion=complete_preset),
                     sets: list[str] = SetOpt,
                     steps: int = typer.Option(200, "--steps", min=2, help="Optimizer steps in the sweep."),
                     runs_dir: Optional[Path] = RunsDirOpt,

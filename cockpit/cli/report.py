@@ -11,11 +11,13 @@ from cockpit.report.export import parse_formats, write_report
 from cockpit.report.summary import summarize
 from engine.store import StoreError, resolve_run
 
+from .complete import complete_run
 from .common import RunsDirOpt, WidthOpt, fail, output_console
 
 
 def report(
-    run_ref: str = typer.Argument("last", metavar="RUN", help="Run id, unique part of one, 'last', or a run dir."),
+    run_ref: str = typer.Argument("last", metavar="RUN", help="Run id, unique part of one, 'last', or a run dir.",
+                                  autocompletion=complete_run),
     fmt: Optional[str] = typer.Option(
         None, "--format", "-f",
         help="term (print here; the default), html, svg, md, json, all, or a comma list (html,json)."),

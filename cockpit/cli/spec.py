@@ -10,13 +10,15 @@ import typer
 
 from engine.spec import dump_spec, spec_schema
 
+from .complete import complete_preset
 from .common import SetOpt, err, resolve_spec
 
 app = typer.Typer(help="Check presets and print the spec schema.", no_args_is_help=True)
 
 
 @app.command("check")
-def spec_check(preset: Optional[str] = typer.Argument(None, help="Preset file or name (default: quickstart)."),
+def spec_check(preset: Optional[str] = typer.Argument(None, help="Preset file or name (default: quickstart).",
+                                                      autocompletion=complete_preset),
                sets: list[str] = SetOpt) -> None:
     """Validate a preset (with overrides) and print the resolved spec as TOML."""
     spec, label = resolve_spec(preset, sets)

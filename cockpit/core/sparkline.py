@@ -1,10 +1,12 @@
-"""Unicode sparklines for terminal views (Rich live view, reports)."""
+"""Unicode sparklines for terminal views (Rich live view, reports, the TUI's panels)."""
 
 from __future__ import annotations
 
 import math
 
 BARS = "▁▂▃▄▅▆▇█"
+MIN_REL_SPAN = 0.2  # an honest scale spans at least 20% of the values' magnitude...
+MIN_LOG_SPAN = 0.3  # ...or, on a log scale, 0.3 decades (a factor of 2)
 
 
 def resample(values: list[float], width: int) -> list[float]:
@@ -20,14 +22,37 @@ def resample(values: list[float], width: int) -> list[float]:
     return out
 
 
-def sparkline(values: list[float], width: int = 40, log: bool = False) -> str:
-    """A one-line chart of `values`, scaled between their min and max."""
+def honest_range(lo: float, hi: float, log: bool = False) -> tuple[float, float]:
+    """The scale for values between lo and hi, padded around their middle so that a small relative
+    change (an LR going from 0.1 to 0.096, throughput noise) draws as a small step, not a full-height fall."""
+    floor = MIN_LOG_SPAN if log else MIN_REL_SPAN * max(abs(lo), abs(hi))
+    if hi - lo >= floor:
+        return lo, hi
+    mid, half = (lo + hi) / 2, max(floor, 1e-12) / 2
+    return mid - half, mid + half
+
+
+def sparkline(values: list[float], width: int = 40, log: bool = False, honest: bool = False) -> str:
+    """A one-line chart of `values`, scaled between their min and max (honest: see honest_range)."""
     vals = resample(values, width)
     if log:
         vals = [math.log10(v) for v in vals if v > 0]
     if not vals:
         return ""
     lo, hi = min(vals), max(vals)
+    if honest:
+        lo, hi = honest_range(lo, hi, log)
     if hi - lo < 1e-12:
         return BARS[3] * len(vals)
-    return "".join(BARS[min(int((v - lo) / (hi - lo) * len(BARS)), len(BARS) - 1)] for v in vals)
+    return "".join(BARS[max(0, min(int((v - lo) / (hi - lo) * len(BARS)), len(BARS) - 1))] for v in vals)
+
+
+def compact(v: float, percent: bool = False) -> str:
+    """A number in at most about 5 characters, for a range beside a sparkline: 0.096, 2.6k, 84%."""
+    if percent:
+        return f"{v * 100:.0f}%" if abs(v) >= 0.1 else f"{v * 100:.1f}%"
+    a = abs(v)
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if a >= limit:
+            return f"{v / limit:.3g}{suffix}"
+    return f"{v:.2g}" if a and a < 1e-3 else f"{v:.3g}"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import Notification, Notify, SeverityLevel
 
 from cockpit.core.runs import reap_dead_runs, scan_runs
 from engine.store import ACTIVE_STATES, StoreError, resolve_run
@@ -54,6 +55,7 @@ class CockpitApp(App):
         self.presets_dir = Path(presets_dir) if presets_dir else None
         self._spawned: list[subprocess.Popen] = []
         self.exit_message: str | None = None
+        self.last_notice = None  # the newest notification (shown by each screen's NoticeLine)
         self.editor = SpecEditorScreen(self.runs_dir, preset, self.presets_dir)
         self.runs = RunsScreen(self.runs_dir)
         self.dashboard = DashboardScreen()
@@ -135,9 +137,28 @@ class CockpitApp(App):
             ("Dashboard (live runs)", shown(DashboardScreen.BINDINGS)),
             ("Runs list", shown(RunsScreen.BINDINGS)),
             ("Sweeps", shown(SweepScreen.BINDINGS)),
+            *cls._view_groups(shown),
             ("Dialogs", shown(ConfirmScreen.BINDINGS) + [Binding("enter", "ok", "Load / save / apply"),
                                                           Binding("escape", "cancel", "Cancel")]),
         ]
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Notifications show on each screen's notice line above the footer, not as toasts over the panels."""
+        notice = Notification(message, title, severity, self.NOTIFICATION_TIMEOUT if timeout is None else timeout,
+                              markup=markup)
+        self.last_notice = notice
+        self.post_message(Notify(notice))
+
+    @staticmethod
+    def _view_groups(shown) -> list[tuple[str, list[Binding]]]:
+        """The full-screen views opened from the dashboard and the runs list (loaded only for the help)."""
+        from .screens.chart import ChartScreen
+        from .screens.compare import CompareScreen
+        from .screens.log import LogScreen
+
+        return [("Chart (Enter on a panel)", shown(ChartScreen.BINDINGS)), ("Log (v)", shown(LogScreen.BINDINGS)),
+                ("Compare (c in the runs list)", shown(CompareScreen.BINDINGS))]
 
     # -- workers started here ------------------------------------------------------------------
 

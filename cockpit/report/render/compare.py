@@ -41,21 +41,31 @@ def rule(title: str) -> Rule:
 
 def terminal_compare(c: dict[str, Any], width: int = 120) -> Group:
     """The comparison as one Rich renderable: runs, spec diff, results, curves."""
+    return Group(compare_tables(c), rule("Curves (by epoch)"), _curves_table(c, width))
+
+
+def compare_tables(c: dict[str, Any]) -> Group:
+    """The runs (A, B, C... with their full ids), the spec fields that differ, the results side by side."""
     parts: list[Any] = [_runs_table(c), rule("Spec fields that differ"), _spec_diff_table(c)]
     parts += [Text(e, style="bold red") for e in c.get("errors") or []]
-    parts += [rule("Results side by side"), _results_table(c), rule("Curves (by epoch)"), _curves_table(c, width)]
+    parts += [rule("Results side by side"), _results_table(c)]
     return Group(*parts)
 
 
-def _runs_table(c: dict[str, Any]) -> Table:
-    t = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, title="runs", title_justify="left")
-    for col in ("", "run", "state", "preset", "device", "started", "duration"):
-        t.add_column(col)
+def _runs_table(c: dict[str, Any]) -> Group:
+    """One entry per run, its letter and full id first: lines wrap on a narrow terminal, an id is never cut."""
+    lines: list[Any] = [Text("runs", style="italic")]
     for i, r in enumerate(c["runs"]):
-        t.add_row(letter(i), r["run_id"], Text(r["state"], style=STATE_STYLE.get(r["state"], "")),
-                  Path(r["preset"]).stem if r.get("preset") else "", r.get("device") or "",
-                  fmt_time(r.get("started")), fmt_duration(r.get("duration_s")))
-    return t
+        head = Text(f" {letter(i)}  ", style="bold")
+        head.append(r["run_id"], style="bold")
+        head.append("  ")
+        head.append(r["state"], style=STATE_STYLE.get(r["state"], ""))
+        if r.get("preset"):
+            head.append(f"  {Path(r['preset']).stem}")
+        head.append(f"  {fmt_duration(r.get('duration_s'))}")
+        detail = " · ".join(x for x in (r.get("device") or "", fmt_time(r.get("started"))) if x)
+        lines += [head, Text(f"    {detail}", style="grey50")]
+    return Group(*lines)
 
 
 def _spec_diff_table(c: dict[str, Any]) -> Table | Text:
@@ -63,8 +73,8 @@ def _spec_diff_table(c: dict[str, Any]) -> Table | Text:
         return Text("  the specs are identical", style="italic grey50")
     t = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
     t.add_column("field", style="cyan")
-    for i, r in enumerate(c["runs"]):
-        t.add_column(f"{letter(i)} {r['run_id']}" if i < 26 else r["run_id"])
+    for i, r in enumerate(c["runs"]):  # the letters of the runs table above (an id here would be cut)
+        t.add_column(letter(i) if i < 26 else r["run_id"], overflow="fold")
     for d in c["diff"]:
         t.add_row(d["key"], *[fmt_value(v) for v in d["values"]])
     return t

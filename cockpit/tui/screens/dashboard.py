@@ -13,15 +13,21 @@ from textual.containers import Grid, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Header
 
+from cockpit.core.actions import RunFacts, facts_of, needs_live, why_not
+from cockpit.core.passes import PassOutcome
 from cockpit.core.reading import CommandAnswer, Reading, RunReader
 from engine.contracts import Calibrate, Checkpoint, Command, Continue, Pause, ResultModel, SetLR, StartSWA, Stop, TTA
 from engine.store import ACTIVE_STATES, Run, StoreError
 
 from ..messages import MetricsArrived
 from ..widgets.event_log import EventLog
+from ..fold import below_fold
+from ..jobs import export_report, run_pass, send_command
 from ..widgets.key_footer import KeyFooter
+from ..widgets.notice_line import NoticeLine
 from ..widgets.results_table import ResultsTable
 from ..widgets.run_bar import RunBar
+from ..widgets.system_panel import SystemPanel
 from ..widgets.trace_panel import TracePanel
 from .dialogs import ConfirmScreen, SetLRScreen
 
@@ -39,8 +45,7 @@ PANELS: list[tuple[str, str, list[tuple[str, str]], str]] = [
     ("Throughput", "panel-speed", [("images/s", "images_per_s"), ("step ms", "step_time_ms"),
                                    ("data ms", "data_time_ms"), ("memory GB", "memory_gb")], ""),
 ]
-
-LIVE = ("pause", "continue", "stop", "checkpoint", "swa", "calibrate", "tta", "set_lr")
+STEERING = ("pause", "continue", "stop", "checkpoint", "swa", "calibrate", "tta", "set_lr")
 
 
 class DashboardScreen(Screen):
@@ -56,6 +61,8 @@ class DashboardScreen(Screen):
         Binding("t", "tta", "TTA", tooltip="Evaluate with test-time augmentation"),
         Binding("l", "set_lr", "Set LR", tooltip="Change the LR or a group's multiplier live"),
         Binding("x", "report", "Report", tooltip="Export the run's report (html, svg, md, json)"),
+        Binding("enter", "chart", "Chart", tooltip="The focused panel as a full-screen chart (Tab moves between panels)"),
+        Binding("v", "log", "Log", tooltip="The worker's log (worker.log), followed as it grows"),
     ]
 
     def __init__(self) -> None:
@@ -71,6 +78,8 @@ class DashboardScreen(Screen):
         self._results: list[ResultModel] = []
         self._seen_rows = -1
         self.replies: list[CommandAnswer] = []  # the worker's answers to commands sent from here
+        self.facts = RunFacts()  # what the keys depend on (state, validation split, checkpoints)
+        self.outcomes: list[PassOutcome] = []  # passes run here on a run with no worker, as they ended
 
     # -- layout -----------------------------------------------------------------------------
 
@@ -81,14 +90,18 @@ class DashboardScreen(Screen):
             with Grid(id="panels"):
                 for title, pid, traces, prefix in PANELS:
                     yield TracePanel(title, traces, prefix, id=pid)
+                yield SystemPanel(id="panel-system")
             with Vertical(id="dash-bottom"):
                 yield EventLog(id="events")
                 yield ResultsTable(id="results")
+        yield NoticeLine(id="dash-notice")
         yield KeyFooter()
 
     def on_mount(self) -> None:
         self.set_interval(POLL_S, self.poll)
-        self.query_one("#dash-body").focus()
+        body = self.query_one("#dash-body")
+        body.focus()
+        self.watch(body, "scroll_y", lambda _: self._show_fold(), init=False)
         self.sub_title = "dashboard"
 
     def on_screen_resume(self) -> None:
@@ -97,6 +110,22 @@ class DashboardScreen(Screen):
 
     def on_resize(self) -> None:
         self.set_class(self.size.width >= 150, "-wide")
+        self._title()
+        self.call_after_refresh(self._show_fold)
+
+    def _show_fold(self) -> None:
+        """Name what is below the fold on the notice line (nothing is hidden without a word)."""
+        if not self.is_mounted:
+            return
+        below = below_fold(self.query_one("#dash-body"), self._foldables())
+        hint = f"▼ more below: {', '.join(below)} (PgDn)" if below else ""
+        self.query_one(NoticeLine).set_hint(hint)
+
+    def _foldables(self):
+        for panel in self.query(".trace-panel"):
+            yield str(panel.border_title).split(" · ")[0], panel
+        yield "Events", self.query_one(EventLog)
+        yield "Finishing passes", self.query_one(ResultsTable)
 
     # -- attaching --------------------------------------------------------------------------
 
@@ -121,6 +150,7 @@ class DashboardScreen(Screen):
         self._pending.clear()
         self.replies = []
         self._results, self._seen_rows = [], -1
+        self.facts = facts_of(reader.run, path)
         if self.is_mounted:
             self._reset_widgets()
         self._title()
@@ -131,9 +161,16 @@ class DashboardScreen(Screen):
             panel.clear()
         self.query_one(EventLog).reset()
         self.query_one(ResultsTable).show([], {})
+        self.query_one(SystemPanel).show({}, {})
 
     def _title(self) -> None:
-        self.sub_title = f"dashboard · {self.run_id}" if self.reader is not None else "dashboard · no run attached"
+        """The run id in the header where it fits (the run bar always has it): never a cut header."""
+        if self.reader is None:
+            self.sub_title = "dashboard · no run attached"
+        elif self.is_mounted and self.size.width < 100:
+            self.sub_title = "dashboard"
+        else:
+            self.sub_title = f"dashboard · {self.run_id}"
 
     # -- polling (the read happens in a thread; widgets change on the event loop) --------------
 
@@ -163,7 +200,7 @@ class DashboardScreen(Screen):
         self.reading = reading
         self._results.extend(reading.results)
         if reading.state != self.state:
-            self.state = reading.state
+            self.state = self.facts.state = reading.state
             self.refresh_bindings()
         self._show_progress(reading)
         if reading.new_rows:
@@ -175,6 +212,9 @@ class DashboardScreen(Screen):
             self.query_one(ResultsTable).show(self._results, reading.last)
         for answer in reading.answers:
             self._show_answer(answer)
+        if reading.new_rows or reading.new_events or reading.results:
+            self.call_after_refresh(self._show_fold)
+        self._show_passes()
 
     def _show_progress(self, reading: Reading) -> None:
         meta = reading.meta
@@ -182,6 +222,7 @@ class DashboardScreen(Screen):
         elapsed = (ended - started) if started and ended else None
         self.query_one(RunBar).show(self.run_id, reading.state, dict(meta), reading.step, dict(reading.last),
                                     reading.eta if reading.active else None, elapsed)
+        self.query_one(SystemPanel).show(meta, reading.last)
 
     def _show_traces(self, reading: Reading) -> None:
         for panel in self.query(TracePanel):
@@ -207,38 +248,42 @@ class DashboardScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "continue":
             return True if self.state == "paused" else False
-        if action == "pause":
-            if self.state == "paused":
-                return False
-            return True if self.state in ("created", "running") else None
-        if action in LIVE:
-            return True if self.state in ACTIVE_STATES else None
-        if action == "report":
+        if action == "pause" and self.state == "paused":
+            return False  # p means continue now
+        if action in STEERING:
+            if why_not(action, self.facts) is None:
+                return True
+            # a run that has ended hides the live-only keys; any other refusal shows dimmed. Either way
+            # pressing the key says why (on_key)
+            return False if needs_live(action) and self.state not in ACTIVE_STATES else None
+        if action in ("report", "log", "chart"):
             return True if self.reader is not None else None
         return True
 
+    def on_key(self, event) -> None:
+        """A key whose action cannot run here says why (a footer key is never silently dead)."""
+        bindings = self._bindings.key_to_bindings.get(event.key, ())
+        actions = [b.action for b in bindings]
+        if not actions or any(self.check_action(a, ()) for a in actions):
+            return
+        reason = next((r for r in (why_not(a, self.facts) for a in actions) if r), None)
+        if reason is None and self.reader is None:
+            reason = "no run attached: r lists the runs"
+        if reason:
+            event.stop()
+            event.prevent_default()
+            self.notify(reason, title=event.key, severity="warning", timeout=4)
+
     def send(self, command: Command) -> None:
-        """Write a command for the worker (in a thread); its reply shows up in a notification."""
+        """Write a command for the worker (in a thread); its reply shows up as a notice."""
         if self.path is None:
             return
-        path, kind = self.path, command.kind
 
-        def write() -> None:
-            try:
-                run = Run(path)
-                try:
-                    cid = run.send_command(command, source="tui")
-                finally:
-                    run.close()
-            except Exception as exc:
-                self.app.call_from_thread(self.notify, f"{kind}: cannot send ({exc})", severity="error")
-                return
+        def sent(cid: int) -> None:
             with self._lock:
-                self._pending[cid] = kind
+                self._pending[cid] = command.kind
 
-        self.run_worker(write, thread=True, group="commands", exit_on_error=False)
-        args = command.model_dump(exclude={"kind"}, exclude_none=True)
-        self.notify(f"sent {kind}" + (f" {args}" if args else ""), timeout=2)
+        send_command(self.app, self.path, command, sent)
 
     def action_pause(self) -> None:
         self.send(Pause())
@@ -269,10 +314,40 @@ class DashboardScreen(Screen):
             "of the run; this cannot be undone.", yes="start SWA"), answered)
 
     def action_calibrate(self) -> None:
-        self.send(Calibrate())
+        self._finishing_pass("calibrate", Calibrate())
 
     def action_tta(self) -> None:
-        self.send(TTA())
+        self._finishing_pass("tta", TTA())
+
+    def _finishing_pass(self, kind: str, command: Command) -> None:
+        """A live run: the worker computes it; otherwise a child process loads the checkpoint (no torch here)."""
+        if self.state in ACTIVE_STATES:
+            self.send(command)
+            return
+        if self.path is None:
+            return
+        self.facts.running[kind] = time.monotonic()
+        self.refresh_bindings()
+        run_pass(self.app, kind, self.path, self._pass_ended)
+        self.notify(f"{kind} started on {self.run_id}'s checkpoint (in its own process)", timeout=3)
+        self._show_passes()
+
+    def _pass_ended(self, outcome: PassOutcome) -> None:
+        self.facts.running.pop(outcome.kind, None)
+        self.outcomes.append(outcome)
+        self.refresh_bindings()
+        self._show_passes()
+        if outcome.ok:
+            self.notify(f"{outcome.kind}: {outcome.message}; its row is in Finishing passes", title="pass finished")
+            self.poll()
+        else:
+            self.notify(f"{outcome.kind} failed: {outcome.message}", severity="error", timeout=10)
+
+    def _show_passes(self) -> None:
+        """Passes running here show in the Finishing passes title, with their time so far."""
+        now = time.monotonic()
+        running = " · ".join(f"{k} running {now - t0:.0f} s…" for k, t0 in self.facts.running.items())
+        self.query_one(ResultsTable).border_subtitle = running
 
     def action_set_lr(self) -> None:
         if self.reading is None:
@@ -288,32 +363,30 @@ class DashboardScreen(Screen):
         self.app.push_screen(SetLRScreen(self.reading.last.get("lr"), groups), answered)
 
     def action_report(self) -> None:
+        if self.path is not None:
+            export_report(self.app, self.path)
+
+    def action_chart(self) -> None:
+        from .chart import ChartScreen  # plotext is loaded when a chart is first opened
+
         if self.path is None:
             return
-        path = self.path
+        focused = self.focused
+        if isinstance(focused, SystemPanel):
+            last = self.reading.last if self.reading else {}
+            title, lines = "System", [(n[len("system/"):], n) for n in last if n.startswith("system/")]
+        else:
+            panel = focused if isinstance(focused, TracePanel) else self.query_one(TracePanel)
+            title, lines = str(panel.border_title).split(" · ")[0], panel.shown_traces() or list(panel.traces)
+        self.app.push_screen(ChartScreen(self.path, title, lines))
 
-        def export() -> None:
-            from cockpit.report import write_report  # loaded only when asked for
+    def action_log(self) -> None:
+        from .log import LogScreen
 
-            run = Run(path, readonly=True)
-            try:
-                t0 = time.monotonic()
-                paths = write_report(run)
-                took = time.monotonic() - t0
-            except Exception as exc:
-                self.app.call_from_thread(self.notify, f"report failed: {type(exc).__name__}: {exc}",
-                                          severity="error", timeout=10)
-                return
-            finally:
-                run.close()
-            names = ", ".join(p.name for p in paths)
-            folder = paths[0].parent if paths else path
-            self.app.call_from_thread(self.notify, f"{names} in {folder} ({took:.1f} s)", title="report written",
-                                      timeout=10)
-
-        self.notify("writing the report…", timeout=2)
-        self.run_worker(export, thread=True, group="report", exit_on_error=False)
+        if self.path is not None:
+            self.app.push_screen(LogScreen(self.path))
 
     def on_unmount(self) -> None:
         if self.reader is not None:
             self.reader.close()
+

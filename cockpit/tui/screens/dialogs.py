@@ -15,6 +15,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
+from cockpit.core.preset_info import PresetInfo, header
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """Yes or no for a destructive action (y / n, Enter confirms, Esc cancels)."""
@@ -41,6 +43,9 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
+SUMMARY_W = 54  # a preset's name and first sentence on one line of the 64-wide dialog
+
+
 class LoadSpecScreen(ModalScreen[tuple[str, Path] | None]):
     """Pick a preset (presets/) or a past run's spec; Enter loads it, Esc cancels."""
 
@@ -50,11 +55,17 @@ class LoadSpecScreen(ModalScreen[tuple[str, Path] | None]):
         super().__init__(classes="dialog-screen")
         self.presets = presets
         self.runs = runs  # (run id, state, path)
+        self.about = {i: PresetInfo(p.stem, "run", p, header(p)) for i, p in enumerate(presets)}
 
     def compose(self) -> ComposeResult:
         options: list[Option | None] = [Option(Text("presets", style="bold"), disabled=True)]
         for i, p in enumerate(self.presets):
-            options.append(Option(f"  {p.stem}", id=f"preset:{i}"))
+            line = Text(f"  {p.stem}")
+            summary = self.about[i].summary
+            room = SUMMARY_W - len(p.stem)
+            if summary and room > 8:  # one line each: the whole header shows under the list
+                line.append("  " + (summary if len(summary) <= room else summary[:room - 1] + "…"), style="dim")
+            options.append(Option(line, id=f"preset:{i}"))
         options.append(None)
         options.append(Option(Text("past runs", style="bold"), disabled=True))
         if not self.runs:
@@ -64,6 +75,7 @@ class LoadSpecScreen(ModalScreen[tuple[str, Path] | None]):
         with Vertical(classes="dialog", id="load"):
             yield Label("Load a spec: a preset or a past run's spec.toml", classes="dialog-title")
             yield OptionList(*options, id="load-options", compact=True)
+            yield Static("", id="load-about", classes="dialog-detail")
             yield Static("Enter: load    Esc: cancel", classes="dialog-keys")
 
     def on_mount(self) -> None:
@@ -73,6 +85,15 @@ class LoadSpecScreen(ModalScreen[tuple[str, Path] | None]):
             if not ol.get_option_at_index(idx).disabled:
                 ol.highlighted = idx
                 break
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        """The highlighted preset's whole header (what it is for) under the list."""
+        kind, _, index = (event.option.id or "").partition(":")
+        about = self.about.get(int(index)) if kind == "preset" else None
+        text = about.description if about and about.description else ""
+        if kind == "run":
+            text = f"the spec.toml of run {self.runs[int(index)][0]}, exactly as it ran"
+        self.query_one("#load-about", Static).update(text)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         kind, _, index = (event.option.id or "").partition(":")

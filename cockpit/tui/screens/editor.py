@@ -23,6 +23,7 @@ from engine.store import Run, StoreError, iter_runs
 from ..messages import FieldEdited, RunStarted, SpecChanged
 from ..widgets.field_row import FieldRow
 from ..widgets.key_footer import KeyFooter
+from ..widgets.notice_line import NoticeLine
 from ..widgets.section_form import SectionForm
 from .dialogs import ConfirmScreen, DiffScreen, LoadSpecScreen, SavePresetScreen
 
@@ -78,6 +79,7 @@ class SpecEditorScreen(Screen):
                 with TabPane(title, id=f"tab-{name}"):
                     yield SectionForm(name, self.data, populated=name == self._first_tab)
         yield Static("", id="field-help")
+        yield NoticeLine()
         yield KeyFooter()
 
     @property

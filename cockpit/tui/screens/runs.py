@@ -1,4 +1,5 @@
-"""Every run in the runs dir: state, preset, best accuracy, start time; Enter opens one."""
+"""Every run in the runs dir: state, preset, best accuracy, start time. Enter opens one; space marks
+runs to compare (c); the highlighted run can be resumed, reported on or deleted (asks first)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,15 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 
 from cockpit.core.formats import STATE_MARK, STATE_STYLE
+from cockpit.core.resume import delete, resume, why_not_delete, why_not_resume
 from cockpit.core.runs import COLUMNS, RunRow, reap_dead_runs, scan_runs
-from engine.store import ACTIVE_STATES
+from engine.store import ACTIVE_STATES, Run
 
 from ..messages import RunChosen, RunsScanned
+from ..jobs import export_report
 from ..widgets.key_footer import KeyFooter
+from ..widgets.notice_line import NoticeLine
+from .dialogs import ConfirmScreen
 
 SCAN_S = 1.5
 
@@ -25,6 +30,11 @@ class RunsScreen(Screen):
 
     BINDINGS = [
         Binding("enter", "open", "Open", priority=True, tooltip="Watch or review the highlighted run"),
+        Binding("space,m", "mark", "Mark", tooltip="Mark or unmark the highlighted run (to compare)"),
+        Binding("c", "compare", "Compare", tooltip="Compare the marked runs: spec diff, results, curves"),
+        Binding("R", "resume", "Resume", tooltip="Resume the highlighted stopped, crashed or failed run"),
+        Binding("x", "report", "Report", tooltip="Export the highlighted run's report"),
+        Binding("delete,D", "delete", "Delete", tooltip="Delete the highlighted run, or the marked runs (asks first)"),
         Binding("f5", "rescan", "Refresh", show=False),
     ]
 
@@ -33,16 +43,19 @@ class RunsScreen(Screen):
         self.runs_dir = Path(runs_dir)
         self.rows: list[RunRow] = []
         self.highlight: str | None = None
+        self.marked: list[str] = []  # run ids in the order they were marked (the first is the baseline)
         self._scanning = False
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="runs-head")
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=False)
+        yield NoticeLine()
         yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
+        table.add_column(" ", key="mark")
         for label in COLUMNS:
             table.add_column(label, key=label)
         self.set_interval(SCAN_S, self.rescan)
@@ -87,20 +100,32 @@ class RunsScreen(Screen):
         if rows == list(reversed(self.rows)) and table.row_count == len(rows):
             return
         self.rows = list(reversed(rows))  # newest first
+        self.marked = [m for m in self.marked if self._has(m)]
         table.clear()
         for r in self.rows:
             run_id, state, preset, acc, started = r.cells()
-            table.add_row(run_id, Text(f"{STATE_MARK.get(state, '?')} {state}", style=STATE_STYLE.get(state, "")),
+            table.add_row(self._mark_cell(run_id), run_id,
+                          Text(f"{STATE_MARK.get(state, '?')} {state}", style=STATE_STYLE.get(state, "")),
                           preset, Text(acc, justify="right"), started, key=run_id)
-        active = sum(1 for r in self.rows if r.state in ACTIVE_STATES)
+        self._show_head()
+        self._move_to(self.highlight or current)
+        self.highlight = None if self.highlight and self._has(self.highlight) else self.highlight
+
+    def _show_head(self) -> None:
         head = self.query_one("#runs-head", Static)
         if not self.rows:
             head.update(f"no runs in {self.runs_dir} yet: e opens the spec editor, ^r there launches one")
-        else:
-            head.update(f"{len(self.rows)} run{'s' if len(self.rows) != 1 else ''} in {self.runs_dir}"
-                        f" · {active} active · Enter opens the highlighted run")
-        self._move_to(self.highlight or current)
-        self.highlight = None if self.highlight and self._has(self.highlight) else self.highlight
+            return
+        active = sum(1 for r in self.rows if r.state in ACTIVE_STATES)
+        marks = (f" · {len(self.marked)} marked (c compares)" if self.marked
+                 else " · space marks runs to compare")
+        head.update(f"{len(self.rows)} run{'s' if len(self.rows) != 1 else ''} in {self.runs_dir}"
+                    f" · {active} active{marks}")
+
+    def _mark_cell(self, run_id: str) -> Text:
+        if run_id not in self.marked:
+            return Text(" ")
+        return Text(chr(65 + self.marked.index(run_id)) if len(self.marked) <= 26 else "●", style="bold reverse")
 
     def _has(self, run_id: str) -> bool:
         return any(r.run_id == run_id for r in self.rows)
@@ -113,11 +138,17 @@ class RunsScreen(Screen):
                 self.query_one(DataTable).move_cursor(row=i)
                 return
 
-    def action_open(self) -> None:
+    def current(self) -> RunRow | None:
         table = self.query_one(DataTable)
         if not self.rows or table.cursor_row is None or not 0 <= table.cursor_row < len(self.rows):
+            return None
+        return self.rows[table.cursor_row]
+
+    def action_open(self) -> None:
+        row = self.current()
+        if row is None:
+            self.notify("no run to open: e opens the spec editor", severity="warning")
             return
-        row = self.rows[table.cursor_row]
         if row.error:
             self.notify(f"{row.run_id} cannot be opened: {row.error}", severity="error")
             return
@@ -126,3 +157,102 @@ class RunsScreen(Screen):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:  # a mouse click
         event.stop()
         self.action_open()
+
+    # -- marks and actions on runs ------------------------------------------------------------
+
+    def action_mark(self) -> None:
+        row = self.current()
+        if row is None:
+            self.notify("no run to mark", severity="warning")
+            return
+        if row.run_id in self.marked:
+            self.marked.remove(row.run_id)
+        else:
+            self.marked.append(row.run_id)
+        table = self.query_one(DataTable)
+        for r in self.rows:  # the letters (A, B, ...) follow the order of marking
+            table.update_cell(r.run_id, "mark", self._mark_cell(r.run_id))
+        self._show_head()
+        if table.cursor_row is not None and table.cursor_row < len(self.rows) - 1:
+            table.move_cursor(row=table.cursor_row + 1)
+
+    def action_compare(self) -> None:
+        from .compare import CompareScreen  # plotext is loaded when a comparison is first opened
+
+        rows = [r for m in self.marked for r in self.rows if r.run_id == m and not r.error]
+        if len(rows) < 2:
+            self.notify(f"compare needs two or more marked runs ({len(rows)} marked): space marks the highlighted one",
+                        severity="warning")
+            return
+        self.app.push_screen(CompareScreen([r.path for r in rows]))
+
+    def action_report(self) -> None:
+        row = self.current()
+        if row is None or row.error:
+            self.notify("no readable run highlighted", severity="warning")
+            return
+        export_report(self.app, row.path)
+
+    def action_resume(self) -> None:
+        row = self.current()
+        if row is None:
+            self.notify("no run to resume", severity="warning")
+            return
+        self.run_worker(lambda: self._resume(row.path), thread=True, group="resume", exit_on_error=False)
+
+    def _resume(self, path: Path) -> None:
+        try:
+            run = Run(path)
+            try:
+                reason = why_not_resume(run)
+                proc = None if reason else resume(run, "TUI")
+            finally:
+                run.close()
+        except Exception as exc:
+            reason, proc = f"cannot resume: {exc}", None
+        if proc is None:
+            self.app.call_from_thread(self.notify, reason or "cannot resume", severity="warning", timeout=8)
+            return
+        remember = getattr(self.app, "remember_worker", None)
+        if remember is not None:
+            self.app.call_from_thread(remember, proc)
+        self.app.call_from_thread(self.notify, f"{path.name} resumed (worker pid {proc.pid})", title="resumed")
+        self.app.call_from_thread(self.post_message, RunChosen(path))
+
+    def action_delete(self) -> None:
+        targets = [r for m in self.marked for r in self.rows if r.run_id == m] or [r for r in [self.current()] if r]
+        if not targets:
+            self.notify("no run to delete", severity="warning")
+            return
+        active = [r.run_id for r in targets if r.state in ACTIVE_STATES]
+        if active:
+            self.notify(f"{', '.join(active)} still running: stop it first", severity="warning", timeout=8)
+            return
+        names = "\n".join(r.run_id for r in targets)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._delete([r.path for r in targets])
+
+        self.app.push_screen(ConfirmScreen(
+            f"Delete {len(targets)} run{'s' if len(targets) != 1 else ''}?",
+            f"{names}\nIts directory (metrics, checkpoints, reports) is removed for good.", yes="delete"), answered)
+
+    def _delete(self, paths: list[Path]) -> None:
+        gone = []
+        for path in paths:
+            try:
+                run = Run(path)
+                reason = why_not_delete(run)
+                if reason:
+                    run.close()
+                    self.notify(reason, severity="warning")
+                    continue
+                delete(run)
+                gone.append(path.name)
+            except Exception as exc:
+                self.notify(f"cannot delete {path.name}: {exc}", severity="error")
+        self.marked = [m for m in self.marked if m not in gone]
+        if gone:
+            self.notify(f"deleted {', '.join(gone)}", title="deleted")
+        self.rescan()

@@ -44,7 +44,7 @@ class FieldRow(Widget):
         if f.kind == "bool":
             return Switch(bool(value), id=cid, classes="field-control")
         return Input(format_value(f.kind, value), compact=True, id=cid, classes="field-control",
-                     select_on_focus=False)
+                     select_on_focus=True)
 
     def compose(self) -> ComposeResult:
         yield Label(self.field.name, classes="field-label")
@@ -80,6 +80,15 @@ class FieldRow(Widget):
         self._edited(event.value)
 
     # -- state shown ------------------------------------------------------------------------
+
+    def on_descendant_focus(self) -> None:
+        """The focused field's name is marked (▸) and reversed: visible without colour (NO_COLOR)."""
+        self.add_class("-focused")
+        self.query_one(".field-label", Label).update(f"▸ {self.field.name}")
+
+    def on_descendant_blur(self) -> None:
+        self.remove_class("-focused")
+        self.query_one(".field-label", Label).update(self.field.name)
 
     def show_error(self, message: str | None) -> None:
         if message == self._error:

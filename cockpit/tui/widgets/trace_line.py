@@ -1,20 +1,21 @@
-"""One metric as a line: its label, its latest value, and a sparkline as wide as the line allows."""
+"""One metric as a line: its label, its latest value, a sparkline as wide as the line allows, and
+the range it spans (min..max), so a drawn fall says how big it is."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.widget import Widget
 
-from cockpit.core.sparkline import sparkline
+from cockpit.core.sparkline import compact, sparkline
 from engine.contracts import format_metric, metric_info
 
 LABEL_W = 10
-VALUE_W = 9
+VALUE_W = 8
 
 
 class TraceLine(Widget):
-    """`label     value ▁▂▃▅▇` for one metric name (formatted and scaled as the metric catalogue says);
-    hidden until the metric has a value."""
+    """`label  value ▁▂▃▅▇ lo‥hi` for one metric name (formatted and scaled as the metric catalogue
+    says; the scale is padded so noise stays small); hidden until the metric has a value."""
 
     DEFAULT_CSS = """
     TraceLine { height: 1; width: 1fr; }
@@ -23,6 +24,8 @@ class TraceLine(Widget):
     def __init__(self, label: str, metric: str) -> None:
         super().__init__(classes="trace")
         self.label = label
+        self.label_w = LABEL_W  # the panel narrows it to its longest label
+        self.range_w = 0  # and widens the range to its longest, so the ranges make a column
         self.metric = metric
         self.info = metric_info(metric)
         self.log_scale = self.info.log
@@ -38,15 +41,31 @@ class TraceLine(Widget):
     def last(self) -> float | None:
         return self.values[-1] if self.values else None
 
+    def range_text(self) -> str:
+        """min‥max of the values (what the sparkline spans)."""
+        vals = [v for v in self.values if v == v]
+        if not vals:
+            return ""
+        pct = self.info.fmt.endswith("%")
+        lo, hi = min(vals), max(vals)
+        return compact(lo, pct) if lo == hi else f"{compact(lo, pct)}‥{compact(hi, pct)}"
+
     def render(self) -> Text:
         width = self.size.width
         last = self.last
         value = "" if last is None else format_metric(self.info, last)
         text = Text(no_wrap=True, overflow="crop")
-        text.append(self.label[:LABEL_W].ljust(LABEL_W), style="bold")
+        text.append(self.label[:self.label_w].ljust(self.label_w), style="bold")
         text.append(value.rjust(VALUE_W))
-        spark_w = width - LABEL_W - VALUE_W - 1
-        if spark_w > 2 and self.values:
+        span = self.range_text().rjust(self.range_w)
+        spark_w = width - self.label_w - VALUE_W - 2 - len(span)
+        if spark_w < 4:  # too narrow for both: the range wins (it is what keeps the line honest)
+            spark_w = 0
+        if self.values:
             text.append(" ")
-            text.append(sparkline(self.values, spark_w, log=self.log_scale), style="cyan")
+            if spark_w:
+                text.append(sparkline(self.values, spark_w, log=self.log_scale, honest=True).ljust(spark_w),
+                            style="cyan")
+                text.append(" ")
+            text.append(span, style="dim")
         return text

@@ -14,8 +14,9 @@ from .trace_line import TraceLine
 Trace = tuple[str, str]  # label, metric name
 
 
-class TracePanel(Vertical):
-    """The fixed traces of a panel plus one line per metric under `prefix` (if given)."""
+class TracePanel(Vertical, can_focus=True):
+    """The fixed traces of a panel plus one line per metric under `prefix` (if given); focusable, so
+    Tab reaches it and Enter opens it as a full chart."""
 
     def __init__(self, title: str, traces: Iterable[Trace], prefix: str = "", id: str | None = None) -> None:
         super().__init__(id=id, classes="trace-panel")
@@ -40,11 +41,16 @@ class TracePanel(Vertical):
                 self._lines[name] = line
                 self.mount(line)
         any_data = False
+        label_w = min(max((len(line.label) for line in self._lines.values()), default=4), 10)
         for name, line in self._lines.items():
+            line.label_w = label_w
             vals = list(series.get(name, ()))
             if vals or line.values:
                 line.set_values(vals)
             any_data = any_data or bool(vals)
+        range_w = max((len(line.range_text()) for line in self._lines.values()), default=0)
+        for line in self._lines.values():
+            line.range_w = range_w  # the ranges line up in a column
         self.query_one(".trace-empty", Static).display = not any_data
 
     def clear(self) -> None:
@@ -60,3 +66,7 @@ class TracePanel(Vertical):
 
     def line(self, metric: str) -> TraceLine | None:
         return self._lines.get(metric)
+
+    def shown_traces(self) -> list[Trace]:
+        """(label, metric) of every line that has values, in the panel's order."""
+        return [(line.label, name) for name, line in self._lines.items() if line.values]

@@ -1,0 +1,359 @@
+"""The cockpit's views beyond the editor and the dashboard's panels (issue 17): keys that say why
+they cannot act, finishing passes on a finished run, honest sparklines, full charts, the runs
+list's marks and actions, the comparison, the log view, the preset picker, notices instead of
+toasts, NO_COLOR focus, 80x24. Pilot on the real app over fixture stores; slow ones drive real
+processes (a pass, the binary in tmux)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input, Log, OptionList, Static
+
+from cockpit.core.actions import RunFacts, why_not
+from cockpit.core.chart_data import Window
+from cockpit.core.sparkline import sparkline
+from cockpit.tui.app import CockpitApp
+from cockpit.tui.screens.dialogs import ConfirmScreen, LoadSpecScreen
+from cockpit.tui.screens.runs import RunsScreen
+from cockpit.tui.widgets.notice_line import NoticeLine
+from cockpit.tui.widgets.trace_panel import TracePanel
+from engine.store import Run
+
+from .conftest import ROOT, TINY_SETS, cockpit
+from .test_tui import FIXTURE_ID, commands, dashboard_loaded, make_fixture_run, wait_for
+
+IDS = (FIXTURE_ID, "20260102-120000-other-long-name", "20260103-120000-third")
+
+
+def three_runs(runs_dir: Path) -> list[Path]:
+    paths = []
+    for rid in IDS:
+        run = make_fixture_run(runs_dir, rid)
+        paths.append(run.path)
+        run.close()
+    return paths
+
+
+def notice(app) -> str:
+    n = app.last_notice
+    return f"{n.title}: {n.message}" if n else ""
+
+
+async def runs_list(pilot, n: int) -> RunsScreen:
+    app = pilot.app
+    await pilot.press("r")
+    await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.query_one(DataTable).row_count == n,
+                   10, what="the runs list")
+    return app.screen
+
+
+# ------------------------------------------------------------------------------ headless logic
+
+
+def test_why_a_key_cannot_act(tmp_path):
+    facts = RunFacts(path=tmp_path, state="finished", val_size=64)
+    assert "the run is finished" in why_not("stop", facts) and "the run is finished" in why_not("set_lr", facts)
+    assert why_not("tta", facts) == "tta needs a checkpoint and this run has none"
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "best.pt").write_bytes(b"x")
+    assert why_not("tta", facts) is None and why_not("calibrate", facts) is None, "a finished run with a checkpoint"
+    facts.val_size = 0
+    assert "validation split" in why_not("calibrate", facts), "no validation split: calibrate says so"
+    facts.state = "running"
+    assert "validation split" in why_not("calibrate", facts), "...live too (the worker would fail it)"
+    assert why_not("tta", facts) is None and why_not("stop", facts) is None and why_not("continue", facts)
+    facts.running["tta"] = time.monotonic()
+    assert "already running" in why_not("tta", RunFacts(tmp_path, "finished", 64, running={"tta": 0.0}))
+
+
+def test_sparklines_do_not_magnify_noise():
+    lr = [0.1 - 0.004 * i / 9 for i in range(10)]  # 0.1 -> 0.096: a 4% change
+    drawn = sparkline(lr, 10, honest=True)
+    assert set(drawn) <= set("▃▄▅"), f"a 4% fall stays small, not full height: {drawn}"
+    assert sparkline(lr, 10)[0] == "█" and sparkline(lr, 10)[-1] == "▁", "min-max scaling (the live view's) would draw it full height"
+    loss = [2.3, 1.5, 1.0, 0.6, 0.3]
+    assert sparkline(loss, 5, honest=True) == sparkline(loss, 5), "a real fall still spans the height"
+    assert set(sparkline([1200, 1240, 1190, 1230], 4, honest=True)) <= set("▃▄▅"), "throughput noise stays small"
+
+
+def test_chart_window_zooms_and_pans_inside_the_run():
+    w = Window()
+    w.fit(100)
+    assert (w.lo, w.hi) == (0, 100)
+    w.zoom(0.5, 100)
+    assert (w.lo, w.hi) == (25, 75) and w.zoomed
+    w.pan(1.0, 100)
+    assert (w.lo, w.hi) == (50, 100), "panning stops at the last step"
+    w.pan(-5, 100)
+    assert w.lo == 0
+    w.zoom(100, 100)
+    assert (w.lo, w.hi) == (0, 100), "zooming out stops at the whole run"
+    w.fit(200)
+    assert w.hi == 100, "a zoomed view stays put while a live run grows"
+    w.reset(200)
+    assert (w.lo, w.hi) == (0, 200)
+
+
+# ------------------------------------------------------------------------------ dashboard keys
+
+
+async def test_dead_keys_on_a_finished_run_say_why(runs_dir):
+    make_fixture_run(runs_dir).close()  # no checkpoints in the fixture
+    app = CockpitApp(runs_dir=runs_dir, run=FIXTURE_ID)
+    async with app.run_test(size=(80, 24)) as pilot:
+        dash = await dashboard_loaded(pilot)
+        footer_keys = {b.action for _, b, enabled, _ in
+                       (v for v in dash.active_bindings.values()) if enabled}
+        assert "stop" not in footer_keys and "pause" not in footer_keys, "live-only keys are hidden on a finished run"
+        for key, words in (("k", "calibrate needs a checkpoint"), ("t", "tta needs a checkpoint"),
+                           ("w", "cannot start SWA: the run is finished"), ("l", "cannot change the LR")):
+            await pilot.press(key)
+            await pilot.pause()
+            assert words in notice(app), (key, notice(app))
+        assert app.screen is dash and commands(runs_dir / FIXTURE_ID) == []
+
+
+async def test_calibrate_is_explained_on_a_run_without_a_validation_split(runs_dir):
+    from engine.spec import dump_spec, load_spec
+
+    run = make_fixture_run(runs_dir)
+    (run.path / "spec.toml").write_text(dump_spec(load_spec(None, ["data.val_size=0"])), encoding="utf-8")
+    (run.checkpoints).mkdir(exist_ok=True)
+    (run.checkpoints / "best.pt").write_bytes(b"not read by this test")
+    run.close()
+    app = CockpitApp(runs_dir=runs_dir, run=FIXTURE_ID)
+    async with app.run_test(size=(80, 24)) as pilot:
+        dash = await dashboard_loaded(pilot)
+        assert dash.check_action("calibrate", ()) is None, "shown dimmed"
+        assert dash.check_action("tta", ()) is True, "TTA needs no validation split"
+        await pilot.press("k")
+        await pilot.pause()
+        assert "calibrate fits on a validation split and this run has none" in notice(app)
+
+
+async def test_notices_replace_toasts_and_the_fold_is_named(runs_dir):
+    make_fixture_run(runs_dir).close()
+    app = CockpitApp(runs_dir=runs_dir, run=FIXTURE_ID)
+    async with app.run_test(size=(80, 24)) as pilot:
+        dash = await dashboard_loaded(pilot)
+        await pilot.pause(0.3)
+        line = dash.query_one(NoticeLine)
+        assert line.hint.startswith("▼ more below:") and "Events" in line.hint and "Finishing passes" in line.hint
+        assert "Loss" not in line.hint, "what is on screen is not listed"
+        assert dash.sub_title == "dashboard", "at 80 columns the header leaves the run id to the run bar"
+        await pilot.press("s")
+        await pilot.pause(0.4)
+        assert "cannot stop" in str(line.render())
+        assert not [t for t in app.screen.query("Toast") if t.display], "no toast over the panels"
+        await pilot.press("pagedown", "pagedown", "pagedown")
+        await pilot.pause(0.5)
+        assert "Finishing passes" not in dash.query_one(NoticeLine).hint
+
+
+async def test_enter_opens_a_full_chart_with_zoom_log_and_markers(runs_dir):
+    from cockpit.tui.screens.chart import ChartScreen
+
+    make_fixture_run(runs_dir).close()
+    app = CockpitApp(runs_dir=runs_dir, run=FIXTURE_ID)
+    async with app.run_test(size=(80, 24)) as pilot:
+        dash = await dashboard_loaded(pilot)
+        dash.query_one("#panel-lr", TracePanel).focus()
+        await pilot.press("enter")
+        chart = await wait_for(pilot, lambda: isinstance(app.screen, ChartScreen) and app.screen.data.series
+                               and app.screen, 10, what="the chart")
+        assert set(chart.data.series) == {"lr", "lr/default", "lr/stem"}
+        assert (22, "set-lr") in chart.data.markers and (24, "SWA") in chart.data.markers
+        head = lambda: str(chart.query_one("#chart-head", Static).render())  # noqa: E731
+        assert "steps 0–32 (all)" in head() and "set-lr@22" in head()
+        log = chart.log_y
+        await pilot.press("plus", "right", "y", "b", "m")
+        await pilot.pause()
+        assert chart.window.zoomed and chart.window.lo > 0 and chart.log_y is not log and chart.marker == "hd"
+        assert "zoomed" in head() and "set-lr@" not in head(), "m hides the markers"
+        await pilot.press("0", "escape")
+        await pilot.pause()
+        assert app.screen is dash
+
+
+async def test_log_view_follows_worker_log(runs_dir):
+    from cockpit.tui.screens.log import LogScreen
+
+    run = make_fixture_run(runs_dir)
+    (run.path / "worker.log").write_text("decoding train/: 0/50000\ndecoding train/: 25000/50000\n", encoding="utf-8")
+    app = CockpitApp(runs_dir=runs_dir, run=FIXTURE_ID)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await dashboard_loaded(pilot)
+        await pilot.press("v")
+        screen = await wait_for(pilot, lambda: isinstance(app.screen, LogScreen) and app.screen, 5, what="the log")
+        log = screen.query_one(Log)
+        await wait_for(pilot, lambda: log.line_count >= 2, 5, what="the log's lines")
+        with (run.path / "worker.log").open("a", encoding="utf-8") as f:
+            f.write("decoding train/: 50000/50000\nepoch 1\n")
+        await wait_for(pilot, lambda: log.line_count >= 4, 5, what="the appended lines")
+        assert "50000/50000" in "\n".join(log.lines)
+    run.close()
+
+
+# ------------------------------------------------------------------------------ runs list
+
+
+async def test_mark_three_runs_and_compare_them(runs_dir):
+    from cockpit.tui.screens.compare import CompareScreen
+
+    three_runs(runs_dir)
+    app = CockpitApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        runs = await runs_list(pilot, 3)
+        await pilot.press("c")
+        await pilot.pause()
+        assert "compare needs two or more marked runs (0 marked)" in notice(app)
+        await pilot.press("space", "space", "space")
+        await pilot.pause()
+        assert runs.marked == list(reversed(IDS)), "marking moves down the list"
+        assert "3 marked" in str(runs.query_one("#runs-head", Static).render())
+        await pilot.press("c")
+        cmp = await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.data and app.screen,
+                             15, what="the comparison")
+        assert [r["run_id"] for r in cmp.data["runs"]] == list(reversed(IDS))
+        from rich.console import Console
+
+        console = Console(width=78, record=True, file=open(os.devnull, "w"))
+        console.print(cmp.tables)
+        text = console.export_text()
+        for rid in IDS:
+            assert rid in text, "every id in full"
+        assert "test accuracy" in text and "Results side by side" in text
+        name = cmp.curve_names[cmp.metric_index]
+        await pilot.press("m")
+        assert cmp.curve_names[cmp.metric_index] != name
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is runs
+
+
+async def test_delete_asks_and_resume_says_why(runs_dir):
+    paths = three_runs(runs_dir)
+    app = CockpitApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        runs = await runs_list(pilot, 3)
+        await pilot.press("R")
+        await wait_for(pilot, lambda: "has finished" in notice(app), 5, what="the resume refusal")
+        await pilot.press("D")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen) and IDS[2] in str(app.screen.detail)
+        await pilot.press("n")
+        await pilot.pause()
+        assert paths[2].exists(), "no deletes without a yes"
+        await pilot.press("delete", "y")
+        await wait_for(pilot, lambda: runs.query_one(DataTable).row_count == 2, 10, what="the list without it")
+        assert not paths[2].exists() and paths[0].exists()
+
+
+async def test_resume_starts_a_stopped_runs_worker(runs_dir, monkeypatch):
+    import cockpit.core.resume as resume_mod
+
+    run = make_fixture_run(runs_dir)
+    run.set_meta(state="stopped")
+    run.checkpoints.mkdir(exist_ok=True)
+    (run.checkpoints / "last.pt").write_bytes(b"x")
+    run.close()
+    started = []
+
+    class Proc:
+        pid = 4242
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(resume_mod, "start_worker", lambda r, layout: started.append(r.run_id) or Proc())
+    app = CockpitApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await runs_list(pilot, 1)
+        await pilot.press("R")
+        await wait_for(pilot, lambda: started, 5, what="the worker to start")
+        await wait_for(pilot, lambda: app.screen is app.dashboard, 5, what="the dashboard of the resumed run")
+    assert started == [FIXTURE_ID]
+    r = Run(runs_dir / FIXTURE_ID)
+    assert r.meta()["resume"] and any(e["kind"] == "resume_requested" for e in r.events_since())
+    r.close()
+
+
+# ------------------------------------------------------------------------------ editor and dialogs
+
+
+async def test_entering_a_field_selects_it_and_marks_it(runs_dir):
+    app = CockpitApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        row = app.editor.row("data.val_size")
+        row.control.focus()
+        await pilot.pause()
+        assert row.has_class("-focused") and "▸ val_size" in str(row.query_one(".field-label").render())
+        assert row.control.selected_text == "0", "the value is selected: typing replaces it"
+        await pilot.press("6", "4")
+        await pilot.pause()
+        assert row.control.value == "64"
+
+
+async def test_the_preset_picker_says_what_each_preset_is_for(runs_dir):
+    app = CockpitApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, LoadSpecScreen)
+        options = dialog.query_one(OptionList)
+        texts = {(options.get_option_at_index(i).id or ""): str(options.get_option_at_index(i).prompt)
+                 for i in range(options.option_count)}
+        cosine = next(t for t in texts.values() if t.strip().startswith("sgd_cosine "))
+        assert "best single model" in cosine
+        index = next(i for i in range(options.option_count)
+                     if str(options.get_option_at_index(i).prompt).strip().startswith("quickstart"))
+        options.highlighted = index
+        await pilot.pause()
+        assert "embedded default" in str(dialog.query_one("#load-about", Static).render())
+
+
+# ------------------------------------------------------------------------------ CLI
+
+
+def test_cockpit_presets_lists_every_preset_with_its_description():
+    out = cockpit("presets")
+    assert out.returncode == 0, out.stderr
+    for name in ("quickstart", "sgd_cosine", "cpu_cifar10", "cpu_optimizers"):
+        assert name in out.stdout
+    assert "best single model" in out.stdout and "sweep" in out.stdout
+
+
+@pytest.mark.skipif(not Path(sys.executable).with_name("cockpit").exists(), reason="needs the installed cockpit script")
+def test_shell_completion_offers_presets_and_run_ids(runs_dir):
+    make_fixture_run(runs_dir).close()
+
+    def complete(words: str) -> list[str]:
+        env = dict(os.environ, _COCKPIT_COMPLETE="complete_bash", COMP_WORDS=words,
+                   COMP_CWORD=str(len(words.split()) - 1))
+        binary = Path(sys.executable).with_name("cockpit")  # completion keys on the program's name
+        out = subprocess.run([str(binary)], capture_output=True, text=True, env=env, timeout=60, cwd=ROOT)
+        return out.stdout.split()
+
+    assert "sgd_cosine" in complete("cockpit run sgd_c")
+    assert complete("cockpit calibrate 2026") == [FIXTURE_ID]
+    assert complete(f"cockpit --runs-dir {runs_dir} report 2026") == [FIXTURE_ID]
+    assert "presets" in complete("cockpit pres")
+
+
+def test_compare_at_80_columns_never_cuts_an_id(runs_dir):
+    three_runs(runs_dir)
+    out = cockpit("compare", "--runs-dir", str(runs_dir), "--width", "80", *IDS)
+    assert out.returncode == 0, out.stderr
+    for rid in IDS:
+        assert rid in out.stdout
+    assert "…" not in out.stdout.split("Spec fields")[0]
