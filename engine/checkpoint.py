@@ -31,6 +31,11 @@ class CheckpointError(UsageError):
 
 
 def path_for(checkpoints: Path, kind: str) -> Path:
+    """checkpoints/<kind>.pt; CheckpointError for anything but a plain name in the run's own
+    checkpoints/ (a path elsewhere would be read, and recorded on this run, as if it were its own)."""
+    if not kind or kind in (".", "..") or Path(kind).name != kind or "\\" in kind or "\0" in kind:
+        raise CheckpointError(f"checkpoint {kind[:200]!r} is not a checkpoint of this run: name one in {checkpoints} "
+                              "(best, last, swa, or a file name there), not a path")
     return Path(checkpoints) / f"{kind}.pt"
 
 
