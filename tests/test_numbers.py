@@ -180,6 +180,8 @@ def test_se_model_activations_match_and_the_gate_is_reported_apart(tmp_path):
     got = {k: v for k, v in at(tr, 1).items() if k.startswith("act/")}
     want = block_figures(shadow.recompute(0)["acts"])
     assert set(got) == set(want)
+    families = ("act/mean/", "act/std/", "act/zeros/", "act/dead/", "act/saturation/", "act/gate/", "act/gate_mean/")
+    assert all(any(k.startswith(f) for k in got) for f in families)
     for k, v in want.items():
         assert got[k] == pytest.approx(v, **F32), k
     assert "act/gate/layer1.0.se" in got and "act/zeros/layer1.0.se" in got  # the SE ReLU and its gate apart
@@ -304,3 +306,75 @@ def test_channel_stats_are_exact_in_float64():
     ref = x.double() / 255
     assert mean == pytest.approx(ref.mean((0, 2, 3)).tolist(), rel=1e-12)
     assert std == pytest.approx(ref.std((0, 2, 3), correction=0).tolist(), rel=1e-9)  # float32 sums were 7% off
+
+
+# ------------------------------------------------------------------ layer LRs and throughput
+
+
+def test_layer_lrs_are_the_base_lr_times_each_multiplier(tmp_path):
+    tr = make(tmp_path, "optim.lr=0.1", "optim.layer_lr={stem = 0.5, fc = 2.0}", "schedule.warmup_epochs=0.5")
+    used: list[dict[str, float]] = []
+    tr.optimizer.register_step_pre_hook(lambda opt, *_: used.append({g["layer"]: g["lr"] for g in opt.param_groups}))
+    Shadow(tr).run(4)
+    tr.flush_window()
+    got = at(tr, 4)
+    factor = closed_form("constant", 3) / 0.1  # step 4 of a 4-step warmup
+    for layer, mult in used[-1].items():
+        want = 0.1 * factor * {"stem": 0.5, "fc": 2.0}.get(layer, 1.0)
+        assert got[f"lr/{layer}"] == pytest.approx(want, **LR) and mult == pytest.approx(want, **LR)
+    assert got["lr"] == pytest.approx(0.1 * factor, **LR)  # the base LR, not a multiplied group's
+
+
+def test_throughput_figures_agree_with_each_other(tmp_path):
+    tr = make(tmp_path)
+    Shadow(tr).run(4)
+    tr.flush_window()
+    got = at(tr, 4)
+    # images/s = steps x batch / window time, step time = window time / steps: their product is the batch
+    assert got["images_per_s"] * got["step_time_ms"] / 1000 == pytest.approx(32, rel=1e-9)
+    assert 0 <= got["data_time_ms"] <= got["step_time_ms"]
+
+
+# ------------------------------------------------------------------ evaluation
+
+
+def test_test_and_val_figures_are_eval_mode_cross_entropy_and_accuracy(tmp_path):
+    import torchvision.transforms.v2.functional as TF
+
+    tr = make(tmp_path, "data.val_size=32", "train.label_smoothing=0.2")
+    Shadow(tr).run(2)
+    tr.evaluate_epoch()
+    got = tr.store.last_values()
+    d = tr.parts.data
+    model = copy.deepcopy(tr.model).eval()
+    for (loss, acc), x, y in ((("test_loss", "test_acc"), d.test_x, d.test_y), (("val_loss", "val_acc"), d.val_x, d.val_y)):
+        with torch.no_grad():  # torchvision's Normalize with the training set's channel statistics
+            logits = model(TF.normalize(x.float() / 255, list(d.mean), list(d.std)))
+        assert got[loss] == pytest.approx(F.cross_entropy(logits, y).item(), **F32)  # no label smoothing
+        assert got[acc] == pytest.approx((logits.argmax(1) == y).double().mean().item(), **EXACT)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="peak device memory and the fp16 loss scale exist on CUDA only")
+def test_memory_gb_and_loss_scale_on_cuda(tmp_path):
+    tr = make(tmp_path, "train.device=cuda", "train.amp=fp16")
+    Shadow(tr).run(4)
+    tr.flush_window()
+    got = at(tr, 4)
+    assert got["memory_gb"] == pytest.approx(torch.cuda.max_memory_allocated() / 2**30, rel=1e-9)
+    assert got["loss_scale"] == tr.parts.scaler.get_scale()
+
+
+def test_every_metric_in_the_readme_table_is_checked_here():
+    """The README's "What the engine measures" table and this module stay in step."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## What the engine measures", 1)[1].split("\n\n## ", 1)[0]
+    rows = [line.split(" | ", 1)[0] for line in table.splitlines()
+            if line.startswith("| `") and not line.startswith("| `system/")]  # host samples: tests/test_system.py
+    names = {re.sub(r"(<[a-z]+>|NN|p10,.*)$", "", n) for row in rows for n in re.findall(r"`([^`]+)`", row)}
+    here = Path(__file__).read_text(encoding="utf-8")
+    missing = sorted(n for n in names if f'"{n}' not in here and f"'{n}" not in here)
+    assert not missing, f"README metrics with no independent check in tests/test_numbers.py: {missing}"
