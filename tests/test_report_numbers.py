@@ -111,3 +111,14 @@ def test_compare_deltas_name_the_baseline_run(tmp_path):
 
     assert delta_text("metric:test_acc", 0.62, 0.60) == "+2.00 pp vs A"
     assert delta_text("run:step", 10, 5) == ""
+
+
+def test_the_dashboard_puts_an_ensemble_against_its_best_member():
+    from cockpit.core.finishing import finishing_rows
+    from engine.contracts import parse_result
+
+    ens = parse_result("ensemble", {"members": [{"run": "a", "acc": 0.6, "nll": 1.0}, {"run": "b", "acc": 0.7, "nll": 0.9}],
+                                    "vote_acc": 0.68, "mean_prob_acc": 0.72, "best_member_acc": 0.7, "gain": 0.02,
+                                    "vote_gain": -0.02, "nll": 0.8})
+    rows = finishing_rows([ens], {"test_acc": 0.4})
+    assert ("ensemble vs best member", "test acc", 0.7, 0.72) in rows  # not against this run's 0.4

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping
 
-from engine.contracts import CalibrationResult, ResultModel, SWAResult, TTAResult
+from engine.contracts import CalibrationResult, EnsembleResult, ResultModel, SWAResult, TTAResult
 
 PASS_TITLES = {"swa": "SWA", "calibrate": "calibrated", "tta": "TTA", "ensemble": "ensemble"}
 SKIP = {"hardest", "confusion", "lr_find"}  # not a before/after figure
@@ -39,5 +39,7 @@ def _pass_rows(title: str, r: ResultModel, base_acc: float | None, base_loss: fl
         return [(title, "test acc", base_acc, _num(r.test_acc)), (title, "test loss", base_loss, _num(r.test_loss))]
     if isinstance(r, TTAResult):
         return [(title, "test acc", _num(r.base_acc), _num(r.tta_acc))]
+    if isinstance(r, EnsembleResult):  # against its best member, as the report and the CLI say
+        return [(f"{title} vs best member", "test acc", _num(r.best_member_acc), _num(r.headline_acc))]
     acc = r.headline_acc
     return [(title, "test acc", base_acc, _num(acc))] if acc is not None else []
