@@ -5,24 +5,26 @@ trial with its progress; Enter opens the highlighted trial's dashboard. Reads th
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 
-from cockpit.report.sweep import cells, pct, title
-from engine.sweep.common import sweep_dir
-from engine.sweep.table import SWEEP_JSON, SweepTable, TrialRow, sweep_table
-
 from ..messages import RunChosen
 from ..widgets.key_footer import KeyFooter
+
+if TYPE_CHECKING:  # the sweep table and its report helpers are imported when a sweep is shown: `cockpit` opens fast
+    from engine.sweep.table import SweepTable, TrialRow
 
 REFRESH_S = 2.0
 
 
 def sweep_names(runs_dir: Path) -> list[str]:
     """The sweeps with a definition under runs_dir/sweeps/, the most recently changed last."""
+    from engine.sweep.table import SWEEP_JSON
+
     folder = Path(runs_dir) / "sweeps"
     found = [p.parent for p in folder.glob(f"*/{SWEEP_JSON}")] if folder.is_dir() else []
     return [p.name for p in sorted(found, key=lambda p: (p / SWEEP_JSON).stat().st_mtime)]
@@ -81,6 +83,10 @@ class SweepScreen(Screen):
             self.action_refresh()
 
     def action_refresh(self) -> None:
+        from cockpit.report.sweep import title
+        from engine.sweep.common import sweep_dir
+        from engine.sweep.table import sweep_table
+
         names = sweep_names(self.runs_dir)
         head = self.query_one("#sweep-head", Static)
         if not names:
@@ -95,6 +101,8 @@ class SweepScreen(Screen):
         self._draw_trials(self.table)
 
     def _draw_results(self, table: SweepTable) -> None:
+        from cockpit.report.sweep import cells
+
         widget = self.query_one("#sweep-table", DataTable)
         headers, rows = cells(table)
         if [str(c.label) for c in widget.columns.values()] != headers:
@@ -105,6 +113,8 @@ class SweepScreen(Screen):
             widget.add_row(*row)
 
     def _draw_trials(self, table: SweepTable) -> None:
+        from cockpit.report.sweep import pct
+
         widget = self.query_one("#sweep-trials", DataTable)
         cursor = widget.cursor_row
         widget.clear()
