@@ -33,9 +33,17 @@ IDS = (FIXTURE_ID, "20260102-120000-other-long-name", "20260103-120000-third")
 
 
 def three_runs(runs_dir: Path) -> list[Path]:
+    """Three finished fixture runs; the second and third differ from the first in a spec field and a result."""
+    from engine.spec import dump_spec
+
     paths = []
-    for rid in IDS:
+    for i, rid in enumerate(IDS):
         run = make_fixture_run(runs_dir, rid)
+        if i:
+            spec = run.spec().model_copy(deep=True)
+            spec.optim.lr = 0.05 * (i + 1)
+            (run.path / "spec.toml").write_text(dump_spec(spec), encoding="utf-8")
+            run.add_metrics([(32, 4.0, "test_acc", 0.75 + 0.02 * i)])
         paths.append(run.path)
         run.close()
     return paths
@@ -357,3 +365,139 @@ def test_compare_at_80_columns_never_cuts_an_id(runs_dir):
     for rid in IDS:
         assert rid in out.stdout
     assert "…" not in out.stdout.split("Spec fields")[0]
+
+
+# ------------------------------------------------------------------------------ snapshots
+
+
+def test_snapshot_chart(snap_compare, runs_dir):
+    make_fixture_run(runs_dir).close()
+
+    async def chart(pilot):
+        await dashboard_loaded(pilot)
+        await pilot.press("enter")  # the Loss panel: the first one
+        await wait_for(pilot, lambda: getattr(pilot.app.screen, "data", None) and pilot.app.screen.data.series, 10,
+                       what="the chart")
+        await pilot.pause()
+
+    assert snap_compare(CockpitApp(runs_dir=runs_dir, run=FIXTURE_ID), terminal_size=(80, 24), run_before=chart)
+
+
+def test_snapshot_compare_three_runs(snap_compare, runs_dir):
+    three_runs(runs_dir)
+
+    async def compare(pilot):
+        await runs_list(pilot, 3)
+        await pilot.press("space", "space", "space", "c")
+        await wait_for(pilot, lambda: getattr(pilot.app.screen, "tables", None) is not None, 15, what="the comparison")
+        await pilot.pause()
+
+    assert snap_compare(CockpitApp(runs_dir=runs_dir), terminal_size=(80, 24), run_before=compare)
+
+
+def test_snapshot_runs_list_with_marks(snap_compare, runs_dir, monkeypatch):
+    three_runs(runs_dir)
+    monkeypatch.chdir(runs_dir.parent)  # the list names its folder: a relative one keeps the picture stable
+
+    async def marked(pilot):
+        await runs_list(pilot, 3)
+        await pilot.press("space", "down", "space")
+        await pilot.pause()
+
+    assert snap_compare(CockpitApp(runs_dir="runs"), terminal_size=(80, 24), run_before=marked)
+
+
+def test_snapshot_finished_run_no_color(snap_compare, runs_dir, monkeypatch):
+    make_fixture_run(runs_dir).close()
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    async def pressed(pilot):
+        await dashboard_loaded(pilot)
+        await pilot.press("s")  # hidden on a finished run: the notice line says why
+        await pilot.pause(0.4)
+
+    assert snap_compare(CockpitApp(runs_dir=runs_dir, run=FIXTURE_ID), terminal_size=(80, 24), run_before=pressed)
+
+
+def test_snapshot_editor_focus_no_color(snap_compare, runs_dir, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    async def focused(pilot):
+        await pilot.pause()
+        pilot.app.editor.row("data.download").control.focus()  # a switch: no blinking cursor in the picture
+        await pilot.pause()
+
+    assert snap_compare(CockpitApp(runs_dir=runs_dir), terminal_size=(80, 24), run_before=focused)
+
+
+# ------------------------------------------------------------------------------ real processes (slow)
+
+
+@pytest.mark.slow
+async def test_k_on_a_finished_run_runs_calibration_and_adds_its_rows(runs_dir):
+    """The pass runs in a child process (`cockpit calibrate RUN_DIR`, the same path t takes for TTA)."""
+    from cockpit.tui.widgets.results_table import ResultsTable
+
+    sets = [a for s in TINY_SETS if not s.startswith("train.epochs") for a in ("--set", s)]
+    res = cockpit("run", "--runs-dir", str(runs_dir), *sets, "--set", "train.epochs=1", "--set", "data.val_size=64")
+    assert res.returncode == 0, res.stderr[-2000:]
+    app = CockpitApp(runs_dir=runs_dir, run="last")
+    async with app.run_test(size=(80, 24)) as pilot:
+        dash = await dashboard_loaded(pilot)
+        assert dash.state == "finished" and dash.check_action("calibrate", ()) is True
+        await pilot.press("k")
+        await pilot.pause()
+        assert dash.check_action("calibrate", ()) is None, "a pass already running is not started twice"
+        assert "calibrate running" in str(dash.query_one(ResultsTable).border_subtitle)
+        await wait_for(pilot, lambda: dash.outcomes, 90, step=0.5, what="the pass")
+        assert dash.outcomes[0].ok, dash.outcomes
+        await wait_for(pilot, lambda: "calibrated" in {r[0] for r in dash.query_one(ResultsTable).rows}, 10,
+                       what="the result rows")
+        assert "pass finished" in notice(app) and dash.check_action("calibrate", ()) is True
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_the_real_binary_over_tmux_at_80x24(runs_dir, tmp_path):
+    """A person at 80x24: the runs list, three runs marked and compared, a run's full chart, no dead key."""
+    three_runs(runs_dir)
+    binary = Path(sys.executable).with_name("cockpit")
+    session = f"cockpit-test-{os.getpid()}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24",
+                    f"{binary} --runs-dir {runs_dir}"], check=True, cwd=tmp_path)
+
+    def screen() -> str:
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+
+    def keys(*k: str) -> None:
+        for key in k:
+            subprocess.run(["tmux", "send-keys", "-t", session, key], check=True)
+            time.sleep(0.3)
+
+    def until(text: str, timeout: float = 20) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            shown = screen()
+            if text in shown:
+                return shown
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} never showed:\n{screen()}")
+
+    try:
+        until("spec editor")
+        keys("Escape", "r")
+        until("3 runs in")
+        keys("Space", "Space", "Space", "c")
+        shown = until("Results side by side")
+        for rid in IDS:
+            assert rid in shown or rid in until(rid), rid
+        keys("Escape", "Enter")
+        until("Loss")
+        keys("s")
+        assert "cannot stop: the run is finished" in until("cannot stop")
+        keys("Enter")
+        shown = until("steps 0–32")
+        assert "set-lr@22" in shown
+        keys("Escape", "q")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

@@ -44,17 +44,18 @@ def terminal_compare(c: dict[str, Any], width: int = 120) -> Group:
     return Group(compare_tables(c), rule("Curves (by epoch)"), _curves_table(c, width))
 
 
-def compare_tables(c: dict[str, Any]) -> Group:
-    """The runs (A, B, C... with their full ids), the spec fields that differ, the results side by side."""
-    parts: list[Any] = [_runs_table(c), rule("Spec fields that differ"), _spec_diff_table(c)]
+def compare_tables(c: dict[str, Any], compact: bool = False) -> Group:
+    """The runs (A, B, C... with their full ids), the spec fields that differ, the results side by side;
+    compact: one line per run (the TUI, where a chart shares the screen)."""
+    parts: list[Any] = [_runs_table(c, compact), rule("Spec fields that differ"), _spec_diff_table(c)]
     parts += [Text(e, style="bold red") for e in c.get("errors") or []]
     parts += [rule("Results side by side"), _results_table(c)]
     return Group(*parts)
 
 
-def _runs_table(c: dict[str, Any]) -> Group:
+def _runs_table(c: dict[str, Any], compact: bool = False) -> Group:
     """One entry per run, its letter and full id first: lines wrap on a narrow terminal, an id is never cut."""
-    lines: list[Any] = [Text("runs", style="italic")]
+    lines: list[Any] = [] if compact else [Text("runs", style="italic")]
     for i, r in enumerate(c["runs"]):
         head = Text(f" {letter(i)}  ", style="bold")
         head.append(r["run_id"], style="bold")
@@ -64,7 +65,7 @@ def _runs_table(c: dict[str, Any]) -> Group:
             head.append(f"  {Path(r['preset']).stem}")
         head.append(f"  {fmt_duration(r.get('duration_s'))}")
         detail = " · ".join(x for x in (r.get("device") or "", fmt_time(r.get("started"))) if x)
-        lines += [head, Text(f"    {detail}", style="grey50")]
+        lines += [head] if compact else [head, Text(f"    {detail}", style="grey50")]
     return Group(*lines)
 
 

@@ -17,6 +17,7 @@ from cockpit.core.chart_data import ChartData, Window, load_chart
 from engine.contracts import metric_info
 from engine.store import ACTIVE_STATES
 
+from ..plotting import fresh
 from ..widgets.key_footer import KeyFooter
 from ..widgets.notice_line import NoticeLine
 
@@ -92,12 +93,7 @@ class ChartScreen(Screen):
 
     def draw(self) -> None:
         plot = self.query_one(PlotextPlot)
-        plt = plot.plt
-        plt.clear_data()
-        plt.clear_figure()
-        plt.title(self.chart_title)
-        plt.xlabel("step")
-        plt.yscale("log" if self.log_y else "linear")
+        plt = fresh(plot, self.chart_title, self.log_y)
         drawn = 0
         for label, metric in self.lines:
             xs, ys = self.window.clip(self.data.series.get(metric, []), self.log_y)

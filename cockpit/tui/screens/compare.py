@@ -17,6 +17,7 @@ from textual_plotext import PlotextPlot
 from engine.contracts import metric_info
 from engine.store import Run
 
+from ..plotting import fresh
 from ..widgets.key_footer import KeyFooter
 from ..widgets.notice_line import NoticeLine
 
@@ -29,6 +30,7 @@ class CompareScreen(Screen):
         Binding("m", "metric(1)", "Next curve", tooltip="Overlay the next metric's curves"),
         Binding("M", "metric(-1)", "Prev curve", tooltip="Overlay the previous metric's curves"),
         Binding("y", "log", "Log/lin", tooltip="Toggle a log or linear y axis for the curves"),
+        Binding("g", "toggle_chart", "Chart", tooltip="Hide the chart (the tables get the screen) or show it"),
         Binding("tab", "focus_next", "Tables/chart", show=False),
     ]
 
@@ -79,7 +81,7 @@ class CompareScreen(Screen):
         from cockpit.report.render.compare import compare_tables
 
         self.data = data
-        self.tables = compare_tables(data)
+        self.tables = compare_tables(data, compact=True)
         self.query_one("#cmp-tables", Static).update(self.tables)
         names = self.curve_names
         if names:
@@ -90,24 +92,20 @@ class CompareScreen(Screen):
         from cockpit.report.render.compare import letter
 
         plot = self.query_one(PlotextPlot)
-        plt = plot.plt
-        plt.clear_data()
-        plt.clear_figure()
         names = self.curve_names
         if not names or self.data is None:
-            plt.title("no curves recorded")
+            fresh(plot, "no curves recorded", False)
             plot.refresh()
             return
         name = names[self.metric_index % len(names)]
         ids = [r["run_id"] for r in self.data["runs"]]
-        plt.title(f"{metric_info(name).label} ({self.metric_index % len(names) + 1}/{len(names)}, m: next)")
-        plt.yscale("log" if self.log_y else "linear")
+        title = f"{metric_info(name).label} ({self.metric_index % len(names) + 1}/{len(names)}, m: next)"
+        plt = fresh(plot, title, self.log_y, self.data["curves"][name][0].get("unit", "step"))
         for curve in self.data["curves"][name]:
             pts = [(x, y) for x, y in zip(curve["x"], curve["y"]) if y is not None and (y > 0 or not self.log_y)]
             if pts:
                 plt.plot([x for x, _ in pts], [y for _, y in pts], marker="braille",
                          label=letter(ids.index(curve["run_id"])))
-        plt.xlabel(self.data["curves"][name][0].get("unit", "step"))
         plot.refresh()
 
     def action_metric(self, step: int) -> None:
@@ -118,6 +116,10 @@ class CompareScreen(Screen):
         self.metric_index = (self.metric_index + step) % len(names)
         self.log_y = metric_info(names[self.metric_index]).log
         self.draw()
+
+    def action_toggle_chart(self) -> None:
+        chart = self.query_one(PlotextPlot)
+        chart.display = not chart.display
 
     def action_log(self) -> None:
         self.log_y = not self.log_y
