@@ -55,6 +55,8 @@ def test_table_is_mean_std_best_seed_convergence_and_states(tmp_path):
     chart = re.search(r"<svg.*?</svg>", render_sweep_html(table), re.S).group(0)
     ET.fromstring(chart)  # the curves chart is well-formed SVG
     assert "sgd ± 1 std" in chart
+    html = render_sweep_html(table, {"optim.lr": 0.7, "model.width": 0.3})
+    assert 'id="sweep-importance"' in html and "optim.lr" in html
 
 
 def test_cockpit_report_on_a_sweeps_name_reports_the_sweep(runs_dir):

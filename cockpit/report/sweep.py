@@ -143,8 +143,12 @@ def render_sweep_html(table: SweepTable, importance: dict[str, float] | None = N
     if chart:
         body.append(section("curves", "Curves", figure(chart)))
     if importance:
-        body.append(section("importance", "Parameter importance (Optuna, PED-ANOVA)",
-                            html_table(["parameter", "importance"], [[k, f"{v:.3f}"] for k, v in importance.items()], num=(1,))))
+        from .render.svg import hbar_chart
+
+        bars = hbar_chart("sweep-importance", "parameter importance (Optuna, PED-ANOVA)", list(importance),
+                          list(importance.values()), fmt=lambda v: f"{v:.3f}")
+        body.append(section("importance", "Parameter importance", figure(bars) + html_table(
+            ["parameter", "importance"], [[k, f"{v:.3f}"] for k, v in importance.items()], num=(1,))))
     trial_rows = [[t.run_id, t.config, t.seed, t.state, pct(t.acc)] for t in table.trials]
     body.append(section("trials", "Trials", html_table(["run", "configuration", "seed", "state", "test acc"], trial_rows)))
     return page(f"sweep {table.name}", "\n".join(body), f"generated {time.strftime('%Y-%m-%d %H:%M:%S')}")
