@@ -248,8 +248,9 @@ async def test_mark_three_runs_and_compare_them(runs_dir):
 
 async def test_delete_asks_and_resume_says_why(runs_dir):
     paths = three_runs(runs_dir)
-    app = CockpitApp(runs_dir=runs_dir)
+    app = CockpitApp(runs_dir=runs_dir, run=IDS[2])  # watching the run that is then deleted
     async with app.run_test(size=(80, 24)) as pilot:
+        await dashboard_loaded(pilot)
         runs = await runs_list(pilot, 3)
         await pilot.press("R")
         await wait_for(pilot, lambda: "has finished" in notice(app), 5, what="the resume refusal")
@@ -262,6 +263,7 @@ async def test_delete_asks_and_resume_says_why(runs_dir):
         await pilot.press("delete", "y")
         await wait_for(pilot, lambda: runs.query_one(DataTable).row_count == 2, 10, what="the list without it")
         assert not paths[2].exists() and paths[0].exists()
+        assert app.dashboard.path is None and app.dashboard.sub_title == "dashboard · no run attached"
 
 
 async def test_resume_starts_a_stopped_runs_worker(runs_dir, monkeypatch):

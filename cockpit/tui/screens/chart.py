@@ -5,6 +5,7 @@ paused or SWA started. Follows a live run."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -20,9 +21,17 @@ from engine.store import ACTIVE_STATES
 from ..plotting import fresh
 from ..widgets.key_footer import KeyFooter
 from ..widgets.notice_line import NoticeLine
+from ..widgets.trace_panel import TracePanel
 
 RELOAD_S = 2.0
 MARKERS = ("braille", "hd")  # 2x4 dots per cell, or 2x2 blocks (any font)
+
+
+def panel_lines(panel, last: Mapping[str, float]) -> tuple[str, list[tuple[str, str]]]:
+    """(title, (label, metric) lines) of a dashboard panel: its lines with values, or every system metric."""
+    if isinstance(panel, TracePanel):
+        return str(panel.border_title).split(" · ")[0], panel.shown_traces() or list(panel.traces)
+    return "System", [(n[len("system/"):], n) for n in last if n.startswith("system/")]
 
 
 class ChartScreen(Screen):
@@ -93,13 +102,12 @@ class ChartScreen(Screen):
 
     def draw(self) -> None:
         plot = self.query_one(PlotextPlot)
-        plt = fresh(plot, self.chart_title, self.log_y)
-        drawn = 0
-        for label, metric in self.lines:
-            xs, ys = self.window.clip(self.data.series.get(metric, []), self.log_y)
-            if xs:
-                plt.plot(xs, ys, marker=self.marker, label=label)
-                drawn += 1
+        lines = [(label, *self.window.clip(self.data.series.get(metric, []), self.log_y)) for label, metric in self.lines]
+        lines = [(label, xs, ys) for label, xs, ys in lines if xs]
+        plt = fresh(plot, self.chart_title, self.log_y and bool(lines))  # plotext cannot log-scale nothing
+        for label, xs, ys in lines:
+            plt.plot(xs, ys, marker=self.marker, label=label)
+        drawn = len(lines)
         if self.show_events:
             for step, label in self.data.markers:
                 if self.window.lo <= step <= self.window.hi:

@@ -100,12 +100,14 @@ class CompareScreen(Screen):
         name = names[self.metric_index % len(names)]
         ids = [r["run_id"] for r in self.data["runs"]]
         title = f"{metric_info(name).label} ({self.metric_index % len(names) + 1}/{len(names)}, m: next)"
-        plt = fresh(plot, title, self.log_y, self.data["curves"][name][0].get("unit", "step"))
+        lines = []
         for curve in self.data["curves"][name]:
             pts = [(x, y) for x, y in zip(curve["x"], curve["y"]) if y is not None and (y > 0 or not self.log_y)]
             if pts:
-                plt.plot([x for x, _ in pts], [y for _, y in pts], marker="braille",
-                         label=letter(ids.index(curve["run_id"])))
+                lines.append((letter(ids.index(curve["run_id"])), pts))
+        plt = fresh(plot, title, self.log_y and bool(lines), self.data["curves"][name][0].get("unit", "step"))
+        for label, pts in lines:
+            plt.plot([x for x, _ in pts], [y for _, y in pts], marker="braille", label=label)
         plot.refresh()
 
     def action_metric(self, step: int) -> None:

@@ -156,6 +156,19 @@ class DashboardScreen(Screen):
         self._title()
         self.poll()
 
+    def forget(self, path: Path) -> None:
+        """The run at `path` is gone (deleted from the runs list): stop watching it."""
+        if self.path is None or Path(path).resolve() != self.path.resolve():
+            return
+        if self.reader is not None:
+            self.set_timer(2.0, self.reader.close)  # the poll thread may still be reading
+        self.reader, self.path, self.run_id, self.state, self.reading, self.facts = None, None, "", "", None, RunFacts()
+        if self.is_mounted:
+            self._reset_widgets()
+            self.query_one(RunBar).show("", "", {}, 0, {}, None, None)
+            self.refresh_bindings()
+        self._title()
+
     def _reset_widgets(self) -> None:
         for panel in self.query(TracePanel):
             panel.clear()
@@ -165,12 +178,9 @@ class DashboardScreen(Screen):
 
     def _title(self) -> None:
         """The run id in the header where it fits (the run bar always has it): never a cut header."""
-        if self.reader is None:
-            self.sub_title = "dashboard · no run attached"
-        elif self.is_mounted and self.size.width < 100:
-            self.sub_title = "dashboard"
-        else:
-            self.sub_title = f"dashboard · {self.run_id}"
+        narrow = self.is_mounted and self.size.width < 100
+        self.sub_title = ("dashboard · no run attached" if self.reader is None
+                          else "dashboard" if narrow else f"dashboard · {self.run_id}")
 
     # -- polling (the read happens in a thread; widgets change on the event loop) --------------
 
@@ -367,18 +377,11 @@ class DashboardScreen(Screen):
             export_report(self.app, self.path)
 
     def action_chart(self) -> None:
-        from .chart import ChartScreen  # plotext is loaded when a chart is first opened
+        from .chart import ChartScreen, panel_lines  # plotext is loaded when a chart is first opened
 
-        if self.path is None:
-            return
-        focused = self.focused
-        if isinstance(focused, SystemPanel):
-            last = self.reading.last if self.reading else {}
-            title, lines = "System", [(n[len("system/"):], n) for n in last if n.startswith("system/")]
-        else:
-            panel = focused if isinstance(focused, TracePanel) else self.query_one(TracePanel)
-            title, lines = str(panel.border_title).split(" · ")[0], panel.shown_traces() or list(panel.traces)
-        self.app.push_screen(ChartScreen(self.path, title, lines))
+        if self.path is not None:
+            panel = self.focused if isinstance(self.focused, (TracePanel, SystemPanel)) else self.query_one(TracePanel)
+            self.app.push_screen(ChartScreen(self.path, *panel_lines(panel, self.reading.last if self.reading else {})))
 
     def action_log(self) -> None:
         from .log import LogScreen

@@ -63,7 +63,8 @@ class RunsScreen(Screen):
         table.focus()
 
     def on_screen_resume(self) -> None:
-        self.sub_title = f"runs · {self.runs_dir}"
+        # the folder is named on the line below; the header keeps it only where it fits
+        self.sub_title = f"runs · {self.runs_dir}" if self.size.width >= 100 else "runs"
         self.rescan()
 
     def show_run(self, run_id: str | None) -> None:
@@ -248,6 +249,9 @@ class RunsScreen(Screen):
                     run.close()
                     self.notify(reason, severity="warning")
                     continue
+                dashboard = getattr(self.app, "dashboard", None)
+                if dashboard is not None:
+                    dashboard.forget(path)  # before the files go: its reader holds the store open
                 delete(run)
                 gone.append(path.name)
             except Exception as exc:
