@@ -91,6 +91,9 @@ def test_lookahead_moves_the_weights_to_their_ema_without_a_host_sync_and_is_che
     tr.save("last")
     saved = torch.load(tr.store.checkpoints / "last.pt", weights_only=False)
     assert all(torch.equal(s, e) for s, e in zip(saved["lookahead"], la.ema))
+    again = Trainer(tr.spec, tr.store, log=lambda _m: None)  # a resumed run continues the same EMA
+    again.resume()
+    assert again.step == 2 and all(torch.equal(a, b) for a, b in zip(again.lookahead.ema, la.ema))
 
 
 def test_lookahead_follows_airbench_formula_and_ends_on_the_ema():
