@@ -2,9 +2,10 @@
 
 From launch to the first step a run can take 10-15 s or more (the worker starts, imports torch,
 decodes 60,000 JPEGs or downloads CIFAR, builds and compiles the model). `Phases` records each
-phase as meta `phase` ({name, detail, done, total, since}) and, when the phase changes, a `phase`
-event (so reports put them on the timeline); progress within a phase (done/total) goes to meta at
-most every `every_s` seconds. Torch-free: the worker makes one before it imports torch.
+phase as meta `phase` ({name, detail, done, total, since}) and, the first time each phase is
+entered, a `phase` event (so reports put them on the timeline; loading the test split after the
+model was begun adds none); progress within a phase (done/total) goes to meta at most every
+`every_s` seconds. Torch-free: the worker makes one before it imports torch.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Phases:
         self.run, self.every_s = run, every_s
         self.name = ""
         self._written = self._since = 0.0
+        self._seen: set[str] = set()  # phases with an event already
 
     def set(self, name: str, detail: str = "", done: int | None = None, total: int | None = None) -> None:
         """Enter phase `name` (an event when it is a new phase), or report progress within it."""
@@ -43,8 +45,9 @@ class Phases:
         phase: dict[str, Any] = {"name": name, "detail": detail, "done": done, "total": total, "since": self._since}
         self.run.set_meta(phase=phase)
         self._written = now
-        if changed:
-            self.name = name
+        self.name = name
+        if name not in self._seen:
+            self._seen.add(name)
             self.run.add_event("phase", name + (f": {detail}" if detail else ""), step=0)
 
     def log_line(self, message: str) -> None:

@@ -35,6 +35,8 @@ def test_phases_and_data_progress_go_to_meta_and_changes_to_events(tmp_path):
     phases.log_line("epoch 1/2 step 8: test_loss=0.1 test_acc=0.5")  # not a progress line
     phases.log_line("decoding train/: 50000/50000")  # the end of a count is always written
     assert run.meta()["phase"]["name"] == BUILDING
+    phases.log_line("decoding test/: 0/10000")  # the next split: shown, no second event for the phase
+    assert run.meta()["phase"]["detail"] == "decoding test/"
     assert [e["message"] for e in run.events_since(0) if e["kind"] == "phase"] == [
         "importing torch", "loading data: decoding train/", "building the model"]
     Phases(None).set("anything")  # not the writer: nothing happens
