@@ -160,3 +160,51 @@ def test_a_cpu_fastnet_with_every_airbench_option_trains_at_least_as_well_as_wit
         tr.fit()
         accs.append(tr.eval_model().acc)
     assert accs[1] >= accs[0], accs
+
+
+DDP = ["model.name=fastnet", "model.width=0.125", "data.synthetic_train=512", "data.synthetic_test=64",
+       "train.batch_size=64", "train.epochs=2", "monitor.every=1", "train.threads=1", "model.whiten=2",
+       "model.whiten_bias_epochs=1", "model.init=dirac", "optim.bn_bias_lr_mult=64", "train.lookahead_every=3",
+       "augment.alternate_flip=true"]
+
+
+def _ddp_rank(rank: int, world: int, port: int, run_dir: str) -> None:
+    import os
+
+    from tests.test_distributed import _without_batchnorm
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world), GROUP_RANK="0")
+    _without_batchnorm()  # BatchNorm is the one per-rank effect: without it two ranks match one process
+    from engine.runtime import distributed as D
+
+    ctx = D.init(D.env_context(), torch.device("cpu"))
+    spec = load_spec(None, DDP)
+    assert Trainer(spec, Run(run_dir) if ctx.is_store else None, log=lambda _m: None, dist=ctx).fit() == "finished"
+    D.shutdown(ctx)
+
+
+@pytest.mark.slow
+def test_two_processes_with_the_airbench_options_match_one(tmp_path, monkeypatch):
+    """Whitening from the data before the DDP wrap, the alternating flip by global image index and
+    lookahead give two ranks exactly one process's run."""
+    import torch.multiprocessing as mp
+
+    import engine.setup as S
+    from tests.test_distributed import _free_port, _without_batchnorm
+
+    spec = load_spec(None, DDP)
+    multi = Run.create(tmp_path / "multi", spec)
+    port = _free_port()
+    procs = [mp.get_context("spawn").Process(target=_ddp_rank, args=(r, 2, port, str(multi.path))) for r in range(2)]
+    for p in procs:
+        p.start()
+    monkeypatch.setattr(S, "build_model", S.build_model)  # restored after the test
+    _without_batchnorm()
+    single = Run.create(tmp_path / "single", spec)
+    Trainer(spec, single, log=lambda _m: None).fit()
+    for p in procs:
+        p.join(240)
+        assert p.exitcode == 0, f"rank exited with {p.exitcode}"
+    a, b = single.series("train_loss"), multi.series("train_loss")
+    assert len(a) == len(b) == 16 and max(abs(x - y) for (_, x), (_, y) in zip(a, b)) < 1e-5
