@@ -7,13 +7,15 @@
     cockpit sweep status NAME [--json]                         trials by state and the results table
     cockpit sweep report NAME [--format html|md|json|all]      the sweep report
 
-Exit codes as for `cockpit run`: 2 for a bad sweep file (file:line:col) or storage, 130 on Ctrl+C.
+Exit codes as for `cockpit run`: 2 for a bad sweep file (file:line:col) or storage, 130 on Ctrl+C
+(143 on SIGTERM: the live trials are stopped cleanly either way).
 Optuna is imported by the commands that need it, not at start-up.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Optional
 
@@ -89,12 +91,21 @@ def _work(study, runs_dir: Path, storage: str, parallel: int, max_trials: Option
     folder = _save_definition(study, runs_dir)
     runner = Runner(study, TrialLauncher(runs_dir), plan_slots(parallel), storage_url=storage,
                     say=lambda m: console.print(m, highlight=False), max_trials=max_trials)
+    code = {"exit": 130}
+
+    def on_sigterm(_signum, _frame) -> None:  # a scheduler's SIGTERM stops the trials as Ctrl+C does
+        code["exit"] = 143
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         runner.run()
     except KeyboardInterrupt:
         err.print(f"[yellow]sweep interrupted; continue it with: cockpit sweep resume {study.sweep.name}"
                   + (f" --storage {storage}" if storage else "") + "[/]")
-        raise typer.Exit(130)
+        raise typer.Exit(code["exit"])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     _finish(study, runs_dir, folder)
 
 
