@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from bench.gpu_data import export_for_airbench
-from bench.gpu_report import Budget, Report, mean_std, quiet, sync
+from bench.gpu_report import Budget, Report, guarded, mean_std, quiet, sync
 from cockpit.core.presets import find_preset
 from engine.passes import run_pass
 from engine.spec import RunSpec, load_spec
@@ -94,7 +94,12 @@ class Airbench:
         with inside(self.home):
             self.train = airbench.CifarLoader("cifar10", train=True, batch_size=1024, aug={"flip": True, "translate": 2},
                                               altflip=True, gpu=gpu)
+            sync(device)
+            t0 = time.perf_counter()
             self.test = airbench.CifarLoader("cifar10", train=False, batch_size=2000, gpu=gpu)
+            sync(device)
+        # train94 loads its test set like this before its own timer starts: taken out of its train time
+        self.test_load_s = time.perf_counter() - t0
         self.warm = False
 
     def read_back(self) -> str:
@@ -114,7 +119,8 @@ class Airbench:
             acc = self.ab.evaluate(model, self.test, tta_level=2)
             sync(self.device)
         t2 = time.perf_counter()
-        return {"acc": acc, "train_s": t1 - t0, "tta_s": t2 - t1, "time_s": t2 - t0}
+        train_s = max(t1 - t0 - self.test_load_s, 0.0)
+        return {"acc": acc, "train_s": train_s, "tta_s": t2 - t1, "time_s": train_s + t2 - t1}
 
 
 def seed_rows(report: Report, seed: int, f: dict[str, Any], a: dict[str, Any] | None) -> None:
@@ -123,7 +129,8 @@ def seed_rows(report: Report, seed: int, f: dict[str, Any], a: dict[str, Any] | 
                f"{f['compile_s']:.2f} s, TTA {f['tta_s']:.2f} s, build {f['build_s']:.2f} s;{mem} {f['steps']} steps, {f['state']}",
                number=f["time_s"], unit="s")
     if a is not None:
-        report.row(f"airbench94 seed {seed}", f"TTA {a['acc']:.2%}; train {a['train_s']:.2f} s, TTA {a['tta_s']:.2f} s",
+        report.row(f"airbench94 seed {seed}", f"TTA {a['acc']:.2%}; train {a['train_s']:.2f} s (its test-set load "
+                   f"inside train94 taken out), TTA {a['tta_s']:.2f} s",
                    number=a["time_s"], unit="s")
 
 
@@ -172,14 +179,19 @@ def part_fast94(report: Report, cfg, budget: Budget, tmp: Path) -> None:
             report.row("fast94 seeds", f"stopped after {i} of {cfg.seeds} seeds (time budget: {budget.left():.0f} s left, "
                        f"{per_seed:.0f} s per seed)")
             break
-        f = one_fast94(fast94_spec(cfg, seed), runs_dir)
+        f = guarded(report, f"fast94 seed {seed}", lambda: one_fast94(fast94_spec(cfg, seed), runs_dir))
+        if f is None:
+            break
         if i == 0:
             report.row("fast94 spec", f"{preset} + {' '.join(cfg.data_sets + cfg.fast94_sets)}; data: {f['data'].name}")
             ab = airbench_or_why(report, f["data"], tmp, cfg.device)
-        a = ab.run(seed) if ab is not None else None
+        a = guarded(report, f"airbench94 seed {seed}", lambda: ab.run(seed)) if ab is not None else None
+        if a is None:
+            ab = None  # after a failure the ratio uses the seeds both sides finished
         f.pop("data")
         fast.append(f)
         if a is not None:
             ab_runs.append(a)
         seed_rows(report, seed, f, a)
-    summary_rows(report, fast, ab_runs, cfg.target)
+    if fast:
+        summary_rows(report, fast, ab_runs[:len(fast)], cfg.target)
