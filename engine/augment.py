@@ -62,6 +62,7 @@ from engine.spec import AugmentSpec, ColorJitterSpec, ErasingSpec, ResizedCropSp
 __all__ = [
     "Augmenter",
     "AugmentParams",
+    "normalization",
     "GUIDE_PIPELINE",
     "guide_spec",
     "torchvision_guide_transform",
@@ -79,35 +80,42 @@ __all__ = [
 # ----------------------------------------------------------------------------- the guide's pipeline
 
 GUIDE_PIPELINE = """\
-# The tuning guide's CIFAR training transform (torchvision, one PIL image at a time);
+# The tuning guide's CIFAR training transform (its section 1; torchvision, one PIL image at a time);
 # guide_spec() is the AugmentSpec that mirrors it, torchvision_guide_transform() builds it.
 from torchvision import transforms as T
 
 train_transform = T.Compose([
     T.RandomResizedCrop(32, scale=(0.8, 1.0)),              # ratio (3/4, 4/3), bilinear
-    T.RandomHorizontalFlip(),                               # p = 0.5
-    T.RandomApply([T.ColorJitter(0.2, 0.2, 0.2, 0.1)], p=0.8),
+    T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
     T.RandomGrayscale(p=0.2),
+    T.RandomHorizontalFlip(),                               # p = 0.5
     T.RandomRotation(15),                                   # nearest, fill 0
     T.ToTensor(),
-    T.Normalize(CIFAR_MEAN, CIFAR_STD),                     # (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
-    T.RandomErasing(p=0.5, scale=(0.02, 0.33)),             # ratio (0.3, 3.3), value 0
+    T.Normalize((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),  # augment.mean, augment.std
+    T.RandomErasing(p=0.5, scale=(0.02, 0.1), ratio=(0.3, 3.3)),      # value 0
 ])
 """
+# The Augmenter flips right after the crop (one resample); a flip commutes with the per-pixel colour
+# ops, so the distribution of images is the guide's.
+
+GUIDE_MEAN = (0.4914, 0.4822, 0.4465)
+GUIDE_STD = (0.2023, 0.1994, 0.2010)  # the guide's (per-pixel) figure; CIFAR-10's per-channel std is larger
 
 
 def guide_spec() -> AugmentSpec:
-    """The AugmentSpec of `GUIDE_PIPELINE` (what the guide-pipeline presets mirror)."""
+    """The AugmentSpec of `GUIDE_PIPELINE` (what the guide presets set), the guide's Normalize figures included."""
     return AugmentSpec(
         flip=0.5,
         translate=0,
         cutout=0,
         resized_crop=ResizedCropSpec(enabled=True, scale=(0.8, 1.0), ratio=(3 / 4, 4 / 3)),
-        color_jitter=ColorJitterSpec(p=0.8, brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1),
+        color_jitter=ColorJitterSpec(p=0.8, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1),
         grayscale=0.2,
         rotation=15.0,
-        erasing=ErasingSpec(p=0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3)),
+        erasing=ErasingSpec(p=0.5, scale=(0.02, 0.1), ratio=(0.3, 3.3)),
         normalize=True,
+        mean=list(GUIDE_MEAN),
+        std=list(GUIDE_STD),
     )
 
 
@@ -118,15 +126,23 @@ def torchvision_guide_transform(mean: Sequence[float], std: Sequence[float], siz
     return T.Compose(
         [
             T.RandomResizedCrop(size, scale=(0.8, 1.0)),
-            T.RandomHorizontalFlip(),
-            T.RandomApply([T.ColorJitter(0.2, 0.2, 0.2, 0.1)], p=0.8),
+            T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
             T.RandomGrayscale(p=0.2),
+            T.RandomHorizontalFlip(),
             T.RandomRotation(15),
             T.ToTensor(),
             T.Normalize(tuple(mean), tuple(std)),
-            T.RandomErasing(p=0.5, scale=(0.02, 0.33)),
+            T.RandomErasing(p=0.5, scale=(0.02, 0.1), ratio=(0.3, 3.3)),
         ]
     )
+
+
+def normalization(spec: AugmentSpec, mean: Sequence[float], std: Sequence[float]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The (mean, std) a run normalizes with: the spec's own figures where it gives them (the guide's
+    fixed ones), else the dataset's `mean` and `std`."""
+    if spec.mean and spec.std:
+        return tuple(spec.mean), tuple(spec.std)
+    return tuple(mean), tuple(std)
 
 
 # --------------------------------------------------------------------------------------- the augmenter
@@ -151,7 +167,8 @@ class AugmentParams:
 
 
 class Augmenter:
-    """Batched training augmentation for one `AugmentSpec` and a dataset's per-channel mean/std ([0, 1] units)."""
+    """Batched training augmentation for one `AugmentSpec` and a dataset's per-channel mean/std ([0, 1] units;
+    `spec.mean`/`spec.std`, when given, are used instead)."""
 
     def __init__(
         self,
@@ -161,6 +178,7 @@ class Augmenter:
         *,
         translate_pad: str = "reflect",
     ):
+        mean, std = normalization(spec, mean, std)  # the spec's own figures win (the guide's presets set them)
         if len(mean) != len(std):
             raise ValueError(f"mean has {len(mean)} channels, std {len(std)}")
         if any(s <= 0 for s in std):

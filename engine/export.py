@@ -22,7 +22,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .augment import to_float
+from .augment import normalization, to_float
 from .contracts import CalibrationResult, TTAResult, UsageError
 from .data import Dataset, load_dataset
 from .evaluate import evaluate
@@ -70,12 +70,12 @@ def _latest(run: Run, kind: str, checkpoint: str):
 def deploy_model(run: Run, checkpoint: str = "best", data: Dataset | None = None) -> tuple[DeployModel, str, dict, Dataset]:
     """The run's model ready to use: (model in eval mode on the CPU, checkpoint file used, its state, data)."""
     spec = run.spec()
-    data = data or load_dataset(spec.data, spec.train.seed)
+    data = data or load_dataset(spec.data, spec.data.seed)
     net = build_model(spec.model, data.num_classes, data.image_shape[-1])
     used, state = load_weights(net, run, checkpoint, "cpu")
     cal = _latest(run, "calibrate", used)
     temperature = cal.temperature if isinstance(cal, CalibrationResult) else 1.0
-    model = DeployModel(net, data.mean, data.std, temperature, spec.augment.normalize).eval()
+    model = DeployModel(net, *normalization(spec.augment, data.mean, data.std), temperature, spec.augment.normalize).eval()
     return model, used, state, data
 
 

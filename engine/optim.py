@@ -24,8 +24,25 @@ def _prefix_of(name: str, prefixes: list[str]) -> str | None:
     return max(hits, key=len) if hits else None
 
 
+def freeze_unlisted(model: nn.Module, optim: SGDSpec | AdamWSpec | AdamSpec | RMSpropSpec) -> list[str]:
+    """With `optim.unlisted = "freeze"`, stop training every parameter no layer_lr prefix names (the
+    guide's per-layer groups leave out fc and the stem's BN, so they keep their initial values);
+    returns their names. The gradient still flows through them to the layers before."""
+    if optim.unlisted != "freeze":
+        return []
+    prefixes = list(optim.layer_lr)
+    frozen = [n for n, p in model.named_parameters() if _prefix_of(n.removeprefix("_orig_mod."), prefixes) is None]
+    for n, p in model.named_parameters():
+        if n in frozen:
+            p.requires_grad_(False)
+    return frozen
+
+
 def param_groups(model: nn.Module, optim: SGDSpec | AdamWSpec | AdamSpec | RMSpropSpec) -> list[dict]:
-    """Groups by (layer prefix, decays?): each with `lr`, `lr_mult`, `weight_decay` and a `name`."""
+    """Groups by (layer prefix, decays?): each with `lr`, `lr_mult`, `weight_decay` and a `name`.
+
+    `layer_lr_mode = "absolute"`: a prefix's value is its LR (its multiplier is value / optim.lr, so
+    the schedule and a live LR change scale it like any other group)."""
     prefixes = list(optim.layer_lr)
     named = [(n.removeprefix("_orig_mod."), p) for n, p in model.named_parameters() if p.requires_grad]
     used = {_prefix_of(n, prefixes) for n, _ in named}
@@ -42,13 +59,15 @@ def param_groups(model: nn.Module, optim: SGDSpec | AdamWSpec | AdamSpec | RMSpr
         decays = not (optim.no_decay_bn_bias and p.ndim <= 1)
         g = groups.get((prefix, decays))
         if g is None:
-            mult = optim.layer_lr.get(prefix, 1.0)
+            value = optim.layer_lr.get(prefix)
+            absolute = value is not None and optim.layer_lr_mode == "absolute"
+            mult = 1.0 if value is None else value / optim.lr if absolute else value
             g = groups[(prefix, decays)] = {
                 "params": [],
                 "name": prefix if decays else f"{prefix}/no_decay",
                 "layer": prefix,
                 "lr_mult": mult,
-                "lr": optim.lr * mult,
+                "lr": value if absolute else optim.lr * mult,
                 "weight_decay": optim.weight_decay if decays else 0.0,
             }
         g["params"].append(p)

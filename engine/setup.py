@@ -12,10 +12,10 @@ from typing import Callable
 
 import torch
 
-from .augment import Augmenter
+from .augment import Augmenter, normalization
 from .data import Dataset, DeviceLoader, load_dataset
 from .models import build_model
-from .optim import build_optimizer, build_scheduler
+from .optim import build_optimizer, build_scheduler, freeze_unlisted
 from .recipe import prepare_from_data, training_augment
 from .runtime.device import resolve_amp
 from .runtime.distributed import DistContext, ShardedLoader, convert_sync_bn, device_for, rank_seed, wrap_model
@@ -90,18 +90,19 @@ def build(spec: RunSpec, dist: DistContext | None = None, *, sync_bn: bool = Fal
         if done == total or done % max(total // 10, 1) == 0:
             log(f"{desc}: {done}/{total}")
 
-    d = load_dataset(spec.data, t.seed, progress)
+    d = load_dataset(spec.data, spec.data.seed, progress)  # the data's own seed: init seeds share it
     if dist.active:  # t.batch_size is the global batch; each rank takes its slice of every batch
         loader: DeviceLoader = ShardedLoader(d.train_x, d.train_y, t.batch_size, device, seed=t.seed,
                                              rank=dist.rank, world_size=dist.world_size)
     else:
         loader = DeviceLoader(d.train_x, d.train_y, t.batch_size, device, shuffle=True,
                               drop_last=d.train_x.shape[0] >= t.batch_size, seed=t.seed)
-    channels_last = t.channels_last and device.type == "cuda"
+    channels_last = t.channels_last  # on the CPU too (faster there as well: bench/channels_last_cpu.py)
     model = build_model(spec.model, d.num_classes).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    augment = Augmenter(training_augment(spec.augment), d.mean, d.std)
+    freeze_unlisted(model, spec.optim)  # before DDP wraps it: DDP only reduces what trains
+    augment = Augmenter(training_augment(spec.augment), *normalization(spec.augment, d.mean, d.std))
     prepare_from_data(model, loader, augment, spec)  # issue 18: whitening stem from the data, alternating flip
     ddp = None
     if dist.active:

@@ -41,5 +41,6 @@ def build_model(spec: ModelSpec, num_classes: int, image_size: int = 32) -> nn.M
         raise ValueError(f"unknown model {spec.name!r}; valid: {', '.join(MODELS)}")
     opts: dict = {"width": spec.width}
     if spec.name.startswith("resnet"):
-        opts.update(stem=spec.stem, se=spec.se, se_reduction=spec.se_reduction)
+        opts.update(stem=spec.stem, stem_channels=tuple(spec.stem_channels), stem_stride=spec.stem_stride, se=spec.se,
+                    se_reduction=spec.se_reduction)
     return apply_recipe(factory(num_classes, **opts), spec)  # whitening, init, BatchNorm (issue 18)

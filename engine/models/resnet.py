@@ -104,7 +104,9 @@ class Bottleneck(nn.Module):
 class ResNet(nn.Module):
     """CIFAR ResNet.
 
-    stem: "conv3x3" is one 3x3 conv-BN-ReLU to 64 channels; "3conv" is three (32, 32, 64).
+    stem: "conv3x3" is one 3x3 conv-BN-ReLU to 64 channels; "3conv" is three, with `stem_channels`
+    outputs (default 32, 32, 64; the guide's is 64, 64, 64). `stem_stride` is the first conv's stride
+    (the guide's 2 halves a 32x32 image before layer1).
     se: a squeeze-and-excitation block on every residual branch, bottleneck `channels // se_reduction`.
     width: multiplies every channel count (see `scaled`).
     zero_init_residual: start each residual branch's last BN gamma at 0, so blocks begin as identities
@@ -118,19 +120,23 @@ class ResNet(nn.Module):
         num_classes: int = 10,
         *,
         stem: str = "conv3x3",
+        stem_channels: tuple[int, int, int] = (32, 32, 64),
+        stem_stride: int = 1,
         se: bool = False,
         se_reduction: int = 16,
         width: float = 1.0,
         zero_init_residual: bool = False,
     ):
         super().__init__()
-        base = scaled(64, width)
         if stem == "conv3x3":
-            self.stem = nn.Sequential(OrderedDict(conv_bn_relu(3, base)))
+            base = scaled(64, width)
+            self.stem = nn.Sequential(OrderedDict(conv_bn_relu(3, base, stem_stride)))
         elif stem == "3conv":
-            chans = [3, scaled(32, width), scaled(32, width), base]
-            layers = [(f"{kind}{i + 1}", m) for i in range(3) for kind, m in conv_bn_relu(chans[i], chans[i + 1])]
+            chans = [3, *(scaled(c, width) for c in stem_channels)]
+            layers = [(f"{kind}{i + 1}", m) for i in range(3)
+                      for kind, m in conv_bn_relu(chans[i], chans[i + 1], stem_stride if i == 0 else 1)]
             self.stem = nn.Sequential(OrderedDict(layers))
+            base = chans[-1]
         else:
             raise ValueError(f"unknown stem {stem!r}; valid: conv3x3, 3conv")
         se_r = se_reduction if se else 0

@@ -21,8 +21,8 @@ def _same_data(a: RunSpec, b: RunSpec) -> str | None:
         for key in ("synthetic_test", "synthetic_classes", "image_size"):
             if getattr(da, key) != getattr(db, key):
                 return f"data.{key} {getattr(da, key)} vs {getattr(db, key)}"
-        if a.train.seed != b.train.seed:
-            return f"synthetic data made with train.seed {a.train.seed} vs {b.train.seed}"
+        if da.seed != db.seed:
+            return f"synthetic data made with data.seed {da.seed} vs {db.seed}"
     return None
 
 

@@ -23,7 +23,10 @@ def resolve_device(name: str) -> torch.device:
 
 
 def resolve_amp(amp: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
-    """(autocast dtype or None, use GradScaler). AMP runs on CUDA only; CPU trains in fp32."""
+    """(autocast dtype or None, use GradScaler). On the CPU only "bf16" by name turns autocast on (CPU
+    autocast supports bf16, so the GPU's bf16 path runs there too); "auto" and "fp16" train in fp32."""
+    if device.type == "cpu" and amp == "bf16":
+        return torch.bfloat16, False
     if device.type != "cuda" or amp == "off":
         return None, False
     if amp == "auto":

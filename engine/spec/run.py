@@ -47,7 +47,7 @@ class RunSpec(Section):
     def _cross_checks(self) -> RunSpec:
         # one "dotted.path: message" line per problem; `validate` files each under its path
         problems = [*_data_problems(self.data), *_model_problems(self.model), *_schedule_problems(self),
-                    *_finishing_problems(self)]
+                    *_finishing_problems(self), *_guide_problems(self)]
         if problems:
             raise ValueError("\n".join(f"{where}: {msg}" for where, msg in problems))
         return self
@@ -101,8 +101,21 @@ def _finishing_problems(spec: RunSpec) -> list[tuple[str, str]]:
     ev, swa = spec.evaluate, spec.swa
     if ev.calibrate and spec.data.val_size == 0:
         out.append(("evaluate.calibrate", "needs a validation split: set data.val_size > 0"))
-    if ev.tta and not ev.tta_views and ev.tta_random_views == 0:
+    if ev.tta and ev.tta_recipe == "views" and not ev.tta_views and ev.tta_random_views == 0:
         out.append(("evaluate.tta_views", "TTA needs at least one view: list some or set evaluate.tta_random_views > 0"))
     if swa.enabled and swa.start >= 1 and swa.start > spec.train.epochs:
         out.append(("swa.start", f"is epoch {swa.start:g} but train.epochs is {spec.train.epochs}: SWA must start within the run"))
+    return out
+
+
+def _guide_problems(spec: RunSpec) -> list[tuple[str, str]]:
+    """The options issue 15 added for the guide's recipes: fixed normalization, absolute per-layer LRs."""
+    out = []
+    a, o = spec.augment, spec.optim
+    if len(a.mean) != len(a.std) or len(a.mean) not in (0, 3):
+        out.append(("augment.std", f"augment.mean has {len(a.mean)} values and augment.std {len(a.std)}: give both "
+                                   "three (R, G, B), or leave both empty for the dataset's own statistics"))
+    if o.unlisted == "freeze" and not o.layer_lr:
+        out.append(("optim.unlisted", "is 'freeze' but optim.layer_lr names no layer, so nothing would train: "
+                                      "list the layers to train in optim.layer_lr, or set optim.unlisted = 'train'"))
     return out

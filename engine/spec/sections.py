@@ -51,6 +51,10 @@ class DataSpec(Section):
     synthetic_test: int = Field(512, ge=1, le=MAX_IMAGES, description="Synthetic source: number of test images.")
     synthetic_classes: int = Field(10, ge=2, le=1000, description="Synthetic source: number of classes.")
     image_size: int = Field(32, ge=8, le=512, description="Synthetic source: image side in pixels.")
+    # issue 15: the data's own seed, so runs that differ only in their init seed share their data
+    seed: int = Field(
+        0, ge=0, le=MAX_SEED,
+        description="Seed for the validation split and the synthetic images (weights, order and augmentation use train.seed).")
 
     @field_validator("root")
     @classmethod
@@ -118,6 +122,13 @@ class AugmentSpec(Section):
     rotation: FiniteFloat = Field(0.0, ge=0, le=180, description="RandomRotation: angle drawn from [-degrees, degrees]; 0 is off.")
     erasing: ErasingSpec = Field(default_factory=ErasingSpec, description="RandomErasing, applied after Normalize.")
     normalize: bool = Field(True, description="Normalize with the dataset's per-channel mean and std.")
+    # issue 15: the guide normalizes with fixed figures; empty lists keep the dataset's own statistics
+    mean: list[FiniteFloat] = Field(
+        default_factory=list, max_length=3,
+        description="Normalize with this per-channel mean (R, G, B in [0, 1]) instead of the dataset's; empty: the dataset's.")
+    std: list[Annotated[FiniteFloat, Field(gt=0)]] = Field(
+        default_factory=list, max_length=3,
+        description="Normalize with this per-channel std instead of the dataset's; empty: the dataset's (set with mean).")
     # issue 18: airbench's flip
     alternate_flip: bool = Field(
         False, description="Flip each image on alternate epochs (airbench; a seeded half of the images starts flipped) "
@@ -144,6 +155,11 @@ class ModelSpec(Section):
             "efficientnet_b0..b7 (torchvision's, stride-1 stem for 32x32), or torchvision:<name> for any "
             "torchvision classification model, adapted to small images."))
     stem: Literal["conv3x3", "3conv"] = Field("conv3x3", description="ResNet stem: one 3x3 conv, or the guide's three 3x3 convs.")
+    # issue 15: the guide's stem is 64-64-64 with a stride-2 first conv
+    stem_channels: list[Annotated[int, Field(ge=1, le=1024)]] = Field(
+        default_factory=lambda: [32, 32, 64], min_length=3, max_length=3,
+        description="ResNet '3conv' stem: output channels of its three convs (scaled by model.width).")
+    stem_stride: int = Field(1, ge=1, le=2, description="ResNet stem: stride of its first conv (2 halves a 32x32 image before layer1).")
     se: bool = Field(False, description="Squeeze-and-excitation block in every residual block.")
     se_reduction: int = Field(16, ge=1, le=256, description="SE bottleneck reduction ratio.")
     width: FiniteFloat = Field(1.0, gt=0, le=8, description="Channel width multiplier.")
@@ -181,6 +197,12 @@ class _OptimBase(Section):
         description="Per-layer LR multipliers by parameter-name prefix, e.g. {stem = 0.1, fc = 2.0}; each becomes a param group.",
     )
 
+    # issue 15: the guide gives per-layer LRs as absolute values and leaves some parameters out
+    layer_lr_mode: Literal["multiplier", "absolute"] = Field(
+        "multiplier", description="layer_lr values: multipliers of optim.lr, or learning rates themselves.")
+    unlisted: Literal["train", "freeze"] = Field(
+        "train", description="Parameters no layer_lr prefix names: train at optim.lr, or freeze them (left out of the "
+                             "optimizer, as the guide's per-layer groups leave out fc and the stem's BN).")
     # issue 18: airbench's bias_scaler
     bn_bias_lr_mult: FiniteFloat = Field(
         1.0, gt=0, le=1000, description="LR multiplier for BatchNorm and bias parameters (airbench94: 64); their weight "
@@ -259,13 +281,17 @@ class TrainSpec(Section):
     eval_batch_size: int = Field(1024, ge=1, le=65_536, description="Evaluation batch size.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present, else CPU.")
     amp: Literal["auto", "bf16", "fp16", "off"] = Field(
-        "auto", description="Mixed precision on CUDA: auto = bf16 where supported, else fp16 with GradScaler. CPU runs fp32."
+        "auto", description="Mixed precision. CUDA: auto = bf16 where supported, else fp16 with GradScaler. "
+                            "CPU: bf16 autocast when asked for by name; auto and fp16 train in fp32."
     )
-    channels_last: bool = Field(True, description="channels_last memory format on CUDA.")
+    channels_last: bool = Field(True, description="channels_last memory format (CUDA and CPU).")
     compile: bool = Field(False, description="torch.compile the model.")
     grad_clip: FiniteFloat = Field(0.0, ge=0, description="Clip the global grad norm to this value; 0 is off.")
     label_smoothing: FiniteFloat = Field(0.0, ge=0, lt=1, description="Cross-entropy label smoothing.")
-    seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed for weights, data order, augmentation and the validation split.")
+    label_smoothing_form: Literal["torch", "guide"] = Field(
+        "torch", description="torch: every class gets smoothing/K (PyTorch's); guide: the true class 1 - smoothing, "
+                             "every other smoothing/(K-1) (the guide's LabelSmoothingLoss).")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed for weights, data order and augmentation (the data itself: data.seed).")
     threads: int = Field(0, ge=0, le=512, description="CPU threads for torch; 0 keeps torch's default.")
     checkpoint_every: int = Field(1, ge=1, le=MAX_EPOCHS, description="Write the 'last' checkpoint every this many epochs.")
     sync_bn: bool = Field(
@@ -304,6 +330,9 @@ class EvaluateSpec(Section):
     tta_translate: int = Field(2, ge=1, le=8, description="Pixels for the 'translate' views (four directions).")
     tta_random_views: int = Field(0, ge=0, le=64, description="Extra randomly augmented TTA views (seeded).")
     tta_combine: Literal["logits", "probs"] = Field("logits", description="Average TTA views' logits or probabilities.")
+    tta_recipe: Literal["views", "guide"] = Field(
+        "views", description="views: the tta_* settings above; guide: the guide's tta_predict, 5 randomly augmented "
+                             "views (the training augmentation), mean of the logits (the tta_* settings are not read).")
     calibrate: bool = Field(False, description="Fit a temperature on the validation split at the end of training.")
     ece_bins: int = Field(15, ge=2, le=100, description="Bins for the expected calibration error.")
     hardest: int = Field(16, ge=0, le=1000, description="Hardest test examples recorded at each eval.")

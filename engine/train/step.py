@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from ..instruments import Instruments
+from ..loss import cross_entropy
 from ..runtime.device import autocast_for
 from ..setup import Components
 
@@ -60,11 +60,13 @@ class Step:
 
     A step with a non-finite loss or gradient is skipped on the device and leaves weights,
     optimizer state and BN running statistics exactly as before it. The scheduler is the
-    caller's: the loop steps its schedule (or SWA's), the LR finder sets the LR itself."""
+    caller's: the loop steps its schedule (or SWA's), the LR finder sets the LR itself.
+    The loss is `engine.loss.cross_entropy` with the spec's `train.label_smoothing_form`."""
 
     def __init__(self, parts: Components, instruments: Instruments, label_smoothing: float = 0.0,
                  compile: bool = False):
         self.parts, self.instruments, self.label_smoothing = parts, instruments, label_smoothing
+        self.smoothing_form = parts.spec.train.label_smoothing_form
         self.forward = torch.compile(parts.eager) if compile else parts.eager
         buffers = [b for b in parts.model.buffers() if b.is_floating_point() or b.dtype == torch.long]
         self.buffers = Snapshot(buffers) if buffers else None  # the forward moves BN running statistics
@@ -77,7 +79,7 @@ class Step:
         forward = p.eager if sampled else self.forward  # hooks run eagerly, never in a compiled graph
         with inst.watch_activations(step), autocast_for(p.device, p.amp_dtype):
             logits = forward(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing)
+            loss = cross_entropy(logits.float(), y, self.label_smoothing, self.smoothing_form)
         p.optimizer.zero_grad(set_to_none=True)
         p.scaler.scale(loss).backward()
         if p.scaler.is_enabled():
@@ -92,7 +94,7 @@ class Step:
         if buffers is not None:
             buffers.restore_if(skip)
         inst.after_step(step)
-        inst.on_logits(step, logits, y, self.label_smoothing)  # the training loss, per sample
+        inst.on_logits(step, logits, y, self.label_smoothing, self.smoothing_form)  # the training loss, per sample
         return StepOut(loss.detach(), logits.detach(), skip)
 
 
