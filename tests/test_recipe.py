@@ -208,3 +208,13 @@ def test_two_processes_with_the_airbench_options_match_one(tmp_path, monkeypatch
         assert p.exitcode == 0, f"rank exited with {p.exitcode}"
     a, b = single.series("train_loss"), multi.series("train_loss")
     assert len(a) == len(b) == 16 and max(abs(x - y) for (_, x), (_, y) in zip(a, b)) < 1e-5
+
+
+def test_swa_keeps_the_bn_bias_scale_and_the_whitening_bias_frozen():
+    tr = make("optim.bn_bias_lr_mult=64", "model.whiten=2", "model.whiten_bias_epochs=1", "swa.enabled=true",
+              "swa.start=2", "swa.anneal_epochs=0", "train.epochs=2")
+    tr.fit()
+    by_name = {g["name"]: g for g in tr.optimizer.param_groups}
+    plain, scaled = tr.optimizer.param_groups[0], by_name["default/no_decay/bn_bias"]
+    assert scaled["lr"] == pytest.approx(64 * plain["lr"]) and plain["lr"] == pytest.approx(tr.spec.swa.lr)
+    assert by_name["whiten"]["lr"] == 0.0

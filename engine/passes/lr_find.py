@@ -66,7 +66,7 @@ def _sweep(p: Components, stepper: Step, steps: int, start_lr: float, end_lr: fl
     for i in range(steps):
         lr = start_lr * gamma**i
         for g in p.optimizer.param_groups:
-            g["lr"] = lr * g.get("lr_mult", 1.0)
+            g["lr"] = lr * g.get("lr_mult", 1.0) * g.get("lr_scale", 1.0)  # BN/bias groups keep their scale
         xb, yb = next(it)
         pending.append((i, lr, stepper(p.prepare(xb), yb, i + 1).loss))  # a non-finite step is skipped
         if len(pending) < check_every and i < steps - 1:
