@@ -315,12 +315,14 @@ class HardExample(_Part):
     label: int
     pred: int
     loss: float
+    thumb: str = ""  # a small RGB thumbnail (engine.thumbs), "" where none was stored
 
 
 class HardestResult(ResultModel):
     """The test examples with the highest loss at one evaluation."""
     KIND: ClassVar[str] = "hardest"
     examples: list[HardExample]
+    classes: list[str] = []  # the data set's class names (label and pred index into it); [] in older runs
 
 
 RESULT_MODELS: dict[str, type[ResultModel]] = {

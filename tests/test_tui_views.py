@@ -503,3 +503,72 @@ def test_the_real_binary_over_tmux_at_80x24(runs_dir, tmp_path):
         keys("Escape", "q")
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+# ------------------------------------------------------------------------------ hardest examples
+
+
+def _thumb(side: int = 16) -> str:
+    """A stored thumbnail as the worker writes it: a red-to-blue gradient (torch-free here)."""
+    import base64
+
+    return base64.b64encode(bytes(v for y in range(side) for x in range(side)
+                                  for v in (x * 255 // (side - 1), 0, y * 255 // (side - 1)))).decode()
+
+
+def test_thumbnails_from_the_engine_decode_in_the_tui():
+    torch = pytest.importorskip("torch")
+    from cockpit.core.thumbs import decode
+    from engine.thumbs import thumbnails
+
+    images = torch.zeros(2, 3, 32, 32, dtype=torch.uint8)
+    images[0, 0] = 255  # red
+    images[1, :, 16:] = 100  # grey bottom half
+    rows = [decode(t) for t in thumbnails(images)]
+    assert len(rows[0]) == 16 and len(rows[0][0]) == 16 and rows[0][3][5] == (255, 0, 0)
+    assert rows[1][0][0] == (0, 0, 0) and rows[1][15][0] == (100, 100, 100)
+    grey = thumbnails(torch.full((1, 1, 28, 28), 7, dtype=torch.uint8))
+    assert decode(grey[0])[0][0] == (7, 7, 7), "one channel is shown as grey"
+    assert decode("") == [] and decode("not base64!") == [] and decode("AAAAAA==") == [], "4 bytes: no square"
+
+
+def _run_with_thumbs(runs_dir: Path) -> None:
+    from engine.contracts import parse_result
+
+    run = make_fixture_run(runs_dir)
+    examples = [{"index": 10 + i, "label": i % 3, "pred": (i + 1) % 3, "loss": 4.0 - i / 2,
+                 "thumb": _thumb() if i < 3 else ""} for i in range(4)]
+    run.add_result(parse_result("hardest", {"examples": examples, "classes": ["cat", "dog", "ship"]}), step=32)
+    run.close()
+
+
+async def test_h_shows_the_hardest_examples_as_thumbnails(runs_dir):
+    from cockpit.tui.screens.hardest import HardestScreen
+
+    _run_with_thumbs(runs_dir)
+    app = CockpitApp(runs_dir=runs_dir, run=FIXTURE_ID)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await dashboard_loaded(pilot)
+        await pilot.press("h")
+        screen = await wait_for(pilot, lambda: isinstance(app.screen, HardestScreen) and app.screen.result
+                                and app.screen, 10, what="the hardest examples")
+        await pilot.pause()
+        cards = [str(c.render()) for c in screen.query(".hardest-card")]
+        assert len(cards) == 3, "the examples with a thumbnail"
+        assert "▀" in cards[0] and "label cat" in cards[0] and "pred  dog" in cards[0] and "loss  4.000" in cards[0]
+        assert "3 hardest test examples at step 32" in str(screen.query_one("#hardest-head", Static).render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.dashboard
+
+
+def test_snapshot_hardest_examples(snap_compare, runs_dir):
+    _run_with_thumbs(runs_dir)
+
+    async def hardest(pilot):
+        await dashboard_loaded(pilot)
+        await pilot.press("h")
+        await wait_for(pilot, lambda: getattr(pilot.app.screen, "result", None) is not None, 10, what="the examples")
+        await pilot.pause()
+
+    assert snap_compare(CockpitApp(runs_dir=runs_dir, run=FIXTURE_ID), terminal_size=(80, 24), run_before=hardest)

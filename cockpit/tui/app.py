@@ -155,9 +155,11 @@ class CockpitApp(App):
         """The full-screen views opened from the dashboard and the runs list (loaded only for the help)."""
         from .screens.chart import ChartScreen
         from .screens.compare import CompareScreen
+        from .screens.hardest import HardestScreen
         from .screens.log import LogScreen
 
         return [("Chart (Enter on a panel)", shown(ChartScreen.BINDINGS)), ("Log (v)", shown(LogScreen.BINDINGS)),
+                ("Hardest examples (h)", shown(HardestScreen.BINDINGS)),
                 ("Compare (c in the runs list)", shown(CompareScreen.BINDINGS))]
 
     # -- workers started here ------------------------------------------------------------------

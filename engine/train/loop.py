@@ -30,6 +30,7 @@ from ..runtime.distributed import DistContext, average_buffers
 from ..setup import build
 from ..spec import RunSpec
 from ..store import Run
+from ..thumbs import MAX_THUMBS, thumbnails
 from . import state
 from .commands import CommandRouter, PassHandler
 from .lookahead import Lookahead
@@ -214,10 +215,12 @@ class Trainer:
             losses = F.cross_entropy(test.logits, test.targets, reduction="none")
             top = losses.topk(k)
             preds = test.logits.argmax(1)[top.indices]
+            thumbs = thumbnails(self.parts.test_x[top.indices[:MAX_THUMBS]])  # for viewers without the data
             self.sink.result(HardestResult(examples=[
-                HardExample(index=i, label=lbl, pred=pr, loss=ls)
-                for i, lbl, pr, ls in zip(top.indices.tolist(), test.targets[top.indices].tolist(),
-                                           preds.tolist(), top.values.tolist())]), step=self.step)
+                HardExample(index=i, label=lbl, pred=pr, loss=ls, thumb=thumbs[n] if n < len(thumbs) else "")
+                for n, (i, lbl, pr, ls) in enumerate(zip(top.indices.tolist(), test.targets[top.indices].tolist(),
+                                                         preds.tolist(), top.values.tolist()))],
+                classes=list(self.parts.data.classes)), step=self.step)
         self.sink.weights(self.instruments.groups, self.step)
         self.log(f"epoch {self.epoch}/{self.spec.train.epochs} step {self.step}: "
                  + " ".join(f"{k}={v:.4f}" for k, v in rows))

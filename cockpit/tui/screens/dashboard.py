@@ -62,7 +62,8 @@ class DashboardScreen(Screen):
         Binding("l", "set_lr", "Set LR", tooltip="Change the LR or a group's multiplier live"),
         Binding("x", "report", "Report", tooltip="Export the run's report (html, svg, md, json)"),
         Binding("enter", "chart", "Chart", tooltip="The focused panel as a full-screen chart (Tab moves between panels)"),
-        Binding("v", "log", "Log", tooltip="The worker's log (worker.log), followed as it grows"),
+        Binding("v", "open('log')", "Log", tooltip="The worker's log (worker.log), followed as it grows"),
+        Binding("h", "open('hardest')", "Hardest", tooltip="The hardest test examples as thumbnails, with label, prediction and loss"),
     ]
 
     def __init__(self) -> None:
@@ -266,7 +267,7 @@ class DashboardScreen(Screen):
             # a run that has ended hides the live-only keys; any other refusal shows dimmed. Either way
             # pressing the key says why (on_key)
             return False if needs_live(action) and self.state not in ACTIVE_STATES else None
-        if action in ("report", "log", "chart"):
+        if action in ("report", "open", "chart"):
             return True if self.reader is not None else None
         return True
 
@@ -383,11 +384,13 @@ class DashboardScreen(Screen):
             panel = self.focused if isinstance(self.focused, (TracePanel, SystemPanel)) else self.query_one(TracePanel)
             self.app.push_screen(ChartScreen(self.path, *panel_lines(panel, self.reading.last if self.reading else {})))
 
-    def action_log(self) -> None:
+    def action_open(self, view: str) -> None:
+        """v: the worker's log; h: the hardest examples (each screen is loaded when first opened)."""
+        from .hardest import HardestScreen
         from .log import LogScreen
 
         if self.path is not None:
-            self.app.push_screen(LogScreen(self.path))
+            self.app.push_screen({"log": LogScreen, "hardest": HardestScreen}[view](self.path))
 
     def on_unmount(self) -> None:
         if self.reader is not None:
