@@ -73,8 +73,8 @@ def init_whitening(model: nn.Module, images: torch.Tensor, eps: float = 5e-4) ->
     for layer in whitening_layers(model):
         c, (h, w) = layer.in_channels, layer.kernel_size
         x = images.to(layer.weight.device, torch.float32)
-        patches = x.unfold(2, h, 1).unfold(3, w, 1).transpose(1, 3).reshape(-1, c * h * w).double()
-        cov = patches.T @ patches / patches.shape[0]
+        patches = x.unfold(2, h, 1).unfold(3, w, 1).transpose(1, 3).reshape(-1, c * h * w)  # float32, as airbench
+        cov = (patches.T @ patches).double() / patches.shape[0]  # eigh in float64
         values, vectors = torch.linalg.eigh(cov)
         values, vectors = values.flip(0), vectors.T.flip(0).reshape(c * h * w, c, h, w)
         scaled = vectors / (values.clamp_min(0) + eps).sqrt().view(-1, 1, 1, 1)
