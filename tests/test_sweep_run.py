@@ -173,3 +173,26 @@ def test_ensembles_are_evaluated_at_the_end_and_their_gains_tabled(tmp_path, run
     assert abs(row.gain - sum(p.gain for p in pair) / 2) < 1e-12 and row.guide_gain == 0.012
     assert across.n == 1 and across.mean == inits.mean_prob_acc
     assert "a+b" in r.stdout and "+1.20 pts" in r.stdout
+
+
+def test_a_search_samples_its_budget_and_runs_each_configuration_once_per_seed(tmp_path, runs_dir):
+    path = tmp_path / "srch.toml"
+    head = write_sweep(tmp_path, "srch", {"x": 0.1}, [0, 1]).read_text().split("[[variant]]")[0]
+    path.write_text(head + 'pruner = "none"\n[search]\ntrials = 2\n[search.space."optim.lr"]\nlow = 0.01\n'
+                    'high = 0.5\nlog = true\n', encoding="utf-8")
+    sweep, presets = load_sweep(path, find_preset)
+    study = Study.create(sweep, presets, open_storage(None, runs_dir, "srch"))
+    assert study.counts() == {}  # nothing queued up front: a search samples as it goes
+    Runner(study, TrialLauncher(runs_dir), [], say=lambda m: None, poll=0.2).run()
+    trials = study.study.get_trials()
+    assert sorted(t.state.name for t in trials) == ["COMPLETE"] * 4 and study.sampled() == 2
+    by_config: dict[str, list] = {}
+    for t in trials:
+        by_config.setdefault(t.user_attrs["config"], []).append(t)
+    assert len(by_config) == 2
+    for config, ts in by_config.items():  # each sampled configuration: both seeds, the same parameters
+        assert sorted(t.user_attrs["seed"] for t in ts) == [0, 1]
+        assert len({t.params["optim.lr"] for t in ts}) == 1
+        runs = [Run(runs_dir / t.user_attrs["run_id"]) for t in ts]
+        assert {r.spec().optim.lr for r in runs} == {ts[0].params["optim.lr"]}
+        assert {r.spec().train.seed for r in runs} == {0, 1}
