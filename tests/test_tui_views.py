@@ -153,7 +153,8 @@ async def test_notices_replace_toasts_and_the_fold_is_named(runs_dir):
         dash = await dashboard_loaded(pilot)
         await pilot.pause(0.3)
         line = dash.query_one(NoticeLine)
-        assert line.hint.startswith("▼ more below:") and "Events" in line.hint and "Finishing passes" in line.hint
+        assert line.hint.startswith("▼ more below:") and "Finishing passes" in line.hint
+        assert "Events (1 alarm)" in line.hint, "an alarm below the fold is named"
         assert "Loss" not in line.hint, "what is on screen is not listed"
         assert dash.sub_title == "dashboard", "at 80 columns the header leaves the run id to the run bar"
         await pilot.press("s")

@@ -125,7 +125,8 @@ class DashboardScreen(Screen):
     def _foldables(self):
         for panel in self.query(".trace-panel"):
             yield str(panel.border_title).split(" · ")[0], panel
-        yield "Events", self.query_one(EventLog)
+        log = self.query_one(EventLog)
+        yield (f"Events ({log.alarms} alarm{'s' if log.alarms != 1 else ''})" if log.alarms else "Events"), log
         yield "Finishing passes", self.query_one(ResultsTable)
 
     # -- attaching --------------------------------------------------------------------------
