@@ -49,7 +49,9 @@ class RunsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="runs-head")
-        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=False)
+        # one space between columns instead of two (cell padding 0, a leading space in each cell): the
+        # mark column then costs no width and nothing is cut at 80 columns
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=False, cell_padding=0)
         yield NoticeLine()
         yield KeyFooter()
 
@@ -57,7 +59,7 @@ class RunsScreen(Screen):
         table = self.query_one(DataTable)
         table.add_column(" ", key="mark")
         for label in COLUMNS:
-            table.add_column(label, key=label)
+            table.add_column(Text(f" {label}", justify="right" if label == "best acc" else "left"), key=label)
         self.set_interval(SCAN_S, self.rescan)
         self.rescan()
         table.focus()
@@ -105,9 +107,9 @@ class RunsScreen(Screen):
         table.clear()
         for r in self.rows:
             run_id, state, preset, acc, started = r.cells()
-            table.add_row(self._mark_cell(run_id), run_id,
-                          Text(f"{STATE_MARK.get(state, '?')} {state}", style=STATE_STYLE.get(state, "")),
-                          preset, Text(acc, justify="right"), started, key=run_id)
+            table.add_row(self._mark_cell(run_id), f" {run_id}",
+                          Text(f" {STATE_MARK.get(state, '?')} {state}", style=STATE_STYLE.get(state, "")),
+                          f" {preset}", Text(f" {acc}", justify="right"), f" {started}", key=run_id)
         self._show_head()
         self._move_to(self.highlight or current)
         self.highlight = None if self.highlight and self._has(self.highlight) else self.highlight
