@@ -452,6 +452,7 @@ async def test_k_on_a_finished_run_runs_calibration_and_adds_its_rows(runs_dir):
         await pilot.pause()
         assert dash.check_action("calibrate", ()) is None, "a pass already running is not started twice"
         assert "calibrate running" in str(dash.query_one(ResultsTable).border_subtitle)
+        assert "calibrate running" in dash.query_one(NoticeLine).hint, "its progress shows above the fold too"
         await wait_for(pilot, lambda: dash.outcomes, 90, step=0.5, what="the pass")
         assert dash.outcomes[0].ok, dash.outcomes
         await wait_for(pilot, lambda: "calibrated" in {r[0] for r in dash.query_one(ResultsTable).rows}, 10,

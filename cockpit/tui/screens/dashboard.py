@@ -119,7 +119,8 @@ class DashboardScreen(Screen):
         if not self.is_mounted:
             return
         below = below_fold(self.query_one("#dash-body"), self._foldables())
-        hint = f"▼ more below: {', '.join(below)} (PgDn)" if below else ""
+        running = str(self.query_one(ResultsTable).border_subtitle or "")  # a pass's progress stays in sight
+        hint = " · ".join(x for x in (running, f"▼ more below: {', '.join(below)} (PgDn)" if below else "") if x)
         self.query_one(NoticeLine).set_hint(hint)
 
     def _foldables(self):
@@ -304,26 +305,23 @@ class DashboardScreen(Screen):
         self.send(Continue())
 
     def action_stop(self) -> None:
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.send(Stop(reason="stopped from the TUI"))
-
-        self.app.push_screen(ConfirmScreen(
-            f"Stop run {self.run_id}?",
-            "The worker stops at the next step boundary, writes the 'last' checkpoint and records the run as "
-            "stopped. (Quitting the TUI with q does not stop the run.)", yes="stop the run"), answered)
+        self._ask_then_send(f"Stop run {self.run_id}?", "The worker stops at the next step boundary, writes the "
+                            "'last' checkpoint and records the run as stopped. (Quitting the TUI with q does not "
+                            "stop the run.)", "stop the run", Stop(reason="stopped from the TUI"))
 
     def action_checkpoint(self) -> None:
         self.send(Checkpoint())
 
     def action_swa(self) -> None:
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.send(StartSWA())
+        self._ask_then_send("Start SWA now?", "Weights are averaged from now on and the LR anneals to the SWA LR "
+                            "for the rest of the run; this cannot be undone.", "start SWA", StartSWA())
 
-        self.app.push_screen(ConfirmScreen(
-            "Start SWA now?", "Weights are averaged from now on and the LR anneals to the SWA LR for the rest "
-            "of the run; this cannot be undone.", yes="start SWA"), answered)
+    def _ask_then_send(self, question: str, detail: str, yes: str, command: Command) -> None:
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self.send(command)
+
+        self.app.push_screen(ConfirmScreen(question, detail, yes=yes), answered)
 
     def action_calibrate(self) -> None:
         self._finishing_pass("calibrate", Calibrate())
@@ -357,9 +355,9 @@ class DashboardScreen(Screen):
 
     def _show_passes(self) -> None:
         """Passes running here show in the Finishing passes title, with their time so far."""
-        now = time.monotonic()
-        running = " · ".join(f"{k} running {now - t0:.0f} s…" for k, t0 in self.facts.running.items())
+        running = " · ".join(f"{k} running {time.monotonic() - t0:.0f} s…" for k, t0 in self.facts.running.items())
         self.query_one(ResultsTable).border_subtitle = running
+        self._show_fold()
 
     def action_set_lr(self) -> None:
         if self.reading is None:
