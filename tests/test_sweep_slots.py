@@ -38,3 +38,10 @@ def test_running_a_sweep_that_exists_says_resume_or_join(runs_dir, tmp_path):
     r = cockpit("sweep", str(path))
     assert r.returncode == 2 and "cockpit sweep resume twice" in r.stderr
     assert not [p for p in runs_dir.iterdir() if p.name != "sweeps"]  # no run was made
+
+
+def test_an_unknown_sweep_exits_2_and_writes_nothing(runs_dir):
+    for command in ("status", "join", "resume", "report"):
+        r = cockpit("sweep", command, "nope")
+        assert r.returncode == 2 and "no sweep 'nope'" in r.stderr, (command, r.stderr)
+    assert not runs_dir.exists()

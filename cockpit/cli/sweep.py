@@ -67,8 +67,12 @@ def find_sweep(ref: str) -> Path:
 
 
 def _open(name: str, storage: str, runs_dir: Path):
+    from engine.sweep.common import JOURNAL, sweep_dir
     from engine.sweep.study import Study, open_storage
 
+    journal = sweep_dir(runs_dir, name) / JOURNAL
+    if not storage and not journal.is_file():  # opening a journal that is not there would make one
+        fail(f"no sweep {name!r} in {runs_dir} (no {journal}); a sweep in a database needs --storage URL")
     try:
         return Study.load(name, open_storage(storage or None, runs_dir, name))
     except UsageError as exc:
