@@ -89,6 +89,9 @@ def test_cli_exits_2_with_file_line_col_and_creates_nothing(runs_dir, tmp_path):
     assert not runs_dir.exists()
     r = cockpit("sweep", "status", "nope")
     assert r.returncode == 2 and "no sweep 'nope'" in r.stderr
+    bad.write_text("seeds = [0]\n", encoding="utf-8")
+    r = cockpit("sweep", str(bad))  # the message names the tables as written (not eaten as markup)
+    assert r.returncode == 2 and "give exactly one of [[variant]], [grid] or [search]" in r.stderr, r.stderr
 
 
 def test_the_views_of_a_sweep_import_no_optuna_numpy_or_torch():

@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import signal
 from pathlib import Path
-from typing import Optional
+from typing import NoReturn, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -30,7 +31,8 @@ from engine.fsutil import write_text_atomic
 from engine.sweep.table import SWEEP_JSON, SweepTable, sweep_table
 
 from .complete import complete_sweep
-from .common import RunsDirOpt, console, err, fail, runs_dir_or_default
+from .common import RunsDirOpt, console, err, runs_dir_or_default
+from .common import fail as _fail_markup
 
 
 class _SweepGroup(TyperGroup):
@@ -52,6 +54,11 @@ ParallelOpt = typer.Option(1, "--parallel", "-j", min=1, help="Trials at once on
                            "or the CPU threads split between them.")
 MaxOpt = typer.Option(None, "--max-trials", min=1, help="Stop this worker after starting this many trials.")
 NameArg = typer.Argument(..., metavar="NAME", help="The sweep's name (its study's name).")
+
+
+def fail(message: str) -> NoReturn:
+    """Exit 2 with the message as written: sweep files' messages name [[variant]], [grid], [search]."""
+    _fail_markup(escape(message))
 
 
 def find_sweep(ref: str) -> Path:

@@ -38,7 +38,9 @@ def open_storage(url: str | None, runs_dir: Path, name: str) -> BaseStorage:
             # get_storage wraps it the way create_study would: claims and the study share one object
             return optuna.storages.get_storage(RDBStorage(url))
         except Exception as exc:  # sqlalchemy's errors: a bad URL, a server not there, a missing driver
-            raise UsageError(f"cannot open storage {redact(url)}: {str(exc).splitlines()[0]}") from None
+            missing = isinstance(exc, ImportError) or "No module named" in str(exc)
+            hint = "; install its driver, e.g. pip install 'psycopg[binary]'" if missing else ""
+            raise UsageError(f"cannot open storage {redact(url)}: {str(exc).splitlines()[0]}{hint}") from None
     path = Path(url) if url else sweep_dir(runs_dir, name) / JOURNAL
     path.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(path)))
