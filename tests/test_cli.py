@@ -198,3 +198,10 @@ def test_presets_are_found_by_name_from_any_folder(tmp_path):
     res = cockpit("spec", "check", "sgd_cosine", cwd=tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
     assert f"resolved from {ROOT / 'cockpit' / 'presets' / 'sgd_cosine.toml'}" in res.stdout
+
+
+def test_an_error_message_keeps_its_brackets():
+    """What the user typed is echoed whole in an error, never eaten as markup."""
+    res = cockpit("spec", "check", "--set", "data.source=[bold]")
+    assert res.returncode == 2
+    assert "got '[bold]'" in res.stderr

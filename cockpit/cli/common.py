@@ -8,6 +8,7 @@ from typing import NoReturn, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cockpit.core.presets import DEFAULT_PRESET, find_preset
 
@@ -27,8 +28,10 @@ WidthOpt = typer.Option(0, "--width", help="Width of the terminal output (0: the
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    """Say what went wrong on stderr and exit (2: a usage error, 1: the run or the worker failed)."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Say what went wrong on stderr and exit (2: a usage error, 1: the run or the worker failed).
+
+    The message is printed as it is: brackets in it (a TOML table, a list) are never read as markup."""
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
