@@ -218,3 +218,11 @@ def test_swa_keeps_the_bn_bias_scale_and_the_whitening_bias_frozen():
     plain, scaled = tr.optimizer.param_groups[0], by_name["default/no_decay/bn_bias"]
     assert scaled["lr"] == pytest.approx(64 * plain["lr"]) and plain["lr"] == pytest.approx(tr.spec.swa.lr)
     assert by_name["whiten"]["lr"] == 0.0
+
+
+def test_a_whitening_stem_that_leaves_too_small_an_image_is_a_spec_error():
+    from engine.spec import SpecError
+
+    with pytest.raises(SpecError, match="model.whiten"):
+        load_spec(None, ["model.whiten=2", "data.image_size=8"])
+    load_spec(None, ["model.whiten=2", "data.image_size=9"])

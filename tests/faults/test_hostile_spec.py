@@ -124,8 +124,12 @@ COMPOSITE = {
     "optim.layer_lr": st.dictionaries(st.sampled_from(["stem", "fc", "layer1", "layer4.1", "head", "blocks"]),
                                       st.floats(0, 1000, exclude_min=True), max_size=3),
     "schedule.milestones": st.lists(st.floats(0, 1, exclude_min=True, exclude_max=True), max_size=4).map(sorted),
-    "evaluate.tta_views": st.lists(st.sampled_from(["identity", "flip", "translate"]), max_size=4),
+    "evaluate.tta_views": st.lists(st.sampled_from(["identity", "flip", "translate", "airbench"]), max_size=4),
     "model.name": st.sampled_from([*MODELS, "torchvision:resnet18", "torchvision:mobilenet_v3_small"]),
+    # issue 15: fixed normalization (empty: the dataset's), the 3conv stem's channels
+    "augment.mean": st.one_of(st.just([]), st.lists(st.floats(-10, 10), min_size=3, max_size=3)),
+    "augment.std": st.one_of(st.just([]), st.lists(st.floats(1e-3, 10), min_size=3, max_size=3)),
+    "model.stem_channels": st.lists(st.integers(1, 96), min_size=3, max_size=3),
 }
 
 

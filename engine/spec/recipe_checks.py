@@ -1,0 +1,24 @@
+"""Checks of airbench's options (issue 18) that depend on other fields."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .run import RunSpec
+
+MIN_SIDE = 8  # every model takes any input side >= 8
+
+
+def recipe_problems(spec: RunSpec) -> list[tuple[str, str]]:
+    """A k x k whitening stem (no padding) takes k - 1 pixels off each side of the image: the rest must
+    still be a usable input."""
+    k, d = spec.model.whiten, spec.data
+    if not k or d.source != "synthetic":  # CIFAR is 32x32; a folder's size is known only once it is read
+        return []
+    left = d.image_size - k + 1
+    if left >= MIN_SIDE:
+        return []
+    return [("model.whiten", f"a {k}x{k} whitening stem leaves {left}x{left} of the {d.image_size}x{d.image_size} "
+                             f"images (data.image_size), under the {MIN_SIDE} pixels a model needs: set model.whiten "
+                             f"to {max(d.image_size - MIN_SIDE + 1, 0)} or less, or data.image_size to {MIN_SIDE + k - 1} or more")]
