@@ -223,4 +223,8 @@ if __name__ == "__main__":
     exit_code = main()
     for late in (signal.SIGINT, signal.SIGTERM):  # the end is recorded: a signal now must not kill the
         signal.signal(late, signal.SIG_IGN)  # exit with its own code (Python's exit restores the defaults)
+    from .runtime.distributed import env_context, exit_rank
+
+    if env_context().active:  # a torchrun rank: never abort at exit in gloo's teardown (see exit_rank)
+        exit_rank(exit_code)
     sys.exit(exit_code)

@@ -126,7 +126,9 @@ def _rank_main(rank: int, world: int, port: int, run_dir: str) -> None:
     trainer = Trainer(spec, run, log=lambda _m: None, dist=ctx)
     trainer.resume()
     assert trainer.fit() == "finished"
+    ctx.barrier()
     D.shutdown(ctx)
+    D.exit_rank(0)  # as the worker ends a rank: never in gloo's teardown at interpreter exit
 
 
 def _free_port() -> int:

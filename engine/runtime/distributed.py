@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
@@ -144,11 +145,27 @@ def init(ctx: DistContext, device: torch.device, timeout_s: float = 1800.0) -> D
 
 
 def shutdown(ctx: DistContext) -> None:
+    """Leave the process group (every rank has passed a barrier first, so no collective is in flight)."""
     if ctx.active:
         import torch.distributed as dist
 
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def exit_rank(code: int) -> NoReturn:
+    """End this rank's process now, without Python's finalization. The gloo worker threads outlive
+    destroy_process_group (DDP's reducer keeps the group alive) and may still hold the last
+    collectives' work, with tensors that have Python references; when the interpreter is torn down
+    under them, freeing those aborts the process (`terminate called without an active exception`,
+    SIGABRT) after a good run, and only under load, when a gloo thread runs late. Everything is
+    recorded and flushed before this is called; the sink is closed by `fit`."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def rank_seed(seed: int, rank: int) -> int:
