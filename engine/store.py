@@ -150,6 +150,7 @@ class Run:
             raise StoreError(f"cannot create runs dir {runs_dir}: {exc.strerror or exc}") from None
         if not os.access(runs_dir, os.W_OK):
             raise StoreError(f"runs dir {runs_dir} is not writable")
+        storefs.clean_stale(runs_dir)  # what launches killed mid-creation left
         base = storefs.id_base(spec.name)
         run_id, tmp = storefs.free_id(base, runs_dir), None
         try:

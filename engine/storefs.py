@@ -65,6 +65,27 @@ def scratch_dir(runs_dir: Path, name: str) -> Path:
     raise OSError(errno.EEXIST, "no free temp folder name", str(runs_dir))
 
 
+def clean_stale(runs_dir: Path) -> list[Path]:
+    """Remove the temp folders of launches that died mid-creation (their pid is gone); returns them."""
+    stale = []
+    for tmp in runs_dir.glob(".*.tmp"):
+        parts = tmp.name.rsplit(".", 3)  # .<name>.<pid>.<hex>.tmp
+        if len(parts) == 4 and parts[1].isdigit() and not _alive(int(parts[1])):
+            shutil.rmtree(tmp, ignore_errors=True)
+            stale.append(tmp)
+    return stale
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def writable(path: Path) -> bool:
     """Whether this process can write the run dir and its run.db (False on a read-only mount, a
     chmod a-w copy for a non-root user, a colleague's runs dir)."""

@@ -261,3 +261,14 @@ def test_an_id_taken_between_the_guess_and_the_rename_moves_to_the_next(tmp_path
     assert second.run_id.endswith("-7") and second.meta()["run_id"] == second.run_id
     assert f"run {second.run_id}," in (second.path / "spec.toml").read_text()
     assert Run(first.path).meta()["run_id"] == first.run_id, "the winner is untouched"
+
+
+def test_a_launch_killed_mid_creation_leaves_nothing_the_next_one_keeps(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".quickstart.{dead.pid}.0badc0de.tmp"
+    (stale / "checkpoints").mkdir(parents=True)
+    mine = tmp_path / f".quickstart.{os.getpid()}.0badc0de.tmp"  # a live launch's folder is left alone
+    mine.mkdir()
+    run = Run.create(tmp_path, RunSpec())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([run.run_id, mine.name])
