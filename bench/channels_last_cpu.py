@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/channels_last_cpu.py [--batch 128] [--steps 8] [--threads 1]
 
-Why `train.channels_last` now applies on the CPU too (engine/setup.py): for each model (the tiny net
+What `train.channels_last_cpu = true` buys on the CPU (engine/setup.py): for each model (the tiny net
 at the quickstart and cpu_cifar10 widths, and a thin ResNet-18) it times forward + backward of one
 batch in both layouts, interleaved, and prints the CPU time per step of each and the ratio
 (NCHW / channels_last: above 1 means channels_last is faster). CPU time on one thread stays steady

@@ -97,7 +97,7 @@ def build(spec: RunSpec, dist: DistContext | None = None, *, sync_bn: bool = Fal
     else:
         loader = DeviceLoader(d.train_x, d.train_y, t.batch_size, device, shuffle=True,
                               drop_last=d.train_x.shape[0] >= t.batch_size, seed=t.seed)
-    channels_last = t.channels_last  # on the CPU too (faster there as well: bench/channels_last_cpu.py)
+    channels_last = t.channels_last and (device.type == "cuda" or t.channels_last_cpu)
     model = build_model(spec.model, d.num_classes).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)

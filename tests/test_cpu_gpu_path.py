@@ -21,7 +21,8 @@ TINY = ["data.synthetic_train=64", "data.synthetic_test=32", "train.batch_size=3
 def test_bf16_by_name_and_channels_last_run_on_the_cpu():
     assert resolve_amp("bf16", torch.device("cpu")) == (torch.bfloat16, False)
     assert resolve_amp("auto", torch.device("cpu")) == (None, False)  # auto stays fp32 on the CPU
-    p = build(load_spec(None, TINY + ['train.amp="bf16"', "train.channels_last=true"]))
+    assert not build(load_spec(None, TINY)).channels_last  # on the CPU only when asked for
+    p = build(load_spec(None, TINY + ['train.amp="bf16"', "train.channels_last=true", "train.channels_last_cpu=true"]))
     assert p.amp_dtype == torch.bfloat16 and p.channels_last and not p.scaler.is_enabled()
     conv = next(m for m in p.model.modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
@@ -39,7 +40,7 @@ def test_compile_with_bf16_and_channels_last_trains_on_the_cpu(tmp_path):
     """The fast94 settings (compile, bf16, channels_last) train a tiny run end to end on the CPU."""
     from engine.train import Trainer
 
-    spec = load_spec(None, TINY + ["train.compile=true", 'train.amp="bf16"', "train.channels_last=true",
+    spec = load_spec(None, TINY + ["train.compile=true", 'train.amp="bf16"', "train.channels_last_cpu=true",
                                    "monitor.activations_every=0"])
     run = Run.create(tmp_path / "runs", spec)
     assert Trainer(spec, run, log=lambda _m: None).fit() == "finished"
