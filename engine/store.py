@@ -25,7 +25,7 @@ from typing import Any, Iterable, Iterator
 
 from .contracts import Command, CommandError, ResultModel, UsageError, command_args, parse_command, parse_result
 from . import storefs
-from .spec import RunSpec, dump_spec, parse_spec_text
+from .spec import RunSpec, dump_spec, parse_spec_text, parse_toml
 
 SCHEMA_VERSION = 1
 STATES = ("created", "running", "paused", "finished", "stopped", "failed", "crashed")
@@ -240,7 +240,11 @@ class Run:
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise StoreError(f"{p} cannot be read ({why}): without the run's spec it cannot be resumed or "
                              "given a finishing pass") from None
-        return parse_spec_text(text, str(p))
+        spec = parse_spec_text(text, str(p))
+        if "seed" not in (parse_toml(text, str(p)).get("data") or {}):
+            # written before data.seed existed: the split and synthetic images came from train.seed
+            spec = spec.model_copy(update={"data": spec.data.model_copy(update={"seed": spec.train.seed})})
+        return spec
 
     @property
     def checkpoints(self) -> Path:

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from engine.contracts import TTA, CommandError, HardestResult, HardExample, Pause, SetLR
-from engine.spec import RunSpec
+from engine.spec import RunSpec, load_spec
 from engine.store import SCHEMA_VERSION, PendingCommand, Run, StoreError, new_run_id, resolve_run
 
 
@@ -172,3 +172,14 @@ def test_any_unique_part_of_an_id_names_a_run_and_several_matches_list_them(tmp_
     with pytest.raises(StoreError) as err:
         resolve_run("-sgd", tmp_path)
     assert "matches 2 runs" in str(err.value) and ids[0] in str(err.value) and ids[1] in str(err.value)
+
+
+def test_a_run_stored_before_data_seed_keeps_its_split(tmp_path):
+    """Runs written before data.seed existed drew their split and synthetic images from train.seed:
+    a pass that rebuilds their data must get the same images back."""
+    run = Run.create(tmp_path, load_spec(None, ["train.seed=7", "data.seed=3"]))
+    assert run.spec().data.seed == 3
+    text = (run.path / "spec.toml").read_text()
+    (run.path / "spec.toml").write_text("\n".join(line for line in text.splitlines()
+                                                  if not line.startswith("seed = 3")) + "\n")
+    assert run.spec().data.seed == 7 and run.spec().train.seed == 7
