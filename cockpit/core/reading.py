@@ -7,6 +7,8 @@ structure the reader is still changing.
 
 from __future__ import annotations
 
+import threading
+
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -63,6 +65,9 @@ class RunReader:
         self.tail = RunTail(run)
         self._result_id = 0
         self._first = True
+        # a poll thread reads while the UI thread may close: SQLite must never see both at once
+        self._lock = threading.Lock()
+        self._closed = False
 
     @property
     def run_id(self) -> str:
@@ -70,6 +75,12 @@ class RunReader:
 
     def read(self, pending: Mapping[int, str] = EMPTY) -> Reading:
         """Poll the store once; `pending` maps command ids sent from this viewer to their kinds."""
+        with self._lock:
+            if self._closed:
+                return Reading("", False, False, error="the viewer closed this run", source=id(self))
+            return self._read(pending)
+
+    def _read(self, pending: Mapping[int, str]) -> Reading:
         tail = self.tail
         try:
             before, events_before = tail.last_metric_id, tail.event_id
@@ -103,4 +114,7 @@ class RunReader:
         return tuple(answers)
 
     def close(self) -> None:
-        self.run.close()
+        """Close the connection once no read is in flight (a read after this returns an error Reading)."""
+        with self._lock:
+            self._closed = True
+            self.run.close()

@@ -139,10 +139,8 @@ class DashboardScreen(Screen):
             self.poll()
             return
         if self.reader is not None:
-            old = self.reader
-            self.reader = None
-            # the poll thread may still hold the old connection for a moment: close it when idle
-            self.set_timer(2.0, old.close)
+            old, self.reader = self.reader, None
+            old.close()  # waits for a read in flight on the poll thread, if any
         try:
             reader = RunReader(Run(path))
         except StoreError as exc:
@@ -164,7 +162,7 @@ class DashboardScreen(Screen):
         if self.path is None or Path(path).resolve() != self.path.resolve():
             return
         if self.reader is not None:
-            self.set_timer(2.0, self.reader.close)  # the poll thread may still be reading
+            self.reader.close()  # waits for a read in flight on the poll thread, if any
         self.reader, self.path, self.run_id, self.state, self.reading, self.facts = None, None, "", "", None, RunFacts()
         if self.is_mounted:
             self._reset_widgets()
