@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import NoReturn, Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -32,7 +31,7 @@ from engine.sweep.table import SWEEP_JSON, SweepTable, sweep_table
 
 from .complete import complete_sweep
 from .common import RunsDirOpt, console, err, runs_dir_or_default
-from .common import fail as _fail_markup
+from .common import fail as _common_fail
 
 
 class _SweepGroup(TyperGroup):
@@ -57,8 +56,8 @@ NameArg = typer.Argument(..., metavar="NAME", help="The sweep's name (its study'
 
 
 def fail(message: str) -> NoReturn:
-    """Exit 2 with the message as written: sweep files' messages name [[variant]], [grid], [search]."""
-    _fail_markup(escape(message))
+    """Exit 2 with the message as written (common.fail escapes it: sweep messages name [[variant]], [grid])."""
+    _common_fail(message)
 
 
 def find_sweep(ref: str) -> Path:
