@@ -114,7 +114,7 @@ def _finished_runs(runs_dir):
 
 def test_ctrl_c_stops_the_sweep_and_resume_reruns_no_finished_trial(tmp_path, runs_dir):
     # long enough that an idle machine cannot finish the second trial between two looks
-    path = write_sweep(tmp_path, "halt", {"a": 0.1, "b": 0.2}, [0], epochs=6)
+    path = write_sweep(tmp_path, "halt", {"a": 0.1, "b": 0.2}, [0], epochs=30)
     proc = subprocess.Popen([sys.executable, "-m", "cockpit.cli", "sweep", str(path), "--runs-dir", str(runs_dir)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
                             env=dict(os.environ, COLUMNS="120", NO_COLOR="1"))
