@@ -117,7 +117,9 @@ def test_ctrl_c_stops_the_sweep_and_resume_reruns_no_finished_trial(tmp_path, ru
     path = write_sweep(tmp_path, "halt", {"a": 0.1, "b": 0.2}, [0], epochs=30)
     proc = subprocess.Popen([sys.executable, "-m", "cockpit.cli", "sweep", str(path), "--runs-dir", str(runs_dir)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
-                            env=dict(os.environ, COLUMNS="120", NO_COLOR="1"))
+                            env=dict(os.environ, COLUMNS="120", NO_COLOR="1"),
+                            # a shell without job control starts background jobs with SIGINT ignored
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # interrupted while the second trial trains (past its first step: its run has metrics to continue)
     assert _wait_for(lambda: len(_finished_runs(runs_dir)) == 1 and any(
         r.state() == "running" and r.last_step() > 0 for r in iter_runs(runs_dir, readonly=True)))
