@@ -143,16 +143,17 @@ def lr_factor(spec: ScheduleSpec, total_steps: int, steps_per_epoch: int) -> Cal
 
         return cosine
     if spec.name == "onecycle":
-        # the LR curve of torch's OneCycleLR (cos annealing both ways), as a multiplier of the peak
-        up = max(int(spec.pct_start * total), 1)
+        # torch's OneCycleLR (cos annealing both ways) as a multiplier of the peak: the peak at step
+        # pct_start * total - 1, the floor at the last step
+        up = max(spec.pct_start * total - 1, 1.0)
+        down = max(total - 1 - up, 1.0)
         lo = 1 / spec.div_factor
         end = lo / spec.final_div_factor
 
         def onecycle(s: int) -> float:
-            if s < up:
-                t = s / up
-                return lo + (1 - lo) * 0.5 * (1 - math.cos(math.pi * t))
-            t = min((s - up) / max(total - up, 1), 1.0)
+            if s <= up:
+                return lo + (1 - lo) * 0.5 * (1 - math.cos(math.pi * s / up))
+            t = min((s - up) / down, 1.0)
             return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * t))
 
         return onecycle

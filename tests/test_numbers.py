@@ -228,11 +228,14 @@ def closed_form(name: str, s: int, total: int = 16, lr: float = 0.1) -> float:
         return lr * 0.1 ** sum(s >= m for m in (8, 12))
     if name == "cosine":
         return lr * 0.5 * (1 + math.cos(math.pi * s / total))
-    lo, up = lr / 25, 4  # onecycle: from peak/25 up to the peak at step 4 (pct_start 0.25), down to lo/1000
-    if s < up:
-        return lo + (lr - lo) * 0.5 * (1 - math.cos(math.pi * s / up))
-    end = lo / 1e3
-    return end + (lr - end) * 0.5 * (1 + math.cos(math.pi * (s - up) / (total - up)))
+    # onecycle: torch's own OneCycleLR (peak/25 up to the peak, down to peak/25/1e3 at the last step)
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=0.25,
+                                                final_div_factor=1e3)
+    for _ in range(s):
+        opt.step()
+        sched.step()
+    return opt.param_groups[0]["lr"]
 
 
 @pytest.mark.parametrize("name,sets", [
