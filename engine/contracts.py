@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import reduce
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
@@ -158,12 +159,13 @@ class _Part(BaseModel):
 class ResultModel(_Part):
     """A result row's data. `KIND` is the results table's kind; `version` is the shape's version."""
     KIND: ClassVar[str] = ""
+    HEADLINE: ClassVar[str] = ""  # the field holding `headline_acc` (dotted when nested), "" for none
     version: Literal[1] = 1
 
     @property
     def headline_acc(self) -> float | None:
         """The accuracy this result is about (the one a results table shows), if it has one."""
-        return None
+        return reduce(getattr, self.HEADLINE.split("."), self) if self.HEADLINE else None
 
 
 class SplitStats(_Part):
@@ -193,6 +195,7 @@ class BeforeAfter(_Part):
 class CalibrationResult(ResultModel):
     """Temperature scaling fitted on the validation split; `before`/`after` are the test set."""
     KIND: ClassVar[str] = "calibrate"
+    HEADLINE: ClassVar[str] = "after.acc"
     before: SplitStats
     after: SplitStats
     temperature: float
@@ -204,14 +207,11 @@ class CalibrationResult(ResultModel):
     checkpoint: str
     step: int
 
-    @property
-    def headline_acc(self) -> float:
-        return self.after.acc
-
 
 class TTAResult(ResultModel):
     """Test-time augmentation on the test set: the identity view (`base_*`) and the combined views."""
     KIND: ClassVar[str] = "tta"
+    HEADLINE: ClassVar[str] = "tta_acc"
     base_acc: float
     base_loss: float
     tta_acc: float
@@ -226,14 +226,11 @@ class TTAResult(ResultModel):
     checkpoint: str
     step: int
 
-    @property
-    def headline_acc(self) -> float:
-        return self.tta_acc
-
 
 class SWAResult(ResultModel):
     """The SWA model against the model it averaged from (`base_*`), on the test set."""
     KIND: ClassVar[str] = "swa"
+    HEADLINE: ClassVar[str] = "swa_acc"
     base_acc: float
     swa_acc: float
     delta: float
@@ -249,10 +246,6 @@ class SWAResult(ResultModel):
     source: str | None = None  # the checkpoint an offline SWA pass continued from
     checkpoint: str | None = None
 
-    @property
-    def headline_acc(self) -> float:
-        return self.swa_acc
-
 
 class EnsembleMember(_Part):
     run: str
@@ -264,6 +257,7 @@ class EnsembleMember(_Part):
 class EnsembleResult(ResultModel):
     """Several runs' models on one test set: majority vote and mean probability."""
     KIND: ClassVar[str] = "ensemble"
+    HEADLINE: ClassVar[str] = "mean_prob_acc"
     members: list[EnsembleMember]
     vote_acc: float
     mean_prob_acc: float
@@ -272,10 +266,6 @@ class EnsembleResult(ResultModel):
     vote_gain: float  # vote accuracy minus the best member's
     nll: float  # of the mean probability
     checkpoints: list[str] = []
-
-    @property
-    def headline_acc(self) -> float:
-        return self.mean_prob_acc
 
 
 class LRPoint(_Part):
