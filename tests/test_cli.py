@@ -38,6 +38,9 @@ def test_run_trains_through_the_worker_and_records_the_run(runs_dir):
     assert (path / "checkpoints" / "last.pt").is_file() and (path / "checkpoints" / "best.pt").is_file()
     assert (path / "worker.log").read_text().strip(), "the worker's output goes to its log"
     assert run.meta()["preset"] == "quickstart"
+    table = res.stdout[res.stdout.rindex("┃ metric"):]  # the end-of-run table, under the live view
+    assert "│ train loss " in table and "│ test accuracy " in table, table
+    assert "train_loss" not in res.stdout and "test_acc" not in res.stdout, "labels, never raw metric names"
 
 
 @pytest.mark.slow

@@ -14,13 +14,14 @@ from rich.text import Text
 
 from cockpit.core.formats import LEVEL_STYLE, STATE_STYLE, fmt_clock_duration, metric_label
 from cockpit.core.phase import startup_phase
-from cockpit.core.sparkline import sparkline
+from cockpit.core.sparkline import span, sparkline
 from cockpit.core.tail import RunTail
 from engine.contracts import format_metric, metric_info
 from engine.store import Run
 
 # the metrics drawn live; label, format and scale come from the metric catalogue
 TRACES = ("train_loss", "train_acc", "test_acc", "lr", "grad_norm", "act/saturation", "act/dead", "images_per_s")
+LABEL_W, VALUE_W = 21, 10  # "activation saturation" is the longest label; "1,234,567" the widest value
 
 
 def render(tail: RunTail, width: int = 100) -> Group:
@@ -47,20 +48,7 @@ def render(tail: RunTail, width: int = 100) -> Group:
             Text(f"epoch {epoch_now}/{epochs}  step {snap.step}/{total}", style="cyan"),
             Text(f"ETA {fmt_clock_duration(tail.eta_seconds())}" if snap.active else "", style="dim"),
         )
-    table = Table(box=None, show_header=False, pad_edge=False, expand=False)
-    table.add_column(style="bold", width=21, no_wrap=True)
-    table.add_column(justify="right", width=10)
-    table.add_column(style="cyan")
-    spark_w = max(width - 40, 10)
-    for name in TRACES:
-        if name not in snap.last:
-            continue
-        info = metric_info(name)
-        table.add_row(metric_label(name), format_metric(info, snap.last[name]),
-                      sparkline(tail.values(name), spark_w, log=info.log))
-    if "test_acc" in snap.last:
-        table.add_row("best test accuracy", format_metric("test_acc", max(tail.values("test_acc"))), "")
-    parts: list = [head, progress, table]
+    parts: list = [head, progress, _traces(tail, width)]
     # the run's own failure is told once, by the caller, after the live view
     alarms = [e for e in snap.events if e["level"] in ("warning", "error") and e["kind"] != "failed"][-4:]
     if alarms:
@@ -69,6 +57,32 @@ def render(tail: RunTail, width: int = 100) -> Group:
             lines.append(f"step {e['step']:>6}  {e['kind']}: {e['message']}\n", style=LEVEL_STYLE.get(e["level"], ""))
         parts.append(Panel(lines, title="alarms", border_style="red", expand=False))
     return Group(*parts)
+
+
+def _traces(tail: RunTail, width: int) -> Table:
+    """One line per live metric: label, latest value, an honest sparkline (a scale that does not
+    magnify noise) and the min‥max it spans; at 80 columns too."""
+    last = tail.snapshot.last
+    rows = []
+    for name in (n for n in TRACES if n in last):
+        info = metric_info(name)
+        values = tail.values(name)
+        rows.append((metric_label(name), format_metric(info, last[name]), values, info,
+                     span(values, info.fmt.endswith("%"))))
+    if "test_acc" in last:
+        rows.append(("best test accuracy", format_metric("test_acc", max(tail.values("test_acc"))), [], None, ""))
+    span_w = max((len(r[4]) for r in rows), default=0)
+    label_w = min(max((len(r[0]) for r in rows), default=0), LABEL_W)
+    spark_w = max(width - label_w - VALUE_W - span_w - 6, 0)  # 6: two spaces between each two columns
+    table = Table(box=None, show_header=False, pad_edge=False, expand=False)
+    table.add_column(style="bold", width=label_w, no_wrap=True, overflow="ellipsis")
+    table.add_column(justify="right", width=VALUE_W, no_wrap=True)
+    table.add_column(style="cyan", no_wrap=True)
+    table.add_column(style="dim", justify="right", no_wrap=True)
+    for label, value, values, info, rng in rows:
+        line = sparkline(values, spark_w, log=info.log, honest=True) if info and spark_w >= 4 else ""
+        table.add_row(label, value, line, rng)
+    return table
 
 
 def watch(run: Run, console: Console, on_interrupt: Callable[[int], bool] | None = None,
@@ -108,7 +122,7 @@ def watch(run: Run, console: Console, on_interrupt: Callable[[int], bool] | None
 
 
 def final_table(run: Run) -> Table:
-    """The end-of-run summary: final and best metrics."""
+    """The end-of-run summary: final and best metrics, named and formatted as the metric catalogue says."""
     last = run.last_values()
     table = Table(show_header=True, header_style="bold")  # the live header above names the run and state
     table.add_column("metric")
@@ -118,5 +132,6 @@ def final_table(run: Run) -> Table:
         if name not in last:
             continue
         best = run.best(name) if metric_info(name).group == "accuracy" else None
-        table.add_row(name, format_metric(name, last[name]), format_metric(name, best) if best is not None else "")
+        table.add_row(metric_label(name), format_metric(name, last[name]),
+                      format_metric(name, best) if best is not None else "")
     return table

@@ -47,6 +47,15 @@ def sparkline(values: list[float], width: int = 40, log: bool = False, honest: b
     return "".join(BARS[max(0, min(int((v - lo) / (hi - lo) * len(BARS)), len(BARS) - 1))] for v in vals)
 
 
+def span(values: list[float], percent: bool = False) -> str:
+    """The range a sparkline spans, `lo‥hi` in compact numbers (one number when flat; "" when empty)."""
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    if not vals:
+        return ""
+    lo, hi = min(vals), max(vals)
+    return compact(lo, percent) if lo == hi else f"{compact(lo, percent)}‥{compact(hi, percent)}"
+
+
 def compact(v: float, percent: bool = False) -> str:
     """A number in at most about 5 characters, for a range beside a sparkline: 0.096, 2.6k, 84%."""
     if percent:

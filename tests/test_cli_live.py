@@ -1,0 +1,55 @@
+"""The headless live view and the end-of-run table of `cockpit run` / `attach`, drawn from a real
+run store at 80 columns."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from cockpit.cli.live import final_table, render
+from cockpit.core.tail import RunTail
+from engine.spec import RunSpec
+from engine.store import Run
+
+
+def _draw(renderable, width: int = 80) -> list[str]:
+    console = Console(width=width, record=True, color_system=None)
+    console.print(renderable)
+    return console.export_text().splitlines()
+
+
+def _run(tmp_path, name: str = "a-rather-long-preset-name") -> Run:
+    """A running run whose LR steps from 0.1 to 0.096 halfway, with a falling loss and noisy throughput."""
+    run = Run.create(tmp_path, RunSpec(name=name))
+    run.set_meta(state="running", total_steps=100, steps_per_epoch=10, epochs=10)
+    rows = []
+    for s in range(1, 41):
+        rows += [(s, s / 10, "lr", 0.1 if s <= 20 else 0.096), (s, s / 10, "train_loss", 2.3 - 0.03 * s),
+                 (s, s / 10, "images_per_s", 1200 + (s % 3) * 20)]
+        if s % 10 == 0:
+            rows.append((s, s / 10, "test_acc", 0.3 + s / 100))
+    run.add_metrics(rows)
+    return run
+
+
+def test_a_small_lr_step_is_a_small_step_with_its_range_beside_it(tmp_path):
+    run = _run(tmp_path)
+    tail = RunTail(run)
+    tail.poll()
+    lines = _draw(render(tail, 80))
+    assert all(len(line) <= 80 for line in lines), lines
+    assert run.run_id in lines[0], "the run id is never cut"
+    [lr] = [line for line in lines if line.startswith("learning rate")]
+    assert lr.endswith("0.096‥0.1"), lr
+    bars = set(lr.split()[-2])
+    assert not bars & set("▁▂█"), f"0.1 -> 0.096 is not drawn as a full-height fall: {lr}"
+    [speed] = [line for line in lines if line.startswith("images / s")]
+    assert speed.endswith("1.2k‥1.24k") and not set(speed.split()[-2]) & set("▁█"), speed
+    [loss] = [line for line in lines if line.startswith("train loss")]
+    assert "█" in loss and "▁" in loss, f"a real fall still spans the height: {loss}"
+
+
+def test_the_final_table_names_metrics_as_the_catalogue_does(tmp_path):
+    text = "\n".join(_draw(final_table(_run(tmp_path))))
+    assert "train loss" in text and "test accuracy" in text and "images / s" in text
+    assert "train_loss" not in text and "images_per_s" not in text
+    assert "70.00%" in text and "1,220" in text
