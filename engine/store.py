@@ -25,6 +25,7 @@ from typing import Any, Iterable, Iterator
 
 from .contracts import Command, CommandError, ResultModel, UsageError, command_args, parse_command, parse_result
 from . import storefs
+from .storefs import pid_alive
 from .spec import RunSpec, dump_spec, parse_spec_text, parse_toml
 
 SCHEMA_VERSION = 1
@@ -487,21 +488,6 @@ def list_run_dirs(runs_dir: Path | None = None) -> list[Path]:
     if not runs_dir.is_dir():
         return []
     return sorted(p for p in runs_dir.iterdir() if not p.name.startswith(".") and (p / "run.db").is_file())
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie (exited child not yet reaped) counts as gone
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def iter_runs(runs_dir: Path | None = None, readonly: bool = False) -> Iterator[Run]:

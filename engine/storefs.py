@@ -1,5 +1,6 @@
 """The run store's edges on the filesystem: claiming a run id atomically (rename or retry), opening a store this
-process cannot write, and saying in one line why a run.db cannot be used (damaged, full disk).
+process cannot write, telling a dead launch's leftovers from a live one's (`pid_alive`), and saying in one
+line why a run.db cannot be used (damaged, full disk).
 
 Kept apart from engine/store.py, which is about what a run holds; this module is about where it
 lives and what the disk does to it.
@@ -70,20 +71,25 @@ def clean_stale(runs_dir: Path) -> list[Path]:
     stale = []
     for tmp in runs_dir.glob(".*.tmp"):
         parts = tmp.name.rsplit(".", 3)  # .<name>.<pid>.<hex>.tmp
-        if len(parts) == 4 and parts[1].isdigit() and not _alive(int(parts[1])):
+        if len(parts) == 4 and parts[1].isdigit() and not pid_alive(int(parts[1])):
             shutil.rmtree(tmp, ignore_errors=True)
             stale.append(tmp)
     return stale
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` on this host still runs (a zombie, exited but not yet reaped, is gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def writable(path: Path) -> bool:
