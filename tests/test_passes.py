@@ -402,6 +402,21 @@ def test_cli_passes_offline(cli_app, tiny_run):
     assert res.exit_code == 2 and "no run" in res.output
 
 
+def test_cli_tta_takes_the_guide_recipe_and_names_the_valid_ones(cli_app, tiny_run):
+    runs_dir = str(tiny_run.path.parent)
+    res = invoke(cli_app, "tta", tiny_run.run_id, "--recipe", "guide", "--runs-dir", runs_dir)
+    assert res.exit_code == 0, res.output
+    assert "with TTA (5 views, mean logits)" in res.output, res.output
+    stored = tiny_run.results("tta")[-1].data
+    assert stored.random_views == 5 and stored.n_views == 5 and stored.combine == "logits"
+    res = invoke(cli_app, "tta", tiny_run.run_id, "--recipe", "guide", "--random-views", "2", "--runs-dir", runs_dir)
+    assert res.exit_code == 0 and tiny_run.results("tta")[-1].data.n_views == 2, "an option given overrides the recipe's"
+    res = invoke(cli_app, "tta", tiny_run.run_id, "--recipe", "views", "--runs-dir", runs_dir)
+    assert res.exit_code == 0 and set(tiny_run.results("tta")[-1].data.views) == {"identity", "flip"}, res.output
+    res = invoke(cli_app, "tta", tiny_run.run_id, "--recipe", "airbench", "--runs-dir", runs_dir)
+    assert res.exit_code == 2 and "unknown recipe 'airbench'" in res.output and "valid: views, guide" in res.output
+
+
 @pytest.mark.slow
 def test_cli_lr_find_makes_a_run(cli_app, tmp_path):
     runs_dir = tmp_path / "runs"

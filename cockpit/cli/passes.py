@@ -13,13 +13,14 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, get_args
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from engine.contracts import CommandError, UsageError, parse_command
+from engine.spec import EvaluateSpec
 from engine.store import ACTIVE_STATES, Run, StoreError
 
 from .complete import complete_preset
@@ -143,21 +144,54 @@ def print_calibration(data: dict[str, Any], where: str = "") -> None:
         console.print(rel)
 
 
+def _spec_choices(field: str) -> tuple[str, ...]:
+    """The names a field of the spec's [evaluate] accepts (its Literal, or its list of one)."""
+    args = get_args(EvaluateSpec.model_fields[field].annotation)
+    while args and not isinstance(args[0], str):
+        args = get_args(args[0])
+    return args
+
+
+TTA_VIEWS = _spec_choices("tta_views")
+TTA_RECIPES = _spec_choices("tta_recipe")
+
+
+def _tta_recipe(r: Run, recipe: str) -> dict[str, Any]:
+    """The views a TTA recipe averages: guide: the guide's tta_predict; views: the spec's tta_* settings."""
+    if recipe == "guide":
+        from engine.passes.tta import GUIDE_TTA
+
+        return {"views": list(GUIDE_TTA["views"]), "random_views": GUIDE_TTA["random_views"],
+                "combine": GUIDE_TTA["combine"]}
+    try:
+        ev = r.spec().evaluate
+    except Exception as exc:  # an unreadable spec.toml: say so instead of a traceback
+        fail(f"tta --recipe views: cannot read the spec of {r.run_id}: {str(exc).splitlines()[0]}")
+    return {"views": list(ev.tta_views), "random_views": ev.tta_random_views, "combine": ev.tta_combine}
+
+
 def tta_command(run_ref: str = RunArg, checkpoint: Optional[str] = CheckpointOpt,
+                recipe: Optional[str] = typer.Option(None, "--recipe", show_default=False,
+                                                     help="guide: the guide's tta_predict (5 random augmented views, mean "
+                                                          "of the logits); views: the spec's evaluate.tta_* views "
+                                                          "(default: the spec's evaluate.tta_recipe)."),
                 views: Optional[str] = typer.Option(None, "--views", show_default=False,
-                                                    help="Comma-separated: identity, flip, translate (default: the spec's evaluate.tta_views)."),
+                                                    help=f"Comma-separated: {', '.join(TTA_VIEWS)} (default: the recipe's)."),
                 random_views: Optional[int] = typer.Option(None, "--random-views", min=0, max=64, show_default=False,
-                                                           help="Extra seeded random augmented views (default: evaluate.tta_random_views)."),
+                                                           help="Extra seeded random augmented views (default: the recipe's)."),
                 runs_dir: Optional[Path] = RunsDirOpt, timeout: float = TimeoutOpt) -> None:
     """Test-time augmentation: accuracy with and without TTA, and each view's own accuracy."""
+    if recipe is not None and recipe not in TTA_RECIPES:
+        fail(f"--recipe: unknown recipe {recipe!r}; valid: {', '.join(TTA_RECIPES)}")
     if views is not None:
         names = [v.strip() for v in views.split(",") if v.strip()]
-        bad = [v for v in names if v not in ("identity", "flip", "translate")]
+        bad = [v for v in names if v not in TTA_VIEWS]
         if bad or not names:
-            fail(f"--views: unknown view(s) {', '.join(bad) or '(none given)'}; valid: identity, flip, translate")
+            fail(f"--views: unknown view(s) {', '.join(bad) or '(none given)'}; valid: {', '.join(TTA_VIEWS)}")
         views = ",".join(names)
-    r, data, where = _pass(run_ref, runs_dir, "tta", timeout, checkpoint=checkpoint, views=views,
-                           random_views=random_views)
+    options = _tta_recipe(open_run(run_ref, runs_dir), recipe) if recipe else {}
+    options |= {k: v for k, v in (("views", views), ("random_views", random_views)) if v is not None}
+    r, data, where = _pass(run_ref, runs_dir, "tta", timeout, checkpoint=checkpoint, **options)
     if data is None:
         fail("tta: the worker stored no result", code=1)
     print_tta(data, where)
