@@ -429,3 +429,41 @@ def test_html_renders_in_headless_chromium(runs, tmp_path):
     subprocess.run(cmd[:-2] + ["--window-size=1200,2400", f"--screenshot={png}", path.as_uri()],
                    capture_output=True, timeout=120)
     assert png.is_file() and png.stat().st_size > 20_000
+
+
+@pytest.mark.slow
+def test_the_hardest_examples_show_as_inline_thumbnails(tmp_path, runs):
+    """A tiny real run stores the hardest examples with thumbnails: the HTML report draws them as
+    data-URI PNGs with label, prediction and loss, Markdown lists them; without thumbnails, no images."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from cockpit.core.thumbs import decode
+    from cockpit.report import render_html, summarize
+    from cockpit.report.render.md import render_markdown
+    from engine.train import Trainer
+
+    spec = load_spec(None, ["data.synthetic_train=128", "data.synthetic_test=64", "train.batch_size=64",
+                            "train.epochs=1", "train.threads=1"])
+    run = Run.create(tmp_path / "runs", spec, preset="test")
+    assert Trainer(spec, run, log=lambda _m: None).fit() == "finished"
+    s = summarize(run)
+    hardest = s["results"]["hardest"]["examples"]
+    html_text = render_html(s)
+    section = re.search(r'<section class="card" id="hardest">.*?</section>', html_text, flags=re.S).group(0)
+    srcs = re.findall(r'<img src="([^"]+)"', section)
+    assert len(srcs) == 8, "the first 8 hardest examples carry a thumbnail"
+    first = hardest[0]
+    png = Image.open(io.BytesIO(base64.b64decode(srcs[0].removeprefix("data:image/png;base64,"))))
+    assert png.size == (16, 16) and png.mode == "RGB"
+    assert [list(png.getpixel((x, 0))) for x in range(16)] == [list(p) for p in decode(first["thumb"])[0]]
+    label = s["results"]["hardest"]["classes"][first["label"]]
+    assert f"test[{first['index']}]" in section and f"label {label}" in section
+    assert f"loss {first['loss']:.3f}" in section and "pred " in section
+    md = render_markdown(s)
+    assert "## Hardest examples" in md and "thumbnails in the HTML report" in md and "| index | label |" in md
+    assert "data:image" not in md
+    plain = render_html(summarize(runs["finished"]))  # stored without thumbnails: the table alone
+    assert "<img" not in plain and 'id="hardest"' in plain

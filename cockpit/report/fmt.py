@@ -118,8 +118,12 @@ def toml_tables(text: str) -> list[tuple[str, str]]:
 
 
 def class_names(summary: dict[str, Any]) -> list[str]:
-    conf = (summary.get("results") or {}).get("confusion") or {}
-    return [str(c) for c in conf.get("classes") or []]
+    """The data set's class names: the confusion matrix's, else the hardest examples' ([] when neither has them)."""
+    results = summary.get("results") or {}
+    for kind in ("confusion", "hardest"):
+        if names := (results.get(kind) or {}).get("classes"):
+            return [str(c) for c in names]
+    return []
 
 
 def confusion_model(summary: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ from ..sections import SECTIONS
 from . import svg
 from .html_kit import figure, note, page, section, signed, table
 from .line_chart import line_chart
+from .thumbs import thumb_cards
 from ..system import TITLE as SYSTEM_TITLE, system_note, system_table_rows
 
 STATE_COLORS = {
@@ -337,6 +338,7 @@ def hardest_html(s: dict[str, Any]) -> str:
              fmt_num(e.get("loss"), 4)) for e in h["examples"][:50]]
     return section("hardest", SECTIONS["hardest"],
                    f'<p class="sub">The test images with the highest loss at step {h.get("_step", 0):,}.</p>'
+                   + thumb_cards(h["examples"], cname)
                    + '<div class="scroll">' + table(["index", "label", "predicted", "loss"], rows, num=(0, 3)) + "</div>")
 
 

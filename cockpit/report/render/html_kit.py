@@ -49,6 +49,10 @@ figure svg { width: 100%; height: auto; display: block; }
 .sw { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 5px; vertical-align: -1px; }
 .mk { display: inline-block; min-width: 18px; padding: 0 4px; border-radius: 3px; color: #fff; font-size: 10px; font-weight: 600; text-align: center; }
 .scroll { max-height: 520px; overflow-y: auto; }
+.thumbs { display: flex; flex-wrap: wrap; gap: 12px; margin: 0 0 14px; }
+.thumb { width: 96px; font-size: 12px; line-height: 1.35; }
+.thumb img { display: block; image-rendering: pixelated; border: 1px solid var(--line); border-radius: 4px; margin-bottom: 4px; }
+.thumb .neg { color: #b91c1c; }
 footer { color: var(--muted); font-size: 12px; text-align: center; margin-top: 24px; }
 @media (max-width: 800px) { .grid2 { grid-template-columns: 1fr; } .facts { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
 @media print { body { background: #fff; } section.card { break-inside: avoid; border-color: #ddd; } nav.toc { display: none; } .scroll { max-height: none; } }

@@ -233,7 +233,9 @@ def hardest_md(s: dict[str, Any]) -> list[str]:
     def name(i: Any) -> str:
         return cn[i] if isinstance(i, int) and 0 <= i < len(cn) else str(i)
 
-    return [h2("hardest"), "", f"Highest-loss test images at step {h.get('_step', 0):,}:", "",
+    thumbs = sum(1 for e in h["examples"] if e.get("thumb"))
+    seen = f" (the first {thumbs} as thumbnails in the HTML report)" if thumbs else ""
+    return [h2("hardest"), "", f"Highest-loss test images at step {h.get('_step', 0):,}{seen}:", "",
             md_table(["index", "label", "predicted", "loss"],
                      [(e.get("index", ""), name(e.get("label")), name(e.get("pred")), fmt_num(e.get("loss"), 4))
                       for e in h["examples"][:20]], right=(0, 3)), ""]
