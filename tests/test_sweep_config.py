@@ -30,7 +30,8 @@ def test_variants_and_grid_expand_to_configurations(tmp_path):
     assert [c.label for c in configs(sweep)] == ["a", "b"] and sweep.kind == "variant" and not sweep.pruning
     assert configs(sweep)[1].overrides == ("optim.lr=0.2",) and "quickstart" in presets
     p = tmp_path / "g.toml"
-    p.write_text('seeds = [3]\n[grid]\n"optim.lr" = [0.1, 0.2]\n"train.epochs" = [1, 2, 3]\n', encoding="utf-8")
+    p.write_text('seeds = [3]\nset = { "data.val_size" = 100 }\n[grid]\n"optim.lr" = [0.1, 0.2]\n'
+                 '"train.epochs" = [1, 2, 3]\n', encoding="utf-8")
     grid, _ = load_sweep(p, find_preset)
     assert grid.name == "g" and grid.pruning and len(configs(grid)) == 6
     assert configs(grid)[0].params == {"optim.lr": 0.1, "train.epochs": 1}
@@ -128,3 +129,25 @@ def test_unset_drops_a_preset_key_before_the_overrides(tmp_path):
     assert spec.optim.name == "adamw" and spec.train.seed == 7 and spec.name == "u.adamw.s7"
     p.write_text('base = "sgd"\n[[variant]]\nname = "adamw"\nset = { "optim.name" = "adamw" }\n', encoding="utf-8")
     assert "optim.momentum: unknown key" in _errors(tmp_path, p.read_text())
+
+
+SEARCH = '[search]\ntrials = 2\n[search.space."optim.lr"]\nlow = 0.01\nhigh = 0.5\n'
+
+
+def test_a_search_or_pruning_without_a_validation_split_is_refused(runs_dir, tmp_path):
+    # Optuna would choose (sample, prune) on test accuracy: the file, the field, the fix
+    msg = _errors(tmp_path, SEARCH)
+    assert "s.toml:1:1: data.val_size: is 0 in preset 'quickstart'" in msg and "sampler" in msg
+    assert 'e.g. set = { "data.val_size" = 5000 }' in msg
+    grid = 'set = { "data.val_size" = 0 }\n[grid]\n"optim.lr" = [0.1]\n'
+    msg = _errors(tmp_path, grid)  # pruned by default: at the key that turned the split off
+    assert "s.toml:1:9: lr=0.1: data.val_size: is 0" in msg and 'pruner = "none"' in msg
+    p = tmp_path / "s.toml"
+    for ok in ('pruner = "none"\n' + grid, 'set = { "data.val_size" = 64 }\n' + SEARCH):  # nothing to peek with
+        p.write_text(ok, encoding="utf-8")
+        load_sweep(p, find_preset)
+    p.write_text(SEARCH, encoding="utf-8")
+    for command in (("create",), ()):
+        r = cockpit("sweep", *command, str(p))
+        assert r.returncode == 2 and f"{p}:1:1: data.val_size: is 0" in r.stderr, r.stderr
+    assert not runs_dir.exists()

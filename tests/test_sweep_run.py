@@ -1,6 +1,7 @@
 """Sweeps end to end through real worker processes: two `join` workers on one journal study never run
 the same trial; a crashed trial is recorded and the sweep goes on; Ctrl+C then `resume` reruns no
-finished trial; a pruned trial is stopped through its run's own Stop command."""
+finished trial; a pruned trial is stopped through its run's own Stop command; Optuna sees the runs'
+validation accuracy, never their test accuracy."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from engine.store import Run, iter_runs
 from engine.sweep.config import load_sweep
 from engine.sweep.runner import Runner
 from engine.sweep.study import Study, open_storage
-from engine.sweep.table import final_acc, sweep_table
+from engine.sweep.table import final_acc, final_val_acc, sweep_table
 
 from .conftest import ROOT, cockpit
 from .sweep_util import write_sweep
@@ -39,7 +40,7 @@ def _join(runs_dir, name, storage=""):
 
 def two_workers_share_one_study(tmp_path, runs_dir, storage: str = "", name: str = "pair") -> None:
     """Create a study, run two `join` processes on it at once; every trial runs exactly once."""
-    path = write_sweep(tmp_path, name, {"a": 0.1, "b": 0.2}, [0, 1])
+    path = write_sweep(tmp_path, name, {"a": 0.1, "b": 0.2}, [0, 1], val=64)
     extra = ["--storage", storage] if storage else []
     r = cockpit("sweep", "create", str(path), "--runs-dir", str(runs_dir), *extra)
     assert r.returncode == 0, r.stderr
@@ -61,8 +62,9 @@ def two_workers_share_one_study(tmp_path, runs_dir, storage: str = "", name: str
     for row in table.configs:
         accs = [final_acc(r) for r in runs if r.meta()["sweep_config"] == row.config]
         assert abs(row.mean - sum(accs) / 2) < 1e-12 and row.best_acc == max(accs)
-    assert {t.number: t.value for t in trials} == {t.number: final_acc(Run(runs_dir / t.user_attrs["run_id"]))
-                                                  for t in trials}
+    for t in trials:  # Optuna's value is the validation accuracy; the test accuracy is only kept beside it
+        run = Run(runs_dir / t.user_attrs["run_id"])
+        assert t.value == final_val_acc(run) is not None and t.user_attrs["test_acc"] == final_acc(run)
 
 
 def test_two_join_workers_on_one_journal_study_never_run_the_same_trial(tmp_path, runs_dir):
@@ -93,6 +95,10 @@ def test_a_crashed_trial_is_recorded_crashed_and_the_sweep_goes_on(tmp_path, run
     trials = {t.user_attrs["config"]: t for t in study.study.get_trials()}
     assert trials["boom"].state.name == "FAIL" and trials["boom"].user_attrs["outcome"] == "crashed"
     assert trials["ok"].state.name == "COMPLETE"
+    # no validation split (fixed configurations, no pruning): complete with no value, never the test accuracy
+    ok = Run(runs_dir / trials["ok"].user_attrs["run_id"])
+    assert trials["ok"].value is None and trials["ok"].intermediate_values == {}
+    assert trials["ok"].user_attrs["test_acc"] == final_acc(ok) is not None
     boom = Run(runs_dir / trials["boom"].user_attrs["run_id"])
     assert boom.state() == "crashed"
     table = sweep_table(runs_dir, "crashy", sweep)
@@ -143,7 +149,7 @@ def test_ctrl_c_stops_the_sweep_and_resume_reruns_no_finished_trial(tmp_path, ru
 
 def test_a_pruned_trial_is_stopped_through_its_runs_stop_command(tmp_path, runs_dir):
     extra = 'pruner = "median"\npruner_startup_trials = 1\npruner_warmup_epochs = 0'
-    path = write_sweep(tmp_path, "prune", {"good": 0.1, "bad": 1e-6}, [0], epochs=3, extra=extra)
+    path = write_sweep(tmp_path, "prune", {"good": 0.1, "bad": 1e-6}, [0], epochs=3, extra=extra, val=64)
     # the bad trial alone runs long (minutes if never stopped), so the Stop always lands before its end
     text = path.read_text(encoding="utf-8").replace('"optim.lr" = 1e-06 }', '"optim.lr" = 1e-06, "train.epochs" = 400 }')
     assert '"train.epochs" = 400' in text
@@ -157,6 +163,16 @@ def test_a_pruned_trial_is_stopped_through_its_runs_stop_command(tmp_path, runs_
     stop = bad.con.execute("SELECT kind, source, status FROM commands").fetchall()
     assert [tuple(s) for s in stop] == [("stop", "sweep", "done")]
     assert bad.con.execute("SELECT MAX(epoch) FROM metrics").fetchone()[0] < 400  # stopped before its end
+    for t in trials.values():  # what the pruner compared: each epoch's validation accuracy, as the run stored it
+        val = _val_by_epoch(Run(runs_dir / t.user_attrs["run_id"]))
+        assert val and t.intermediate_values == val
+
+
+def _val_by_epoch(run: Run) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for epoch, value in run.con.execute("SELECT epoch, value FROM metrics WHERE name = 'val_acc' ORDER BY id"):
+        out.setdefault(int(round(epoch)), value)
+    return out
 
 
 def test_ensembles_are_evaluated_at_the_end_and_their_gains_tabled(tmp_path, runs_dir):
@@ -184,7 +200,7 @@ def test_ensembles_are_evaluated_at_the_end_and_their_gains_tabled(tmp_path, run
 
 def test_a_search_samples_its_budget_and_runs_each_configuration_once_per_seed(tmp_path, runs_dir):
     path = tmp_path / "srch.toml"
-    head = write_sweep(tmp_path, "srch", {"x": 0.1}, [0, 1]).read_text().split("[[variant]]")[0]
+    head = write_sweep(tmp_path, "srch", {"x": 0.1}, [0, 1], val=64).read_text().split("[[variant]]")[0]
     path.write_text(head + 'pruner = "none"\n[search]\ntrials = 2\n[search.space."optim.lr"]\nlow = 0.01\n'
                     'high = 0.5\nlog = true\n', encoding="utf-8")
     sweep, presets = load_sweep(path, find_preset)
@@ -203,3 +219,6 @@ def test_a_search_samples_its_budget_and_runs_each_configuration_once_per_seed(t
         runs = [Run(runs_dir / t.user_attrs["run_id"]) for t in ts]
         assert {r.spec().optim.lr for r in runs} == {ts[0].params["optim.lr"]}
         assert {r.spec().train.seed for r in runs} == {0, 1}
+        # what TPE optimizes: each run's final validation accuracy (the table keeps its test accuracy)
+        assert [t.value for t in ts] == [final_val_acc(r) for r in runs] and None not in [t.value for t in ts]
+        assert [t.user_attrs["test_acc"] for t in ts] == [final_acc(r) for r in runs]

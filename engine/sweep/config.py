@@ -13,7 +13,8 @@ the seeds every configuration runs with, and how the results are read.
 
 Checked as strictly as a spec file, before anything runs: every configuration's spec is resolved
 and validated, and each problem is reported at the sweep file's line:col (`SweepError`, a
-UsageError: the CLI exits 2). Torch-free and Optuna-free.
+UsageError: the CLI exits 2). Where Optuna acts on the trials' values (a search, pruning), every
+trial needs a validation split: Optuna sees validation accuracy only. Torch-free and Optuna-free.
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ class SweepFile(_Strict):
     search: Search | None = None
     ensemble: list[Ensemble] = Field(default_factory=list)
     pruner: Literal["auto", "median", "none"] = Field("auto", description="auto: median for grid and search, "
-                                                      "none for variants (the guide's table runs to the end).")
+                                                      "none for variants (the guide's table runs to the end). "
+                                                      "Prunes on validation accuracy: needs data.val_size > 0.")
     pruner_startup_trials: int = Field(4, ge=0, le=1000)
     pruner_warmup_epochs: int = Field(1, ge=0, le=10_000)
 
@@ -145,6 +147,12 @@ class SweepFile(_Strict):
     @property
     def pruning(self) -> bool:
         return self.pruner == "median" or (self.pruner == "auto" and self.kind != "variant")
+
+    @property
+    def needs_val(self) -> bool:
+        """Whether Optuna acts on the trials' values (a search's sampler, the pruner): then every
+        trial needs a validation split, as choosing on test accuracy would be peeking."""
+        return self.kind == "search" or self.pruning
 
 
 def toml_value(value: Any) -> str:
@@ -246,22 +254,36 @@ def _pydantic_errors(exc: ValidationError, text: str, source: str) -> list[tuple
     return out
 
 
+def _place(sweep: SweepFile, config: Config, key: str) -> tuple[tuple[Any, ...], bool]:
+    """Where in the sweep file a spec key of `config` comes from, and whether that is its preset."""
+    if key in {o.split("=", 1)[0] for o in config.overrides}:
+        return ((*config.where, key) if config.where[0] != "grid" else ("grid", key)), False
+    if key in sweep.set:
+        return ("set", key), False
+    return (("variant", config.where[1], "preset") if config.where[:1] == ("variant",) else ("base",)), True
+
+
 def _spec_errors(exc: SpecError, sweep: SweepFile, config: Config, text: str, source: str) -> list[tuple[str, str]]:
     """A configuration's spec problems, each at the key in the sweep file that caused it."""
-    mine = {o.split("=", 1)[0] for o in config.overrides}
-    shared = set(sweep.set)
     out = []
     for where, msg in exc.errors:
         key = where.split(" (", 1)[0]
-        if key in mine:
-            loc = (*config.where, key) if config.where[0] != "grid" else ("grid", key)
-        elif key in shared:
-            loc = ("set", key)
-        else:
-            loc = ("variant", config.where[1], "preset") if config.where[:1] == ("variant",) else ("base",)
+        loc, in_preset = _place(sweep, config, key)
+        if in_preset:
             msg = f"{msg} (in {where})" if key != where else msg
         out.append((f"{source}:{locate(text, loc) or '1:1'}", f"{config.label}: {key}: {msg}"))
     return out
+
+
+def _no_val_error(sweep: SweepFile, config: Config, text: str, source: str) -> tuple[str, str]:
+    """A trial with no validation split in a sweep where Optuna acts on the trials' values, at the
+    key that set data.val_size to 0 (or the preset that has none)."""
+    loc, in_preset = _place(sweep, config, "data.val_size")
+    why = ("a search's sampler picks configurations by validation accuracy" if sweep.kind == "search" else
+           'its pruner compares trials by validation accuracy (or set pruner = "none")')
+    head = f"data.val_size: is 0 in preset {config.preset!r}" if in_preset else f"{config.label}: data.val_size: is 0"
+    return (f"{source}:{locate(text, loc) or '1:1'}", f"{head} (no validation split), but {why}, never test "
+            'accuracy: add one, e.g. set = { "data.val_size" = 5000 }')
 
 
 def load_sweep(path: str | Path, find_preset: Callable[[str], Path] = Path) -> tuple[SweepFile, dict[str, str]]:
@@ -305,9 +327,12 @@ def _check_configs(sweep: SweepFile, text: str, source: str, find_preset: Callab
         if not presets[c.preset]:
             continue
         try:
-            resolve(presets[c.preset], str(find_preset(c.preset)), c.unset, [*sets(sweep.set), *c.overrides])
+            spec = resolve(presets[c.preset], str(find_preset(c.preset)), c.unset, [*sets(sweep.set), *c.overrides])
         except SpecError as exc:
             errors += _spec_errors(exc, sweep, c, text, source)
+            continue
+        if sweep.needs_val and spec.data.val_size == 0:
+            errors.append(_no_val_error(sweep, c, text, source))
     if errors:
         raise SweepError(list(dict.fromkeys(errors)), source)
     return presets

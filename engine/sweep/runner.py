@@ -1,11 +1,14 @@
 """Running a sweep's trials: each one an ordinary run, started through the launcher it is given.
 
 One loop in one thread keeps up to `len(slots)` trials going (a slot is an environment and spec
-overrides: one GPU each, or a share of the CPU threads). Each epoch's validation accuracy (test
-accuracy where the run has no validation split) goes to the trial (`trial.report`); when Optuna's
-pruner says so, the run gets its own `Stop` command and the trial is recorded as pruned. A run that
-fails or whose worker dies is recorded as such and the sweep goes on. Ctrl+C stops every live run
-cleanly (again: at once) and records them as interrupted, to be continued by `resume`.
+overrides: one GPU each, or a share of the CPU threads). Optuna sees validation accuracy only, never
+test accuracy: each epoch's goes to the trial (`trial.report`, what the pruner reads) and the last is
+a finished trial's value (what a search's sampler optimizes). A trial whose run has no validation
+split (allowed only with fixed configurations and no pruning) completes with no value; the table
+reads test accuracy from the runs themselves (the trial keeps it as `test_acc`). When Optuna's
+pruner says so, the run gets its own `Stop` command and the trial is recorded as pruned. A
+run that fails or whose worker dies is recorded as such and the sweep goes on. Ctrl+C stops every
+live run cleanly (again: at once) and records them as interrupted, to be continued by `resume`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from ..spec import RunSpec, SpecError
 from ..store import ACTIVE_STATES, Run, StoreError
 from .config import trial_spec
 from .common import INTERRUPTED, redact
-from .table import final_acc
+from .table import final_acc, final_val_acc
 
 if TYPE_CHECKING:  # the study (and Optuna) is handed in: importing the runner imports no Optuna
     from .study import Study, Ticket
@@ -51,7 +54,6 @@ class Live:
     run: Run
     proc: subprocess.Popen
     slot: int
-    metric: str
     last_id: int = 0
     reported: set[int] = field(default_factory=set)
     pruned_at: int | None = None
@@ -107,6 +109,8 @@ class Runner:
         sweep, cfg, s = self.study.sweep, ticket.config, self.slots[slot]
         try:
             spec = trial_spec(self.study.presets[cfg.preset], cfg.preset, sweep, cfg, ticket.seed, list(s.overrides))
+            if sweep.needs_val and spec.data.val_size == 0:  # load_sweep refuses these; a stored older sweep
+                raise UsageError("no validation split (data.val_size = 0): Optuna would choose on test accuracy")
             run, proc = self._resume(ticket, s) or self.launcher.start(spec, cfg.preset, dict(s.env))
         except (SpecError, UsageError, StoreError, ValueError, OSError) as exc:
             self.say(f"trial {ticket.trial.number} ({cfg.label}, seed {ticket.seed}) not started: {exc}")
@@ -115,9 +119,8 @@ class Runner:
         run.set_meta(sweep=sweep.name, sweep_trial=ticket.trial.number, sweep_config=cfg.label, sweep_seed=ticket.seed,
                      sweep_storage=redact(self.storage_url), sweep_outcome="")
         ticket.trial.set_user_attr("run_id", run.run_id)
-        metric = "val_acc" if run.spec().data.val_size > 0 else "test_acc"
         self.say(f"trial {ticket.trial.number}: {cfg.label}, seed {ticket.seed} -> {run.run_id}")
-        return Live(ticket, run, proc, slot, metric)
+        return Live(ticket, run, proc, slot)
 
     def _resume(self, ticket: Ticket, slot: Slot) -> tuple[Run, subprocess.Popen] | None:
         """An interrupted trial's run, continued from its checkpoint (None: start a new run)."""
@@ -142,7 +145,7 @@ class Runner:
         return True
 
     def _report(self, live: Live) -> None:
-        live.last_id, rows = live.run.metrics_since(live.last_id, names=[live.metric])
+        live.last_id, rows = live.run.metrics_since(live.last_id, names=["val_acc"])
         trial = live.ticket.trial
         for m in rows:
             epoch = int(round(m.epoch))
@@ -153,7 +156,7 @@ class Runner:
             if live.pruned_at is None and not live.interrupted and self.study.sweep.pruning and trial.should_prune():
                 live.pruned_at = epoch
                 live.run.set_meta(sweep_outcome="pruned")
-                live.run.send_command(Stop(reason=f"pruned by sweep {self.study.sweep.name}: {live.metric} at epoch "
+                live.run.send_command(Stop(reason=f"pruned by sweep {self.study.sweep.name}: val_acc at epoch "
                                               f"{epoch} below the median of earlier trials"), source="sweep")
 
     def _finish(self, live: Live) -> None:
@@ -167,11 +170,12 @@ class Runner:
             outcome = INTERRUPTED
         else:
             outcome = state
-        acc = final_acc(run)
+        acc, val = final_acc(run), final_val_acc(run)
         run.set_meta(sweep_outcome=outcome if outcome in ("pruned", INTERRUPTED) else "")
-        self.study.tell(ticket, outcome, acc if outcome == "finished" else None, run_state=state,
+        self.study.tell(ticket, outcome, val if outcome == "finished" else None, run_state=state, test_acc=acc,
                         error=str(meta.get("error") or "")[:500])
-        shown = f" test accuracy {acc:.2%}" if acc is not None else ""
+        shown = (f" test accuracy {acc:.2%}" if acc is not None else "") + (
+            f", validation {val:.2%}" if val is not None else "")
         self.say(f"{label}: {outcome}{shown}" + (f" ({meta['error']})" if outcome not in ("finished", "pruned")
                                                    and meta.get("error") else ""))
         run.close()

@@ -4,8 +4,10 @@ A sweep is one Optuna study named after it. Fixed configurations (variants, grid
 enqueued once, one trial per configuration and seed; a worker claims a waiting trial with the
 storage's own atomic WAITING -> RUNNING transition (what `Study.ask` does), so two workers on one
 study never run the same trial. A search samples new configurations with TPE (or random) up to its
-budget and enqueues the other seeds of each. The sweep file and its presets are stored in the
-study's user attributes, so a worker on another machine needs only the storage URL and the name.
+budget and enqueues the other seeds of each; the objective is a trial's final validation accuracy
+(pruning reads each epoch's), never its test accuracy. The sweep file and its presets are stored
+in the study's user attributes, so a worker on another machine needs only the storage URL and the
+name.
 """
 
 from __future__ import annotations
@@ -189,11 +191,15 @@ class Study:
     # -- outcomes ----------------------------------------------------------------------------
 
     def tell(self, ticket: Ticket, outcome: str, value: float | None = None, **attrs: Any) -> None:
-        """Record a trial's end: finished (with its value), pruned, or failed for a reason."""
+        """Record a trial's end: finished (with its value: validation accuracy, never test accuracy),
+        pruned, or failed for a reason. A finished trial with no value (its run has no validation
+        split, which only a sweep whose Optuna acts on no value may have) completes without one."""
         for k, v in {"outcome": outcome, **attrs}.items():
             ticket.trial.set_user_attr(k, v)
         if outcome == "finished" and value is not None:
             self.study.tell(ticket.trial, value)
+        elif outcome == "finished" and not self.sweep.needs_val:
+            self.storage.set_trial_state_values(ticket.trial._trial_id, state=TrialState.COMPLETE)
         elif outcome == "pruned":
             self.study.tell(ticket.trial, state=TrialState.PRUNED)
         else:

@@ -99,6 +99,12 @@ def final_acc(run: Run) -> float | None:
     return None
 
 
+def final_val_acc(run: Run) -> float | None:
+    """The run's last validation accuracy (a sweep trial's value for Optuna), or None without a split."""
+    series = run.series("val_acc")
+    return series[-1][1] if series else None
+
+
 def trial_row(run: Run, target: float) -> TrialRow:
     meta = run.meta()
     rows = run.con.execute("SELECT epoch, value, wall FROM metrics WHERE name = 'test_acc' ORDER BY step, id").fetchall()
