@@ -1,15 +1,18 @@
 """The cockpit TUI: `cockpit` with no subcommand opens it.
 
-Three views, one per mode, switched with e / r / d: the spec editor (edit, load, save, launch),
-the runs list, and the dashboard of one run. The worker is another process; the TUI only reads
+Four views, one per mode, switched with e / r / d / W: the spec editor (edit, load, save, launch),
+the runs list, the dashboard of one run, the sweeps. The worker is another process; the TUI only reads
 the run store and writes commands, so quitting never stops a run (stopping is its own key, confirmed).
-Nothing here imports torch.
+Nothing here imports torch. Opens fast: the first view is chosen before the app starts and is its first
+mode (no detour through a blank screen); the other views' modules are imported when first shown.
 """
 
 from __future__ import annotations
 
 import subprocess
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.app import App
 from textual.binding import Binding
@@ -18,13 +21,13 @@ from textual.notifications import Notification, Notify, SeverityLevel
 from cockpit.core.runs import reap_dead_runs, scan_runs
 from engine.store import ACTIVE_STATES, StoreError, resolve_run
 
-from .screens.dashboard import DashboardScreen
-from .screens.dialogs import ConfirmScreen, LoadSpecScreen, SavePresetScreen, SetLRScreen
-from .screens.editor import SpecEditorScreen
-from .screens.help import HelpScreen
-from .screens.runs import RunsScreen
-from .screens.sweep import SweepScreen
 from .messages import RunChosen, RunStarted
+from .screens.editor import SpecEditorScreen
+
+if TYPE_CHECKING:
+    from .screens.dashboard import DashboardScreen
+    from .screens.runs import RunsScreen
+    from .screens.sweep import SweepScreen
 
 VIEWS = {"editor": "spec editor", "runs": "runs list", "dashboard": "dashboard", "sweeps": "sweeps"}
 
@@ -48,48 +51,79 @@ class CockpitApp(App):
 
     def __init__(self, runs_dir: Path | str = "runs", preset: str | None = None, run: str | None = None,
                  presets_dir: Path | str | None = None):
-        super().__init__()
         self.runs_dir = Path(runs_dir)
+        self._attach: Path | None = None  # the run the dashboard opens on, when it is the first view
+        self._greeting: tuple[str, str, SeverityLevel] | None = None  # (message, title, severity) once mounted
+        self._newest_active = ""  # the run the runs list highlights, when it is the first view
+        self.DEFAULT_MODE = self._first_view(run)  # read by App.__init__: the first mode is the first view
+        super().__init__()
         self.preset_ref = preset
         self.run_ref = run
         self.presets_dir = Path(presets_dir) if presets_dir else None
         self._spawned: list[subprocess.Popen] = []
         self.exit_message: str | None = None
         self.last_notice = None  # the newest notification (shown by each screen's NoticeLine)
-        self.editor = SpecEditorScreen(self.runs_dir, preset, self.presets_dir)
-        self.runs = RunsScreen(self.runs_dir)
-        self.dashboard = DashboardScreen()
-        self.sweeps = SweepScreen(self.runs_dir)
+        for name in VIEWS:
+            self.add_mode(name, lambda name=name: getattr(self, name))
+
+    # -- views, built when first shown ----------------------------------------------------------
+
+    @cached_property
+    def editor(self) -> SpecEditorScreen:
+        return SpecEditorScreen(self.runs_dir, self.preset_ref, self.presets_dir)
+
+    @cached_property
+    def runs(self) -> RunsScreen:
+        from .screens.runs import RunsScreen
+
+        return RunsScreen(self.runs_dir)
+
+    @cached_property
+    def dashboard(self) -> DashboardScreen:
+        from .screens.dashboard import DashboardScreen
+
+        return DashboardScreen()
+
+    @cached_property
+    def sweeps(self) -> SweepScreen:
+        from .screens.sweep import SweepScreen
+
+        return SweepScreen(self.runs_dir)
 
     # -- start --------------------------------------------------------------------------------
 
-    def on_mount(self) -> None:
-        for name, screen in (("editor", self.editor), ("runs", self.runs), ("dashboard", self.dashboard),
-                             ("sweeps", self.sweeps)):
-            self.install_screen(screen, name)
-            self.add_mode(name, name)
-        self.set_interval(2.0, self._collect_exited_workers)
-        if self.run_ref:
+    def _first_view(self, run_ref: str | None) -> str:
+        """The view the TUI opens on: the asked-for run, the one active run, the runs list, or the editor."""
+        if run_ref:
             try:
-                run = resolve_run(self.run_ref, self.runs_dir)
+                run = resolve_run(run_ref, self.runs_dir)
             except StoreError as exc:
-                self.switch_mode("editor")
-                self.notify(str(exc), severity="error", timeout=10)
-                return
-            self.watch_run(run.path)
+                self._greeting = (str(exc), "", "error")
+                return "editor"
+            self._attach = run.path
             run.close()
-            return
+            return "dashboard"
         active = self._active_runs()
         if len(active) == 1:
-            run_id, path = active[0]
-            self.watch_run(path)
-            self.notify(f"{run_id} is running: attached (r lists all runs)", title="attached")
-        elif active:
-            self.runs.show_run(active[-1][0])
-            self.switch_mode("runs")
-            self.notify(f"{len(active)} runs are active: Enter opens the highlighted one", title="runs")
-        else:
-            self.switch_mode("editor")
+            run_id, self._attach = active[0]
+            self._greeting = (f"{run_id} is running: attached (r lists all runs)", "attached", "information")
+            return "dashboard"
+        if active:
+            self._newest_active = active[-1][0]
+            self._greeting = (f"{len(active)} runs are active: Enter opens the highlighted one", "runs",
+                              "information")
+            return "runs"
+        return "editor"
+
+    def on_mount(self) -> None:
+        self.set_interval(2.0, self._collect_exited_workers)
+        if self._attach is not None:
+            self.watch_run(self._attach)
+        elif self.current_mode == "runs":
+            self.runs.show_run(self._newest_active)
+        if self._greeting:
+            message, title, severity = self._greeting
+            self.notify(message, title=title, severity=severity, timeout=10 if severity == "error" else None)
 
     def _active_runs(self) -> list[tuple[str, Path]]:
         """(run id, path) of the runs still training, after marking those whose worker is gone."""
@@ -122,25 +156,17 @@ class CockpitApp(App):
         self.watch_run(message.path)
 
     def action_help(self) -> None:
-        if isinstance(self.screen, HelpScreen):
-            return
-        self.push_screen(HelpScreen(self.help_groups()))
+        from .screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.help_groups()))
 
     @classmethod
     def help_groups(cls) -> list[tuple[str, list[Binding]]]:
-        def shown(bindings):
-            return [b for b in bindings if isinstance(b, Binding)]
+        """Every binding of every screen, grouped by where it works (what ? shows)."""
+        from .screens.help import help_groups
 
-        return [
-            ("Everywhere", shown(cls.BINDINGS)),
-            ("Spec editor", shown(SpecEditorScreen.BINDINGS)),
-            ("Dashboard (live runs)", shown(DashboardScreen.BINDINGS)),
-            ("Runs list", shown(RunsScreen.BINDINGS)),
-            ("Sweeps", shown(SweepScreen.BINDINGS)),
-            *cls._view_groups(shown),
-            ("Dialogs", shown(ConfirmScreen.BINDINGS) + [Binding("enter", "ok", "Load / save / apply"),
-                                                          Binding("escape", "cancel", "Cancel")]),
-        ]
+        return help_groups(cls.BINDINGS)
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = True) -> None:
@@ -149,18 +175,6 @@ class CockpitApp(App):
                               markup=markup)
         self.last_notice = notice
         self.post_message(Notify(notice))
-
-    @staticmethod
-    def _view_groups(shown) -> list[tuple[str, list[Binding]]]:
-        """The full-screen views opened from the dashboard and the runs list (loaded only for the help)."""
-        from .screens.chart import ChartScreen
-        from .screens.compare import CompareScreen
-        from .screens.hardest import HardestScreen
-        from .screens.log import LogScreen
-
-        return [("Chart (Enter on a panel)", shown(ChartScreen.BINDINGS)), ("Log (v)", shown(LogScreen.BINDINGS)),
-                ("Hardest examples (h)", shown(HardestScreen.BINDINGS)),
-                ("Compare (c in the runs list)", shown(CompareScreen.BINDINGS))]
 
     # -- workers started here ------------------------------------------------------------------
 
@@ -189,4 +203,4 @@ class CockpitApp(App):
         self.exit(message=message)
 
 
-__all__ = ["CockpitApp", "ConfirmScreen", "LoadSpecScreen", "SavePresetScreen", "SetLRScreen"]
+__all__ = ["CockpitApp"]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
-from cockpit.core.reading import Reading
-from cockpit.core.runs import RunRow
+if TYPE_CHECKING:  # for the annotations only: the editor paints without the store readers
+    from cockpit.core.reading import Reading
+    from cockpit.core.runs import RunRow
 
 
 class FieldEdited(Message):

@@ -10,8 +10,7 @@ from typing import Mapping
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
-from textual.widgets import Header, Static
+from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from cockpit.core.chart_data import ChartData, Window, load_chart
@@ -19,9 +18,8 @@ from engine.contracts import metric_info
 from engine.store import ACTIVE_STATES
 
 from ..plotting import fresh
-from ..widgets.key_footer import KeyFooter
-from ..widgets.notice_line import NoticeLine
 from ..widgets.trace_panel import TracePanel
+from .base import PushedView
 
 RELOAD_S = 2.0
 MARKERS = ("braille", "hd")  # 2x4 dots per cell, or 2x2 blocks (any font)
@@ -34,7 +32,7 @@ def panel_lines(panel, last: Mapping[str, float]) -> tuple[str, list[tuple[str, 
     return "System", [(n[len("system/"):], n) for n in last if n.startswith("system/")]
 
 
-class ChartScreen(Screen):
+class ChartScreen(PushedView):
     """One chart: every line of a dashboard panel over steps."""
 
     BINDINGS = [
@@ -61,12 +59,9 @@ class ChartScreen(Screen):
         self.show_events = True
         self._loading = False
 
-    def compose(self) -> ComposeResult:
-        yield Header()
+    def body(self) -> ComposeResult:
         yield Static("", id="chart-head")
         yield PlotextPlot(id="chart")
-        yield NoticeLine()
-        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"chart · {self.chart_title}"
@@ -128,9 +123,6 @@ class ChartScreen(Screen):
         if not drawn:
             text.append(" · no data in view", style="bold")
         self.query_one("#chart-head", Static).update(text)
-
-    def action_close(self) -> None:
-        self.dismiss()
 
     def action_zoom(self, factor: float) -> None:
         self.window.zoom(factor, self.data.last_step)

@@ -10,19 +10,17 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
-from textual.widgets import Header, Static
+from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from engine.contracts import metric_info
 from engine.store import Run
 
 from ..plotting import fresh
-from ..widgets.key_footer import KeyFooter
-from ..widgets.notice_line import NoticeLine
+from .base import PushedView
 
 
-class CompareScreen(Screen):
+class CompareScreen(PushedView):
     """The comparison of the runs marked in the runs list (the first is the baseline)."""
 
     BINDINGS = [
@@ -42,13 +40,10 @@ class CompareScreen(Screen):
         self.metric_index = 0
         self.log_y = False
 
-    def compose(self) -> ComposeResult:
-        yield Header()
+    def body(self) -> ComposeResult:
         with VerticalScroll(id="cmp-body"):
             yield Static(f"comparing {len(self.paths)} runs…", id="cmp-tables")
         yield PlotextPlot(id="cmp-chart")
-        yield NoticeLine()
-        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"compare · {len(self.paths)} runs"
@@ -126,6 +121,3 @@ class CompareScreen(Screen):
     def action_log(self) -> None:
         self.log_y = not self.log_y
         self.draw()
-
-    def action_close(self) -> None:
-        self.dismiss()

@@ -1,5 +1,5 @@
 """The spec editor: a tab per spec section, a widget per field, inline pydantic messages; load a
-preset or a past run's spec, save as a preset, diff against what was loaded, launch."""
+preset or a past run's spec, save as a preset, diff against what was loaded, launch (editor_files)."""
 
 from __future__ import annotations
 
@@ -10,24 +10,20 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
-from textual.widgets import Header, Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
 
-from cockpit.core.launch import create_run, start_worker
-from cockpit.core.presets import DEFAULT_PRESET, find_preset, list_presets
+from cockpit.core.presets import DEFAULT_PRESET, find_preset
 from cockpit.core.spec_form import check, get_path, sections, set_path, spec_data, switch_union, top_level_fields
-from engine.fsutil import write_text_atomic
-from engine.spec import RunSpec, SpecError, diff_specs, dump_spec, load_spec
-from engine.store import Run, StoreError, iter_runs
+from engine.spec import RunSpec, SpecError, diff_specs, load_spec
 
-from ..messages import FieldEdited, RunStarted, SpecChanged
+from ..messages import FieldEdited, SpecChanged
 from ..widgets.field_row import FieldRow
-from ..widgets.key_footer import KeyFooter
-from ..widgets.notice_line import NoticeLine
 from ..widgets.section_form import SectionForm
-from .dialogs import ConfirmScreen, DiffScreen, LoadSpecScreen, SavePresetScreen
+from .base import ViewScreen
+from .editor_files import SpecFileActions, escape
 
-class SpecEditorScreen(Screen):
+
+class SpecEditorScreen(SpecFileActions, ViewScreen):
     """Edit a RunSpec generated from its pydantic model; launch it when it validates."""
 
     AUTO_FOCUS = "#sections ContentTabs"  # not a text field: keys typed while the screen opens stay keys
@@ -68,8 +64,7 @@ class SpecEditorScreen(Screen):
 
     # -- layout -----------------------------------------------------------------------------
 
-    def compose(self) -> ComposeResult:
-        yield Header()
+    def body(self) -> ComposeResult:
         with Horizontal(id="editor-top"):
             for f in top_level_fields():
                 yield FieldRow(f, get_path(self.data, f.path))
@@ -79,8 +74,6 @@ class SpecEditorScreen(Screen):
                 with TabPane(title, id=f"tab-{name}"):
                     yield SectionForm(name, self.data, populated=name == self._first_tab)
         yield Static("", id="field-help")
-        yield NoticeLine()
-        yield KeyFooter()
 
     @property
     def _first_tab(self) -> str:
@@ -162,14 +155,14 @@ class SpecEditorScreen(Screen):
 
     def _status(self, unplaced: list[tuple[str, str]], changes: int) -> None:
         status = self.query_one("#spec-status", Static)
-        count = f"{changes} change{'s' if changes != 1 else ''} vs {_escape(self.label)}"
+        count = f"{changes} change{'s' if changes != 1 else ''} vs {escape(self.label)}"
         if self.valid:
             text = f"[b]✓ valid[/b] · {count}"
         else:
             n = len(self.errors)
             where, msg = (unplaced or self.errors)[0]
             where = "" if where == "(top level)" else f"{where}: "
-            text = f"[b]✗ {n} problem{'s' if n != 1 else ''}[/b] · {count} · {_escape(where + msg)}"
+            text = f"[b]✗ {n} problem{'s' if n != 1 else ''}[/b] · {count} · {escape(where + msg)}"
         status.update(text, layout=False)
         status.set_class(not self.valid, "-invalid")
 
@@ -183,7 +176,7 @@ class SpecEditorScreen(Screen):
         if isinstance(node, FieldRow):
             f = node.field
             default = f"  [dim](default {_show_default(f.default)})[/dim]" if f.default is not None else ""
-            help_bar.update(f"[b]{f.path}[/b]: {_escape(f.description)}{default}", layout=False)
+            help_bar.update(f"[b]{f.path}[/b]: {escape(f.description)}{default}", layout=False)
         else:
             help_bar.update("Tab / ↓ moves to the next field · ^n / ^p change section · ^r launches", layout=False)
 
@@ -212,122 +205,6 @@ class SpecEditorScreen(Screen):
 
         self.query_one(TabbedContent).query_one(Tabs).focus()
 
-    async def action_launch(self) -> None:
-        spec, errors = check(self.data)
-        if spec is None:
-            await self._refuse(errors)
-            return
-        try:
-            run = create_run(self.runs_dir, spec, preset=self.label)  # the same checks as `cockpit run`
-        except (ValueError, StoreError) as exc:
-            self.notify(str(exc), title="cannot launch", severity="error", timeout=10)
-            return
-        try:
-            proc = start_worker(run)
-        except OSError as exc:
-            self.notify(f"cannot start the worker: {exc}", severity="error", timeout=10)
-            return
-        finally:
-            run.close()
-        self.app.remember_worker(proc)  # type: ignore[attr-defined]
-        self.notify(f"started {run.run_id} (worker pid {proc.pid})", title="launched")
-        self.post_message(RunStarted(run.path, proc.pid))
-
-    async def _refuse(self, errors: list[tuple[str, str]]) -> None:
-        lines = "\n".join(f"{w}: {m}" for w, m in errors[:4])
-        more = f"\n(+{len(errors) - 4} more)" if len(errors) > 4 else ""
-        self.notify(f"fix the spec first:\n{_escape(lines)}{more}", title="launch refused", severity="error",
-                    timeout=8)
-        first = errors[0][0] if errors else ""
-        section = first.split(".", 1)[0]
-        if section in [n for n, _, _ in sections()]:
-            await self.show_section(section, first)
-            rows = [r for r in self.query(FieldRow) if first == r.path or first.startswith(r.path + ".")]
-            if rows:
-                self.call_after_refresh(rows[-1].control.focus)
-        else:
-            for r in self.query(FieldRow):
-                if first == r.path:
-                    self.call_after_refresh(r.control.focus)
-
-    def action_load(self) -> None:
-        runs = []
-        for run in iter_runs(self.runs_dir, readonly=True):
-            try:
-                runs.append((run.run_id, run.meta().get("state", "?"), run.path))
-            finally:
-                run.close()
-        self.app.push_screen(LoadSpecScreen(list_presets(), runs), self._loaded)
-
-    async def _loaded(self, choice: tuple[str, Path] | None) -> None:
-        if choice is None:
-            return
-        kind, path = choice
-        try:
-            if kind == "preset":
-                spec, label = load_spec(path), path.stem
-            else:
-                run = Run(path, readonly=True)
-                try:
-                    spec = run.spec()
-                    label = run.run_id
-                finally:
-                    run.close()
-        except (SpecError, StoreError, OSError) as exc:
-            self.notify(str(exc), title="cannot load", severity="error", timeout=10)
-            return
-        await self.load(spec, label)
-        self.notify(f"loaded {label}")
-
-    async def load(self, spec: RunSpec, label: str) -> None:
-        """Replace the edited spec (and the reference the diff is taken against)."""
-        self.loaded, self.label = spec, label
-        self.data = spec_data(spec)
-        self.loaded_data = spec_data(spec)
-        self._active_tab = self.query_one(TabbedContent).active[4:] or None
-        await self.recompose()
-        self.sub_title = f"spec editor · {self.label}"
-        self.revalidate()
-
-    def action_save(self) -> None:
-        spec, errors = check(self.data)
-        if spec is None:
-            self.notify("only a valid spec can be saved", title="save refused", severity="error")
-            return
-        self.app.push_screen(SavePresetScreen(self.label, self.presets_dir), lambda name: self._save(spec, name))
-
-    def _save(self, spec: RunSpec, name: str | None) -> None:
-        if not name:
-            return
-        path = self.presets_dir / f"{name}.toml"
-        if path.exists():
-            self.app.push_screen(ConfirmScreen(f"Overwrite {path}?", yes="overwrite"),
-                                 lambda yes: yes and self._write(spec, name, path))
-        else:
-            self._write(spec, name, path)
-
-    def _write(self, spec: RunSpec, name: str, path: Path) -> None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(path, dump_spec(spec, f"{name}: saved from the cockpit spec editor"))
-        except OSError as exc:
-            self.notify(f"cannot save {path}: {exc}", severity="error", timeout=10)
-            return
-        self.loaded, self.label = spec, name
-        self.loaded_data = spec_data(spec)
-        self.sub_title = f"spec editor · {self.label}"
-        self.revalidate()
-        self.notify(f"saved {path}", title="preset saved")
-
-    def action_diff(self) -> None:
-        spec, _ = check(self.data)
-        if spec is not None:
-            rows = diff_specs(self.loaded, spec)
-        else:
-            rows = [(r.path, get_path(self.loaded_data, r.path), get_path(self.data, r.path))
-                    for r in self.query(FieldRow) if get_path(self.data, r.path) != get_path(self.loaded_data, r.path)]
-        self.app.push_screen(DiffScreen(self.label, rows))
-
     # -- for tests and the app --------------------------------------------------------------
 
     def row(self, path: str) -> FieldRow:
@@ -337,11 +214,7 @@ class SpecEditorScreen(Screen):
         return self.data
 
 
-def _escape(text: str) -> str:
-    return text.replace("[", r"\[")
-
-
 def _show_default(v: Any) -> str:
     from cockpit.core.spec_form import format_value
 
-    return _escape(format_value("toml", v) if not isinstance(v, str) else repr(v))
+    return escape(format_value("toml", v) if not isinstance(v, str) else repr(v))

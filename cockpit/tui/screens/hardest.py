@@ -9,16 +9,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, VerticalScroll
-from textual.screen import Screen
-from textual.widgets import Header, Static
+from textual.widgets import Static
 
 from cockpit.core.thumbs import decode
 from engine.contracts import HardestResult
 from engine.store import Run
 
-from ..widgets.key_footer import KeyFooter
-from ..widgets.notice_line import NoticeLine
 from ..widgets.thumbnail import half_blocks
+from .base import PushedView
 
 
 def latest_hardest(path: Path) -> tuple[HardestResult | None, int]:
@@ -43,7 +41,7 @@ def card(n: int, example, classes: list[str]) -> Text:
     return text
 
 
-class HardestScreen(Screen):
+class HardestScreen(PushedView):
     """A grid of the hardest examples, hardest first."""
 
     BINDINGS = [
@@ -56,13 +54,10 @@ class HardestScreen(Screen):
         self.path = Path(run_path)
         self.result: HardestResult | None = None
 
-    def compose(self) -> ComposeResult:
-        yield Header()
+    def body(self) -> ComposeResult:
         yield Static("reading the hardest examples…", id="hardest-head")
         with VerticalScroll(id="hardest-body"):
             yield Grid(id="hardest-grid")
-        yield NoticeLine()
-        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"hardest examples · {self.path.name}"
@@ -92,6 +87,3 @@ class HardestScreen(Screen):
         head.update(f"the {len(shown)} hardest test examples at step {step:,} (highest loss first)"
                     + ("" if all(e.thumb for e in result.examples) else f"; {len(result.examples)} recorded"))
         grid.mount_all(Static(card(n, e, result.classes), classes="hardest-card") for n, e in enumerate(shown))
-
-    def action_close(self) -> None:
-        self.dismiss()

@@ -23,6 +23,36 @@ def _key(app, binding: Binding) -> str:
     return binding.key_display or ", ".join(app.get_key_display(Binding(k.strip(), "")) for k in binding.key.split(","))
 
 
+def help_groups(app_bindings: list) -> list[tuple[str, list[Binding]]]:
+    """Every screen's bindings, grouped by where they work (each screen's module is imported here, for the help)."""
+    from .chart import ChartScreen
+    from .compare import CompareScreen
+    from .dashboard import DashboardScreen
+    from .dialogs import ConfirmScreen
+    from .editor import SpecEditorScreen
+    from .hardest import HardestScreen
+    from .log import LogScreen
+    from .runs import RunsScreen
+    from .sweep import SweepScreen
+
+    def shown(bindings) -> list[Binding]:
+        return [b for b in bindings if isinstance(b, Binding)]
+
+    return [
+        ("Everywhere", shown(app_bindings)),
+        ("Spec editor", shown(SpecEditorScreen.BINDINGS)),
+        ("Dashboard (live runs)", shown(DashboardScreen.BINDINGS)),
+        ("Runs list", shown(RunsScreen.BINDINGS)),
+        ("Sweeps", shown(SweepScreen.BINDINGS)),
+        ("Chart (Enter on a panel)", shown(ChartScreen.BINDINGS)),
+        ("Log (v)", shown(LogScreen.BINDINGS)),
+        ("Hardest examples (h)", shown(HardestScreen.BINDINGS)),
+        ("Compare (c in the runs list)", shown(CompareScreen.BINDINGS)),
+        ("Dialogs", shown(ConfirmScreen.BINDINGS) + [Binding("enter", "ok", "Load / save / apply"),
+                                                      Binding("escape", "cancel", "Cancel")]),
+    ]
+
+
 class HelpScreen(ModalScreen[None]):
     """? anywhere: all bindings, grouped by where they work."""
 

@@ -7,17 +7,15 @@ from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
-from textual.widgets import Header, Log, Static
+from textual.widgets import Log, Static
 
-from ..widgets.key_footer import KeyFooter
-from ..widgets.notice_line import NoticeLine
+from .base import PushedView
 
 TAIL_S = 0.5
 FIRST_BYTES = 256 * 1024  # a long log opens at its last 256 KiB
 
 
-class LogScreen(Screen):
+class LogScreen(PushedView):
     """`tail -f worker.log` in the TUI."""
 
     BINDINGS = [
@@ -32,12 +30,9 @@ class LogScreen(Screen):
         self.read_to = 0
         self._partial = ""
 
-    def compose(self) -> ComposeResult:
-        yield Header()
+    def body(self) -> ComposeResult:
         yield Static(str(self.path), id="log-head")
         yield Log(id="log-body", highlight=False, max_lines=20000, auto_scroll=True)
-        yield NoticeLine()
-        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"log · {self.path.parent.name}"
@@ -71,9 +66,6 @@ class LogScreen(Screen):
         if lines:
             self.query_one(Log).write_lines(lines)
             self.query_one("#log-head", Static).update(f"{self.path} · {self.read_to:,} bytes")
-
-    def action_close(self) -> None:
-        self.dismiss()
 
     def action_end(self) -> None:
         self.query_one(Log).scroll_end(animate=False)

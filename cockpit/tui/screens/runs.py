@@ -8,8 +8,7 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
-from textual.widgets import DataTable, Header, Static
+from textual.widgets import DataTable, Static
 
 from cockpit.core.formats import STATE_MARK, STATE_STYLE
 from cockpit.core.resume import delete, resume, why_not_delete, why_not_resume
@@ -18,14 +17,13 @@ from engine.store import ACTIVE_STATES, Run
 
 from ..messages import RunChosen, RunsScanned
 from ..jobs import export_report
-from ..widgets.key_footer import KeyFooter
-from ..widgets.notice_line import NoticeLine
+from .base import TableView
 from .dialogs import ConfirmScreen
 
 SCAN_S = 1.5
 
 
-class RunsScreen(Screen):
+class RunsScreen(TableView):
     """The runs list; running ones first in mind: the newest active run is highlighted."""
 
     BINDINGS = [
@@ -46,14 +44,11 @@ class RunsScreen(Screen):
         self.marked: list[str] = []  # run ids in the order they were marked (the first is the baseline)
         self._scanning = False
 
-    def compose(self) -> ComposeResult:
-        yield Header()
+    def body(self) -> ComposeResult:
         yield Static("", id="runs-head")
         # one space between columns instead of two (cell padding 0, a leading space in each cell): the
         # mark column then costs no width and nothing is cut at 80 columns
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=False, cell_padding=0)
-        yield NoticeLine()
-        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -156,10 +151,6 @@ class RunsScreen(Screen):
             self.notify(f"{row.run_id} cannot be opened: {row.error}", severity="error")
             return
         self.post_message(RunChosen(row.path))
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:  # a mouse click
-        event.stop()
-        self.action_open()
 
     # -- marks and actions on runs ------------------------------------------------------------
 

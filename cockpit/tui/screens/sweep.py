@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
-from textual.widgets import DataTable, Header, Static
+from textual.widgets import DataTable, Static
 
 from ..messages import RunChosen
-from ..widgets.key_footer import KeyFooter
+from .base import TableView
 
 if TYPE_CHECKING:  # the sweep table and its report helpers are imported when a sweep is shown: `cockpit` opens fast
     from engine.sweep.table import SweepTable, TrialRow
@@ -39,7 +38,7 @@ def progress(t: TrialRow, width: int = 10) -> str:
     return f"{bar} {t.epochs:g}/{t.epochs_total}"
 
 
-class SweepScreen(Screen):
+class SweepScreen(TableView):
     """The newest sweep in the runs dir (n / p step through the others)."""
 
     DEFAULT_CSS = """
@@ -60,12 +59,10 @@ class SweepScreen(Screen):
         self.name_shown: str | None = None
         self.table: SweepTable | None = None
 
-    def compose(self) -> ComposeResult:
-        yield Header()
+    def body(self) -> ComposeResult:
         yield Static("", id="sweep-head")
         yield DataTable(id="sweep-table", cursor_type="none", zebra_stripes=True)
         yield DataTable(id="sweep-trials", cursor_type="row")
-        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#sweep-trials", DataTable).add_columns("run", "config", "seed", "state", "progress", "test acc")
@@ -130,7 +127,3 @@ class SweepScreen(Screen):
             return
         trial = self.table.trials[min(widget.cursor_row, len(self.table.trials) - 1)]
         self.post_message(RunChosen(self.runs_dir / trial.run_id))
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:  # a mouse click
-        event.stop()
-        self.action_open()
