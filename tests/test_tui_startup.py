@@ -36,3 +36,21 @@ def test_the_first_paint_imports_only_the_editor(tmp_path):
     early = sorted(m for m in loaded if m.startswith(LATER))
     assert not early, f"imported before the editor's first paint: {early}"
     assert "cockpit.tui.screens.editor" in loaded
+
+
+async def test_views_open_on_first_use_and_an_empty_runs_dir_says_so(tmp_path):
+    from textual.widgets import Static
+
+    from cockpit.tui.app import CockpitApp
+
+    app = CockpitApp(runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.screen_stack == [app.editor] and "✓ valid" in str(app.editor.query_one("#spec-status").render())
+        await pilot.press("r")
+        await pilot.pause()
+        assert app.screen is app.runs
+        assert "no runs in" in str(app.runs.query_one("#runs-head", Static).render())
+        await pilot.press("e")
+        await pilot.pause()
+        assert app.screen is app.editor

@@ -55,6 +55,7 @@ class RunsScreen(TableView):
         table.add_column(" ", key="mark")
         for label in COLUMNS:
             table.add_column(Text(f" {label}", justify="right" if label == "best acc" else "left"), key=label)
+        self._show_head()  # an empty runs dir says so (a scan that finds nothing new redraws nothing)
         self.set_interval(SCAN_S, self.rescan)
         self.rescan()
         table.focus()
