@@ -8,6 +8,10 @@
 The worker is the only writer of metrics, events and results; clients (TUI, CLI, reports) read
 rows by rowid and write commands, which the worker acknowledges. Every connection sets a busy
 timeout, so a reader never crashes or blocks the writer for long.
+
+This module makes runs and finds them; a run's parts live beside it: store_db (run.db, connections,
+transactions), store_series (metrics), store_lifecycle (meta, state, events), store_commands
+(commands and results), storefs (where a run lives on disk).
 """
 
 from __future__ import annotations
@@ -17,108 +21,27 @@ import os
 import socket
 import sqlite3
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Iterator
 
-from .contracts import Command, CommandError, ResultModel, UsageError, command_args, parse_command, parse_result
 from . import storefs
-from .storefs import pid_alive
 from .spec import RunSpec, dump_spec, parse_spec_text, parse_toml
+from .store_commands import PendingCommand, RunCommands, StoredResult
+from .store_db import SCHEMA, SCHEMA_VERSION, RunDB, StoreError, connect
+from .store_lifecycle import ACTIVE_STATES, NEVER_STARTED, NEVER_STARTED_S, STATES, WORKER_GONE, RunLifecycle
+from .store_series import Metric, RunSeries
+from .storefs import pid_alive
 
-SCHEMA_VERSION = 1
-STATES = ("created", "running", "paused", "finished", "stopped", "failed", "crashed")
-ACTIVE_STATES = ("created", "running", "paused")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS metrics (
-    id INTEGER PRIMARY KEY, step INTEGER NOT NULL, epoch REAL NOT NULL,
-    name TEXT NOT NULL, value REAL, wall REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS metrics_name_step ON metrics (name, step);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY, wall REAL NOT NULL, step INTEGER NOT NULL,
-    kind TEXT NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}');
-CREATE TABLE IF NOT EXISTS commands (
-    id INTEGER PRIMARY KEY, wall REAL NOT NULL, kind TEXT NOT NULL, args TEXT NOT NULL DEFAULT '{}',
-    source TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT 'pending',
-    acked_wall REAL, reply TEXT NOT NULL DEFAULT '');
-CREATE TABLE IF NOT EXISTS results (
-    id INTEGER PRIMARY KEY, wall REAL NOT NULL, step INTEGER NOT NULL, kind TEXT NOT NULL,
-    checkpoint TEXT NOT NULL DEFAULT '', data TEXT NOT NULL DEFAULT '{}');
-"""
+__all__ = ["ACTIVE_STATES", "NEVER_STARTED", "NEVER_STARTED_S", "RUNS_ENV", "SCHEMA_VERSION", "STATES", "WORKER_GONE",
+           "Metric", "PendingCommand", "Run", "StoreError", "StoredResult", "connect", "default_runs_dir", "iter_runs",
+           "list_run_dirs", "new_run_id", "pid_alive", "reap_dead_runs", "resolve_run"]
 
 RUNS_ENV = "COCKPIT_RUNS"
-WORKER_GONE = "worker process disappeared"
-NEVER_STARTED = "no worker ever started for this run"
-NEVER_STARTED_S = 60.0  # a run still `created` with no pid after this long was abandoned by its launch
-
-
-@dataclass(frozen=True)
-class PendingCommand:
-    """A command row waiting for the worker: the typed command, or None and why it is malformed."""
-    id: int
-    kind: str
-    command: Command | None
-    error: str = ""
-
-
-@dataclass(frozen=True)
-class StoredResult:
-    """A results row: where and when, and the typed data."""
-    id: int
-    wall: float
-    step: int
-    kind: str
-    checkpoint: str
-    data: ResultModel
-
-
-class StoreError(UsageError):
-    """A run that cannot be found or opened; the message says which and why (CLI: exit 2)."""
 
 
 def default_runs_dir() -> Path:
     return Path(os.environ.get(RUNS_ENV) or "runs")
-
-
-def connect(db_path: Path, readonly: bool = False) -> sqlite3.Connection:
-    """A connection to run.db; `readonly` opens it with SQLite's mode=ro (works on a store this
-    process cannot write, and can never change it). Nothing here writes: a read-only store opens."""
-    if readonly:
-        con = _open(storefs.readonly_uri(db_path, immutable=False), uri=True)
-        try:
-            con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-        except sqlite3.OperationalError:
-            # a WAL store without its -shm file, in a folder this process cannot create it in
-            con.close()
-            if storefs.writable(Path(db_path).parent):
-                raise
-            con = _open(storefs.readonly_uri(db_path, immutable=True), uri=True)
-        return con
-    con = _open(db_path)
-    # WAL + NORMAL: a commit survives a crash of any process (nothing lost on kill -9); only a power
-    # cut can drop the last commits, never corrupt the file. FULL would fsync on every metric read.
-    con.execute("PRAGMA synchronous = NORMAL")
-    return con
-
-
-def _open(target: Path | str, uri: bool = False) -> sqlite3.Connection:
-    con = sqlite3.connect(target, timeout=10.0, isolation_level=None, check_same_thread=False, uri=uri)
-    con.execute("PRAGMA busy_timeout = 10000")
-    con.row_factory = sqlite3.Row
-    return con
-
-
-@dataclass(frozen=True)
-class Metric:
-    step: int
-    epoch: float
-    name: str
-    value: float | None
-    wall: float
 
 
 def new_run_id(name: str, runs_dir: Path, now: datetime | None = None) -> str:
@@ -127,8 +50,10 @@ def new_run_id(name: str, runs_dir: Path, now: datetime | None = None) -> str:
     return storefs.free_id(storefs.id_base(name, now), runs_dir)
 
 
-class Run:
-    """One run directory and its database."""
+class Run(RunCommands, RunLifecycle, RunSeries, RunDB):
+    """One run directory and its database: made here (`create`), with its spec and paths; what it
+    holds is read and written through its parts (engine/store_*.py: metrics, meta and events,
+    commands and results, the connection)."""
 
     def __init__(self, path: Path, readonly: bool = False):
         self.path = Path(path)
@@ -172,7 +97,7 @@ class Run:
         con = connect(tmp / "run.db")
         try:
             con.execute("PRAGMA journal_mode = WAL")
-            con.executescript(_SCHEMA)
+            con.executescript(SCHEMA)
             meta = {"schema_version": SCHEMA_VERSION, "run_id": run_id, "name": spec.name, "preset": preset,
                     "state": "created", "created": time.time(), "host": socket.gethostname()}
             con.execute("BEGIN")
@@ -201,32 +126,7 @@ class Run:
             raise StoreError(f"{self.db_path} {storefs.damage(exc, self.db_path)}") from None
         return self
 
-    # -- connection -------------------------------------------------------------------------
-
-    @property
-    def con(self) -> sqlite3.Connection:
-        if self._con is None:
-            self._con = connect(self.db_path, readonly=self.readonly)
-        return self._con
-
-    def close(self) -> None:
-        if self._con is not None:
-            self._con.close()
-            self._con = None
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic WAL commit (the connection is in autocommit mode outside of these)."""
-        if self.readonly:
-            raise StoreError(f"{self.path} is read-only here: this needs to write to the run store")
-        con = self.con
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            yield con
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
+    # -- the run's files -------------------------------------------------------------------
 
     @property
     def run_id(self) -> str:
@@ -254,202 +154,6 @@ class Run:
     @property
     def log_path(self) -> Path:
         return self.path / "worker.log"
-
-    # -- meta -------------------------------------------------------------------------------
-
-    def meta(self) -> dict[str, Any]:
-        return {r["key"]: json.loads(r["value"]) for r in self.con.execute("SELECT key, value FROM meta")}
-
-    def set_meta(self, **values: Any) -> None:
-        with self.transaction():
-            self.con.executemany(
-                "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [(k, json.dumps(v)) for k, v in values.items()],
-            )
-
-    def state(self) -> str:
-        """The run's state as recorded (reading never writes: `reap()` marks a dead worker's run)."""
-        return self.meta().get("state", "created")
-
-    def observed_state(self) -> str:
-        """The state as a viewer should show it: an active run whose worker on this host is gone reads
-        as crashed (nothing is written; `reap()` records it)."""
-        meta = self.meta()
-        state = meta.get("state", "created")
-        if state == "created" and not meta.get("pid") and time.time() - float(meta.get("created") or 0) > NEVER_STARTED_S:
-            return "crashed"  # made, but no worker ever took it (a launch that died, a full disk)
-        if state in ACTIVE_STATES and meta.get("pid") and meta.get("host") == socket.gethostname():
-            if not pid_alive(int(meta["pid"])):
-                # the worker may have just finished: re-read before declaring a crash
-                state = self.meta().get("state", state)
-                return "crashed" if state in ACTIVE_STATES else state
-        return state
-
-    def reap(self) -> str:
-        """The run's state, after marking it crashed if its worker on this host is gone (never left
-        running). Made by the commands that own it (runs listing, attach, resume, the TUI); a
-        read-only store is left as it is."""
-        state = self.observed_state()
-        if state == "crashed" and not self.readonly and self.state() in ACTIVE_STATES:
-            why = WORKER_GONE if self.meta().get("pid") else NEVER_STARTED
-            self.set_meta(state="crashed", ended=time.time(), error=why)
-            self.add_event("crashed", why, level="error", step=self.last_step())
-        return state
-
-    # -- metrics ----------------------------------------------------------------------------
-
-    def add_metrics(self, rows: Iterable[tuple[int, float, str, float | None]]) -> None:
-        """Append (step, epoch, name, value) rows in one transaction."""
-        now = time.time()
-        with self.transaction():
-            self.con.executemany(
-                "INSERT INTO metrics (step, epoch, name, value, wall) VALUES (?, ?, ?, ?, ?)",
-                [(s, e, n, v, now) for s, e, n, v in rows],
-            )
-
-    def metrics_since(self, after_id: int = 0, names: Iterable[str] | None = None) -> tuple[int, list[Metric]]:
-        """Rows with id > after_id (optionally only some names), and the last id seen."""
-        sql = "SELECT id, step, epoch, name, value, wall FROM metrics WHERE id > ?"
-        args: list[Any] = [after_id]
-        if names is not None:
-            names = list(names)
-            sql += f" AND name IN ({','.join('?' * len(names))})"
-            args += names
-        rows = self.con.execute(sql + " ORDER BY id", args).fetchall()
-        last = rows[-1]["id"] if rows else after_id
-        return last, [Metric(r["step"], r["epoch"], r["name"], r["value"], r["wall"]) for r in rows]
-
-    def series(self, name: str) -> list[tuple[int, float]]:
-        """(step, value) for one metric, in step order."""
-        rows = self.con.execute("SELECT step, value FROM metrics WHERE name = ? ORDER BY step, id", (name,))
-        return [(r[0], r[1]) for r in rows]
-
-    def metric_names(self) -> list[str]:
-        return [r[0] for r in self.con.execute("SELECT DISTINCT name FROM metrics ORDER BY name")]
-
-    def last_values(self) -> dict[str, float]:
-        rows = self.con.execute(
-            "SELECT name, value FROM metrics WHERE id IN (SELECT MAX(id) FROM metrics GROUP BY name)"
-        )
-        return {r[0]: r[1] for r in rows}
-
-    def best(self, name: str = "test_acc") -> float | None:
-        row = self.con.execute("SELECT MAX(value) FROM metrics WHERE name = ?", (name,)).fetchone()
-        return row[0]
-
-    def last_step(self) -> int:
-        row = self.con.execute("SELECT MAX(step) FROM metrics").fetchone()
-        return int(row[0] or 0)
-
-    def truncate_after(self, step: int) -> None:
-        """Drop rows past `step` (used on resume, so curves never hold duplicates)."""
-        with self.transaction():
-            self.con.execute("DELETE FROM metrics WHERE step > ?", (step,))
-
-    # -- events -----------------------------------------------------------------------------
-
-    def add_event(self, kind: str, message: str, *, level: str = "info", step: int = 0, **data: Any) -> None:
-        with self.transaction():
-            self.con.execute(
-                "INSERT INTO events (wall, step, kind, level, message, data) VALUES (?, ?, ?, ?, ?, ?)",
-                (time.time(), step, kind, level, message, json.dumps(data)),
-            )
-
-    def events_since(self, after_id: int = 0) -> list[sqlite3.Row]:
-        return self.con.execute("SELECT * FROM events WHERE id > ? ORDER BY id", (after_id,)).fetchall()
-
-    # -- commands ---------------------------------------------------------------------------
-
-    def send_command(self, command: Command | str, source: str = "", **args: Any) -> int:
-        """Queue a command for the worker; validated at the door (CommandError says what is wrong).
-
-        `command` is a typed `Command`, or a kind whose `args` are validated into one."""
-        if isinstance(command, str):
-            command = parse_command(command, args)
-        elif args:
-            raise TypeError("pass the arguments inside the Command model")
-        with self.transaction():
-            cur = self.con.execute(
-                "INSERT INTO commands (wall, kind, args, source) VALUES (?, ?, ?, ?)",
-                (time.time(), command.kind, json.dumps(command_args(command)), source),
-            )
-        return int(cur.lastrowid)
-
-    def pending_commands(self) -> list[PendingCommand]:
-        """Commands not yet acknowledged, oldest first. A row that does not validate (a damaged
-        table, an old client) comes back with `command` None and `error` saying why."""
-        rows = self.con.execute("SELECT id, kind, args FROM commands WHERE status = 'pending' ORDER BY id")
-        out = []
-        for cid, kind, raw in rows:
-            try:
-                args = json.loads(raw)
-                if not isinstance(args, dict):
-                    raise ValueError("arguments are not a JSON object")
-                out.append(PendingCommand(cid, kind, parse_command(kind, args)))
-            except (ValueError, CommandError) as exc:
-                out.append(PendingCommand(cid, kind, None, f"malformed: {exc}"))
-        return out
-
-    def ack_command(self, cid: int, status: str = "done", reply: str = "") -> None:
-        with self.transaction():
-            self.con.execute(
-                "UPDATE commands SET status = ?, acked_wall = ?, reply = ? WHERE id = ?",
-                (status, time.time(), reply, cid),
-            )
-
-    def command(self, cid: int) -> sqlite3.Row | None:
-        return self.con.execute("SELECT * FROM commands WHERE id = ?", (cid,)).fetchone()
-
-    def wait_command(self, cid: int, timeout: float = 30.0, poll: float = 0.1) -> sqlite3.Row | None:
-        """Wait until the worker acknowledges a command (or the run ends); None on timeout."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            row = self.command(cid)
-            if row is not None and row["status"] != "pending":
-                return row
-            if self.reap() not in ACTIVE_STATES:
-                return self.command(cid)
-            time.sleep(poll)
-        return None
-
-    # -- results ----------------------------------------------------------------------------
-
-    def add_result(self, result: ResultModel, *, step: int = 0, checkpoint: str = "") -> None:
-        """Store a typed result (its kind is the model's)."""
-        if not isinstance(result, ResultModel) or not result.KIND:
-            raise TypeError(f"add_result takes a result model from engine.contracts, not {type(result).__name__}")
-        with self.transaction():
-            self.con.execute(
-                "INSERT INTO results (wall, step, kind, checkpoint, data) VALUES (?, ?, ?, ?, ?)",
-                (time.time(), step, result.KIND, checkpoint, result.model_dump_json()),
-            )
-
-    def results(self, kind: str | None = None, after_id: int = 0) -> list[StoredResult]:
-        """Stored results (of one kind), oldest first, validated into their models; a row that does
-        not validate (a damaged table, a kind this version does not know) is left out."""
-        sql, args = "SELECT * FROM results WHERE id > ?", (after_id,)
-        if kind:
-            sql, args = sql + " AND kind = ?", (after_id, kind)
-        out = []
-        for r in self.con.execute(sql + " ORDER BY id", args).fetchall():
-            try:
-                data = parse_result(r["kind"], json.loads(r["data"]))
-            except ValueError:  # pydantic's ValidationError is a ValueError too
-                continue
-            out.append(StoredResult(r["id"], r["wall"], r["step"], r["kind"], r["checkpoint"], data))
-        return out
-
-    # -- reads for the views ----------------------------------------------------------------
-
-    def metric_names_by_first_write(self) -> list[str]:
-        """Metric names in the order the worker first wrote them (network order for per-layer names)."""
-        rows = self.con.execute("SELECT name, MIN(id) FROM metrics GROUP BY name ORDER BY 2")
-        return [r[0] for r in rows]
-
-    def last_result_id(self) -> int:
-        """The id of the newest results row (0 when there is none): results after it are new."""
-        row = self.con.execute("SELECT MAX(id) FROM results").fetchone()
-        return int(row[0] or 0)
 
 
 # ---------------------------------------------------------------------------------- lookups

@@ -1,0 +1,123 @@
+"""A run's commands and results: clients queue typed commands (validated at the door) and wait for
+the worker's acknowledgement; the worker stores typed results, validated again on read."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .contracts import Command, CommandError, ResultModel, command_args, parse_command, parse_result
+from .store_db import RunDB
+from .store_lifecycle import ACTIVE_STATES
+
+
+@dataclass(frozen=True)
+class PendingCommand:
+    """A command row waiting for the worker: the typed command, or None and why it is malformed."""
+    id: int
+    kind: str
+    command: Command | None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """A results row: where and when, and the typed data."""
+    id: int
+    wall: float
+    step: int
+    kind: str
+    checkpoint: str
+    data: ResultModel
+
+
+class RunCommands(RunDB):
+    """A run's commands and results (a part of `engine.store.Run`, whose RunLifecycle gives `reap`:
+    waiting on a command ends when the run does)."""
+
+    reap: Callable[[], str]
+
+    def send_command(self, command: Command | str, source: str = "", **args: Any) -> int:
+        """Queue a command for the worker; validated at the door (CommandError says what is wrong).
+
+        `command` is a typed `Command`, or a kind whose `args` are validated into one."""
+        if isinstance(command, str):
+            command = parse_command(command, args)
+        elif args:
+            raise TypeError("pass the arguments inside the Command model")
+        with self.transaction():
+            cur = self.con.execute(
+                "INSERT INTO commands (wall, kind, args, source) VALUES (?, ?, ?, ?)",
+                (time.time(), command.kind, json.dumps(command_args(command)), source),
+            )
+        return int(cur.lastrowid)
+
+    def pending_commands(self) -> list[PendingCommand]:
+        """Commands not yet acknowledged, oldest first. A row that does not validate (a damaged
+        table, an old client) comes back with `command` None and `error` saying why."""
+        rows = self.con.execute("SELECT id, kind, args FROM commands WHERE status = 'pending' ORDER BY id")
+        out = []
+        for cid, kind, raw in rows:
+            try:
+                args = json.loads(raw)
+                if not isinstance(args, dict):
+                    raise ValueError("arguments are not a JSON object")
+                out.append(PendingCommand(cid, kind, parse_command(kind, args)))
+            except (ValueError, CommandError) as exc:
+                out.append(PendingCommand(cid, kind, None, f"malformed: {exc}"))
+        return out
+
+    def ack_command(self, cid: int, status: str = "done", reply: str = "") -> None:
+        with self.transaction():
+            self.con.execute(
+                "UPDATE commands SET status = ?, acked_wall = ?, reply = ? WHERE id = ?",
+                (status, time.time(), reply, cid),
+            )
+
+    def command(self, cid: int) -> sqlite3.Row | None:
+        return self.con.execute("SELECT * FROM commands WHERE id = ?", (cid,)).fetchone()
+
+    def wait_command(self, cid: int, timeout: float = 30.0, poll: float = 0.1) -> sqlite3.Row | None:
+        """Wait until the worker acknowledges a command (or the run ends); None on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            row = self.command(cid)
+            if row is not None and row["status"] != "pending":
+                return row
+            if self.reap() not in ACTIVE_STATES:
+                return self.command(cid)
+            time.sleep(poll)
+        return None
+
+    def add_result(self, result: ResultModel, *, step: int = 0, checkpoint: str = "") -> None:
+        """Store a typed result (its kind is the model's)."""
+        if not isinstance(result, ResultModel) or not result.KIND:
+            raise TypeError(f"add_result takes a result model from engine.contracts, not {type(result).__name__}")
+        with self.transaction():
+            self.con.execute(
+                "INSERT INTO results (wall, step, kind, checkpoint, data) VALUES (?, ?, ?, ?, ?)",
+                (time.time(), step, result.KIND, checkpoint, result.model_dump_json()),
+            )
+
+    def results(self, kind: str | None = None, after_id: int = 0) -> list[StoredResult]:
+        """Stored results (of one kind), oldest first, validated into their models; a row that does
+        not validate (a damaged table, a kind this version does not know) is left out."""
+        sql, args = "SELECT * FROM results WHERE id > ?", (after_id,)
+        if kind:
+            sql, args = sql + " AND kind = ?", (after_id, kind)
+        out = []
+        for r in self.con.execute(sql + " ORDER BY id", args).fetchall():
+            try:
+                data = parse_result(r["kind"], json.loads(r["data"]))
+            except ValueError:  # pydantic's ValidationError is a ValueError too
+                continue
+            out.append(StoredResult(r["id"], r["wall"], r["step"], r["kind"], r["checkpoint"], data))
+        return out
+
+    def last_result_id(self) -> int:
+        """The id of the newest results row (0 when there is none): results after it are new."""
+        row = self.con.execute("SELECT MAX(id) FROM results").fetchone()
+        return int(row[0] or 0)
