@@ -30,17 +30,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PAINTED = ("✓ valid", "^r Launch")  # the editor's status line and its key footer
 SIZE = ("80", "24")
+# a tmux server of the bench's own (other people's sessions are not touched), kept up between runs by an
+# idle session: a run never races a server that is shutting down after the previous run's session ended
+SOCKET = f"cockpit-bench-{os.getpid()}"
+
+
+def _tmux(*args: str) -> list[str]:
+    return ["tmux", "-L", SOCKET, *args]
 
 
 def _screen(session: str) -> str:
-    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+    return subprocess.run(_tmux("capture-pane", "-p", "-t", session), capture_output=True, text=True).stdout
 
 
 def time_to_screen(command: str, markers: tuple[str, ...], cwd: Path, env: dict, timeout: float = 30.0) -> float:
     """Seconds from starting `command` in a new 80x24 tmux session to a screen showing every marker."""
     session = f"bench{os.getpid()}{time.monotonic_ns() % 10**6}"
     t0 = time.perf_counter()
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", SIZE[0], "-y", SIZE[1], "-c", str(cwd), command],
+    subprocess.run(_tmux("new-session", "-d", "-s", session, "-x", SIZE[0], "-y", SIZE[1], "-c", str(cwd), command),
                    check=True, env=env)
     try:
         while time.perf_counter() - t0 < timeout:
@@ -50,7 +57,7 @@ def time_to_screen(command: str, markers: tuple[str, ...], cwd: Path, env: dict,
             time.sleep(0.005)
         raise TimeoutError(f"{command!r}: {markers} not on screen after {timeout} s:\n{screen}")
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run(_tmux("kill-session", "-t", session), capture_output=True)
 
 
 def import_breakdown(python: str, top: int = 15) -> None:
@@ -123,6 +130,15 @@ def main(argv: list[str] | None = None) -> int:
         print("tmux is not installed: apt-get install tmux")
         return 2
     load = os.getloadavg()[0]
+    subprocess.run(_tmux("new-session", "-d", "-s", "idle", "sleep 3600"), check=True)
+    try:
+        return _measure(args, load)
+    finally:
+        subprocess.run(_tmux("kill-server"), capture_output=True)
+
+
+def _measure(args: argparse.Namespace, load: float) -> int:
+    """Start the cockpit `args.runs` times (and the rest the options ask for); print what was measured."""
     with tempfile.TemporaryDirectory() as tmp:
         cwd = Path(tmp)
         env = dict(os.environ, COCKPIT_RUNS=str(cwd / "runs"), TERM="xterm-256color")

@@ -3,12 +3,17 @@ the bottom, the screen's own body between; views opened over another go back wit
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import DataTable, Header
+from textual.widgets import Header
 
 from ..widgets.key_footer import KeyFooter
 from ..widgets.notice_line import NoticeLine
+
+if TYPE_CHECKING:  # the tables load with the lists that show them, not with the editor
+    from textual.widgets import DataTable
 
 
 class ViewScreen(Screen):
