@@ -13,13 +13,10 @@ The stated tolerance (also in the README, "Multi-GPU and multi-node"):
 
 from __future__ import annotations
 
-import os
-import socket
 import statistics
 
 import pytest
 import torch
-from torch import nn
 
 from engine import checkpoint as ckpt
 from engine.data import DeviceLoader
@@ -29,6 +26,7 @@ from engine.store import Run, resolve_run
 from engine.launch import launch_command
 
 from .conftest import cockpit
+from .ddp_util import rank_env, two_ranks_against_one, without_batchnorm
 
 # ------------------------------------------------------------------------------- fast checks
 
@@ -83,28 +81,10 @@ EXACT = ["data.synthetic_train=512", "data.synthetic_test=64", "train.batch_size
 STOP_AT = 5
 
 
-def _without_batchnorm() -> None:
-    """Replace BatchNorm by identities in every model the trainer builds (the one per-rank effect)."""
-    import engine.setup as S
-
-    build = S.build_model
-
-    def patched(spec, num_classes):
-        model = build(spec, num_classes)
-        for mod in list(model.modules()):
-            for name, child in list(mod.named_children()):
-                if isinstance(child, nn.BatchNorm2d):
-                    setattr(mod, name, nn.Identity())
-        return model
-
-    S.build_model = patched
-
-
 def _rank_main(rank: int, world: int, port: int, run_dir: str) -> None:
     """One rank: train, stop on rank 1 only (as a signal would) at STOP_AT, resume, finish."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world), GROUP_RANK="0")
-    _without_batchnorm()
+    rank_env(rank, world, port)
+    without_batchnorm()
     from engine.runtime import distributed as D
     from engine.train import Trainer
 
@@ -131,35 +111,9 @@ def _rank_main(rank: int, world: int, port: int, run_dir: str) -> None:
     D.exit_rank(0)  # as the worker ends a rank: never in gloo's teardown at interpreter exit
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_processes_match_one_exactly_without_batchnorm(tmp_path, monkeypatch):
-    import torch.multiprocessing as mp
-
-    spec = load_spec(None, EXACT)
-    multi = Run.create(tmp_path / "multi", spec)
-    ctx = mp.get_context("spawn")
-    port = _free_port()
-    procs = [ctx.Process(target=_rank_main, args=(r, 2, port, str(multi.path))) for r in range(2)]
-    for p in procs:
-        p.start()
-
-    import engine.setup as S
-    from engine.train import Trainer
-
-    monkeypatch.setattr(S, "build_model", S.build_model)  # restored after the test
-    _without_batchnorm()
-    single = Run.create(tmp_path / "single", spec)
-    Trainer(spec, single, log=lambda _m: None).fit()
-    for p in procs:
-        p.join(240)
-        assert p.exitcode == 0, f"rank exited with {p.exitcode}"
-
+    single, multi = two_ranks_against_one(tmp_path, load_spec(None, EXACT), _rank_main, monkeypatch)
     a, b = single.series("train_loss"), multi.series("train_loss")
     assert [s for s, _ in b] == list(range(1, 17)), "every step once, rank 0 only, across the stop"
     assert max(abs(x - y) for (_, x), (_, y) in zip(a, b)) < 1e-5

@@ -13,6 +13,7 @@ from engine.optim import base_lr, set_base_lr
 from engine.spec import load_spec
 from engine.store import Run
 from engine.train import Trainer
+from tests.ddp_util import rank_env, two_ranks_against_one, without_batchnorm
 from tests.test_instruments import NoHostSync
 
 BASE = ["model.name=fastnet", "model.width=0.25", "data.synthetic_train=256", "data.synthetic_test=64",
@@ -169,13 +170,8 @@ DDP = ["model.name=fastnet", "model.width=0.125", "data.synthetic_train=512", "d
 
 
 def _ddp_rank(rank: int, world: int, port: int, run_dir: str) -> None:
-    import os
-
-    from tests.test_distributed import _without_batchnorm
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world), GROUP_RANK="0")
-    _without_batchnorm()  # BatchNorm is the one per-rank effect: without it two ranks match one process
+    rank_env(rank, world, port)
+    without_batchnorm()  # BatchNorm is the one per-rank effect: without it two ranks match one process
     from engine.runtime import distributed as D
 
     ctx = D.init(D.env_context(), torch.device("cpu"))
@@ -188,24 +184,7 @@ def _ddp_rank(rank: int, world: int, port: int, run_dir: str) -> None:
 def test_two_processes_with_the_airbench_options_match_one(tmp_path, monkeypatch):
     """Whitening from the data before the DDP wrap, the alternating flip by global image index and
     lookahead give two ranks exactly one process's run."""
-    import torch.multiprocessing as mp
-
-    import engine.setup as S
-    from tests.test_distributed import _free_port, _without_batchnorm
-
-    spec = load_spec(None, DDP)
-    multi = Run.create(tmp_path / "multi", spec)
-    port = _free_port()
-    procs = [mp.get_context("spawn").Process(target=_ddp_rank, args=(r, 2, port, str(multi.path))) for r in range(2)]
-    for p in procs:
-        p.start()
-    monkeypatch.setattr(S, "build_model", S.build_model)  # restored after the test
-    _without_batchnorm()
-    single = Run.create(tmp_path / "single", spec)
-    Trainer(spec, single, log=lambda _m: None).fit()
-    for p in procs:
-        p.join(240)
-        assert p.exitcode == 0, f"rank exited with {p.exitcode}"
+    single, multi = two_ranks_against_one(tmp_path, load_spec(None, DDP), _ddp_rank, monkeypatch)
     a, b = single.series("train_loss"), multi.series("train_loss")
     assert len(a) == len(b) == 16 and max(abs(x - y) for (_, x), (_, y) in zip(a, b)) < 1e-5
 
