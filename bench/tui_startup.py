@@ -32,11 +32,11 @@ PAINTED = ("✓ valid", "^r Launch")  # the editor's status line and its key foo
 SIZE = ("80", "24")
 # a tmux server of the bench's own (other people's sessions are not touched), kept up between runs by an
 # idle session: a run never races a server that is shutting down after the previous run's session ended
-SOCKET = f"cockpit-bench-{os.getpid()}"
+SOCKET = Path(tempfile.gettempdir()) / f"cockpit-bench-{os.getpid()}.tmux"
 
 
 def _tmux(*args: str) -> list[str]:
-    return ["tmux", "-L", SOCKET, *args]
+    return ["tmux", "-S", str(SOCKET), *args]
 
 
 def _screen(session: str) -> str:
@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         return _measure(args, load)
     finally:
         subprocess.run(_tmux("kill-server"), capture_output=True)
+        SOCKET.unlink(missing_ok=True)
 
 
 def _measure(args: argparse.Namespace, load: float) -> int:
