@@ -171,3 +171,22 @@ def test_zero_init_residual():
         last_bn = block.bn3 if hasattr(block, "bn3") else block.bn2
         assert torch.count_nonzero(last_bn.weight) == 0
 
+
+
+def test_fastnet_block_channels_and_a_stride_2_whitening_stem():
+    """The CPU record's net: a 2x2 whitening stem on non-overlapping patches (32x32 -> 16x16, 24
+    channels, nothing lost: 12 numbers per patch and their negatives), then conv groups of the given
+    widths, each halving the side."""
+    model = build("fastnet", block_channels=[48, 96, 192], whiten=2, whiten_stride=2)
+    whiten = model.stem[0]
+    assert whiten.stride == (2, 2) and whiten.out_channels == 24
+    convs = [c for c in model.modules() if isinstance(c, nn.Conv2d) and c is not whiten]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(24, 48), (48, 48), (48, 96), (96, 96), (96, 192),
+                                                               (192, 192)]
+    sides = []
+    for block in (model.stem, model.block1, model.block2, model.block3):
+        block.register_forward_hook(lambda _m, _i, out: sides.append(out.shape[-1]))
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    assert sides == [16, 8, 4, 2]
+    # the default stays airbench94's layout
+    assert [c.out_channels for c in build_meta("fastnet").modules() if isinstance(c, nn.Conv2d)][1::2] == [64, 256, 256]

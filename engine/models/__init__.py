@@ -33,7 +33,8 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 
 
 def build_model(spec: ModelSpec, num_classes: int, image_size: int = 32) -> nn.Module:
-    """The spec's architecture for `num_classes`. `stem`, `se` and `se_reduction` apply to ResNets only."""
+    """The spec's architecture for `num_classes`. `stem`, `se` and `se_reduction` apply to ResNets only,
+    `block_channels` to fastnet."""
     if spec.name.startswith(TORCHVISION_PREFIX):
         return apply_recipe(torchvision_model(spec.name.removeprefix(TORCHVISION_PREFIX), num_classes, image_size), spec)
     factory = MODELS.get(spec.name)
@@ -43,4 +44,6 @@ def build_model(spec: ModelSpec, num_classes: int, image_size: int = 32) -> nn.M
     if spec.name.startswith("resnet"):
         opts.update(stem=spec.stem, stem_channels=tuple(spec.stem_channels), stem_stride=spec.stem_stride, se=spec.se,
                     se_reduction=spec.se_reduction)
+    if spec.name == "fastnet":
+        opts.update(block_channels=tuple(spec.block_channels))
     return apply_recipe(factory(num_classes, **opts), spec)  # whitening, init, BatchNorm (issue 18)

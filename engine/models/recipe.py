@@ -30,7 +30,7 @@ def dirac_init(model: nn.Module) -> None:
 def apply_recipe(model: nn.Module, spec: ModelSpec) -> nn.Module:
     """The spec's whitening stem, init and BatchNorm options on `model` (a no-op at the defaults)."""
     if spec.whiten:
-        model = add_whitening(model, spec.whiten)
+        model = add_whitening(model, spec.whiten, spec.whiten_stride)
     if spec.init == "dirac":
         dirac_init(model)
     for m in model.modules():

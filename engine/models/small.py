@@ -70,16 +70,17 @@ class ConvGroup(nn.Sequential):
 class FastNet(nn.Module):
     """The airbench94 network (Keller Jordan) without its data-dependent whitening layer.
 
-    A 3x3 conv-BN-act stem (32 channels), three ConvGroups (64, 256, 256), global max-pool and a
+    A 3x3 conv-BN-act stem (32 channels), three ConvGroups (`block_channels`: 64, 256, 256), global max-pool and a
     bias-free linear head whose logits are multiplied by `logit_scale` (airbench's 1/9 by default;
     pass 1.0 to turn it off). About 2.0M parameters at width 1.
     """
 
     def __init__(
-        self, num_classes: int = 10, *, width: float = 1.0, act: type[nn.Module] = nn.GELU, logit_scale: float = 1 / 9
+        self, num_classes: int = 10, *, width: float = 1.0, act: type[nn.Module] = nn.GELU, logit_scale: float = 1 / 9,
+        block_channels: tuple[int, int, int] = (64, 256, 256),
     ):
         super().__init__()
-        c0, c1, c2, c3 = (scaled(c, width) for c in (32, 64, 256, 256))
+        c0, c1, c2, c3 = (scaled(c, width) for c in (32, *block_channels))
         self.stem = nn.Sequential(nn.Conv2d(3, c0, 3, padding=1, bias=False), nn.BatchNorm2d(c0), act())
         self.block1 = ConvGroup(c0, c1, act)
         self.block2 = ConvGroup(c1, c2, act)

@@ -24,8 +24,8 @@ def whitening_width(k: int, channels: int = 3) -> int:
 class WhiteningConv(nn.Conv2d):
     """k x k conv, no padding, 2*C*k*k output channels; the weight is frozen."""
 
-    def __init__(self, k: int, channels: int = 3):
-        super().__init__(channels, whitening_width(k, channels), k, padding=0, bias=True)
+    def __init__(self, k: int, channels: int = 3, stride: int = 1):
+        super().__init__(channels, whitening_width(k, channels), k, stride=stride, padding=0, bias=True)
         self.weight.requires_grad_(False)
         nn.init.zeros_(self.bias)
 
@@ -48,17 +48,17 @@ def _retarget(conv: nn.Conv2d, cin: int) -> nn.Conv2d:
     return new
 
 
-def add_whitening(model: nn.Module, k: int) -> nn.Module:
-    """Put a k x k whitening stem (and a GELU) in front of `model`; returns the model."""
+def add_whitening(model: nn.Module, k: int, stride: int = 1) -> nn.Module:
+    """Put a k x k whitening stem (and a GELU) with `stride` in front of `model`; returns the model."""
     from .small import FastNet
 
     width = whitening_width(k)
     if isinstance(model, FastNet):  # airbench94's layout: the whitening replaces the stem
-        model.stem = nn.Sequential(WhiteningConv(k), nn.GELU())
+        model.stem = nn.Sequential(WhiteningConv(k, stride=stride), nn.GELU())
         model.block1[0] = _retarget(model.block1[0], width)
         return model
     parent, name, conv = _first_rgb_conv(model)
-    setattr(parent, name, nn.Sequential(WhiteningConv(k), nn.GELU(), _retarget(conv, width)))
+    setattr(parent, name, nn.Sequential(WhiteningConv(k, stride=stride), nn.GELU(), _retarget(conv, width)))
     return model
 
 

@@ -168,6 +168,12 @@ class ModelSpec(Section):
         0, ge=0, le=4, description="Whitening stem: a frozen k x k conv (k = this; airbench94: 2) from the training "
                                    "patches' covariance eigenvectors, 2*3*k*k channels and a GELU, in front of the model "
                                    "(fastnet: in place of its stem); 0 is off.")
+    whiten_stride: int = Field(
+        1, ge=1, le=4, description="Whitening stem: its stride (1: airbench94; k: non-overlapping patches, a lossless "
+                                   "space-to-depth that halves the side at k = 2 and quarters the cost after it).")
+    block_channels: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
+        default_factory=lambda: [64, 256, 256], min_length=3, max_length=3,
+        description="fastnet: output channels of its three conv groups (scaled by model.width).")
     whiten_bias_epochs: int = Field(
         3, ge=0, le=MAX_EPOCHS, description="Epochs the whitening stem's bias trains; after them its LR is 0.")
     init: Literal["default", "dirac"] = Field(
