@@ -53,3 +53,19 @@ def test_the_final_table_names_metrics_as_the_catalogue_does(tmp_path):
     assert "train loss" in text and "test accuracy" in text and "images / s" in text
     assert "train_loss" not in text and "images_per_s" not in text
     assert "70.00%" in text and "1,220" in text
+
+
+def test_the_best_test_accuracy_shown_is_best_pts_chosen_on_validation(tmp_path):
+    """The highest test accuracy (90%) is never the claim: best.pt is the evaluation with the highest
+    validation accuracy (step 30: val 80%), whose test accuracy is 70%."""
+    run = Run.create(tmp_path, RunSpec(name="selection"))
+    run.set_meta(state="running", total_steps=30, steps_per_epoch=10, epochs=3)
+    evals = {10: (0.5, 0.6), 20: (0.9, 0.5), 30: (0.7, 0.8)}  # step: (test_acc, val_acc)
+    run.add_metrics([(s, s / 10, name, v) for s, (t, va) in evals.items()
+                     for name, v in (("test_acc", t), ("val_acc", va), ("train_loss", 1.0))])
+    [row] = [line for line in _draw(final_table(run)) if "test accuracy" in line]
+    assert row.split("│")[2:4] == [" 70.00% ", " 70.00% "], row  # final, best: both step 30's
+    tail = RunTail(run)
+    tail.poll()
+    [live] = [line for line in _draw(render(tail, 80)) if line.startswith("best.pt test accuracy")]
+    assert "70.00%" in live and "90" not in live, live

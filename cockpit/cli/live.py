@@ -14,6 +14,7 @@ from rich.text import Text
 
 from cockpit.core.formats import LEVEL_STYLE, STATE_STYLE, fmt_clock_duration, metric_label
 from cockpit.core.phase import startup_phase
+from cockpit.core.selection import selected
 from cockpit.core.sparkline import span, sparkline
 from cockpit.core.tail import RunTail
 from engine.contracts import format_metric, metric_info
@@ -69,8 +70,9 @@ def _traces(tail: RunTail, width: int) -> Table:
         values = tail.values(name)
         rows.append((metric_label(name), format_metric(info, last[name]), values, info,
                      span(values, info.fmt.endswith("%"))))
-    if "test_acc" in last:
-        rows.append(("best test accuracy", format_metric("test_acc", max(tail.values("test_acc"))), [], None, ""))
+    sel = selected(tail.run) if "test_acc" in last else None
+    if sel is not None and sel.test_acc is not None:  # best.pt's, chosen on validation: never the highest test acc
+        rows.append(("best.pt test accuracy", format_metric("test_acc", sel.test_acc), [], None, ""))
     span_w = max((len(r[4]) for r in rows), default=0)
     label_w = min(max((len(r[0]) for r in rows), default=0), LABEL_W)
     spark_w = max(width - label_w - VALUE_W - span_w - 6, 0)  # 6: two spaces between each two columns
@@ -122,8 +124,10 @@ def watch(run: Run, console: Console, on_interrupt: Callable[[int], bool] | None
 
 
 def final_table(run: Run) -> Table:
-    """The end-of-run summary: final and best metrics, named and formatted as the metric catalogue says."""
+    """The end-of-run summary: final and best metrics, named and formatted as the metric catalogue says.
+    The best test accuracy is best.pt's (chosen on validation), never the highest one measured."""
     last = run.last_values()
+    sel = selected(run)
     table = Table(show_header=True, header_style="bold")  # the live header above names the run and state
     table.add_column("metric")
     table.add_column("final", justify="right")
@@ -132,6 +136,8 @@ def final_table(run: Run) -> Table:
         if name not in last:
             continue
         best = run.best(name) if metric_info(name).group == "accuracy" else None
+        if name == "test_acc":
+            best = sel.test_acc if sel is not None else None
         table.add_row(metric_label(name), format_metric(name, last[name]),
                       format_metric(name, best) if best is not None else "")
     return table
