@@ -131,6 +131,7 @@ COMPOSITE = {
     "augment.mean": st.one_of(st.just([]), st.lists(st.floats(-10, 10), min_size=3, max_size=3)),
     "augment.std": st.one_of(st.just([]), st.lists(st.floats(1e-3, 10), min_size=3, max_size=3)),
     "model.stem_channels": st.lists(st.integers(1, 96), min_size=3, max_size=3),
+    "model.block_channels": st.lists(st.integers(1, 96), min_size=3, max_size=3),  # fastnet's, for the CPU record
 }
 
 

@@ -84,7 +84,7 @@ def test_two_signals_to_the_cli_exit_with_the_first_ones_code_and_a_summary(runs
     proc.send_signal(second)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err
-    assert "Traceback" not in err and f"run dir: {run.path}" in out and "train_loss" in out, "the summary"
+    assert "Traceback" not in err and f"run dir: {run.path}" in out and "train loss" in out, "the summary"
     assert run.state() == "stopped"
 
 
