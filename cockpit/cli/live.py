@@ -14,7 +14,7 @@ from rich.text import Text
 
 from cockpit.core.formats import LEVEL_STYLE, STATE_STYLE, fmt_clock_duration, metric_label
 from cockpit.core.phase import startup_phase
-from cockpit.core.selection import selected
+from cockpit.core.selection import choose, selected
 from cockpit.core.sparkline import span, sparkline
 from cockpit.core.tail import RunTail
 from engine.contracts import format_metric, metric_info
@@ -70,8 +70,9 @@ def _traces(tail: RunTail, width: int) -> Table:
         values = tail.values(name)
         rows.append((metric_label(name), format_metric(info, last[name]), values, info,
                      span(values, info.fmt.endswith("%"))))
-    sel = selected(tail.run) if "test_acc" in last else None
-    if sel is not None and sel.test_acc is not None:  # best.pt's, chosen on validation: never the highest test acc
+    # best.pt's, chosen on validation (never the highest test acc), from the points already polled
+    sel = choose(tail.series.get("test_acc", ()), tail.series.get("val_acc", ())) if "test_acc" in last else None
+    if sel is not None and sel.test_acc is not None:
         rows.append(("best.pt test accuracy", format_metric("test_acc", sel.test_acc), [], None, ""))
     span_w = max((len(r[4]) for r in rows), default=0)
     label_w = min(max((len(r[0]) for r in rows), default=0), LABEL_W)

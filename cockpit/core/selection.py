@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Iterable
 
 from engine.store import Run
 
-__all__ = ["Selection", "selected"]
+__all__ = ["Selection", "choose", "selected"]
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,14 @@ def _finite(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
 
 def selected(run: Run) -> Selection | None:
     """best.pt's evaluation, or None before the first one."""
-    test = dict(_finite(run.series("test_acc")))
-    val = _finite(run.series("val_acc"))
+    return choose(run.series("test_acc"), run.series("val_acc"))
+
+
+def choose(test_points: Iterable[tuple[int, float]], val_points: Iterable[tuple[int, float]]) -> Selection | None:
+    """best.pt's evaluation from (step, value) points of test_acc and val_acc (a run's series, or a
+    viewer's tail of them), or None before the first one."""
+    test = dict(_finite(list(test_points)))
+    val = _finite(list(val_points))
     if val:
         step, acc = max(val, key=lambda p: (p[1], -p[0]))  # the first of the highest, as the engine keeps it
         return Selection(step, test.get(step), "val_acc", acc)

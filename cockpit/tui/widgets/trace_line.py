@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
-from cockpit.core.sparkline import compact, sparkline
+from cockpit.core.sparkline import span, sparkline
 from engine.contracts import format_metric, metric_info
 
 LABEL_W = 10
@@ -43,12 +43,7 @@ class TraceLine(Widget):
 
     def range_text(self) -> str:
         """min‥max of the values (what the sparkline spans)."""
-        vals = [v for v in self.values if v == v]
-        if not vals:
-            return ""
-        pct = self.info.fmt.endswith("%")
-        lo, hi = min(vals), max(vals)
-        return compact(lo, pct) if lo == hi else f"{compact(lo, pct)}‥{compact(hi, pct)}"
+        return span(self.values, self.info.fmt.endswith("%"))
 
     def render(self) -> Text:
         width = self.size.width
