@@ -190,3 +190,17 @@ def test_fastnet_block_channels_and_a_stride_2_whitening_stem():
     assert sides == [16, 8, 4, 2]
     # the default stays airbench94's layout
     assert [c.out_channels for c in build_meta("fastnet").modules() if isinstance(c, nn.Conv2d)][1::2] == [64, 256, 256]
+
+
+@pytest.mark.parametrize("side,refused", [(12, True), (16, False)])
+def test_a_strided_whitening_stem_must_leave_the_model_8_pixels(side, refused):
+    """12x12 through a stride-2 2x2 stem is 6x6, and fastnet's three poolings would reach 0x0: the spec
+    is refused, naming the field and a size that works; 16x16 (8x8 after the stem) trains."""
+    sets = ["model.name=fastnet", "model.whiten=2", "model.whiten_stride=2", f"data.image_size={side}"]
+    if refused:
+        with pytest.raises(spec_mod.SpecError) as err:
+            spec_mod.load_spec(None, sets)
+        assert err.value.errors[0][0] == "model.whiten_stride" and "data.image_size to 16 or more" in str(err.value)
+        return
+    model = build_model(spec_mod.load_spec(None, sets).model, 10)
+    model(torch.randn(2, 3, side, side)).sum().backward()
