@@ -30,3 +30,12 @@ def test_help_lists_every_command_and_a_command_runs():
     assert cockpit("spec", "check", "quickstart").returncode == 0
     res = cockpit("no-such-command")
     assert res.returncode == 2 and "No such command" in res.stderr
+
+
+def test_the_cli_runs_without_a_click_of_its_own():
+    """Typer >= 0.2x vendors click, so a plain `pip install` has no `click` package: the CLI must
+    not import it (the test extras pull it in, which hid a ModuleNotFoundError from fresh installs)."""
+    code = ("import sys; sys.modules['click'] = None; "  # `import click` now raises ImportError
+            "sys.argv = ['cockpit', '--help']; from cockpit.cli import run_main; run_main()")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and "run" in r.stdout and "Traceback" not in r.stderr, r.stderr

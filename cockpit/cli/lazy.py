@@ -9,10 +9,13 @@ completion still list them all, and a command's module is imported when it runs 
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
-import click
 import typer
 from typer.core import TyperGroup
+
+if TYPE_CHECKING:  # annotations only: typer >= 0.2x vendors click, and plain `pip install` has no click
+    import click
 
 # command -> the cockpit.cli module that defines it, in the order `cockpit --help` lists them
 COMMAND_MODULES: dict[str, str] = {
