@@ -84,15 +84,22 @@ def import_breakdown(python: str, top: int = 15) -> None:
 
 # the TUI started in-process, headless at 80x24, quit after its first paint: the CPU time it used
 CPU_SNIPPET = """
-import resource, sys
-from cockpit.cli import app
-from cockpit.tui.app import CockpitApp
+import os, resource, sys
+os.environ["COCKPIT_RUNS"] = sys.argv[1]
+try:
+    from cockpit.cli import open_tui
+except ImportError:  # a tree from before the entry point's own path to the TUI (--against)
+    from cockpit.cli import app
+    from cockpit.tui.app import CockpitApp
+
+    def open_tui(**options):
+        CockpitApp(runs_dir=sys.argv[1]).run(**options)
 
 async def painted(pilot):
     await pilot.pause()
     pilot.app.exit()
 
-CockpitApp(runs_dir=sys.argv[1]).run(headless=True, size=(80, 24), auto_pilot=painted)
+open_tui(headless=True, size=(80, 24), auto_pilot=painted)
 u = resource.getrusage(resource.RUSAGE_SELF)
 print(u.ru_utime + u.ru_stime)
 """
@@ -102,6 +109,7 @@ def cpu_to_paint(python: str, src: Path, runs_dir: Path, n: int) -> list[float]:
     """CPU seconds (user + system) of `n` processes that import the cockpit, paint the editor once and quit:
     the work a start needs, which a loaded machine delays but does not change."""
     env = dict(os.environ, PYTHONPATH=str(src))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return [float(subprocess.run([python, "-c", CPU_SNIPPET, str(runs_dir)], capture_output=True, text=True,
                                  env=env, cwd=src, check=True).stdout.split()[-1]) for _ in range(n)]
 
@@ -144,6 +152,9 @@ def _measure(args: argparse.Namespace, load: float) -> int:
         cwd = Path(tmp)
         env = dict(os.environ, COCKPIT_RUNS=str(cwd / "runs"), TERM="xterm-256color")
         env.pop("NO_COLOR", None)
+        # an installed cockpit has its bytecode cached (pip compiles it, an editable one writes it on the
+        # first start): a machine that sets PYTHONDONTWRITEBYTECODE would compile every module at each start
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         shell = [time_to_screen("echo tmux-is-up; sleep 30", ("tmux-is-up",), cwd, env) for _ in range(3)]
         base = statistics.median(shell)
         times = [time_to_screen(args.cockpit, PAINTED, cwd, env) for _ in range(args.runs)]

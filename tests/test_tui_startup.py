@@ -1,5 +1,6 @@
 """`cockpit` opens fast (issue #17): the spec editor paints without importing the other views, the
-run-side libraries (torch, Optuna) or the charts; those load when first used."""
+run-side libraries (torch, Optuna), the charts or the command-line parser (Typer); those load when
+first used. The footer's keys are in the first frame (no second layout of the screen for them)."""
 
 from __future__ import annotations
 
@@ -8,24 +9,27 @@ import sys
 
 from .conftest import ROOT
 
-# the TUI started headless at 80x24, quit after its first paint: the modules it had imported by then
+# the TUI started as bare `cockpit` starts it, headless at 80x24, quit after its first paint: the
+# modules it had imported by then
 FIRST_PAINT = """
-import sys
-from cockpit.tui.app import CockpitApp
+import os, sys
+os.environ["COCKPIT_RUNS"] = sys.argv[1]
+from cockpit.cli import open_tui
 
 async def painted(pilot):
     await pilot.pause()
     assert pilot.app.screen is pilot.app.editor and len(pilot.app.screen_stack) == 1
     pilot.app.exit()
 
-CockpitApp(runs_dir=sys.argv[1]).run(headless=True, size=(80, 24), auto_pilot=painted)
+open_tui(headless=True, size=(80, 24), auto_pilot=painted)
 print(",".join(sorted(sys.modules)))
 """
 
 LATER = ("torch", "optuna", "plotext", "textual_plotext", "cockpit.report", "engine.sweep", "cockpit.core.launch",
          "cockpit.core.reading",
          "cockpit.tui.screens.dashboard", "cockpit.tui.screens.runs", "cockpit.tui.screens.sweep",
-         "cockpit.tui.screens.dialogs", "cockpit.tui.screens.help", "cockpit.tui.screens.chart")
+         "cockpit.tui.screens.dialogs", "cockpit.tui.screens.help", "cockpit.tui.screens.chart",
+         "typer", "cockpit.cli.commands")
 
 
 def test_the_first_paint_imports_only_the_editor(tmp_path):
@@ -38,19 +42,25 @@ def test_the_first_paint_imports_only_the_editor(tmp_path):
     assert "cockpit.tui.screens.editor" in loaded
 
 
-async def test_views_open_on_first_use_and_an_empty_runs_dir_says_so(tmp_path):
-    from textual.widgets import Static
-
+async def test_the_footer_shows_the_screens_keys_in_its_first_frame(tmp_path, monkeypatch):
+    """Footer alone composes empty, waits for the bindings signal and recomposes; ours composes the keys."""
     from cockpit.tui.app import CockpitApp
+    from cockpit.tui.widgets.key_footer import KeyFooter
 
+    recomposed: list[KeyFooter] = []
+    original = KeyFooter.recompose
+
+    async def counted(self):
+        recomposed.append(self)
+        await original(self)
+
+    monkeypatch.setattr(KeyFooter, "recompose", counted)
     app = CockpitApp(runs_dir=tmp_path / "runs")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        assert app.screen_stack == [app.editor] and "✓ valid" in str(app.editor.query_one("#spec-status").render())
-        await pilot.press("r")
+        keys = [k.description for k in app.editor.query_one(KeyFooter).query("FooterKey")]
+        assert "Launch" in keys and "Quit" in keys, keys
+        assert not recomposed, "the footer was laid out again at start"
+        await pilot.press("r")  # another view's keys: the footer there shows them too
         await pilot.pause()
-        assert app.screen is app.runs
-        assert "no runs in" in str(app.runs.query_one("#runs-head", Static).render())
-        await pilot.press("e")
-        await pilot.pause()
-        assert app.screen is app.editor
+        assert "Open" in [k.description for k in app.runs.query_one(KeyFooter).query("FooterKey")]

@@ -1,59 +1,53 @@
 """The `cockpit` command: the TUI with no subcommand, headless runs and run tools as subcommands.
 
 Exit codes: 0 done, 1 the run failed, 2 usage errors (bad preset, bad --set, unknown run),
-130 stopped with Ctrl+C. Each group of commands lives in its own module; this one assembles them.
+130 stopped with Ctrl+C. The Typer app is in commands.py; this module is only the entry point, kept
+light so that `cockpit` alone opens the TUI without building the command-line parser.
 """
 
 from __future__ import annotations
 
+import gc
 import os
-from pathlib import Path
-from typing import Optional
+import sys
+from typing import Any
 
-import typer
-
-from cockpit import __version__
-from engine.store import RUNS_ENV
-
-from .common import RunsDirOpt, console, resolve_spec, runs_dir_or_default
-from .lazy import LazyGroup
-
-app = typer.Typer(
-    cls=LazyGroup,  # each command's module is imported when it is used: `cockpit` alone opens the TUI fast
-    help="Training Cockpit: train image classifiers from the terminal. Run with no command to open the TUI.",
-    add_completion=True, no_args_is_help=False, rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
-@app.callback(invoke_without_command=True)
-def main(
-    ctx: typer.Context,
-    runs_dir: Optional[Path] = RunsDirOpt,
-    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Open the TUI's editor on this preset."),
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
-) -> None:
-    """Open the TUI when no command is given."""
-    if version:
-        console.print(f"training-cockpit {__version__}")
-        raise typer.Exit()
-    if runs_dir is not None:  # `cockpit --runs-dir DIR CMD`: every command (and its workers) uses DIR
-        _set_env(ctx, RUNS_ENV, str(runs_dir))
-    if ctx.invoked_subcommand is None:
-        if preset is not None:
-            resolve_spec(preset, [])  # a bad preset exits 2 here, before the screen is taken over
-        from cockpit.tui.app import CockpitApp
-
-        CockpitApp(runs_dir=runs_dir_or_default(runs_dir), preset=preset).run()
-
-
-def _set_env(ctx: typer.Context, name: str, value: str) -> None:
-    """Set an environment variable for this command, put back as it was when the command ends."""
-    before = os.environ.get(name)
-    os.environ[name] = value
-    ctx.call_on_close(lambda: os.environ.pop(name, None) if before is None else os.environ.update({name: before}))
+COMPLETE_ENV = "_COCKPIT_COMPLETE"  # set by the shell-completion scripts Typer installs
 
 
 def run_main() -> None:
     """Console-script entry point."""
-    app()
+    if len(sys.argv) == 1 and COMPLETE_ENV not in os.environ:
+        open_tui()
+    else:
+        from .commands import app
+
+        app()
+
+
+def open_tui(**run_options: Any) -> None:
+    """Bare `cockpit`: the TUI straight away, without Typer (the same as its callback with no options).
+
+    Start-up is mostly imports, and the cyclic garbage collector would run dozens of times over the
+    objects they create, none of which are garbage: it is paused until the app object is built, and
+    what exists then is frozen out of later collections (`bench/tui_startup.py` measures the start).
+    `run_options` go to `App.run` (the bench runs it headless)."""
+    gc.disable()
+    try:
+        from cockpit.tui.app import CockpitApp
+        from engine.store import default_runs_dir
+
+        app = CockpitApp(runs_dir=default_runs_dir())
+    finally:
+        gc.freeze()
+        gc.enable()
+    app.run(**run_options)
+
+
+def __getattr__(name: str) -> Any:
+    """`from cockpit.cli import app` (the Typer app) without importing Typer on the TUI's path."""
+    if name == "app":
+        from .commands import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

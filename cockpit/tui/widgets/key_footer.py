@@ -28,13 +28,16 @@ class KeyFooter(Footer):
         self._bindings_ready = True
         if not screen.app.app_focus or not self.is_attached or screen is not self.screen:
             return
-        signature = tuple((key, b.action, b.description, enabled)
-                          for key, (_, b, enabled, _) in screen.active_bindings.items() if b.show)
+        signature = _signature(screen)
         if signature != self._signature:
             self._signature = signature
             self.call_after_refresh(self.recompose)
 
     def compose(self) -> ComposeResult:
+        # the screen's keys are known when it composes: they are in its first frame, where Footer alone
+        # waits for the first bindings signal and recomposes (a second layout of the whole screen at start)
+        self._bindings_ready = True
+        self._signature = _signature(self.screen)
         yield from super().compose()
         self.styles.grid_size_columns = columns(self.size.width or self.app.size.width)
 
@@ -42,3 +45,9 @@ class KeyFooter(Footer):
         cols = columns(event.size.width)
         if cols != self.styles.grid_size_columns:
             self.styles.grid_size_columns = cols
+
+
+def _signature(screen: Screen) -> tuple:
+    """The keys the footer shows for `screen` now (a change calls for a recompose)."""
+    return tuple((key, b.action, b.description, enabled)
+                 for key, (_, b, enabled, _) in screen.active_bindings.items() if b.show)
