@@ -46,7 +46,9 @@ class CommandError(UsageError, ValueError):
 
 
 class _Command(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: these models' validators are built on first use, not at import (the TUI's editor
+    # imports this module and paints without them; about 15 ms of its start)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def _finite_positive(v: float | None) -> float | None:
@@ -123,7 +125,7 @@ class Confusion(_Command):
 
 Command = Annotated[Union[Stop, Pause, Continue, Checkpoint, SetLR, StartSWA, Calibrate, TTA, Confusion],
                     Field(discriminator="kind")]
-_COMMAND = TypeAdapter(Command)
+_COMMAND = TypeAdapter(Command, config=ConfigDict(defer_build=True))
 COMMAND_KINDS = ("stop", "pause", "continue", "checkpoint", "set_lr", "swa", "calibrate", "tta", "confusion")
 PASS_COMMANDS = ("calibrate", "tta", "confusion")  # finishing passes the worker computes between two steps
 
@@ -153,7 +155,7 @@ def command_args(command: Command) -> dict[str, Any]:
 
 
 class _Part(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class ResultModel(_Part):
