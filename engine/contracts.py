@@ -365,6 +365,8 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in (
     _m("train_loss", "train loss", "", LOSS, "loss"),
     _m("swa_test_acc", "SWA test accuracy", "", PCT, "accuracy"),
     _m("swa_test_loss", "SWA test loss", "", LOSS, "loss"),
+    _m("swa_val_acc", "SWA val accuracy", "", PCT, "accuracy"),
+    _m("swa_val_loss", "SWA val loss", "", LOSS, "loss"),
     _m("lr", "learning rate", "", ".3g", "lr"),
     _m("grad_norm", "grad norm", "", ".3g", "grad", log=True),
     _m("grad_norm_max", "grad norm (max)", "", ".3g", "grad", log=True),

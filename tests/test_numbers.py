@@ -357,6 +357,27 @@ def test_test_and_val_figures_are_eval_mode_cross_entropy_and_accuracy(tmp_path)
         assert got[acc] == pytest.approx((logits.argmax(1) == y).double().mean().item(), **EXACT)
 
 
+def test_swa_figures_are_the_saved_average_on_test_and_val(tmp_path):
+    """The SWA model's test and validation figures are those of checkpoints/swa.pt on the same splits."""
+    import torchvision.transforms.v2.functional as TF
+
+    from engine import checkpoint as ckpt
+
+    tr = make(tmp_path, "data.val_size=32", "swa.enabled=true", "swa.start=1", "swa.anneal_epochs=0",
+              "train.epochs=2")
+    assert tr.fit() == "finished"
+    got = tr.store.last_values()
+    d = tr.parts.data
+    model = copy.deepcopy(tr.model).eval()
+    model.load_state_dict(ckpt.load(tr.store.checkpoints / "swa.pt")["model"])
+    for (loss, acc), x, y in ((("swa_test_loss", "swa_test_acc"), d.test_x, d.test_y),
+                              (("swa_val_loss", "swa_val_acc"), d.val_x, d.val_y)):
+        with torch.no_grad():
+            logits = model(TF.normalize(x.float() / 255, list(d.mean), list(d.std)))
+        assert got[loss] == pytest.approx(F.cross_entropy(logits, y).item(), **F32)
+        assert got[acc] == pytest.approx((logits.argmax(1) == y).double().mean().item(), **EXACT)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="peak device memory and the fp16 loss scale exist on CUDA only")
 def test_memory_gb_and_loss_scale_on_cuda(tmp_path):
     tr = make(tmp_path, "train.device=cuda", "train.amp=fp16")

@@ -31,8 +31,8 @@ def swa_pass(run: Run, epochs: int | None = None, checkpoint: str = "last", log:
     + 2) with SWALR annealing to swa.lr, averaging the weights at the end of each epoch; recompute
     BN, evaluate base vs SWA on the test set, save checkpoints/swa.pt.
 
-    The run's curves only gain `swa_test_acc` / `swa_test_loss` rows (at the step the SWA model
-    reached); the result "swa" is an `SWAResult`."""
+    The run's curves only gain `swa_test_acc` / `swa_test_loss` rows, and `swa_val_*` with a validation
+    split (at the step the SWA model reached); the result "swa" is an `SWAResult`."""
     spec = run.spec()
     epochs = max(int(epochs if epochs is not None else spec.swa.anneal_epochs + 2), 1)
     log = log or quiet
@@ -70,7 +70,12 @@ def swa_pass(run: Run, epochs: int | None = None, checkpoint: str = "last", log:
     ckpt.save_atomic({"model": swa.model.module.state_dict(), "step": step, "base_step": base_step,
                       "epochs": epochs, "source": used}, path)
     epoch_f = step / max(p.steps_per_epoch, 1)
-    run.add_metrics([(step, epoch_f, "swa_test_acc", res.acc), (step, epoch_f, "swa_test_loss", res.loss)])
+    rows = [(step, epoch_f, "swa_test_acc", res.acc), (step, epoch_f, "swa_test_loss", res.loss)]
+    if p.val_x.shape[0]:
+        val = evaluate(swa.model.module, p.val_x, p.val_y, spec.train.eval_batch_size, p.augment.eval, p.amp_dtype,
+                       p.channels_last)
+        rows += [(step, epoch_f, "swa_val_acc", val.acc), (step, epoch_f, "swa_val_loss", val.loss)]
+    run.add_metrics(rows)
     result = SWAResult(base_acc=base.acc, base_loss=base.loss, swa_acc=res.acc, delta=res.acc - base.acc,
                        test_acc=res.acc, test_loss=res.loss, epochs=epochs, lr=spec.swa.lr,
                        anneal_epochs=spec.swa.anneal_epochs, anneal_strategy=spec.swa.anneal_strategy,

@@ -100,9 +100,13 @@ def final_acc(run: Run) -> float | None:
 
 
 def final_val_acc(run: Run) -> float | None:
-    """The run's last validation accuracy (a sweep trial's value for Optuna), or None without a split."""
-    series = run.series("val_acc")
-    return series[-1][1] if series else None
+    """The run's final validation accuracy (a sweep trial's value for Optuna): the SWA model's where it
+    has one, as `final_acc` takes its test figure, else the last evaluation's; None without a split."""
+    for name in ("swa_val_acc", "val_acc"):
+        series = run.series(name)
+        if series:
+            return series[-1][1]
+    return None
 
 
 def trial_row(run: Run, target: float) -> TrialRow:

@@ -256,11 +256,14 @@ class Trainer:
             if not self.dist.is_store:
                 return
         res, base = self.eval_model(averaged), self.eval_model()
+        rows = [(self.step, "swa_test_acc", res.acc), (self.step, "swa_test_loss", res.loss)]
+        if self.parts.val_x.shape[0]:  # what a sweep ranks an SWA trial by (never its test figure)
+            val = self.eval_model(averaged, split="val")
+            rows += [(self.step, "swa_val_acc", val.acc), (self.step, "swa_val_loss", val.loss)]
         if self.store:
             path = ckpt.path_for(self.store.checkpoints, "swa")
             ckpt.save_atomic({"model": averaged.state_dict(), "step": self.step}, path)
-            self.sink.metrics([(self.step, "swa_test_acc", res.acc), (self.step, "swa_test_loss", res.loss)],
-                              self.steps_per_epoch)
+            self.sink.metrics(rows, self.steps_per_epoch)
             self.sink.result(SWAResult(base_acc=base.acc, base_loss=base.loss, swa_acc=res.acc,
                                        delta=res.acc - base.acc, test_acc=res.acc, test_loss=res.loss,
                                        epochs=self.epoch - (self.swa_start or 0), step=self.step,
