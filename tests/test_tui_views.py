@@ -81,6 +81,16 @@ def test_why_a_key_cannot_act(tmp_path):
     assert "already running" in why_not("tta", RunFacts(tmp_path, "finished", 64, running={"tta": 0.0}))
 
 
+def test_a_sparklines_range_holds_every_value_it_stands_for():
+    """The low end rounds down and the high end up: 0.55% is never beside a range that ends at 0.5%."""
+    from cockpit.core.sparkline import span
+
+    assert span([0.002, 0.00549], percent=True) == "0.2%‥0.6%"
+    assert span([2.3456, 2.5]) == "2.34‥2.5" and span([0.61, 0.8437], percent=True) == "61%‥85%"
+    assert span([0.007, 0.009], percent=True) == "0.7%‥0.9%", "float noise (9.000000000000002) is not rounded up"
+    assert span([999.5, 1200]) == "999‥1.2k" and span([0.5, 0.5]) == "0.5"
+
+
 def test_sparklines_do_not_magnify_noise():
     lr = [0.1 - 0.004 * i / 9 for i in range(10)]  # 0.1 -> 0.096: a 4% change
     drawn = sparkline(lr, 10, honest=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 BARS = "▁▂▃▄▅▆▇█"
 MIN_REL_SPAN = 0.2  # an honest scale spans at least 20% of the values' magnitude...
@@ -48,20 +49,37 @@ def sparkline(values: list[float], width: int = 40, log: bool = False, honest: b
 
 
 def span(values: list[float], percent: bool = False) -> str:
-    """The range a sparkline spans, `lo‥hi` in compact numbers (one number when flat; "" when empty)."""
+    """The range a sparkline spans, `lo‥hi` in compact numbers (one number when flat; "" when empty).
+    The low end is rounded down and the high end up, so the printed range holds every value."""
     vals = [v for v in values if v is not None and math.isfinite(v)]
     if not vals:
         return ""
     lo, hi = min(vals), max(vals)
-    return compact(lo, percent) if lo == hi else f"{compact(lo, percent)}‥{compact(hi, percent)}"
+    if lo == hi:
+        return compact(lo, percent)
+    return f"{compact(lo, percent, math.floor)}‥{compact(hi, percent, math.ceil)}"
 
 
-def compact(v: float, percent: bool = False) -> str:
-    """A number in at most about 5 characters, for a range beside a sparkline: 0.096, 2.6k, 84%."""
+def compact(v: float, percent: bool = False, toward: Callable[[float], int] | None = None) -> str:
+    """A number in at most about 5 characters, for a range beside a sparkline: 0.096, 2.6k, 84%.
+    `toward` (math.floor or math.ceil) rounds in that direction instead of to the nearest."""
     if percent:
-        return f"{v * 100:.0f}%" if abs(v) >= 0.1 else f"{v * 100:.1f}%"
+        digits = 0 if abs(v) >= 0.1 else 1
+        x = v * 100
+        if toward is not None:
+            x = _directed(x * 10**digits, toward) / 10**digits
+        return f"{x:.{digits}f}%"
+    sig = 2 if v and abs(v) < 1e-3 else 3
+    if toward is not None and v:
+        scale = 10.0 ** (math.floor(math.log10(abs(v))) - sig + 1)
+        v = _directed(v / scale, toward) * scale
     a = abs(v)
     for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if a >= limit:
             return f"{v / limit:.3g}{suffix}"
-    return f"{v:.2g}" if a and a < 1e-3 else f"{v:.3g}"
+    return f"{v:.{sig}g}"
+
+
+def _directed(x: float, toward: Callable[[float], int]) -> int:
+    """floor or ceil of x, ignoring float noise below 1e-9 (7.000000000000001 is 7)."""
+    return toward(round(x, 9))
