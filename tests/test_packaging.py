@@ -1,6 +1,7 @@
 """The wheel users install (`pipx install .`, `pip install .`) carries every preset and the stylesheet.
 
-.ci/wheel_check goes further: it installs the wheel into a fresh venv and runs presets by name."""
+.ci/wheel_check goes further: it installs the wheel with its dependencies alone into a fresh venv,
+imports every module and runs presets by name."""
 
 from __future__ import annotations
 
