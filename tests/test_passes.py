@@ -275,6 +275,7 @@ def test_swa_pass_saves_swa_checkpoint_and_only_adds_swa_rows(tiny_run):
         if not name.startswith("swa"):
             assert after[name] == rows  # the run's own curves are untouched
     assert after["swa_test_acc"][-1] == (data.step, pytest.approx(data.swa_acc))
+    assert after["swa_val_acc"][-1][0] == data.step and 0 <= after["swa_val_acc"][-1][1] <= 1  # what sweeps rank
     assert tiny_run.results("swa")[-1].data.swa_acc == data.swa_acc
     # the swa checkpoint can then be calibrated / evaluated like any other
     cal = run_pass(tiny_run, "calibrate", checkpoint="swa")
