@@ -14,16 +14,16 @@ def test_closing_while_a_poll_thread_reads_is_safe(tmp_path):
     run.add_metrics((s, s / 10, name, float(s)) for s in range(2000) for name in ("train_loss", "lr", "grad_norm"))
     for attempt in range(20):
         reader = RunReader(Run(run.path))
-        readings, stop = [], threading.Event()
+        readings, stop, first = [], threading.Event(), threading.Event()
 
         def poll():
             while not stop.is_set():
                 readings.append(reader.read())
+                first.set()
 
         t = threading.Thread(target=poll)
         t.start()
-        while not readings:  # a read has completed; the next is likely in flight
-            pass
+        assert first.wait(30)  # a read has completed; the next is in flight (a wait, not a spin for the GIL)
         reader.close()  # before the lock, this closed SQLite under the reader's feet (a segfault)
         stop.set()
         t.join(10)
