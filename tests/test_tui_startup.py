@@ -4,6 +4,7 @@ first used. The footer's keys are in the first frame (no second layout of the sc
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -42,6 +43,24 @@ def test_the_first_paint_imports_only_the_editor(tmp_path):
     assert "cockpit.tui.screens.editor" in loaded
 
 
+async def test_views_open_on_first_use_and_an_empty_runs_dir_says_so(tmp_path):
+    from textual.widgets import Static
+
+    from cockpit.tui.app import CockpitApp
+
+    app = CockpitApp(runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.screen_stack == [app.editor] and "✓ valid" in str(app.editor.query_one("#spec-status").render())
+        await pilot.press("r")
+        await pilot.pause()
+        assert app.screen is app.runs
+        assert "no runs in" in str(app.runs.query_one("#runs-head", Static).render())
+        await pilot.press("e")
+        await pilot.pause()
+        assert app.screen is app.editor
+
+
 async def test_the_footer_shows_the_screens_keys_in_its_first_frame(tmp_path, monkeypatch):
     """Footer alone composes empty, waits for the bindings signal and recomposes; ours composes the keys."""
     from cockpit.tui.app import CockpitApp
@@ -64,3 +83,16 @@ async def test_the_footer_shows_the_screens_keys_in_its_first_frame(tmp_path, mo
         await pilot.press("r")  # another view's keys: the footer there shows them too
         await pilot.pause()
         assert "Open" in [k.description for k in app.runs.query_one(KeyFooter).query("FooterKey")]
+
+
+def test_ctrl_c_while_the_tui_loads_exits_130_without_a_traceback(tmp_path):
+    """Bare `cockpit` spends most of its start importing, outside Typer's handling: Ctrl+C there (here
+    raised where the app is built) quits like a stopped command."""
+    code = ("import sys; sys.argv = ['cockpit']\n"
+            "import cockpit.tui.app as A\n"
+            "def interrupted(*a, **k): raise KeyboardInterrupt\n"
+            "A.CockpitApp.__init__ = interrupted\n"
+            "from cockpit.cli import run_main; run_main()")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                         env={**os.environ, "COCKPIT_RUNS": str(tmp_path / "runs")})
+    assert res.returncode == 130 and "Traceback" not in res.stderr, res.stderr[-2000:]

@@ -18,7 +18,10 @@ COMPLETE_ENV = "_COCKPIT_COMPLETE"  # set by the shell-completion scripts Typer 
 def run_main() -> None:
     """Console-script entry point."""
     if len(sys.argv) == 1 and COMPLETE_ENV not in os.environ:
-        open_tui()
+        try:
+            open_tui()
+        except KeyboardInterrupt:  # Ctrl+C while it loads: quit without a traceback, as a stopped command
+            sys.exit(130)
     else:
         from .commands import app
 
