@@ -14,6 +14,7 @@ import torch
 
 from .augment import Augmenter, normalization
 from .data import Dataset, DeviceLoader, load_dataset
+from .evaluate import EvalResult, evaluate
 from .models import build_model
 from .optim import build_optimizer, build_scheduler, freeze_unlisted
 from .recipe import prepare_from_data, training_augment
@@ -60,6 +61,12 @@ class Components:
         """A uint8 batch as the model takes it: augmented (or only normalized), in the memory format."""
         x = self.augment.train(xb) if train else self.augment.eval(xb)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def evaluate(self, model: torch.nn.Module | None = None, split: str = "test") -> EvalResult:
+        """Loss and accuracy of `model` (default: the run's) on the test or validation split."""
+        x, y = (self.test_x, self.test_y) if split == "test" else (self.val_x, self.val_y)
+        return evaluate(model or self.model, x, y, self.spec.train.eval_batch_size, self.augment.eval,
+                        self.amp_dtype, self.channels_last)
 
 
 def seed_everything(seed: int) -> None:

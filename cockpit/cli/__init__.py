@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 COMPLETE_ENV = "_COCKPIT_COMPLETE"  # set by the shell-completion scripts Typer installs
@@ -28,8 +29,9 @@ def run_main() -> None:
         app()
 
 
-def open_tui(**run_options: Any) -> None:
-    """Bare `cockpit`: the TUI straight away, without Typer (the same as its callback with no options).
+def open_tui(runs_dir: Path | None = None, preset: str | None = None, **run_options: Any) -> None:
+    """The TUI on `runs_dir` (default: COCKPIT_RUNS or ./runs), its editor on `preset`. Bare `cockpit`
+    calls it without Typer; the Typer callback, for `cockpit --runs-dir DIR` or `-p PRESET`.
 
     Start-up is mostly imports, and the cyclic garbage collector would run dozens of times over the
     objects they create, none of which are garbage: it is paused until the app object is built, and
@@ -40,7 +42,7 @@ def open_tui(**run_options: Any) -> None:
         from cockpit.tui.app import CockpitApp
         from engine.store import default_runs_dir
 
-        app = CockpitApp(runs_dir=default_runs_dir())
+        app = CockpitApp(runs_dir=runs_dir or default_runs_dir(), preset=preset)
     finally:
         gc.freeze()
         gc.enable()

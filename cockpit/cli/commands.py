@@ -39,9 +39,9 @@ def main(
     if ctx.invoked_subcommand is None:
         if preset is not None:
             resolve_spec(preset, [])  # a bad preset exits 2 here, before the screen is taken over
-        from cockpit.tui.app import CockpitApp
+        from . import open_tui
 
-        CockpitApp(runs_dir=runs_dir_or_default(runs_dir), preset=preset).run()
+        open_tui(runs_dir_or_default(runs_dir), preset)
 
 
 def _set_env(ctx: typer.Context, name: str, value: str) -> None:

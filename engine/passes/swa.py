@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from .. import checkpoint as ckpt
 from ..contracts import SWAResult
-from ..evaluate import evaluate
 from ..setup import build
 from ..store import Run
 from ..train.state import load_parts
@@ -41,11 +40,7 @@ def swa_pass(run: Run, epochs: int | None = None, checkpoint: str = "last", log:
     load_parts(p, state)
     step = base_step = int(state["step"])
 
-    def score(model, split: str):
-        x, y = (p.test_x, p.test_y) if split == "test" else (p.val_x, p.val_y)
-        return evaluate(model, x, y, spec.train.eval_batch_size, p.augment.eval, p.amp_dtype, p.channels_last)
-
-    base = score(p.model, "test")
+    base = p.evaluate()
     inst = guard_instruments(p, spec)
     stepper, swa = Step(p, inst, spec.train.label_smoothing), SWA(p)
     if "swa_model" in state:  # the run was averaging already: carry on with its average
@@ -65,14 +60,14 @@ def swa_pass(run: Run, epochs: int | None = None, checkpoint: str = "last", log:
         g = p.optimizer.param_groups[0]
         log(f"swa pass: epoch {i + 1}/{epochs} done (lr {g['lr'] / g.get('lr_mult', 1.0):.4g})")
     swa.update_bn()
-    res = score(swa.model.module, "test")
+    res = p.evaluate(swa.model.module)
     path = ckpt.path_for(run.checkpoints, "swa")
     ckpt.save_atomic({"model": swa.model.module.state_dict(), "step": step, "base_step": base_step,
                       "epochs": epochs, "source": used}, path)
     epoch_f = step / max(p.steps_per_epoch, 1)
     rows = [(step, epoch_f, "swa_test_acc", res.acc), (step, epoch_f, "swa_test_loss", res.loss)]
     if p.val_x.shape[0]:
-        val = score(swa.model.module, "val")
+        val = p.evaluate(swa.model.module, "val")
         rows += [(step, epoch_f, "swa_val_acc", val.acc), (step, epoch_f, "swa_val_loss", val.loss)]
     run.add_metrics(rows)
     result = SWAResult(base_acc=base.acc, base_loss=base.loss, swa_acc=res.acc, delta=res.acc - base.acc,

@@ -92,17 +92,17 @@ def read_sweep(runs_dir: Path, name: str) -> SweepFile | None:
 
 def final_acc(run: Run) -> float | None:
     """The run's final test accuracy: the SWA model's where it has one, else the last evaluation's."""
-    for name in ("swa_test_acc", "test_acc"):
-        series = run.series(name)
-        if series:
-            return series[-1][1]
-    return None
+    return _final(run, "test")
 
 
 def final_val_acc(run: Run) -> float | None:
-    """The run's final validation accuracy (a sweep trial's value for Optuna): the SWA model's where it
-    has one, as `final_acc` takes its test figure, else the last evaluation's; None without a split."""
-    for name in ("swa_val_acc", "val_acc"):
+    """The run's final validation accuracy (a sweep trial's value for Optuna), chosen as `final_acc`
+    is; None without a split."""
+    return _final(run, "val")
+
+
+def _final(run: Run, split: str) -> float | None:
+    for name in (f"swa_{split}_acc", f"{split}_acc"):
         series = run.series(name)
         if series:
             return series[-1][1]

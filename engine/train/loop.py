@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from .. import checkpoint as ckpt
 from ..contracts import Command, HardestResult, HardExample, SWAResult
-from ..evaluate import EvalResult, evaluate
+from ..evaluate import EvalResult
 from ..instruments import Instruments
 from ..runtime.device import device_name
 from ..runtime.distributed import DistContext, average_buffers
@@ -185,10 +185,7 @@ class Trainer:
     # -- evaluation ----------------------------------------------------------------------------
 
     def eval_model(self, model: torch.nn.Module | None = None, split: str = "test") -> EvalResult:
-        p = self.parts
-        x, y = (p.test_x, p.test_y) if split == "test" else (p.val_x, p.val_y)
-        return evaluate(model or p.model, x, y, self.spec.train.eval_batch_size, p.augment.eval,
-                        p.amp_dtype, p.channels_last)
+        return self.parts.evaluate(model, split)
 
     def evaluate_epoch(self) -> None:
         """Evaluate and record (the store rank only, under DDP); every rank learns the selection score."""
