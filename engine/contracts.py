@@ -10,7 +10,8 @@ This module is what they agree on. It is torch-free (the TUI imports it) and has
   and on read. Each names its headline accuracy (`headline_acc`), so a view never guesses keys.
 * Metrics: `metric_info(name)` gives the label, unit, format and group of any metric name the engine
   writes, including the per-layer, per-group and per-block families.
-* `UsageError`: the base of every error a user fixes by changing their input; the CLI exits 2 on it.
+* `UsageError` (from engine.errors): the base of every error a user fixes by changing their input; the CLI
+  exits 2 on it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from .errors import UsageError  # defined without pydantic, for the store; one class, re-exported here
+
 __all__ = [
     "UsageError", "CommandError",
     "Stop", "Pause", "Continue", "Checkpoint", "SetLR", "StartSWA", "Calibrate", "TTA", "Confusion",
@@ -30,12 +33,6 @@ __all__ = [
     "ConfusionResult", "HardestResult", "RESULT_MODELS", "parse_result",
     "MetricInfo", "METRICS", "SYSTEM_GPU", "metric_info", "format_metric",
 ]
-
-
-class UsageError(Exception):
-    """A problem the user can fix by changing what they typed or pointed at (spec, data, device,
-    checkpoint, run reference). The CLI prints the message alone and exits 2; the worker records the
-    run as failed with this message and `error_kind = "usage"`."""
 
 
 class CommandError(UsageError, ValueError):

@@ -23,15 +23,17 @@ import sqlite3
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from . import storefs
-from .spec import RunSpec, dump_spec, parse_spec_text, parse_toml
 from .store_commands import PendingCommand, RunCommands, StoredResult
 from .store_db import SCHEMA, SCHEMA_VERSION, RunDB, StoreError, connect
 from .store_lifecycle import ACTIVE_STATES, NEVER_STARTED, NEVER_STARTED_S, STATES, WORKER_GONE, RunLifecycle
 from .store_series import Metric, RunSeries
 from .storefs import pid_alive
+
+if TYPE_CHECKING:  # the spec's models are loaded where a spec is read or written, not to list runs
+    from .spec import RunSpec
 
 __all__ = ["ACTIVE_STATES", "NEVER_STARTED", "NEVER_STARTED_S", "RUNS_ENV", "SCHEMA_VERSION", "STATES", "WORKER_GONE",
            "Metric", "PendingCommand", "Run", "StoreError", "StoredResult", "connect", "default_runs_dir", "iter_runs",
@@ -92,6 +94,8 @@ class Run(RunCommands, RunLifecycle, RunSeries, RunDB):
     @staticmethod
     def _build(tmp: Path, run_id: str, spec: RunSpec, preset: str) -> None:
         """spec.toml, checkpoints/ and an initialised run.db in `tmp`."""
+        from .spec import dump_spec
+
         (tmp / "checkpoints").mkdir()
         (tmp / "spec.toml").write_text(dump_spec(spec, f"run {run_id}, resolved spec"), encoding="utf-8")
         con = connect(tmp / "run.db")
@@ -109,6 +113,8 @@ class Run(RunCommands, RunLifecycle, RunSeries, RunDB):
     @staticmethod
     def _relabel(tmp: Path, run_id: str, spec: RunSpec) -> None:
         """Give a run being made another id (another launch took the first one)."""
+        from .spec import dump_spec
+
         (tmp / "spec.toml").write_text(dump_spec(spec, f"run {run_id}, resolved spec"), encoding="utf-8")
         con = connect(tmp / "run.db")
         try:
@@ -134,6 +140,8 @@ class Run(RunCommands, RunLifecycle, RunSeries, RunDB):
 
     def spec(self) -> RunSpec:
         """The spec the run was made with; StoreError (one line) when spec.toml is gone or unreadable."""
+        from .spec import parse_spec_text, parse_toml
+
         p = self.path / "spec.toml"
         try:
             text = p.read_text(encoding="utf-8")

@@ -1,5 +1,8 @@
 """A run's commands and results: clients queue typed commands (validated at the door) and wait for
-the worker's acknowledgement; the worker stores typed results, validated again on read."""
+the worker's acknowledgement; the worker stores typed results, validated again on read.
+
+The typed models (engine.contracts, pydantic) are imported by the methods that use them: opening,
+listing and reaping runs needs none of them, and the TUI paints its first screen before it loads pydantic."""
 
 from __future__ import annotations
 
@@ -7,11 +10,13 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from .contracts import Command, CommandError, ResultModel, command_args, parse_command, parse_result
 from .store_db import RunDB
 from .store_lifecycle import ACTIVE_STATES
+
+if TYPE_CHECKING:
+    from .contracts import Command, ResultModel
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,8 @@ class RunCommands(RunDB):
         """Queue a command for the worker; validated at the door (CommandError says what is wrong).
 
         `command` is a typed `Command`, or a kind whose `args` are validated into one."""
+        from .contracts import command_args, parse_command
+
         if isinstance(command, str):
             command = parse_command(command, args)
         elif args:
@@ -58,6 +65,8 @@ class RunCommands(RunDB):
     def pending_commands(self) -> list[PendingCommand]:
         """Commands not yet acknowledged, oldest first. A row that does not validate (a damaged
         table, an old client) comes back with `command` None and `error` saying why."""
+        from .contracts import CommandError, parse_command
+
         rows = self.con.execute("SELECT id, kind, args FROM commands WHERE status = 'pending' ORDER BY id")
         out = []
         for cid, kind, raw in rows:
@@ -94,6 +103,8 @@ class RunCommands(RunDB):
 
     def add_result(self, result: ResultModel, *, step: int = 0, checkpoint: str = "") -> None:
         """Store a typed result (its kind is the model's)."""
+        from .contracts import ResultModel
+
         if not isinstance(result, ResultModel) or not result.KIND:
             raise TypeError(f"add_result takes a result model from engine.contracts, not {type(result).__name__}")
         with self.transaction():
@@ -105,6 +116,8 @@ class RunCommands(RunDB):
     def results(self, kind: str | None = None, after_id: int = 0) -> list[StoredResult]:
         """Stored results (of one kind), oldest first, validated into their models; a row that does
         not validate (a damaged table, a kind this version does not know) is left out."""
+        from .contracts import parse_result
+
         sql, args = "SELECT * FROM results WHERE id > ?", (after_id,)
         if kind:
             sql, args = sql + " AND kind = ?", (after_id, kind)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import storefs
-from .contracts import UsageError
+from .errors import UsageError
 
 SCHEMA_VERSION = 1
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from engine.contracts import metric_info
-
 # style and mark per run state: the mark carries the meaning without colour (NO_COLOR)
 STATE_STYLE = {
     "created": "yellow", "running": "bold green", "paused": "bold yellow", "finished": "bold green",
@@ -33,6 +31,8 @@ def fmt_started(ts: float | None) -> str:
 
 def metric_label(name: str) -> str:
     """A metric's label from the catalogue, with its unit in parentheses where the label does not say it."""
+    from engine.contracts import metric_info  # the catalogue loads pydantic: not on the TUI's first paint
+
     info = metric_info(name)
     if not info.unit or info.unit in info.label.replace(" ", ""):
         return info.label
