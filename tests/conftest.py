@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated runs dir, the CLI runner, and paths to ../shared."""
+"""Shared fixtures: an isolated runs dir and cache dir, the CLI runner, and paths to ../shared."""
 
 from __future__ import annotations
 
@@ -18,6 +18,15 @@ TINY_SETS = [
     "data.synthetic_train=256", "data.synthetic_test=128", "train.batch_size=64",
     "train.epochs=2", "monitor.every=1", "train.threads=1",
 ]
+
+
+@pytest.fixture(autouse=True)
+def cache_home(tmp_path, monkeypatch) -> Path:
+    """Each test its own cache dir (the editor caches its start there), never the user's: a test's editor
+    starts cold unless the test warms it."""
+    d = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(d))
+    return d
 
 
 @pytest.fixture

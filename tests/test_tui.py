@@ -211,8 +211,20 @@ def test_finishing_rows_put_each_pass_against_its_base(runs_dir):
 # ------------------------------------------------------------------------- spec editor (Pilot)
 
 
-async def test_editing_a_field_shows_the_pydantic_message_and_refuses_launch(runs_dir):
+@pytest.fixture(params=["cold", "warm"])
+def editor_start(request) -> str:
+    """How the editor starts: derived from the spec's models (the first `cockpit`), or from its cached
+    start, painted before the models load (every later one)."""
+    if request.param == "warm":
+        from cockpit.core.editor_start import derive, save_start
+
+        save_start(None, derive(None)[0])
+    return request.param
+
+
+async def test_editing_a_field_shows_the_pydantic_message_and_refuses_launch(runs_dir, editor_start):
     app = CockpitApp(runs_dir=runs_dir)
+    assert app.editor.start_cached == (editor_start == "warm")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert isinstance(app.screen, SpecEditorScreen), "no run is active: the editor opens"
@@ -247,8 +259,9 @@ async def test_editing_a_field_shows_the_pydantic_message_and_refuses_launch(run
         assert "1 change vs quickstart" in str(editor.query_one("#spec-status").render())
 
 
-async def test_widgets_follow_field_types_and_the_optimizer_swaps_its_fields(runs_dir):
+async def test_widgets_follow_field_types_and_the_optimizer_swaps_its_fields(runs_dir, editor_start):
     app = CockpitApp(runs_dir=runs_dir)
+    assert app.editor.start_cached == (editor_start == "warm")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         editor = app.editor
@@ -280,10 +293,11 @@ async def test_widgets_follow_field_types_and_the_optimizer_swaps_its_fields(run
         assert app.screen is editor
 
 
-async def test_save_as_preset_and_load_a_past_runs_spec(runs_dir, tmp_path):
+async def test_save_as_preset_and_load_a_past_runs_spec(runs_dir, tmp_path, editor_start):
     make_fixture_run(runs_dir).close()
     presets = tmp_path / "presets"
     app = CockpitApp(runs_dir=runs_dir, presets_dir=presets)
+    assert app.editor.start_cached == (editor_start == "warm")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         editor = app.editor
@@ -434,7 +448,8 @@ async def test_quitting_leaves_a_live_run_going_and_says_so(runs_dir, capsys):
 # ---------------------------------------------------------------------------------- snapshots
 
 
-def test_snapshot_spec_editor(snap_compare, runs_dir):
+def test_snapshot_spec_editor(snap_compare, runs_dir, editor_start):
+    """The same screen from a cold and a warm start (two snapshots, the same picture)."""
     async def leave_field(pilot):
         await pilot.press("escape")  # focus on the section tabs: no blinking cursor, every key in the footer
         await pilot.pause()

@@ -1,10 +1,16 @@
 """The spec editor: a tab per spec section, a widget per field, inline pydantic messages; load a
-preset or a past run's spec, save as a preset, diff against what was loaded, launch (editor_files)."""
+preset or a past run's spec, save as a preset, diff against what was loaded, launch (editor_files).
+
+It opens fast: where its start on the preset is cached (cockpit.core.editor_start), the first screen is
+painted from the cache, without pydantic; the spec's models load right after that paint, and the spec is
+checked for real. Nothing here imports pydantic at module level."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+import copy
+import json
+from typing import TYPE_CHECKING, Any
 
 from textual import events
 from textual.app import ComposeResult
@@ -12,15 +18,17 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Static, TabbedContent, TabPane
 
-from cockpit.core.presets import DEFAULT_PRESET, find_preset
-from cockpit.core.spec_form import check, get_path, sections, set_path, spec_data, switch_union, top_level_fields
-from engine.spec import RunSpec, SpecError, diff_specs, load_spec
+from cockpit.core.editor_start import EditorStart, derive, initial_spec, load_start, save_start
+from cockpit.core.form_fields import format_value, get_path, set_path
 
 from ..messages import FieldEdited, SpecChanged
 from ..widgets.field_row import FieldRow
 from ..widgets.section_form import SectionForm
 from .base import ViewScreen
 from .editor_files import SpecFileActions, escape
+
+if TYPE_CHECKING:
+    from engine.spec import RunSpec
 
 
 class SpecEditorScreen(SpecFileActions, ViewScreen):
@@ -44,40 +52,51 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
         super().__init__(id="editor")
         self.runs_dir = Path(runs_dir)
         self.presets_dir = Path(presets_dir) if presets_dir else Path.cwd() / "presets"
-        self.loaded, self.label, problem = self._initial(preset)
-        self._problem = problem
-        self.data = spec_data(self.loaded)
-        self.loaded_data = spec_data(self.loaded)
-        self.valid = True
-        self.errors: list[tuple[str, str]] = []
+        self.preset_ref = preset
+        start = load_start(preset)
+        self._spec: RunSpec | None = None  # the loaded spec; None until the models load, on a cached start
+        self.start_cached = start is not None  # the first screen comes from the cache, without pydantic
+        self._derived = start is None  # derived now, from the models: cached after the first paint
+        if start is None:
+            start, self._spec = derive(preset)
+        self.start: EditorStart = start
+        self._first_nodes: list | None = start.first_nodes  # the first tab's fields, for the first compose only
+        self.label, self._problem = start.label, start.problem
+        self.data = copy.deepcopy(start.data)
+        self.loaded_data = copy.deepcopy(start.data)
+        self.valid = not start.errors
+        self.errors: list[tuple[str, str]] = list(start.errors)
 
-    @staticmethod
-    def _initial(preset: str | None) -> tuple[RunSpec, str, str]:
-        ref = preset or DEFAULT_PRESET
-        path = find_preset(ref)
-        if not path.is_file():
-            return RunSpec(), DEFAULT_PRESET, "" if ref == DEFAULT_PRESET else f"no preset {ref!r}; using the defaults"
-        try:
-            return load_spec(path), path.stem, ""
-        except SpecError as exc:
-            return RunSpec(), DEFAULT_PRESET, f"{path} is not a valid spec ({exc.errors[0][0]}: {exc.errors[0][1]}); using the defaults"
+    @property
+    def loaded(self) -> RunSpec:
+        """The spec loaded (what the diff is taken against); read from the preset when first needed."""
+        if self._spec is None:
+            self._spec = initial_spec(self.preset_ref)[0]
+        return self._spec
+
+    @loaded.setter
+    def loaded(self, spec: RunSpec) -> None:
+        self._spec = spec
 
     # -- layout -----------------------------------------------------------------------------
 
     def body(self) -> ComposeResult:
+        first, nodes = self._first_tab, self._first_nodes
+        self._first_nodes = None  # a later compose (a loaded spec) derives its fields from the models
         with Horizontal(id="editor-top"):
-            for f in top_level_fields():
+            for f in self.start.top_fields:
                 yield FieldRow(f, get_path(self.data, f.path))
             yield Static("", id="spec-status")
-        with TabbedContent(id="sections", initial=f"tab-{self._first_tab}"):
-            for name, title, _ in sections():
+        with TabbedContent(id="sections", initial=f"tab-{first}"):
+            for name, title in self.start.sections:
                 with TabPane(title, id=f"tab-{name}"):
-                    yield SectionForm(name, self.data, populated=name == self._first_tab)
+                    yield SectionForm(name, self.data, populated=name == first,
+                                      nodes=nodes if name == self.start.sections[0][0] else None)
         yield Static("", id="field-help")
 
     @property
     def _first_tab(self) -> str:
-        return getattr(self, "_active_tab", None) or sections()[0][0]
+        return getattr(self, "_active_tab", None) or self.start.sections[0][0]
 
     async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         pane = event.pane
@@ -87,9 +106,33 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
 
     def on_mount(self) -> None:
         self.sub_title = f"spec editor · {self.label}"
-        self.revalidate()
+        if self._spec is None:  # a cached start: what validating this data said when it was cached
+            self._show_problems(self.errors, changes=0)
+        else:
+            self.revalidate()
         if self._problem:
             self.notify(self._problem, severity="warning", timeout=8)
+        # the app reads its messages once its start-up batch (which draws nothing) is over, and its
+        # call_after_refresh runs after the screen's next refresh: the whole editor is on the terminal then
+        self.app.call_after_refresh(self.after_first_paint)
+
+    async def after_first_paint(self) -> None:
+        """Once the editor is drawn: cache a start derived now; on a cached one, load the spec's models
+        and check the spec for real."""
+        if self._derived:
+            self._derived = False
+            save_start(self.preset_ref, self.start)
+            return
+        if self._spec is not None:
+            return
+        from cockpit.core.spec_form import spec_data
+
+        spec, label, _ = initial_spec(self.preset_ref)
+        if label != self.label or _json(spec_data(spec)) != _json(self.start.data):
+            await self.load(spec, label)  # an entry that does not match what it was derived from: the models win
+            return
+        self._spec = spec
+        self.revalidate()
 
     def on_screen_resume(self) -> None:
         self.sub_title = f"spec editor · {self.label}"
@@ -101,6 +144,8 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
         section = event.path.split(".", 1)[0]
         row = next((r for r in self.query(FieldRow) if r.path == event.path), None)
         if row is not None and row.field.tag:
+            from cockpit.core.spec_form import switch_union
+
             self.data[section] = switch_union(self.data, section, event.value)
             form = self.query_one(f"#form-{section}", SectionForm)
             await form.rebuild(self.data)
@@ -112,8 +157,21 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
         self.revalidate()
 
     def revalidate(self) -> None:
+        """Validate the edited data (pydantic), show what it says, and count the changes."""
+        from cockpit.core.spec_form import check
+        from engine.spec import diff_specs
+
         spec, errors = check(self.data)
-        self.valid = spec is not None
+        if spec is not None:
+            changes = len(diff_specs(self.loaded, spec))
+        else:
+            changes = sum(1 for r in self.query(FieldRow)
+                          if get_path(self.data, r.path) != get_path(self.loaded_data, r.path))
+        self._show_problems(errors, changes)
+
+    def _show_problems(self, errors: list[tuple[str, str]], changes: int) -> None:
+        """Each message under its field (or on the status line), changed marks, tab marks, the status."""
+        self.valid = not errors
         self.errors = errors
         rows = list(self.query(FieldRow))
         by_row: dict[str, list[str]] = {}
@@ -126,17 +184,12 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
             else:
                 extra = where[len(owner) + 1:]
                 by_row.setdefault(owner, []).append(f"{extra}: {msg}" if extra else msg)
-        changes = 0
         for r in rows:
             msgs = by_row.get(r.path)
             r.show_error("; ".join(msgs) if msgs else None)
             loaded = get_path(self.loaded_data, r.path)
             changed = get_path(self.data, r.path) != loaded
             r.show_changed(changed, loaded)
-        if spec is not None:
-            changes = len(diff_specs(self.loaded, spec))
-        else:
-            changes = sum(1 for r in rows if get_path(self.data, r.path) != get_path(self.loaded_data, r.path))
         self._mark_tabs(by_row)
         self._status(unplaced, changes)
         self.post_message(SpecChanged(self.valid, errors, changes))
@@ -144,7 +197,7 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
     def _mark_tabs(self, by_row: dict[str, list[str]]) -> None:
         tabbed = self.query_one(TabbedContent)
         bad = {where.split(".", 1)[0].split(" ", 1)[0] for where, _ in self.errors}
-        for name, title, _ in sections():
+        for name, title in self.start.sections:
             try:
                 tab = tabbed.get_tab(f"tab-{name}")
             except Exception:
@@ -196,7 +249,7 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
 
     async def action_section(self, step: int) -> None:
         tabbed = self.query_one(TabbedContent)
-        ids = [name for name, _, _ in sections()]
+        ids = [name for name, _ in self.start.sections]
         current = ids.index(tabbed.active[4:]) if tabbed.active[4:] in ids else 0
         await self.show_section(ids[(current + step) % len(ids)])
 
@@ -215,6 +268,8 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
 
 
 def _show_default(v: Any) -> str:
-    from cockpit.core.spec_form import format_value
-
     return escape(format_value("toml", v) if not isinstance(v, str) else repr(v))
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True)

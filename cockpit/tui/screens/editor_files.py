@@ -1,22 +1,26 @@
 """The spec editor's file keys: launch the spec (a run in a worker process), load a preset or a past
 run's spec, save it as a preset, and show its diff against what was loaded. The dialogs and the launcher
-are imported when a key is first used: the editor paints without them."""
+are imported when a key is first used, and so are the spec's models (pydantic): the editor paints
+without them."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.widgets import TabbedContent
 
+from cockpit.core.editor_start import EditorStart
+from cockpit.core.form_fields import get_path
 from cockpit.core.presets import list_presets
-from cockpit.core.spec_form import check, get_path, sections, spec_data
 from engine.fsutil import write_text_atomic
-from engine.spec import RunSpec, SpecError, diff_specs, dump_spec, load_spec
 from engine.store import Run, StoreError, iter_runs
 
 from ..messages import RunStarted
 from ..widgets.field_row import FieldRow
+
+if TYPE_CHECKING:
+    from engine.spec import RunSpec
 
 
 def escape(text: str) -> str:
@@ -29,6 +33,7 @@ class SpecFileActions:
 
     runs_dir: Path
     presets_dir: Path
+    start: EditorStart
     loaded: RunSpec
     label: str
     data: dict[str, Any]
@@ -36,6 +41,7 @@ class SpecFileActions:
 
     async def action_launch(self) -> None:
         from cockpit.core.launch import create_run, start_worker
+        from cockpit.core.spec_form import check
 
         spec, errors = check(self.data)
         if spec is None:
@@ -64,7 +70,7 @@ class SpecFileActions:
                     timeout=8)
         first = errors[0][0] if errors else ""
         section = first.split(".", 1)[0]
-        if section in [n for n, _, _ in sections()]:
+        if section in [n for n, _ in self.start.sections]:
             await self.show_section(section, first)
             rows = [r for r in self.query(FieldRow) if first == r.path or first.startswith(r.path + ".")]
             if rows:
@@ -88,6 +94,8 @@ class SpecFileActions:
     async def _loaded(self, choice: tuple[str, Path] | None) -> None:
         if choice is None:
             return
+        from engine.spec import SpecError, load_spec
+
         kind, path = choice
         try:
             if kind == "preset":
@@ -107,6 +115,8 @@ class SpecFileActions:
 
     async def load(self, spec: RunSpec, label: str) -> None:
         """Replace the edited spec (and the reference the diff is taken against)."""
+        from cockpit.core.spec_form import spec_data
+
         self.loaded, self.label = spec, label
         self.data = spec_data(spec)
         self.loaded_data = spec_data(spec)
@@ -116,6 +126,8 @@ class SpecFileActions:
         self.revalidate()
 
     def action_save(self) -> None:
+        from cockpit.core.spec_form import check
+
         from .dialogs import SavePresetScreen
 
         spec, errors = check(self.data)
@@ -137,6 +149,9 @@ class SpecFileActions:
             self._write(spec, name, path)
 
     def _write(self, spec: RunSpec, name: str, path: Path) -> None:
+        from cockpit.core.spec_form import spec_data
+        from engine.spec import dump_spec
+
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_text_atomic(path, dump_spec(spec, f"{name}: saved from the cockpit spec editor"))
@@ -150,6 +165,9 @@ class SpecFileActions:
         self.notify(f"saved {path}", title="preset saved")
 
     def action_diff(self) -> None:
+        from cockpit.core.spec_form import check
+        from engine.spec import diff_specs
+
         from .dialogs import DiffScreen
 
         spec, _ = check(self.data)

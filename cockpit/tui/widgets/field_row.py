@@ -9,7 +9,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static, Switch
 
 from ..messages import FieldEdited
-from cockpit.core.spec_form import Field, format_value, parse_text
+from cockpit.core.form_fields import Field, format_value, parse_text
 
 
 def dom_id(path: str) -> str:
