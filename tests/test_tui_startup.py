@@ -96,3 +96,14 @@ def test_ctrl_c_while_the_tui_loads_exits_130_without_a_traceback(tmp_path):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
                          env={**os.environ, "COCKPIT_RUNS": str(tmp_path / "runs")})
     assert res.returncode == 130 and "Traceback" not in res.stderr, res.stderr[-2000:]
+
+
+def test_the_tui_opens_in_a_working_directory_that_was_deleted(tmp_path):
+    """A shell left in a removed directory: the editor opens on the shipped presets (it used to crash on
+    ./presets); a save there would say why it fails."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    code = "import os, sys\nos.chdir(sys.argv[2]); os.rmdir(sys.argv[2])\n" + FIRST_PAINT
+    res = subprocess.run([sys.executable, "-c", code, str(tmp_path / "runs"), str(gone)], capture_output=True,
+                         text=True, cwd=ROOT, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr[-2000:]

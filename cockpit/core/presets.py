@@ -9,12 +9,19 @@ PROJECT_PRESETS = Path(__file__).resolve().parents[1] / "presets"  # cockpit/pre
 DEFAULT_PRESET = "quickstart"
 
 
+def user_presets_dir() -> Path:
+    """./presets: where the editor saves presets (relative where the working directory has been deleted,
+    so that a save says why it fails instead of the TUI failing to open)."""
+    try:
+        return Path.cwd() / "presets"
+    except OSError:
+        return Path("presets")
+
+
 def preset_dirs() -> list[Path]:
-    dirs = [Path.cwd() / "presets", PROJECT_PRESETS]
     seen, out = set(), []
-    for d in dirs:
-        key = d.resolve()
-        if key not in seen and d.is_dir():
+    for d in (user_presets_dir(), PROJECT_PRESETS):
+        if d.is_dir() and (key := d.resolve()) not in seen:
             seen.add(key)
             out.append(d)
     return out

@@ -20,6 +20,7 @@ from textual.widgets import Static, TabbedContent, TabPane
 
 from cockpit.core.editor_start import EditorStart, derive, initial_spec, load_start, save_start
 from cockpit.core.form_fields import format_value, get_path, set_path
+from cockpit.core.presets import user_presets_dir
 
 from ..messages import FieldEdited, SpecChanged
 from ..widgets.field_row import FieldRow
@@ -51,7 +52,7 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
     def __init__(self, runs_dir: Path, preset: str | None = None, presets_dir: Path | None = None) -> None:
         super().__init__(id="editor")
         self.runs_dir = Path(runs_dir)
-        self.presets_dir = Path(presets_dir) if presets_dir else Path.cwd() / "presets"
+        self.presets_dir = Path(presets_dir) if presets_dir else user_presets_dir()
         self.preset_ref = preset
         start = load_start(preset)
         self._spec: RunSpec | None = None  # the loaded spec; None until the models load, on a cached start
