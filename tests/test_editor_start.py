@@ -64,6 +64,35 @@ def test_a_damaged_entry_is_a_miss_and_an_unwritable_cache_is_skipped(tmp_path):
         cache_dir().chmod(0o700)
 
 
+def test_an_entry_that_parses_but_is_no_editor_is_a_miss():
+    save_start(None, derive(None)[0])
+    entry = cache_dir() / f"{start_key(None)}.json"
+    good = json.loads(entry.read_text())
+    for spoil in (lambda r: r.update(sections=[]), lambda r: r["first_nodes"][0].update(kind="choice", choices=[]),
+                  lambda r: r["top_fields"][0].update(kind="slider")):
+        raw = json.loads(json.dumps(good))
+        spoil(raw)
+        entry.write_text(json.dumps(raw))
+        assert load_start(None) is None
+
+
+def test_the_cache_keeps_its_newest_entries_and_follows_xdg(tmp_path, monkeypatch):
+    monkeypatch.setattr(editor_start, "KEEP", 3)
+    start = derive(None)[0]
+    for i in range(5):
+        preset = tmp_path / f"p{i}.toml"
+        preset.write_text(f'name = "p{i}"\n')
+        save_start(str(preset), start)
+        os.utime(cache_dir() / f"{start_key(str(preset))}.json", (1000 + i, 1000 + i))
+    kept = sorted(p.name for p in cache_dir().glob("*.json"))
+    assert len(kept) == 3 and load_start(str(tmp_path / "p4.toml")) == start
+    assert load_start(str(tmp_path / "p0.toml")) is None, "the oldest went"
+
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # not absolute: ignored, as the XDG spec says
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir() == tmp_path / "home" / ".cache" / "training-cockpit" / "editor"
+
+
 @pytest.fixture
 def warm_cache():
     save_start(None, derive(None)[0])

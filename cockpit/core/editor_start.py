@@ -48,9 +48,19 @@ class EditorStart:
     errors: list[tuple[str, str]]  # (dotted path, message): what validating `data` said; [] when valid
 
 
+KEEP = 32  # entries kept (the newest): each preset edit or upgrade makes a new one
+KINDS = {"choice", "bool", "int", "float", "str", "toml"}
+
+
 def cache_dir() -> Path:
-    """$XDG_CACHE_HOME/training-cockpit (~/.cache/training-cockpit by default)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    """$XDG_CACHE_HOME/training-cockpit/editor (~/.cache/... where it is unset or not absolute, as the
+    XDG spec says); OSError where there is no home to put it in."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        try:
+            base = str(Path.home() / ".cache")
+        except (RuntimeError, KeyError) as exc:  # no $HOME and no passwd entry
+            raise OSError(f"no cache directory: {exc}") from None
     return Path(base) / "training-cockpit" / "editor"
 
 
@@ -81,7 +91,7 @@ def load_start(preset: str | None) -> EditorStart | None:
     """The cached start on `preset`, or None (not cached, unreadable, damaged)."""
     try:
         raw = json.loads((cache_dir() / f"{start_key(preset)}.json").read_text(encoding="utf-8"))
-        return EditorStart(
+        start = EditorStart(
             label=str(raw["label"]), problem=str(raw["problem"]), data=dict(raw["data"]),
             top_fields=[_field(f) for f in raw["top_fields"]],
             sections=[(str(n), str(t)) for n, t in raw["sections"]],
@@ -90,6 +100,7 @@ def load_start(preset: str | None) -> EditorStart | None:
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+    return start if start.sections and start.first_nodes else None
 
 
 def save_start(preset: str | None, start: EditorStart) -> None:
@@ -98,8 +109,21 @@ def save_start(preset: str | None, start: EditorStart) -> None:
         path = cache_dir() / f"{start_key(preset)}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path, json.dumps(asdict(start)))
+        _prune(path.parent)
     except (OSError, ValueError):  # read-only home, full disk, a value JSON cannot hold: only a cache
         pass
+
+
+def _prune(folder: Path) -> None:
+    """Keep the newest KEEP entries."""
+    entries = []
+    for p in folder.glob("*.json"):
+        try:
+            entries.append((p.stat().st_mtime, p))
+        except OSError:  # removed by another cockpit meanwhile
+            pass
+    for _, p in sorted(entries, reverse=True)[KEEP:]:
+        p.unlink(missing_ok=True)
 
 
 def derive(preset: str | None) -> tuple[EditorStart, RunSpec]:
@@ -130,8 +154,11 @@ def initial_spec(preset: str | None) -> tuple[RunSpec, str, str]:
 
 
 def _field(raw: dict[str, Any]) -> Field:
-    return Field(str(raw["path"]), str(raw["name"]), str(raw["kind"]), str(raw["description"]), raw["default"],
-                 tuple(raw["choices"]), bool(raw["tag"]))
+    f = Field(str(raw["path"]), str(raw["name"]), str(raw["kind"]), str(raw["description"]), raw["default"],
+              tuple(raw["choices"]), bool(raw["tag"]))
+    if f.kind not in KINDS or (f.kind == "choice" and not f.choices):
+        raise ValueError(f"not an editor field: {raw}")  # a damaged entry that still parses
+    return f
 
 
 def _node(raw: dict[str, Any]) -> Field | Group:
