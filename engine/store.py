@@ -225,6 +225,32 @@ def reap_dead_runs(runs_dir: Path | None = None) -> list[str]:
     return marked
 
 
+def active_runs(runs_dir: Path | None = None) -> list[Path]:
+    """The runs still training, oldest first, after marking those whose worker is gone (as
+    `reap_dead_runs` does). Each run's state is read read-only; only an active one is opened to write:
+    the TUI asks this of every run before it draws anything."""
+    active = []
+    for run in iter_runs(runs_dir, readonly=True):
+        try:
+            state = run.state()
+        except (sqlite3.Error, OSError):  # a damaged store: listed as such by the runs views
+            continue
+        finally:
+            run.close()
+        if state not in ACTIVE_STATES:
+            continue
+        try:
+            live = Run(run.path)
+            try:
+                if live.reap() in ACTIVE_STATES:
+                    active.append(run.path)
+            finally:
+                live.close()
+        except (StoreError, sqlite3.Error, OSError):  # removed meanwhile, or left for its owner
+            continue
+    return active
+
+
 def _rmtree(path: Path) -> None:
     import shutil
 

@@ -14,7 +14,7 @@ import pytest
 
 from engine.contracts import TTA, CommandError, HardestResult, HardExample, Pause, SetLR
 from engine.spec import RunSpec, load_spec
-from engine.store import SCHEMA_VERSION, PendingCommand, Run, StoreError, new_run_id, resolve_run
+from engine.store import SCHEMA_VERSION, PendingCommand, Run, StoreError, active_runs, new_run_id, resolve_run
 
 
 def test_create_lays_out_the_run_dir(tmp_path):
@@ -149,6 +149,23 @@ def test_a_live_worker_is_not_marked_crashed(tmp_path):
     run = Run.create(tmp_path, RunSpec())
     run.set_meta(state="running", pid=os.getpid())
     assert run.state() == "running"
+
+
+def test_active_runs_are_the_live_ones_and_the_dead_are_marked(tmp_path):
+    """What the TUI asks at start: finished and damaged runs are passed over, a run whose worker is gone
+    is marked crashed (as `cockpit runs` marks it), a live one is active."""
+    finished, live, dead, damaged = (Run.create(tmp_path, RunSpec(name=n)) for n in ("f", "live", "dead", "bad"))
+    finished.set_meta(state="finished")
+    live.set_meta(state="running", pid=os.getpid())
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    dead.set_meta(state="paused", pid=proc.pid)
+    for run in (finished, live, dead, damaged):
+        run.close()
+    (damaged.path / "run.db").write_bytes(b"not a database" * 100)
+    assert active_runs(tmp_path) == [live.path]
+    assert Run(dead.path).state() == "crashed"
+    assert active_runs(tmp_path / "nowhere") == []
 
 
 def test_resolve_by_id_prefix_path_and_last(tmp_path):

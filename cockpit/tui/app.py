@@ -18,8 +18,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.notifications import Notification, Notify, SeverityLevel
 
-from cockpit.core.runs import reap_dead_runs, scan_runs
-from engine.store import ACTIVE_STATES, StoreError, resolve_run
+from engine.store import StoreError, active_runs, resolve_run
 
 from .messages import RunChosen, RunStarted
 from .screens.editor import SpecEditorScreen
@@ -127,8 +126,7 @@ class CockpitApp(App):
 
     def _active_runs(self) -> list[tuple[str, Path]]:
         """(run id, path) of the runs still training, after marking those whose worker is gone."""
-        reap_dead_runs(self.runs_dir)
-        return [(r.run_id, r.path) for r in scan_runs(self.runs_dir) if r.state in ACTIVE_STATES]
+        return [(path.name, path) for path in active_runs(self.runs_dir)]
 
     # -- views --------------------------------------------------------------------------------
 
