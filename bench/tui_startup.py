@@ -1,6 +1,6 @@
 """Benchmark (issue #17): how fast `cockpit` paints the spec editor, as a person sees it in tmux at 80x24.
 
-    .venv/bin/python bench/tui_startup.py [--runs N] [--importtime] [--cockpit PATH] [--against SRC]
+    .venv/bin/python bench/tui_startup.py [--runs N] [--importtime] [--cockpit PATH] [--against SRC] [--past-runs N]
 
 Each run starts `cockpit` (no arguments: the TUI, the spec editor on quickstart, an empty runs dir)
 in a new detached tmux session of 80x24 and polls the screen (`tmux capture-pane`) every 5 ms until
@@ -11,7 +11,9 @@ one line (tmux's own start), and subtracted. The first run is the coldest this s
 warm runs after it. `--importtime` also prints `python -X importtime` for the TUI's imports,
 grouped by top-level package, and the slowest modules. `--against SRC` (another checkout of the
 project, e.g. `git worktree add /tmp/old COMMIT`) also starts `python -m cockpit.cli` from SRC and from
-this tree, in turns, and prints the ratio of their medians (the same load hits both).
+this tree, in turns, and prints the ratio of their medians (the same load hits both). `--past-runs N`
+puts N finished runs in the runs dir first. Each measure has its own cache dir (XDG_CACHE_HOME): the
+first start is the first ever, and caches the editor's start for the others.
 """
 
 from __future__ import annotations
@@ -149,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cockpit", default=str(ROOT / ".venv" / "bin" / "cockpit"), help="the cockpit binary")
     ap.add_argument("--importtime", action="store_true", help="also print the import-time breakdown")
     ap.add_argument("--against", default=None, help="another source tree: start both in turns, print the ratio")
+    ap.add_argument("--past-runs", type=int, default=0,
+                    help="finished runs to put in the runs dir first (a user's runs dir is seldom empty)")
     args = ap.parse_args(argv)
     if shutil.which("tmux") is None:
         print("tmux is not installed: apt-get install tmux")
@@ -162,12 +166,25 @@ def main(argv: list[str] | None = None) -> int:
         SOCKET.unlink(missing_ok=True)
 
 
+def make_past_runs(runs_dir: Path, n: int) -> None:
+    """`n` finished runs of the default spec (their stores only: the start reads each one's state)."""
+    if n:
+        from engine.spec import RunSpec
+        from engine.store import Run
+
+        for _ in range(n):
+            run = Run.create(runs_dir, RunSpec(name="past"), preset="quickstart")
+            run.set_meta(state="finished")
+            run.close()
+
+
 def _measure(args: argparse.Namespace, load: float) -> int:
     """Start the cockpit `args.runs` times (and the rest the options ask for); print what was measured."""
     with tempfile.TemporaryDirectory() as tmp:
         cwd = Path(tmp)
         # a cache of its own: the first start is the first ever (it derives the editor and caches it)
         env = dict(os.environ, COCKPIT_RUNS=str(cwd / "runs"), XDG_CACHE_HOME=str(cwd / "cache"), TERM="xterm-256color")
+        make_past_runs(cwd / "runs", args.past_runs)
         env.pop("NO_COLOR", None)
         # an installed cockpit has its bytecode cached (pip compiles it, an editable one writes it on the
         # first start): a machine that sets PYTHONDONTWRITEBYTECODE would compile every module at each start
@@ -181,8 +198,8 @@ def _measure(args: argparse.Namespace, load: float) -> int:
         if args.against:
             compare(args, cwd, env)
     warm = times[1:] or times
-    print(f"bench/tui_startup.py: {args.cockpit} at 80x24 in tmux; load average {load:.1f} at start, "
-          f"{os.getloadavg()[0]:.1f} at the end; {os.cpu_count()} CPUs")
+    print(f"bench/tui_startup.py: {args.cockpit} at 80x24 in tmux, {args.past_runs} past runs in the runs dir; "
+          f"load average {load:.1f} at start, {os.getloadavg()[0]:.1f} at the end; {os.cpu_count()} CPUs")
     print(f"tmux alone (a shell printing a line): median {base * 1e3:.0f} ms")
     print(f"first start: {times[0]:.3f} s ({times[0] - base:.3f} s without tmux's own start)")
     print(f"warm starts ({len(warm)}): median {statistics.median(warm):.3f} s "
