@@ -7,9 +7,9 @@ checked for real. Nothing here imports pydantic at module level."""
 
 from __future__ import annotations
 
-from pathlib import Path
 import copy
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import events
