@@ -4,7 +4,7 @@
 its start (bench/tui_startup.py). The editor then loads the models and checks the spec for real.
 
 An entry is keyed by the bytes it was derived from: the preset file, the source of the spec and of the
-form, pydantic's version and Python's. A change to any of them is another key, so an entry is never
+form, the cockpit's, pydantic's and Python's versions. A change to any of them is another key, so an entry is never
 stale; a damaged or unreadable entry is a miss, and a cache that cannot be written is skipped.
 This module imports no pydantic; `derive` does, when it is called.
 """
@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine import __version__
 from engine.fsutil import write_text_atomic
 
 from .form_fields import Field, Group
@@ -67,7 +68,7 @@ def cache_dir() -> Path:
 def start_key(preset: str | None) -> str:
     """The cache key of the editor's start on `preset`: a hash of every input its description depends on."""
     h = hashlib.blake2b(digest_size=16)
-    h.update(f"{FORMAT}\0{sys.version}\0{preset or DEFAULT_PRESET}\0".encode())
+    h.update(f"{FORMAT}\0{__version__}\0{sys.version}\0{preset or DEFAULT_PRESET}\0".encode())
     path = find_preset(preset or DEFAULT_PRESET)
     try:
         h.update(str(path.resolve()).encode() + b"\0")
