@@ -120,12 +120,16 @@ async def test_the_warm_editor_loads_the_models_after_painting_and_can_edit(runs
 
 
 async def test_a_cache_entry_that_lies_is_corrected_by_the_models(runs_dir, warm_cache):
+    """Values, fields and tabs: the entry is checked whole against the models once they load, and replaced."""
     from cockpit.tui.app import CockpitApp
+    from cockpit.tui.widgets.field_row import FieldRow
 
     entry = cache_dir() / f"{start_key(None)}.json"
     raw = json.loads(entry.read_text())
     real_val_size = raw["data"]["data"]["val_size"]
     raw["data"]["data"]["val_size"] = real_val_size + 7
+    raw["sections"] = raw["sections"][:1]  # one tab
+    raw["top_fields"] = []  # no `name` field
     entry.write_text(json.dumps(raw))
     app = CockpitApp(runs_dir=runs_dir)
     assert app.editor.data["data"]["val_size"] == real_val_size + 7, "painted from the (lying) cache"
@@ -134,7 +138,10 @@ async def test_a_cache_entry_that_lies_is_corrected_by_the_models(runs_dir, warm
         editor = app.editor
         assert editor.data["data"]["val_size"] == real_val_size
         assert editor.row("data.val_size").control.value == str(real_val_size)
+        assert "name" in {r.path for r in editor.query(FieldRow)}
+        assert len(editor.query("TabPane")) == len(derive(None)[0].sections) > 1
         assert editor.valid and "0 changes vs quickstart" in str(editor.query_one("#spec-status").render())
+    assert load_start(None) == derive(None)[0], "the entry was replaced"
 
 
 # in a real terminal: when pydantic is first imported, the main thread stops (this hook waits there) and

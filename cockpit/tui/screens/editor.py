@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,7 +98,9 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
 
     @property
     def _first_tab(self) -> str:
-        return getattr(self, "_active_tab", None) or self.start.sections[0][0]
+        names = [name for name, _ in self.start.sections]
+        active = getattr(self, "_active_tab", None)
+        return active if active in names else names[0]
 
     async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         pane = event.pane
@@ -118,22 +121,19 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
         self.app.call_after_refresh(self.after_first_paint)
 
     async def after_first_paint(self) -> None:
-        """Once the editor is drawn: cache a start derived now; on a cached one, load the spec's models
-        and check the spec for real."""
+        """Once the editor is drawn: on a cached start, load the spec's models and check the whole start
+        against them (an entry that lied is replaced and the editor rebuilt); cache a start derived now."""
+        if self.start_cached and self._spec is None:
+            fresh, spec = derive(self.preset_ref)
+            if _json(asdict(fresh)) != _json(asdict(self.start)):  # the models win
+                self.start, self._derived = fresh, True
+                await self.load(spec, fresh.label)
+            else:
+                self._spec = spec
+                self.revalidate()
         if self._derived:
             self._derived = False
             save_start(self.preset_ref, self.start)
-            return
-        if self._spec is not None:
-            return
-        from cockpit.core.spec_form import spec_data
-
-        spec, label, _ = initial_spec(self.preset_ref)
-        if label != self.label or _json(spec_data(spec)) != _json(self.start.data):
-            await self.load(spec, label)  # an entry that does not match what it was derived from: the models win
-            return
-        self._spec = spec
-        self.revalidate()
 
     def on_screen_resume(self) -> None:
         self.sub_title = f"spec editor · {self.label}"
