@@ -259,6 +259,26 @@ async def test_editing_a_field_shows_the_pydantic_message_and_refuses_launch(run
         assert "1 change vs quickstart" in str(editor.query_one("#spec-status").render())
 
 
+async def test_keys_typed_faster_than_the_app_are_applied_in_order(runs_dir):
+    """ctrl+u, 0.5, backspace, 1 arriving in one burst (a loaded box, a key macro): 0.1, never 0.5 or 0.51
+    (Textual's Input ran its bound keys after the characters typed behind them)."""
+    from textual import events
+
+    app = CockpitApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.editor.show_section("optim")
+        await pilot.pause()
+        lr = app.editor.row("optim.lr").control
+        lr.focus()
+        await pilot.pause()
+        burst = [("ctrl+u", None), ("0", "0"), ("full_stop", "."), ("5", "5"), ("backspace", None), ("1", "1"),
+                 ("left", None), ("left", None), ("delete", None), ("full_stop", ".")]
+        for key, char in burst:  # as the driver posts them, without waiting for the app between keys
+            app.post_message(events.Key(key, char))
+        await pilot.pause()
+        assert lr.value == "0.1" and app.editor.data["optim"]["lr"] == 0.1, lr.value
+
+
 async def test_widgets_follow_field_types_and_the_optimizer_swaps_its_fields(runs_dir, editor_start):
     app = CockpitApp(runs_dir=runs_dir)
     assert app.editor.start_cached == (editor_start == "warm")

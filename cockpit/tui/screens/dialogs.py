@@ -17,6 +17,8 @@ from textual.widgets.option_list import Option
 
 from cockpit.core.preset_info import PresetInfo, header
 
+from ..widgets.ordered_input import OrderedInput
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """Yes or no for a destructive action (y / n, Enter confirms, Esc cancels)."""
@@ -122,7 +124,7 @@ class SavePresetScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="save"):
             yield Label(f"Save the spec as a preset in {self.folder}/", classes="dialog-title")
-            yield Input(self.default, id="preset-name", compact=True, placeholder="preset name")
+            yield OrderedInput(self.default, id="preset-name", compact=True, placeholder="preset name")
             yield Static("", id="save-error", classes="field-error")
             yield Static("Enter: save    Esc: cancel", classes="dialog-keys")
 
@@ -192,7 +194,7 @@ class SetLRScreen(ModalScreen[tuple[str | None, float] | None]):
             options = [("base LR", "")] + [(f"group {g}: multiplier", g) for g in self.groups]
             yield Select(options, value="", allow_blank=False, id="lr-target", compact=True)
             value = f"{self.current_lr:.3g}" if self.current_lr else ""
-            yield Input(value, id="lr-value", compact=True, placeholder="a number > 0, e.g. 0.01")
+            yield OrderedInput(value, id="lr-value", compact=True, placeholder="a number > 0, e.g. 0.01")
             yield Static("", id="lr-error", classes="field-error")
             yield Static("Tab: next    Enter: apply    Esc: cancel", classes="dialog-keys")
 

@@ -9,6 +9,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static, Switch
 
 from ..messages import FieldEdited
+from .ordered_input import OrderedInput
 from cockpit.core.form_fields import Field, format_value, parse_text
 
 
@@ -43,8 +44,8 @@ class FieldRow(Widget):
                           type_to_search=False)
         if f.kind == "bool":
             return Switch(bool(value), id=cid, classes="field-control")
-        return Input(format_value(f.kind, value), compact=True, id=cid, classes="field-control",
-                     select_on_focus=True)
+        return OrderedInput(format_value(f.kind, value), compact=True, id=cid, classes="field-control",
+                            select_on_focus=True)
 
     def compose(self) -> ComposeResult:
         yield Label(self.field.name, classes="field-label")
