@@ -43,8 +43,8 @@ class CommandError(UsageError, ValueError):
 
 
 class _Command(BaseModel):
-    # defer_build: these models' validators are built on first use, not at import (the TUI's editor
-    # imports this module and paints without them; about 15 ms of its start)
+    # defer_build: these models' validators are built on first use, not at import (a view that imports
+    # this module for the metric catalogue, such as the dashboard, builds none until a key sends a command)
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 

@@ -58,7 +58,6 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
         start = load_start(preset)
         self._spec: RunSpec | None = None  # the loaded spec; None until the models load, on a cached start
         self.start_cached = start is not None  # the first screen comes from the cache, without pydantic
-        self._derived = start is None  # derived now, from the models: cached after the first paint
         if start is None:
             start, self._spec = derive(preset)
         self.start: EditorStart = start
@@ -110,10 +109,7 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
 
     def on_mount(self) -> None:
         self.sub_title = f"spec editor · {self.label}"
-        if self._spec is None:  # a cached start: what validating this data said when it was cached
-            self._show_problems(self.errors, changes=0)
-        else:
-            self.revalidate()
+        self._show_problems(self.errors, changes=0)  # what validating the start's data said (nothing edited yet)
         if self._problem:
             self.notify(self._problem, severity="warning", timeout=8)
         # the app reads its messages once its start-up batch (which draws nothing) is over, and its
@@ -123,17 +119,15 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
     async def after_first_paint(self) -> None:
         """Once the editor is drawn: on a cached start, load the spec's models and check the whole start
         against them (an entry that lied is replaced and the editor rebuilt); cache a start derived now."""
-        if self.start_cached and self._spec is None:
-            fresh, spec = derive(self.preset_ref)
-            if _json(asdict(fresh)) != _json(asdict(self.start)):  # the models win
-                self.start, self._derived = fresh, True
-                await self.load(spec, fresh.label)
-            else:
-                self._spec = spec
-                self.revalidate()
-        if self._derived:
-            self._derived = False
-            save_start(self.preset_ref, self.start)
+        if self.start_cached:
+            if self._spec is not None:  # a key needed the models first (and validated what it changed)
+                return
+            fresh, self._spec = derive(self.preset_ref)
+            if _json(asdict(fresh)) == _json(asdict(self.start)):  # the screen already shows what it says
+                return
+            self.start = fresh  # the models win
+            await self.load(self._spec, fresh.label)
+        save_start(self.preset_ref, self.start)
 
     def on_screen_resume(self) -> None:
         self.sub_title = f"spec editor · {self.label}"
