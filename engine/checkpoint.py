@@ -1,4 +1,4 @@
-"""Checkpoints: atomic writes (engine.fsutil: temp file in the same folder, fsync, rename), safe loads.
+"""Checkpoints: atomic writes (engine.atomic_write: temp file in the same folder, fsync, rename), safe loads.
 
 Loads always use `torch.load(weights_only=True)`: a file carrying arbitrary pickled objects is
 refused and none of its code runs. A truncated or corrupt file is reported as corrupt.
@@ -15,8 +15,7 @@ from typing import Any
 import torch
 
 from .contracts import UsageError
-from . import storefs
-from .fsutil import clean_temp_files, write_atomic
+from .atomic_write import clean_temp_files, disk_full, write_atomic
 
 __all__ = ["CheckpointError", "clean_temp_files", "load", "load_latest_good", "path_for", "previous", "save_atomic"]
 
@@ -45,7 +44,7 @@ def previous(path: Path) -> Path:
 
 
 def save_atomic(obj: dict[str, Any], path: Path, keep_previous: bool = True) -> None:
-    """Write obj to path atomically (engine.fsutil). The old file becomes `<kind>.prev.pt` only once
+    """Write obj to path atomically (engine.atomic_write). The old file becomes `<kind>.prev.pt` only once
     the new one is complete, so a good checkpoint always exists."""
     path = Path(path)
 
@@ -57,7 +56,7 @@ def save_atomic(obj: dict[str, Any], path: Path, keep_previous: bool = True) -> 
     try:
         write_atomic(path, lambda f: torch.save(obj, f), before_rename)
     except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as a RuntimeError
-        if storefs.disk_full(exc, path.parent):
+        if disk_full(exc, path.parent):
             raise CheckpointError(f"cannot write checkpoint {path}: the disk is full at {path.parent} "
                                   "(No space left on device)") from None
         if not isinstance(exc, OSError):

@@ -26,7 +26,7 @@ from .augment import normalization, to_float
 from .contracts import CalibrationResult, TTAResult, UsageError
 from .data import Dataset, load_dataset
 from .evaluate import evaluate
-from .fsutil import write_atomic, write_text_atomic
+from .atomic_write import write_atomic, write_text_atomic
 from .models import build_model
 from .passes import load_weights
 from .store import Run

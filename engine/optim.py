@@ -10,7 +10,7 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
 from .contracts import UsageError
-from .optim_recipe import group_factors, recipe_groups
+from .optim_groups import group_factors, lr_scaled_groups
 from .spec import AdamSpec, AdamWSpec, RMSpropSpec, RunSpec, ScheduleSpec, SGDSpec
 
 
@@ -76,7 +76,7 @@ def param_groups(model: nn.Module, optim: SGDSpec | AdamWSpec | AdamSpec | RMSpr
 
 def build_optimizer(model: nn.Module, spec: RunSpec) -> torch.optim.Optimizer:
     o = spec.optim
-    groups = recipe_groups(param_groups(model, o), model, spec)  # BN/bias LR, whitening bias (issue 18)
+    groups = lr_scaled_groups(param_groups(model, o), model, spec)  # BN/bias LR, whitening bias (issue 18)
     # fused kernels skip a step on the device when `found_inf` is set: no host sync for the
     # non-finite guard (see engine/train/step.py); RMSprop has no fused kernel and uses foreach
     fused = {"fused": True}

@@ -17,7 +17,7 @@ from .data import Dataset, DeviceLoader, load_dataset
 from .evaluate import EvalResult, evaluate
 from .models import build_model
 from .optim import build_optimizer, build_scheduler, freeze_unlisted
-from .recipe import prepare_from_data, training_augment
+from .init_from_data import init_from_data, training_augment
 from .runtime.device import resolve_amp
 from .runtime.distributed import DistContext, ShardedLoader, convert_sync_bn, device_for, rank_seed, wrap_model
 from .spec import RunSpec
@@ -110,7 +110,7 @@ def build(spec: RunSpec, dist: DistContext | None = None, *, sync_bn: bool = Fal
         model = model.to(memory_format=torch.channels_last)
     freeze_unlisted(model, spec.optim)  # before DDP wraps it: DDP only reduces what trains
     augment = Augmenter(training_augment(spec.augment), *normalization(spec.augment, d.mean, d.std))
-    prepare_from_data(model, loader, augment, spec)  # issue 18: whitening stem from the data, alternating flip
+    init_from_data(model, loader, augment, spec)  # issue 18: whitening stem from the data, alternating flip
     ddp = None
     if dist.active:
         if sync_bn or t.sync_bn:

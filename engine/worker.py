@@ -28,7 +28,7 @@ import time
 import traceback
 from pathlib import Path
 
-from . import storefs
+from . import atomic_write
 from .contracts import UsageError
 from .launch import SYNC_BN_ENV
 from .phases import COMPILING, FIRST_STEP, IMPORTING, Phases
@@ -121,7 +121,7 @@ def _record_failure(writer: Run | None, exc: Exception, prefix: str, step: int) 
     traceback.print_exc()
     usage = isinstance(exc, (UsageError, SpecError))
     message = str(exc) if usage else f"{type(exc).__name__}: {exc}"
-    if writer is not None and not usage and storefs.disk_full(exc, writer.path):
+    if writer is not None and not usage and atomic_write.disk_full(exc, writer.path):
         usage, message = True, f"the disk is full at {writer.path} ({exc}); free some space, then `cockpit resume`"
     if writer is not None:
         try:

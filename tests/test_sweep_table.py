@@ -60,7 +60,7 @@ def test_table_is_mean_std_best_seed_convergence_and_states(tmp_path):
 
 
 def test_cockpit_report_on_a_sweeps_name_reports_the_sweep(runs_dir):
-    from engine.fsutil import write_text_atomic
+    from engine.atomic_write import write_text_atomic
     from engine.sweep.config import sweep_json
 
     from .conftest import cockpit

@@ -9,7 +9,7 @@ from textual.widgets import DataTable
 
 from cockpit.tui.messages import RunChosen
 from cockpit.tui.screens.sweep import SweepScreen, progress
-from engine.fsutil import write_text_atomic
+from engine.atomic_write import write_text_atomic
 from engine.sweep.config import SweepFile, sweep_json
 from engine.sweep.table import SWEEP_JSON, TrialRow
 

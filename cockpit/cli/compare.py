@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from cockpit.report.compare import compare_runs
-from engine.fsutil import write_text_atomic
+from engine.atomic_write import write_text_atomic
 from engine.store import Run, StoreError, resolve_run
 
 from .complete import complete_run

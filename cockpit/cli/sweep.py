@@ -26,7 +26,7 @@ from typer.core import TyperGroup
 from cockpit.core.presets import find_preset, preset_dirs
 from cockpit.core.sweeps import TrialLauncher, plan_slots
 from engine.contracts import UsageError
-from engine.fsutil import write_text_atomic
+from engine.atomic_write import write_text_atomic
 from engine.sweep.table import SWEEP_JSON, SweepTable, sweep_table
 
 from .complete import complete_sweep

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import __version__
-from engine.fsutil import write_text_atomic
+from engine.atomic_write import write_text_atomic
 
 from .form_fields import Field, Group
 from .presets import DEFAULT_PRESET, find_preset

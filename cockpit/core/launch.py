@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine import storefs
+from engine.atomic_write import describe
 from engine.launch import spawn, split_endpoint
 from engine.spec import RunSpec
 from engine.store import Run, StoreError
@@ -66,7 +66,7 @@ def start_worker(run: Run, layout: Layout | None = None) -> subprocess.Popen:
             return spawn(run)
         return spawn(run, nproc_per_node=layout.nproc_per_node, nnodes=layout.nnodes, rdzv_endpoint=layout.rdzv_endpoint)
     except (OSError, sqlite3.Error) as exc:
-        raise StoreError(abandon(run, f"cannot start the worker of {run.run_id}: {storefs.describe(exc, run.path)}")) from None
+        raise StoreError(abandon(run, f"cannot start the worker of {run.run_id}: {describe(exc, run.path)}")) from None
 
 
 def abandon(run: Run, why: str) -> str:

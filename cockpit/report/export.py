@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from engine.fsutil import write_text_atomic
+from engine.atomic_write import write_text_atomic
 from engine.store import Run
 
 from .summary import summarize

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.fsutil import write_text_atomic
+from engine.atomic_write import write_text_atomic
 from engine.sweep.table import ConfigRow, SweepTable
 
 SWEEP_FORMATS = ("html", "md", "json")

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..fsutil import write_atomic
+from ..atomic_write import write_atomic
 from .common import DataError, Progress, report_progress
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm"})
@@ -154,7 +154,7 @@ def _read_cache(root: Path, fp: str):
 
 
 def _write_cache(root: Path, fp: str, blob: dict) -> Path | None:
-    """Atomically write the cache (engine.fsutil) into the first writable place."""
+    """Atomically write the cache (engine.atomic_write) into the first writable place."""
     for d in folder_cache_dirs(root):
         final = d / _cache_name(fp)
         try:

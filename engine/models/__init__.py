@@ -11,7 +11,7 @@ from torch import nn
 
 from .efficientnet import VARIANTS as EFFICIENTNETS
 from .efficientnet import efficientnet
-from .recipe import apply_recipe
+from .options import apply_model_options
 from .resnet import resnet18, resnet34, resnet50
 from .small import fastnet, tiny
 from .zoo import PREFIX as TORCHVISION_PREFIX
@@ -36,7 +36,7 @@ def build_model(spec: ModelSpec, num_classes: int, image_size: int = 32) -> nn.M
     """The spec's architecture for `num_classes`. `stem`, `se` and `se_reduction` apply to ResNets only,
     `block_channels` to fastnet."""
     if spec.name.startswith(TORCHVISION_PREFIX):
-        return apply_recipe(torchvision_model(spec.name.removeprefix(TORCHVISION_PREFIX), num_classes, image_size), spec)
+        return apply_model_options(torchvision_model(spec.name.removeprefix(TORCHVISION_PREFIX), num_classes, image_size), spec)
     factory = MODELS.get(spec.name)
     if factory is None:
         raise ValueError(f"unknown model {spec.name!r}; valid: {', '.join(MODELS)}")
@@ -46,4 +46,4 @@ def build_model(spec: ModelSpec, num_classes: int, image_size: int = 32) -> nn.M
                     se_reduction=spec.se_reduction)
     if spec.name == "fastnet":
         opts.update(block_channels=tuple(spec.block_channels))
-    return apply_recipe(factory(num_classes, **opts), spec)  # whitening, init, BatchNorm (issue 18)
+    return apply_model_options(factory(num_classes, **opts), spec)  # whitening, init, BatchNorm (issue 18)

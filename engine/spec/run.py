@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from .recipe_checks import recipe_problems
+from .stem_checks import stem_problems
 from .sections import (
     MAX_SYNTHETIC_BYTES,
     TORCHVISION_PREFIX,
@@ -48,7 +48,7 @@ class RunSpec(Section):
     def _cross_checks(self) -> RunSpec:
         # one "dotted.path: message" line per problem; `validate` files each under its path
         problems = [*_data_problems(self.data), *_model_problems(self.model), *_schedule_problems(self),
-                    *_finishing_problems(self), *_guide_problems(self), *recipe_problems(self)]
+                    *_finishing_problems(self), *_guide_problems(self), *stem_problems(self)]
         if problems:
             raise ValueError("\n".join(f"{where}: {msg}" for where, msg in problems))
         return self

@@ -163,7 +163,7 @@ class ModelSpec(Section):
     se: bool = Field(False, description="Squeeze-and-excitation block in every residual block.")
     se_reduction: int = Field(16, ge=1, le=256, description="SE bottleneck reduction ratio.")
     width: FiniteFloat = Field(1.0, gt=0, le=8, description="Channel width multiplier.")
-    # issue 18: airbench's stem, init and BatchNorm (engine/models/recipe.py), for every model
+    # issue 18: airbench's stem, init and BatchNorm (engine/models/options.py), for every model
     whiten: int = Field(
         0, ge=0, le=4, description="Whitening stem: a frozen k x k conv (k = this; airbench94: 2) from the training "
                                    "patches' covariance eigenvectors, 2*3*k*k channels and a GELU, in front of the model "

@@ -15,7 +15,7 @@ import torch
 
 from cockpit.core.launch import start_worker
 from engine import checkpoint as ckpt
-from engine import launch, storefs
+from engine import atomic_write, launch
 from engine.spec import RunSpec
 from engine.store import NEVER_STARTED, Run, StoreError
 
@@ -81,7 +81,7 @@ def test_enospc_from_a_checkpoint_write_names_the_full_disk(tmp_path, monkeypatc
         raise RuntimeError("[enforce fail at inline_container.cc:778] . unexpected pos 128960 vs 128848")
 
     monkeypatch.setattr(torch, "save", short_write)
-    monkeypatch.setattr(storefs, "LOW_SPACE", 1 << 62)  # every disk is nearly full now
+    monkeypatch.setattr(atomic_write, "LOW_SPACE", 1 << 62)  # every disk is nearly full now
     with pytest.raises(ckpt.CheckpointError, match="the disk is full at"):
         ckpt.save_atomic({"step": 1}, tmp_path / "last.pt")
     assert list(tmp_path.iterdir()) == []

@@ -252,10 +252,10 @@ def test_eight_cli_launches_at_once_all_run_with_distinct_ids(runs_dir):
 
 
 def test_an_id_taken_between_the_guess_and_the_rename_moves_to_the_next(tmp_path, monkeypatch):
-    from engine import storefs
+    from engine.store import layout
 
     first = Run.create(tmp_path, RunSpec(name="race"))
-    monkeypatch.setattr(storefs, "free_id", lambda base, runs_dir, _taken=[first.run_id]:
+    monkeypatch.setattr(layout, "free_id", lambda base, runs_dir, _taken=[first.run_id]:
                         _taken.pop() if _taken else f"{base}-7")  # the first guess is already taken
     second = Run.create(tmp_path, RunSpec(name="race"))
     assert second.run_id.endswith("-7") and second.meta()["run_id"] == second.run_id

@@ -13,7 +13,7 @@ from textual.widgets import TabbedContent
 from cockpit.core.editor_start import EditorStart
 from cockpit.core.form_fields import get_path
 from cockpit.core.presets import list_presets
-from engine.fsutil import write_text_atomic
+from engine.atomic_write import write_text_atomic
 from engine.store import Run, StoreError, iter_runs
 
 from ..messages import RunStarted

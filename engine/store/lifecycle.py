@@ -9,8 +9,8 @@ import sqlite3
 import time
 from typing import Any, Callable
 
-from .store_db import RunDB
-from .storefs import pid_alive
+from .db import RunDB
+from .process import pid_alive
 
 STATES = ("created", "running", "paused", "finished", "stopped", "failed", "crashed")
 ACTIVE_STATES = ("created", "running", "paused")

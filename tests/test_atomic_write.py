@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.fsutil import clean_temp_files, write_atomic, write_text_atomic
+from engine.atomic_write import clean_temp_files, write_atomic, write_text_atomic
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path):

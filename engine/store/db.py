@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from . import storefs
-from .errors import UsageError
+from . import layout
+from ..errors import UsageError
 
 SCHEMA_VERSION = 1
 
@@ -43,15 +43,15 @@ def connect(db_path: Path, readonly: bool = False) -> sqlite3.Connection:
     """A connection to run.db; `readonly` opens it with SQLite's mode=ro (works on a store this
     process cannot write, and can never change it). Nothing here writes: a read-only store opens."""
     if readonly:
-        con = _open(storefs.readonly_uri(db_path, immutable=False), uri=True)
+        con = _open(layout.readonly_uri(db_path, immutable=False), uri=True)
         try:
             con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
         except sqlite3.OperationalError:
             # a WAL store without its -shm file, in a folder this process cannot create it in
             con.close()
-            if storefs.writable(Path(db_path).parent):
+            if layout.writable(Path(db_path).parent):
                 raise
-            con = _open(storefs.readonly_uri(db_path, immutable=True), uri=True)
+            con = _open(layout.readonly_uri(db_path, immutable=True), uri=True)
         return con
     con = _open(db_path)
     # WAL + NORMAL: a commit survives a crash of any process (nothing lost on kill -9); only a power
@@ -100,3 +100,19 @@ class RunDB:
             con.execute("ROLLBACK")
             raise
         con.execute("COMMIT")
+
+
+def damage(exc: BaseException, db_path: Path) -> str:
+    """Why a run.db could not be read, in words a user can act on."""
+    try:
+        size = db_path.stat().st_size
+    except OSError as err:
+        return f"cannot be read ({err.strerror or err})"
+    if size == 0:
+        return "is empty (0 bytes): not a run store"
+    text = str(exc)
+    if "no such table" in text:
+        return f"is not a run store ({text})"
+    if isinstance(exc, ValueError):
+        return f"holds meta values that are not JSON ({text})"
+    return f"is damaged ({text})"

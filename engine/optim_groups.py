@@ -1,4 +1,4 @@
-"""airbench's optimizer side (issue 18): BatchNorm and bias parameters at `optim.bn_bias_lr_mult`
+"""Parameter groups whose LR is scaled (airbench's optimizer side): BatchNorm and bias parameters at `optim.bn_bias_lr_mult`
 times the LR (their weight decay divided by it, so the decay per step stays the same), and the
 whitening stem's bias in its own group whose LR is 0 after `model.whiten_bias_epochs`.
 
@@ -17,7 +17,7 @@ from .spec import RunSpec
 Factor = Callable[[int], float]
 
 
-def recipe_groups(groups: list[dict], model: nn.Module, spec: RunSpec) -> list[dict]:
+def lr_scaled_groups(groups: list[dict], model: nn.Module, spec: RunSpec) -> list[dict]:
     """`groups` from `param_groups`, with the whitening bias split off and the BN/bias groups scaled."""
     whiten = {id(p) for layer in whitening_layers(model) for p in layer.parameters() if p.requires_grad}
     mult, lr = spec.optim.bn_bias_lr_mult, spec.optim.lr

@@ -1,23 +1,18 @@
-"""The run store's edges on the filesystem: claiming a run id atomically (rename or retry), opening a store this
-process cannot write, telling a dead launch's leftovers from a live one's (`pid_alive`), and saying in one
-line why a run.db cannot be used (damaged, full disk).
-
-Kept apart from engine/store.py, which is about what a run holds; this module is about where it
-lives and what the disk does to it.
-"""
+"""Where a run lives on disk: claiming a run id atomically (rename or retry), the scratch folders
+of launches that died mid-creation, and opening a store this process cannot write."""
 
 from __future__ import annotations
 
 import errno
 import os
-import sqlite3
 import secrets
 import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-LOW_SPACE = 1 << 20  # bytes free below which a vague write error is read as a full disk
+from .process import pid_alive
+
 MAX_CLAIMS = 1000  # renames tried before giving up (each lost race moves to the next id)
 
 
@@ -77,21 +72,6 @@ def clean_stale(runs_dir: Path) -> list[Path]:
     return stale
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether process `pid` on this host still runs (a zombie, exited but not yet reaped, is gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def writable(path: Path) -> bool:
     """Whether this process can write the run dir and its run.db (False on a read-only mount, a
     chmod a-w copy for a non-root user, a colleague's runs dir)."""
@@ -103,44 +83,3 @@ def readonly_uri(db_path: Path, immutable: bool) -> str:
     """SQLite URI that can never change the file; `immutable` also skips the -shm/-wal files, for
     a WAL store in a folder nobody may create them in (an archive on a read-only mount)."""
     return f"file:{Path(db_path).resolve().as_posix()}?mode=ro" + ("&immutable=1" if immutable else "")
-
-
-def disk_full(exc: BaseException, where: Path | None = None) -> bool:
-    """Whether an error is the disk (or a quota) being full: ENOSPC/EDQUOT, SQLITE_FULL, or an
-    error that says less (SQLite's "disk I/O error", torch.save's "unexpected pos") while the
-    filesystem at `where` has almost no space left."""
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    if isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc):
-        return True
-    if where is None or not isinstance(exc, (OSError, sqlite3.Error, RuntimeError)):
-        return False
-    try:
-        return shutil.disk_usage(where).free < LOW_SPACE
-    except OSError:
-        return False
-
-
-def describe(exc: BaseException, where: Path) -> str:
-    """One line for an error from the disk or SQLite: what happened, and where."""
-    if disk_full(exc, where):
-        return f"the disk is full at {where} (free some space and try again)"
-    if isinstance(exc, OSError):
-        return f"{exc.strerror or exc} ({where})"
-    return f"{exc} ({where})"
-
-
-def damage(exc: BaseException, db_path: Path) -> str:
-    """Why a run.db could not be read, in words a user can act on."""
-    try:
-        size = db_path.stat().st_size
-    except OSError as err:
-        return f"cannot be read ({err.strerror or err})"
-    if size == 0:
-        return "is empty (0 bytes): not a run store"
-    text = str(exc)
-    if "no such table" in text:
-        return f"is not a run store ({text})"
-    if isinstance(exc, ValueError):
-        return f"holds meta values that are not JSON ({text})"
-    return f"is damaged ({text})"

@@ -12,11 +12,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from .store_db import RunDB
-from .store_lifecycle import ACTIVE_STATES
+from .db import RunDB
+from .lifecycle import ACTIVE_STATES
 
 if TYPE_CHECKING:
-    from .contracts import Command, ResultModel
+    from ..contracts import Command, ResultModel
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class RunCommands(RunDB):
         """Queue a command for the worker; validated at the door (CommandError says what is wrong).
 
         `command` is a typed `Command`, or a kind whose `args` are validated into one."""
-        from .contracts import command_args, parse_command
+        from ..contracts import command_args, parse_command
 
         if isinstance(command, str):
             command = parse_command(command, args)
@@ -65,7 +65,7 @@ class RunCommands(RunDB):
     def pending_commands(self) -> list[PendingCommand]:
         """Commands not yet acknowledged, oldest first. A row that does not validate (a damaged
         table, an old client) comes back with `command` None and `error` saying why."""
-        from .contracts import CommandError, parse_command
+        from ..contracts import CommandError, parse_command
 
         rows = self.con.execute("SELECT id, kind, args FROM commands WHERE status = 'pending' ORDER BY id")
         out = []
@@ -103,7 +103,7 @@ class RunCommands(RunDB):
 
     def add_result(self, result: ResultModel, *, step: int = 0, checkpoint: str = "") -> None:
         """Store a typed result (its kind is the model's)."""
-        from .contracts import ResultModel
+        from ..contracts import ResultModel
 
         if not isinstance(result, ResultModel) or not result.KIND:
             raise TypeError(f"add_result takes a result model from engine.contracts, not {type(result).__name__}")
@@ -116,7 +116,7 @@ class RunCommands(RunDB):
     def results(self, kind: str | None = None, after_id: int = 0) -> list[StoredResult]:
         """Stored results (of one kind), oldest first, validated into their models; a row that does
         not validate (a damaged table, a kind this version does not know) is left out."""
-        from .contracts import parse_result
+        from ..contracts import parse_result
 
         sql, args = "SELECT * FROM results WHERE id > ?", (after_id,)
         if kind:

@@ -1,18 +1,6 @@
-"""The run store: `runs/<run-id>/`, the single source of truth for a run.
-
-    spec.toml      the resolved spec, exactly what ran
-    run.db         SQLite in WAL mode: meta, metrics, events, commands, results
-    checkpoints/   last.pt, best.pt, swa.pt (written atomically)
-    worker.log     the worker's own output
-
-The worker is the only writer of metrics, events and results; clients (TUI, CLI, reports) read
-rows by rowid and write commands, which the worker acknowledges. Every connection sets a busy
-timeout, so a reader never crashes or blocks the writer for long.
-
-This module makes runs and finds them; a run's parts live beside it: store_db (run.db, connections,
-transactions), store_series (metrics), store_lifecycle (meta, state, events), store_commands
-(commands and results), storefs (where a run lives on disk).
-"""
+"""Making runs and finding them: a run's id claimed atomically, its folder, its spec, and the
+runs dir listed, resolved and reaped. What a run holds is read and written through its parts
+(db, metrics, lifecycle, commands), which `Run` combines."""
 
 from __future__ import annotations
 
@@ -25,19 +13,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from . import storefs
-from .store_commands import PendingCommand, RunCommands, StoredResult
-from .store_db import SCHEMA, SCHEMA_VERSION, RunDB, StoreError, connect
-from .store_lifecycle import ACTIVE_STATES, NEVER_STARTED, NEVER_STARTED_S, STATES, WORKER_GONE, RunLifecycle
-from .store_series import Metric, RunSeries
-from .storefs import pid_alive
+from ..atomic_write import describe
+from . import layout
+from .commands import RunCommands
+from .db import SCHEMA, SCHEMA_VERSION, RunDB, StoreError, connect, damage
+from .lifecycle import ACTIVE_STATES, RunLifecycle
+from .metrics import RunSeries
 
 if TYPE_CHECKING:  # the spec's models are loaded where a spec is read or written, not to list runs
-    from .spec import RunSpec
-
-__all__ = ["ACTIVE_STATES", "NEVER_STARTED", "NEVER_STARTED_S", "RUNS_ENV", "SCHEMA_VERSION", "STATES", "WORKER_GONE",
-           "Metric", "PendingCommand", "Run", "StoreError", "StoredResult", "connect", "default_runs_dir", "iter_runs",
-           "list_run_dirs", "new_run_id", "pid_alive", "reap_dead_runs", "resolve_run"]
+    from ..spec import RunSpec
 
 RUNS_ENV = "COCKPIT_RUNS"
 
@@ -48,14 +32,14 @@ def default_runs_dir() -> Path:
 
 def new_run_id(name: str, runs_dir: Path, now: datetime | None = None) -> str:
     """The id a run would get now: 20261127-231900-sgd_cosine (with -2, -3 on a clash). Only a
-    guess: `Run.create` claims its id atomically (engine/storefs.py)."""
-    return storefs.free_id(storefs.id_base(name, now), runs_dir)
+    guess: `Run.create` claims its id atomically (engine/layout.py)."""
+    return layout.free_id(layout.id_base(name, now), runs_dir)
 
 
 class Run(RunCommands, RunLifecycle, RunSeries, RunDB):
     """One run directory and its database: made here (`create`), with its spec and paths; what it
-    holds is read and written through its parts (engine/store_*.py: metrics, meta and events,
-    commands and results, the connection)."""
+    holds is read and written through its parts (engine/store/: metrics, meta and events, commands and
+    results, the connection)."""
 
     def __init__(self, path: Path, readonly: bool = False):
         self.path = Path(path)
@@ -63,7 +47,7 @@ class Run(RunCommands, RunLifecycle, RunSeries, RunDB):
         if not self.db_path.is_file():
             raise StoreError(f"{self.path} is not a run directory (no run.db)")
         # readers that only read open run.db read-only, and so does anyone on a store they cannot write
-        self.readonly = readonly or not storefs.writable(self.path)
+        self.readonly = readonly or not layout.writable(self.path)
         self._con: sqlite3.Connection | None = None
 
     # -- creation ---------------------------------------------------------------------------
@@ -78,23 +62,23 @@ class Run(RunCommands, RunLifecycle, RunSeries, RunDB):
             raise StoreError(f"cannot create runs dir {runs_dir}: {exc.strerror or exc}") from None
         if not os.access(runs_dir, os.W_OK):
             raise StoreError(f"runs dir {runs_dir} is not writable")
-        storefs.clean_stale(runs_dir)  # what launches killed mid-creation left
-        base = storefs.id_base(spec.name)
-        run_id, tmp = storefs.free_id(base, runs_dir), None
+        layout.clean_stale(runs_dir)  # what launches killed mid-creation left
+        base = layout.id_base(spec.name)
+        run_id, tmp = layout.free_id(base, runs_dir), None
         try:
-            tmp = storefs.scratch_dir(runs_dir, spec.name)
+            tmp = layout.scratch_dir(runs_dir, spec.name)
             cls._build(tmp, run_id, spec, preset)
-            run_id = storefs.place(tmp, runs_dir, run_id, base, lambda rid: cls._relabel(tmp, rid, spec))
+            run_id = layout.place(tmp, runs_dir, run_id, base, lambda rid: cls._relabel(tmp, rid, spec))
         except (OSError, sqlite3.Error) as exc:
             if tmp is not None:
                 _rmtree(tmp)
-            raise StoreError(f"cannot create a run in {runs_dir}: {storefs.describe(exc, runs_dir)}") from None
+            raise StoreError(f"cannot create a run in {runs_dir}: {describe(exc, runs_dir)}") from None
         return cls(runs_dir / run_id)
 
     @staticmethod
     def _build(tmp: Path, run_id: str, spec: RunSpec, preset: str) -> None:
         """spec.toml, checkpoints/ and an initialised run.db in `tmp`."""
-        from .spec import dump_spec
+        from ..spec import dump_spec
 
         (tmp / "checkpoints").mkdir()
         (tmp / "spec.toml").write_text(dump_spec(spec, f"run {run_id}, resolved spec"), encoding="utf-8")
@@ -113,7 +97,7 @@ class Run(RunCommands, RunLifecycle, RunSeries, RunDB):
     @staticmethod
     def _relabel(tmp: Path, run_id: str, spec: RunSpec) -> None:
         """Give a run being made another id (another launch took the first one)."""
-        from .spec import dump_spec
+        from ..spec import dump_spec
 
         (tmp / "spec.toml").write_text(dump_spec(spec, f"run {run_id}, resolved spec"), encoding="utf-8")
         con = connect(tmp / "run.db")
@@ -129,7 +113,7 @@ class Run(RunCommands, RunLifecycle, RunSeries, RunDB):
             self.meta()
         except (sqlite3.Error, ValueError) as exc:
             self.close()
-            raise StoreError(f"{self.db_path} {storefs.damage(exc, self.db_path)}") from None
+            raise StoreError(f"{self.db_path} {damage(exc, self.db_path)}") from None
         return self
 
     # -- the run's files -------------------------------------------------------------------
@@ -140,7 +124,7 @@ class Run(RunCommands, RunLifecycle, RunSeries, RunDB):
 
     def spec(self) -> RunSpec:
         """The spec the run was made with; StoreError (one line) when spec.toml is gone or unreadable."""
-        from .spec import parse_spec_text, parse_toml
+        from ..spec import parse_spec_text, parse_toml
 
         p = self.path / "spec.toml"
         try:

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from .store_db import RunDB
+from .db import RunDB
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
-"""airbench's techniques where a run is built (issue 18): the whitening stem initialised from the
-training images, and the alternating flip done by the loader (the random flip is then off).
+"""What a run initialises from its training data once it is built: the whitening stem's filters (as
+airbench94's `init_whitening_conv`), and the alternating flip done by the loader (the random flip is then off).
 
-The model-side options live in engine/models/recipe.py, the optimizer side in engine/optim_recipe.py,
+The model-side options live in engine/models/options.py, the optimizer side in engine/optim_groups.py,
 lookahead in engine/train/lookahead.py, the weighted TTA views in engine/evaluate.py."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def training_augment(spec: AugmentSpec) -> AugmentSpec:
     return spec.model_copy(update={"flip": 0.0}) if spec.alternate_flip else spec
 
 
-def prepare_from_data(model: torch.nn.Module, loader: DeviceLoader, augment: Augmenter, spec: RunSpec) -> None:
+def init_from_data(model: torch.nn.Module, loader: DeviceLoader, augment: Augmenter, spec: RunSpec) -> None:
     """Before the DDP wrap: whitening filters from the (normalized) training images, and the loader's
     alternating flip. Every rank computes the same filters from the same images."""
     if spec.augment.alternate_flip:

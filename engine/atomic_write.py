@@ -1,16 +1,22 @@
 """Atomic file writes: a temp file in the same folder, fsynced, then renamed over the target.
 
 A reader sees the old file or the new one, never half of one; a crash leaves at most a temp file
-named `.NAME.tmp-PID`, which `clean_temp_files` removes. Torch-free, so the cockpit can use it too.
+named `.NAME.tmp-PID`, which `clean_temp_files` removes. When a write fails, `disk_full` and
+`describe` say whether the disk was full and what happened, in one line. Torch-free, so the cockpit
+can use it too.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
+import sqlite3
 from pathlib import Path
 from typing import BinaryIO, Callable
 
 TEMP_GLOB = ".*.tmp-*"
+LOW_SPACE = 1 << 20  # bytes free below which a vague write error is read as a full disk
 
 
 def temp_path(path: Path) -> Path:
@@ -62,3 +68,28 @@ def clean_temp_files(folder: Path | str) -> list[Path]:
     for p in stale:
         p.unlink(missing_ok=True)
     return stale
+
+
+def disk_full(exc: BaseException, where: Path | None = None) -> bool:
+    """Whether an error is the disk (or a quota) being full: ENOSPC/EDQUOT, SQLITE_FULL, or an
+    error that says less (SQLite's "disk I/O error", torch.save's "unexpected pos") while the
+    filesystem at `where` has almost no space left."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc):
+        return True
+    if where is None or not isinstance(exc, (OSError, sqlite3.Error, RuntimeError)):
+        return False
+    try:
+        return shutil.disk_usage(where).free < LOW_SPACE
+    except OSError:
+        return False
+
+
+def describe(exc: BaseException, where: Path) -> str:
+    """One line for an error from the disk or SQLite: what happened, and where."""
+    if disk_full(exc, where):
+        return f"the disk is full at {where} (free some space and try again)"
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc} ({where})"
+    return f"{exc} ({where})"

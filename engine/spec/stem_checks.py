@@ -1,4 +1,4 @@
-"""Checks of airbench's options (issue 18) that depend on other fields."""
+"""Checks that the whitening stem leaves a usable input (they depend on the image size and the model)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 MIN_SIDE = 8  # every model takes any input side >= 8
 
 
-def recipe_problems(spec: RunSpec) -> list[tuple[str, str]]:
+def stem_problems(spec: RunSpec) -> list[tuple[str, str]]:
     """A k x k whitening stem (no padding) takes k - 1 pixels off each side of the image, and its
     stride divides the rest: what is left must still be a usable input."""
     k, stride, d = spec.model.whiten, spec.model.whiten_stride, spec.data

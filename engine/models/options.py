@@ -13,7 +13,7 @@ from .whitening import WhiteningConv, add_whitening
 if TYPE_CHECKING:
     from engine.spec import ModelSpec
 
-__all__ = ["apply_recipe", "dirac_init"]
+__all__ = ["apply_model_options", "dirac_init"]
 
 
 def dirac_init(model: nn.Module) -> None:
@@ -27,7 +27,7 @@ def dirac_init(model: nn.Module) -> None:
                 nn.init.zeros_(m.bias)
 
 
-def apply_recipe(model: nn.Module, spec: ModelSpec) -> nn.Module:
+def apply_model_options(model: nn.Module, spec: ModelSpec) -> nn.Module:
     """The spec's whitening stem, init and BatchNorm options on `model` (a no-op at the defaults)."""
     if spec.whiten:
         model = add_whitening(model, spec.whiten, spec.whiten_stride)
