@@ -155,7 +155,7 @@ def calibrate(val_logits: torch.Tensor, val_targets: torch.Tensor, test_logits: 
 # ------------------------------------------------------------------------------------------ TTA
 
 TTA_VIEWS = ("identity", "flip", "translate", "airbench")
-# airbench's tta_level 2 (issue 18): half on the image and its mirror, half on both shifted 1 px along each
+# airbench's tta_level 2: half on the image and its mirror, half on both shifted 1 px along each
 # diagonal; its six weights sum to 1, so the group counts as one view beside any others (weight 1 each)
 AIRBENCH_VIEWS = {"airbench": (0, 0, False, 0.25), "airbench_flip": (0, 0, True, 0.25),
                   "airbench_dr1": (1, 1, False, 0.125), "airbench_dr1_flip": (1, 1, True, 0.125),

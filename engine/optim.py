@@ -76,7 +76,7 @@ def param_groups(model: nn.Module, optim: SGDSpec | AdamWSpec | AdamSpec | RMSpr
 
 def build_optimizer(model: nn.Module, spec: RunSpec) -> torch.optim.Optimizer:
     o = spec.optim
-    groups = lr_scaled_groups(param_groups(model, o), model, spec)  # BN/bias LR, whitening bias (issue 18)
+    groups = lr_scaled_groups(param_groups(model, o), model, spec)  # BN/bias LR, whitening bias
     # fused kernels skip a step on the device when `found_inf` is set: no host sync for the
     # non-finite guard (see engine/train/step.py); RMSprop has no fused kernel and uses foreach
     fused = {"fused": True}

@@ -88,7 +88,7 @@ def build(spec: RunSpec, dist: DistContext | None = None, *, sync_bn: bool = Fal
         torch.set_num_threads(t.threads)
     device = device_for(t.device, dist)
     amp_dtype, use_scaler = resolve_amp(t.amp, device)
-    if device.type == "cuda":  # issue 18: fixed shapes, so cuDNN's autotuner pays; each run's own peak memory
+    if device.type == "cuda":  # fixed shapes, so cuDNN's autotuner pays; each run's own peak memory
         torch.backends.cudnn.benchmark = True
         torch.cuda.reset_peak_memory_stats(device)
     seed_everything(t.seed)
@@ -110,7 +110,7 @@ def build(spec: RunSpec, dist: DistContext | None = None, *, sync_bn: bool = Fal
         model = model.to(memory_format=torch.channels_last)
     freeze_unlisted(model, spec.optim)  # before DDP wraps it: DDP only reduces what trains
     augment = Augmenter(training_augment(spec.augment), *normalization(spec.augment, d.mean, d.std))
-    init_from_data(model, loader, augment, spec)  # issue 18: whitening stem from the data, alternating flip
+    init_from_data(model, loader, augment, spec)  # whitening stem from the data, alternating flip
     ddp = None
     if dist.active:
         if sync_bn or t.sync_bn:

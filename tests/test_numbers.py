@@ -1,4 +1,4 @@
-"""Numbers you can trust (issue 19): each metric of the README's "What the engine measures" table
+"""Numbers you can trust: each metric of the README's "What the engine measures" table
 recomputed independently from the same tensors, through the real Trainer on CPU.
 
 The shadow: before each step, a deep copy of the model takes the same prepared batch in train mode;

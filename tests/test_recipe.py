@@ -1,4 +1,4 @@
-"""airbench's techniques as spec options (issue 18), each doing what it says on CPU: the whitening stem,
+"""airbench's techniques as spec options, each doing what it says on CPU: the whitening stem,
 dirac init and BatchNorm options, the BN/bias LR multiplier, lookahead, alternating flip, weighted TTA."""
 
 from __future__ import annotations

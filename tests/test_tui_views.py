@@ -1,4 +1,4 @@
-"""The cockpit's views beyond the editor and the dashboard's panels (issue 17): keys that say why
+"""The cockpit's views beyond the editor and the dashboard's panels: keys that say why
 they cannot act, finishing passes on a finished run, honest sparklines, full charts, the runs
 list's marks and actions, the comparison, the log view, the preset picker, notices instead of
 toasts, NO_COLOR focus, 80x24. Pilot on the real app over fixture stores; slow ones drive real

@@ -46,4 +46,4 @@ def build_model(spec: ModelSpec, num_classes: int, image_size: int = 32) -> nn.M
                     se_reduction=spec.se_reduction)
     if spec.name == "fastnet":
         opts.update(block_channels=tuple(spec.block_channels))
-    return apply_model_options(factory(num_classes, **opts), spec)  # whitening, init, BatchNorm (issue 18)
+    return apply_model_options(factory(num_classes, **opts), spec)  # whitening, init, BatchNorm

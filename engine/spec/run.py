@@ -110,7 +110,7 @@ def _finishing_problems(spec: RunSpec) -> list[tuple[str, str]]:
 
 
 def _guide_problems(spec: RunSpec) -> list[tuple[str, str]]:
-    """The options issue 15 added for the guide's recipes: fixed normalization, absolute per-layer LRs."""
+    """Options the guide's recipes need beyond the defaults: fixed normalization, absolute per-layer LRs."""
     out = []
     a, o = spec.augment, spec.optim
     if len(a.mean) != len(a.std) or len(a.mean) not in (0, 3):

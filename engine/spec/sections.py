@@ -51,7 +51,7 @@ class DataSpec(Section):
     synthetic_test: int = Field(512, ge=1, le=MAX_IMAGES, description="Synthetic source: number of test images.")
     synthetic_classes: int = Field(10, ge=2, le=1000, description="Synthetic source: number of classes.")
     image_size: int = Field(32, ge=8, le=512, description="Synthetic source: image side in pixels.")
-    # issue 15: the data's own seed, so runs that differ only in their init seed share their data
+    # the data's own seed, so runs that differ only in their init seed share their data
     seed: int = Field(
         0, ge=0, le=MAX_SEED,
         description="Seed for the validation split and the synthetic images (weights, order and augmentation use train.seed).")
@@ -122,14 +122,14 @@ class AugmentSpec(Section):
     rotation: FiniteFloat = Field(0.0, ge=0, le=180, description="RandomRotation: angle drawn from [-degrees, degrees]; 0 is off.")
     erasing: ErasingSpec = Field(default_factory=ErasingSpec, description="RandomErasing, applied after Normalize.")
     normalize: bool = Field(True, description="Normalize with the dataset's per-channel mean and std.")
-    # issue 15: the guide normalizes with fixed figures; empty lists keep the dataset's own statistics
+    # the guide normalizes with fixed figures; empty lists keep the dataset's own statistics
     mean: list[FiniteFloat] = Field(
         default_factory=list, max_length=3,
         description="Normalize with this per-channel mean (R, G, B in [0, 1]) instead of the dataset's; empty: the dataset's.")
     std: list[Annotated[FiniteFloat, Field(gt=0)]] = Field(
         default_factory=list, max_length=3,
         description="Normalize with this per-channel std instead of the dataset's; empty: the dataset's (set with mean).")
-    # issue 18: airbench's flip
+    # airbench's flip
     alternate_flip: bool = Field(
         False, description="Flip each image on alternate epochs (airbench; a seeded half of the images starts flipped) "
                            "instead of at random: `flip` is then not read.")
@@ -155,7 +155,7 @@ class ModelSpec(Section):
             "efficientnet_b0..b7 (torchvision's, stride-1 stem for 32x32), or torchvision:<name> for any "
             "torchvision classification model, adapted to small images."))
     stem: Literal["conv3x3", "3conv"] = Field("conv3x3", description="ResNet stem: one 3x3 conv, or the guide's three 3x3 convs.")
-    # issue 15: the guide's stem is 64-64-64 with a stride-2 first conv
+    # the guide's stem is 64-64-64 with a stride-2 first conv
     stem_channels: list[Annotated[int, Field(ge=1, le=1024)]] = Field(
         default_factory=lambda: [32, 32, 64], min_length=3, max_length=3,
         description="ResNet '3conv' stem: output channels of its three convs (scaled by model.width).")
@@ -163,7 +163,7 @@ class ModelSpec(Section):
     se: bool = Field(False, description="Squeeze-and-excitation block in every residual block.")
     se_reduction: int = Field(16, ge=1, le=256, description="SE bottleneck reduction ratio.")
     width: FiniteFloat = Field(1.0, gt=0, le=8, description="Channel width multiplier.")
-    # issue 18: airbench's stem, init and BatchNorm (engine/models/options.py), for every model
+    # airbench's stem, init and BatchNorm (engine/models/options.py), for every model
     whiten: int = Field(
         0, ge=0, le=4, description="Whitening stem: a frozen k x k conv (k = this; airbench94: 2) from the training "
                                    "patches' covariance eigenvectors, 2*3*k*k channels and a GELU, in front of the model "
@@ -203,13 +203,13 @@ class _OptimBase(Section):
         description="Per-layer LR multipliers by parameter-name prefix, e.g. {stem = 0.1, fc = 2.0}; each becomes a param group.",
     )
 
-    # issue 15: the guide gives per-layer LRs as absolute values and leaves some parameters out
+    # the guide gives per-layer LRs as absolute values and leaves some parameters out
     layer_lr_mode: Literal["multiplier", "absolute"] = Field(
         "multiplier", description="layer_lr values: multipliers of optim.lr, or learning rates themselves.")
     unlisted: Literal["train", "freeze"] = Field(
         "train", description="Parameters no layer_lr prefix names: train at optim.lr, or freeze them (left out of the "
                              "optimizer, as the guide's per-layer groups leave out fc and the stem's BN).")
-    # issue 18: airbench's bias_scaler
+    # airbench's bias_scaler
     bn_bias_lr_mult: FiniteFloat = Field(
         1.0, gt=0, le=1000, description="LR multiplier for BatchNorm and bias parameters (airbench94: 64); their weight "
                                         "decay is divided by it, so the decay per step stays the same.")
@@ -306,7 +306,7 @@ class TrainSpec(Section):
     sync_bn: bool = Field(
         False, description="Under several processes (--nproc-per-node/--nnodes > 1): SyncBatchNorm (CUDA only)."
     )
-    # issue 18: airbench's lookahead (engine/train/lookahead.py)
+    # airbench's lookahead (engine/train/lookahead.py)
     lookahead_every: int = Field(
         0, ge=0, le=MAX_STEPS, description="Lookahead: every this many steps the weights and BN statistics move to an "
                                            "EMA of themselves, and the run ends on the EMA (airbench94: 5); 0 is off.")
@@ -331,7 +331,7 @@ class SwaSpec(Section):
 class EvaluateSpec(Section):
     every: int = Field(1, ge=1, le=MAX_EPOCHS, description="Evaluate on the test (and validation) set every this many epochs.")
     tta: bool = Field(False, description="Run TTA evaluation at the end of training.")
-    # issue 18: 'airbench' is its weighted views
+    # 'airbench' is its weighted views
     tta_views: list[Literal["identity", "flip", "translate", "airbench"]] = Field(
         default_factory=lambda: ["identity", "flip"], max_length=8,
         description="Deterministic TTA views; 'airbench': its six weighted views (identity and flip at 1/4 each, both "

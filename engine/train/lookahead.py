@@ -1,4 +1,4 @@
-"""airbench's lookahead (issue 18): every `train.lookahead_every` steps the weights and BN statistics
+"""airbench's lookahead: every `train.lookahead_every` steps the weights and BN statistics
 move to an EMA of themselves, and the run ends on the EMA.
 
 At step s of S the EMA takes `1 - decay**every * (s/S)**3` of the live values (so it follows them

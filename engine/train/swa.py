@@ -30,7 +30,7 @@ class SWA:
         p, s = self.parts, self.parts.spec.swa
         self.model = AveragedModel(p.model)
         for g in p.optimizer.param_groups:  # a resumed run keeps an SWA LR that was set live
-            # BN/bias groups keep their scale (issue 18); the whitening bias, frozen by then, stays frozen
+            # BN/bias groups keep their scale; the whitening bias, frozen by then, stays frozen
             frozen = 0.0 if "freeze_after_epochs" in g else 1.0
             g.setdefault("swa_lr", s.lr * g.get("lr_mult", 1.0) * g.get("lr_scale", 1.0) * frozen)
         self.scheduler = SWALR(p.optimizer, swa_lr=[g["swa_lr"] for g in p.optimizer.param_groups],

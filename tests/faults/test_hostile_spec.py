@@ -1,6 +1,6 @@
 """Hostile values: whatever the spec accepts, the engine can use; everything else is a usage error (exit 2).
 
-Issue 14, items 6 and 7. Hypothesis draws specs that pass validation, with every value drawn from the
+Hypothesis draws specs that pass validation, with every value drawn from the
 whole range its field allows (only the sizes that cost time are kept small), and builds what the worker
 builds from them; the CLI answers the issue's hostile values with exit 2 and the dotted path.
 """
@@ -127,7 +127,7 @@ COMPOSITE = {
     "schedule.milestones": st.lists(st.floats(0, 1, exclude_min=True, exclude_max=True), max_size=4).map(sorted),
     "evaluate.tta_views": st.lists(st.sampled_from(["identity", "flip", "translate", "airbench"]), max_size=4),
     "model.name": st.sampled_from([*MODELS, "torchvision:resnet18", "torchvision:mobilenet_v3_small"]),
-    # issue 15: fixed normalization (empty: the dataset's), the 3conv stem's channels
+    # fixed normalization (empty: the dataset's), the 3conv stem's channels
     "augment.mean": st.one_of(st.just([]), st.lists(st.floats(-10, 10), min_size=3, max_size=3)),
     "augment.std": st.one_of(st.just([]), st.lists(st.floats(1e-3, 10), min_size=3, max_size=3)),
     "model.stem_channels": st.lists(st.integers(1, 96), min_size=3, max_size=3),
