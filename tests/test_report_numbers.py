@@ -1,4 +1,4 @@
-"""Reports and listings that say which model a number is about : the last
+"""Reports and listings that say which model a number is about: the last
 point survives downsampling, best.pt is chosen on validation (else the last epoch) and "best acc" is
 its test accuracy, every finishing row names its model and every delta its baseline."""
 
