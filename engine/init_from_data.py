@@ -10,10 +10,11 @@ import torch
 
 from .augment import Augmenter
 from .data import DeviceLoader
+from .data.common import mix_seed
 from .models.whitening import init_whitening
 from .spec import AugmentSpec, RunSpec
 
-WHITEN_IMAGES = 5000  # airbench94 estimates the patch covariance from the first 5,000 training images
+WHITEN_IMAGES = 5000  # airbench94 estimates the patch covariance from 5,000 images of its shuffled training set
 
 
 def training_augment(spec: AugmentSpec) -> AugmentSpec:
@@ -21,10 +22,19 @@ def training_augment(spec: AugmentSpec) -> AugmentSpec:
     return spec.model_copy(update={"flip": 0.0}) if spec.alternate_flip else spec
 
 
+def whitening_sample(n_images: int, seed: int, k: int = WHITEN_IMAGES) -> torch.Tensor:
+    """Indices of the `k` training images the whitening stem is estimated from: a random draw with the
+    run's seed (a CPU generator, so every rank draws the same). Not the first k: a folder dataset is
+    stored class by class, and its first 5,000 images are one class."""
+    g = torch.Generator().manual_seed(mix_seed(seed, 0x3417E))
+    return torch.randperm(n_images, generator=g)[:k]
+
+
 def init_from_data(model: torch.nn.Module, loader: DeviceLoader, augment: Augmenter, spec: RunSpec) -> None:
     """Before the DDP wrap: whitening filters from the (normalized) training images, and the loader's
-    alternating flip. Every rank computes the same filters from the same images."""
+    alternating flip. Every rank computes the same filters from the same images (`whitening_sample`)."""
     if spec.augment.alternate_flip:
         loader.use_alternate_flip()
     if spec.model.whiten:
-        init_whitening(model, augment.eval(loader.x[:WHITEN_IMAGES]))
+        sample = whitening_sample(len(loader.x), spec.train.seed, WHITEN_IMAGES).to(loader.x.device)
+        init_whitening(model, augment.eval(loader.x[sample]))

@@ -47,6 +47,38 @@ def test_the_whitening_stem_whitens_the_training_patches_and_its_bias_stops_afte
     assert torch.equal(layer.bias, before) and layer.bias.requires_grad
 
 
+def test_the_whitening_sample_is_a_seeded_draw_over_every_class_of_a_class_sorted_set():
+    """A folder dataset is stored class by class: the first 5,000 images would all be one class."""
+    from engine.init_from_data import whitening_sample
+
+    labels = torch.arange(10).repeat_interleave(1000)  # 10,000 images, sorted by class
+    sample = whitening_sample(len(labels), seed=3)
+    counts = torch.bincount(labels[sample], minlength=10)
+    assert len(sample) == 5000 and len(set(sample.tolist())) == 5000
+    assert (counts > 400).all() and (counts < 600).all(), counts  # every class, about 500 each
+    assert torch.equal(sample, whitening_sample(len(labels), seed=3))  # every rank draws the same
+    assert not torch.equal(sample, whitening_sample(len(labels), seed=4))
+
+
+def test_the_whitening_filters_come_from_the_seeded_sample_not_the_first_images(monkeypatch):
+    import engine.init_from_data as init
+    from engine.models.whitening import init_whitening
+
+    monkeypatch.setattr(init, "WHITEN_IMAGES", 64)  # of 256 images, so the draw is a real subset
+    tr = make("model.whiten=2", "train.seed=5")
+    x = tr.train_loader.x
+
+    def filters(images: torch.Tensor) -> torch.Tensor:
+        m = make("model.whiten=2", "train.seed=5").model
+        init_whitening(m, tr.augment.eval(images))
+        return m.stem[0].weight
+
+    built = tr.model.stem[0].weight
+    assert torch.equal(built, filters(x[init.whitening_sample(len(x), 5, 64)]))
+    assert not torch.allclose(built, filters(x[:64]))
+    assert torch.equal(built, make("model.whiten=2", "train.seed=5").model.stem[0].weight)
+
+
 def test_whitening_goes_in_front_of_any_model_and_it_still_trains():
     tr = make("model.name=resnet18", "model.width=0.125", "model.whiten=2", "train.epochs=1")
     assert isinstance(tr.model.stem[0][0], WhiteningConv)
