@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import reduce
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
@@ -28,7 +28,7 @@ from .errors import UsageError  # defined without pydantic, for the store; one c
 __all__ = [
     "UsageError", "CommandError",
     "Stop", "Pause", "Continue", "Checkpoint", "SetLR", "StartSWA", "Calibrate", "TTA", "Confusion",
-    "Command", "COMMAND_KINDS", "PASS_COMMANDS", "parse_command", "command_args",
+    "Command", "COMMAND_KINDS", "PASS_COMMANDS", "PassCommand", "parse_command", "command_args",
     "ResultModel", "CalibrationResult", "TTAResult", "SWAResult", "EnsembleResult", "LRFindResult",
     "ConfusionResult", "HardestResult", "RESULT_MODELS", "parse_result",
     "MetricInfo", "METRICS", "SYSTEM_GPU", "metric_info", "format_metric",
@@ -120,11 +120,17 @@ class Confusion(_Command):
     checkpoint: str | None = None
 
 
-Command = Annotated[Union[Stop, Pause, Continue, Checkpoint, SetLR, StartSWA, Calibrate, TTA, Confusion],
-                    Field(discriminator="kind")]
+PassCommand = Union[Calibrate, TTA, Confusion]  # finishing passes: a worker computes them between two steps
+Command = Annotated[Union[Stop, Pause, Continue, Checkpoint, SetLR, StartSWA, PassCommand], Field(discriminator="kind")]
 _COMMAND = TypeAdapter(Command, config=ConfigDict(defer_build=True))
-COMMAND_KINDS = ("stop", "pause", "continue", "checkpoint", "set_lr", "swa", "calibrate", "tta", "confusion")
-PASS_COMMANDS = ("calibrate", "tta", "confusion")  # finishing passes the worker computes between two steps
+
+
+def _kinds(union: Any) -> tuple[str, ...]:
+    return tuple(model.model_fields["kind"].default for model in get_args(union))
+
+
+COMMAND_KINDS = _kinds(get_args(Command)[0])
+PASS_COMMANDS = _kinds(PassCommand)
 
 
 def _first_problem(exc: ValidationError) -> str:

@@ -158,21 +158,20 @@ def _train(trainer) -> str:
     state = trainer.fit()
     spec, store = trainer.spec, trainer.store
     if state == "finished" and store:
+        from .contracts import TTA, Calibrate
         from .passes import run_pass
 
-        for kind, on in (("calibrate", spec.evaluate.calibrate), ("tta", spec.evaluate.tta)):
+        for command, on in ((Calibrate(checkpoint="best"), spec.evaluate.calibrate), (TTA(checkpoint="best"), spec.evaluate.tta)):
             if on:
-                run_pass(store, kind, live=trainer.parts, live_step=trainer.step, checkpoint="best", log=trainer.log)
+                run_pass(store, command, live=trainer.parts, live_step=trainer.step, log=trainer.log)
     return state
 
 
 def live_pass(trainer, command) -> str:
     """A finishing-pass command on the live model, between two steps; the reply is its summary."""
-    from .contracts import command_args
     from .passes import pass_summary, run_pass
 
-    return pass_summary(run_pass(trainer.store, command.kind, live=trainer.parts, live_step=trainer.step,
-                                 log=trainer.log, **command_args(command)))
+    return pass_summary(run_pass(trainer.store, command, live=trainer.parts, live_step=trainer.step, log=trainer.log))
 
 
 def _refuse_leftover_commands(run: Run, state: str) -> None:

@@ -26,7 +26,8 @@ from engine.evaluate import (
     shift_batch,
     tta_evaluate,
 )
-from engine.passes import PassError, ensemble_runs, lr_find, pass_summary, run_pass
+from engine.contracts import TTA, Calibrate, CommandError, parse_command
+from engine.passes import PassError, ensemble_runs, lr_find, pass_summary, run_pass, swa_pass
 from engine.spec import AugmentSpec, load_spec
 from engine.store import Run
 from engine.train import Trainer
@@ -241,7 +242,7 @@ def tiny_run(tmp_path_factory):
 
 
 def test_calibrate_pass_stores_result_confusion_and_event(tiny_run):
-    data = run_pass(tiny_run, "calibrate")
+    data = run_pass(tiny_run, Calibrate())
     assert data.checkpoint == "best.pt" and data.temperature > 0
     assert data.after.nll <= data.before.nll + 1e-9
     stored = tiny_run.results("calibrate")[-1]
@@ -253,18 +254,18 @@ def test_calibrate_pass_stores_result_confusion_and_event(tiny_run):
 
 
 def test_tta_pass_uses_spec_defaults_and_options(tiny_run):
-    data = run_pass(tiny_run, "tta")
+    data = run_pass(tiny_run, TTA())
     assert set(data.views) == {"identity", "flip"} and data.combine == "logits"
-    data = run_pass(tiny_run, "tta", checkpoint="last", views="identity,translate", random_views=1, combine="probs")
+    data = run_pass(tiny_run, TTA(checkpoint="last", views="identity,translate", random_views=1, combine="probs"))
     assert data.checkpoint == "last.pt" and data.n_views == 6 and data.combine == "probs"
     assert tiny_run.results("tta")[-1].data.views == data.views
-    with pytest.raises(PassError, match="unknown option"):
-        run_pass(tiny_run, "tta", view="flip")
+    with pytest.raises(CommandError, match="view"):  # the typed command refuses an option it does not have
+        parse_command("tta", {"view": "flip"})
 
 
 def test_swa_pass_saves_swa_checkpoint_and_only_adds_swa_rows(tiny_run):
     before = {n: tiny_run.series(n) for n in tiny_run.metric_names()}
-    data = run_pass(tiny_run, "swa", epochs=2)
+    data = swa_pass(tiny_run, epochs=2)
     assert data.epochs == 2 and data.base_loss is not None
     assert data.delta == pytest.approx(data.swa_acc - data.base_acc)
     assert data.step == data.base_step + 2 * 3  # 192 train images / 64 per batch
@@ -278,7 +279,7 @@ def test_swa_pass_saves_swa_checkpoint_and_only_adds_swa_rows(tiny_run):
     assert after["swa_val_acc"][-1][0] == data.step and 0 <= after["swa_val_acc"][-1][1] <= 1  # what sweeps rank
     assert tiny_run.results("swa")[-1].data.swa_acc == data.swa_acc
     # the swa checkpoint can then be calibrated / evaluated like any other
-    cal = run_pass(tiny_run, "calibrate", checkpoint="swa")
+    cal = run_pass(tiny_run, Calibrate(checkpoint="swa"))
     assert cal.checkpoint == "swa.pt" and tiny_run.results("calibrate")[-1].checkpoint == "swa.pt"
 
 
@@ -286,11 +287,11 @@ def test_pass_errors_are_clear(tmp_path, tiny_run):
     spec = load_spec(None, [s for s in TINY if not s.startswith("data.val_size")])
     run = Run.create(tmp_path, spec)
     with pytest.raises(PassError, match=r"data.val_size > 0"):
-        run_pass(run, "calibrate")
+        run_pass(run, Calibrate())
     with pytest.raises(PassError, match="no usable checkpoint"):
-        run_pass(run, "tta")
-    with pytest.raises(PassError, match="unknown pass"):
-        run_pass(tiny_run, "bogus")
+        run_pass(run, TTA())
+    with pytest.raises(CommandError, match="unknown command 'bogus'"):
+        parse_command("bogus")
 
 
 def test_live_trainer_passes_use_the_in_memory_model(tiny_run):
@@ -299,18 +300,16 @@ def test_live_trainer_passes_use_the_in_memory_model(tiny_run):
     t.load_state(ckpt.load(ckpt.path_for(tiny_run.checkpoints, "last")))
     rng = torch.get_rng_state()
     weights = {k: v.clone() for k, v in t.model.state_dict().items()}
-    data = run_pass(tiny_run, "tta", live=t.parts, live_step=t.step, random_views=2)
+    data = run_pass(tiny_run, TTA(random_views=2), live=t.parts, live_step=t.step)
     assert data.checkpoint == "live" and data.step == t.step
-    cal = run_pass(tiny_run, "calibrate", live=t.parts, live_step=t.step)
+    cal = run_pass(tiny_run, Calibrate(), live=t.parts, live_step=t.step)
     assert tiny_run.results("calibrate")[-1].checkpoint == "live" and cal.temperature > 0
     assert torch.equal(torch.get_rng_state(), rng)  # the run's RNG stream is untouched
     assert all(torch.equal(v, t.model.state_dict()[k]) for k, v in weights.items())
     assert t.model.training  # left in training mode for the next step
     # with a checkpoint option the worker evaluates a copy loaded from that file
-    best = run_pass(tiny_run, "tta", live=t.parts, live_step=t.step, checkpoint="best")
+    best = run_pass(tiny_run, TTA(checkpoint="best"), live=t.parts, live_step=t.step)
     assert best.checkpoint == "best.pt"
-    with pytest.raises(PassError, match="SWA pass trains"):  # a live run starts SWA by its command
-        run_pass(tiny_run, "swa", live=t.parts)
 
 
 def test_ensemble_runs_and_data_mismatch(tiny_run, tmp_path):

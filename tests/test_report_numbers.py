@@ -116,9 +116,12 @@ def test_compare_deltas_name_the_baseline_run(tmp_path):
 def test_the_dashboard_puts_an_ensemble_against_its_best_member():
     from cockpit.core.finishing import finishing_rows
     from engine.contracts import parse_result
+    from engine.store import StoredResult
 
     ens = parse_result("ensemble", {"members": [{"run": "a", "acc": 0.6, "nll": 1.0}, {"run": "b", "acc": 0.7, "nll": 0.9}],
                                     "vote_acc": 0.68, "mean_prob_acc": 0.72, "best_member_acc": 0.7, "gain": 0.02,
                                     "vote_gain": -0.02, "nll": 0.8})
-    rows = finishing_rows([ens], {"test_acc": 0.4})
-    assert ("ensemble vs best member", "test acc", 0.7, 0.72) in rows  # not against this run's 0.4
+    stored = StoredResult(id=1, wall=0.0, step=0, kind="ensemble", checkpoint="", data=ens)
+    row = finishing_rows({"test_acc": 0.4}, {"ensemble": stored})[-1]
+    assert row["pass"] == "ensemble" and row["delta_acc"] == pytest.approx(0.02)  # not against this run's 0.4
+    assert row["baseline"] == "the best member (b)"

@@ -199,13 +199,35 @@ def test_switching_the_optimizer_keeps_what_the_user_changed():
 
 def test_finishing_rows_put_each_pass_against_its_base(runs_dir):
     run = make_fixture_run(runs_dir)
-    rows = finishing_rows([r.data for r in run.results()], {"test_acc": 0.74, "test_loss": 0.7})
+    rows = {r["pass"]: r for r in finishing_rows({"test_acc": 0.74, "test_loss": 0.7},
+                                                  {r.kind: r for r in run.results()})}
     run.close()
-    assert rows[0] == ("base", "test acc", None, 0.74)
-    assert ("SWA", "test acc", 0.74, 0.78) in rows and ("SWA", "test loss", 0.7, 0.71) in rows
-    assert ("calibrated", "ece", 0.061, 0.018) in rows
-    assert ("TTA", "test acc", 0.75, 0.7656) in rows, "TTA is against its own identity view"
-    assert len(rows) == 1 + 2 + 3 + 1, "the hardest examples are no finishing pass"
+    assert rows["base"]["acc"] == 0.74 and rows["base"]["delta_acc"] is None
+    assert rows["swa"]["acc"] == 0.78 and rows["swa"]["delta_acc"] == pytest.approx(0.03), \
+        "SWA is against the model it averaged (0.75), not the last evaluation (0.74)"
+    assert rows["calibrated"]["ece"] == 0.018 and rows["calibrated"]["delta_acc"] == 0.0
+    assert rows["tta"]["delta_acc"] == pytest.approx(0.0156), "TTA is against its own identity view"
+    assert set(rows) == {"base", "swa", "calibrated", "tta"}, "the hardest examples are no finishing pass"
+
+
+async def test_the_dashboard_and_the_report_show_the_same_finishing_rows(runs_dir):
+    from textual.app import App
+
+    from cockpit.report.summary import summarize
+
+    run = make_fixture_run(runs_dir)
+    report = summarize(run)["finishing"]
+
+    class One(App):
+        def compose(self):
+            yield ResultsTable(id="results")
+
+    async with One().run_test() as pilot:
+        table = pilot.app.query_one(ResultsTable)
+        table.show({r.kind: r for r in run.results()}, {"test_acc": 0.75, "test_loss": 0.8})
+        shown = [(r["pass"], r["acc"], r["delta_acc"], r["baseline"]) for r in table.rows]
+    run.close()
+    assert shown == [(r["pass"], r["acc"], r["delta_acc"], r["baseline"]) for r in report]
 
 
 # ------------------------------------------------------------------------- spec editor (Pilot)
@@ -367,7 +389,7 @@ async def test_dashboard_shows_a_runs_store(runs_dir):
         log = dash.query_one(EventLog)
         assert log.seen == 6 and log.alarms == 1
         rows = dash.query_one(ResultsTable).rows
-        assert [r[0] for r in rows] == ["base", "SWA", "SWA", "calibrated", "calibrated", "calibrated", "TTA"]
+        assert [r["pass"] for r in rows] == ["base", "swa", "calibrated", "tta"]
         # a finished run takes no commands: the live-only keys are hidden, and pressing one says why
         assert dash.check_action("stop", ()) is False and dash.check_action("pause", ()) is False
         await pilot.press("s", "p", "c")

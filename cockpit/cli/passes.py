@@ -13,15 +13,18 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Optional, get_args
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, get_args
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from engine.contracts import CommandError, UsageError, parse_command
+from engine.contracts import Command, CommandError, PassCommand, ResultModel, UsageError, parse_command
 from engine.spec import EvaluateSpec
 from engine.store import ACTIVE_STATES, Run, StoreError
+
+if TYPE_CHECKING:
+    from engine.contracts import CalibrationResult, SWAResult, TTAResult
 
 from .complete import complete_preset
 from .common import RunArg, RunsDirOpt, SetOpt, console, err, fail, open_run, resolve_spec, runs_dir_or_default
@@ -29,6 +32,7 @@ from .common import RunArg, RunsDirOpt, SetOpt, console, err, fail, open_run, re
 CheckpointOpt = typer.Option(None, "--checkpoint", "-c", show_default=False,
                              help="best, last or swa (default: best, else last; a live run: its in-memory model).")
 TimeoutOpt = typer.Option(600.0, "--timeout", help="Seconds to wait for a live run's worker to answer.")
+R = TypeVar("R")
 # what a user fixes by changing their input (a bad checkpoint name, missing data, no CUDA...): one message, exit 2
 USER_ERRORS = (UsageError, StoreError, ValueError)
 
@@ -43,12 +47,17 @@ def _is_live(r: Run) -> bool:
     return state in ("running", "paused") or (state in ACTIVE_STATES and bool(meta.get("pid")))
 
 
-def _via_worker(r: Run, kind: str, timeout: float, **args: Any) -> tuple[str, dict[str, Any] | None]:
-    """Send a pass to the live worker, wait for its ack; (reply, the result it stored or None)."""
+def _command(kind: str, **args: Any) -> Command:
+    """The typed command for a pass as typed on the command line (unset options left out)."""
     try:
-        command = parse_command(kind, {k: v for k, v in args.items() if v is not None})
+        return parse_command(kind, {k: v for k, v in args.items() if v is not None})
     except CommandError as exc:
         fail(str(exc))
+
+
+def _via_worker(r: Run, command: Command, timeout: float) -> tuple[str, ResultModel | None]:
+    """Send a command to the live worker, wait for its ack; (reply, the result it stored or None)."""
+    kind = command.kind
     after = r.last_result_id()
     cid = r.send_command(command, source="cli")
     with console.status(f"{kind}: waiting for {r.run_id}'s worker (it acts at the next step boundary)"):
@@ -58,27 +67,29 @@ def _via_worker(r: Run, kind: str, timeout: float, **args: Any) -> tuple[str, di
     if row["status"] == "failed":
         fail(f"{kind}: the worker of {r.run_id} refused: {row['reply']}", code=1)
     stored = r.results(kind, after_id=after)
-    return row["reply"] or "done", (stored[-1].data.model_dump() if stored else None)
+    return row["reply"] or "done", (stored[-1].data if stored else None)
 
 
-def _in_process(r: Run, kind: str, **options: Any) -> dict[str, Any]:
-    from engine.passes import run_pass
-
-    with console.status(f"{kind}: loading {r.run_id} and computing"):
+def _in_process(r: Run, what: str, compute: Callable[[], R]) -> R:
+    with console.status(f"{what}: loading {r.run_id} and computing"):
         try:
-            return run_pass(r, kind, **options).model_dump()
+            return compute()
         except USER_ERRORS as exc:
-            fail(f"{kind} on {r.run_id}: {exc}")
+            fail(f"{what} on {r.run_id}: {exc}")
 
 
-def _pass(run_ref: str, runs_dir: Optional[Path], kind: str, timeout: float, **options: Any) -> tuple[Run, dict | None, str]:
-    """Run a pass on a run (live: through its worker); (run, data or None, how it ran)."""
+def _pass(run_ref: str, runs_dir: Optional[Path], command: PassCommand, timeout: float) -> tuple[Run, Any, str]:
+    """Run a pass on a run (live: through its worker); (run, its typed result, how it ran)."""
     r = open_run(run_ref, runs_dir)
     if _is_live(r):
-        reply, data = _via_worker(r, kind, timeout, **options)
-        return r, data, f"run {r.run_id}, live model at step {(data or {}).get('step', '?')} ({reply})"
-    data = _in_process(r, kind, **options)
-    return r, data, f"run {r.run_id}, checkpoint {data.get('checkpoint', '?')}"
+        reply, result = _via_worker(r, command, timeout)
+        if result is None:
+            fail(f"{command.kind}: the worker stored no result", code=1)
+        return r, result, f"run {r.run_id}, live model at step {result.step} ({reply})"
+    from engine.passes import run_pass
+
+    result = _in_process(r, command.kind, lambda: run_pass(r, command))
+    return r, result, f"run {r.run_id}, checkpoint {result.checkpoint}"
 
 
 def pct(v: Any) -> str:
@@ -115,32 +126,28 @@ def _table(title: str, columns: list[str]) -> Table:
 def calibrate_command(run_ref: str = RunArg, checkpoint: Optional[str] = CheckpointOpt,
                       runs_dir: Optional[Path] = RunsDirOpt, timeout: float = TimeoutOpt) -> None:
     """Fit a temperature on the validation split; NLL, ECE and accuracy on the test set before and after."""
-    r, data, where = _pass(run_ref, runs_dir, "calibrate", timeout, checkpoint=checkpoint)
-    if data is None:
-        fail("calibrate: the worker stored no result", code=1)
-    print_calibration(data, where)
+    _, result, where = _pass(run_ref, runs_dir, _command("calibrate", checkpoint=checkpoint), timeout)
+    print_calibration(result, where)
 
 
-def print_calibration(data: dict[str, Any], where: str = "") -> None:
-    b, a = data["before"], data["after"]
+def print_calibration(res: CalibrationResult, where: str = "") -> None:
+    b, a = res.before, res.after
     _where(where)
     t = _table("temperature scaling (test set)", ["", "NLL", "ECE", "accuracy"])
-    t.add_row("before", num(b["nll"]), pct(b["ece"]), pct(b["acc"]))
-    t.add_row("after", num(a["nll"]), pct(a["ece"]), pct(a["acc"]))
-    t.add_row(Text("Δ", style="bold"), delta(a["nll"] - b["nll"], False, False), delta(a["ece"] - b["ece"], True, False),
-              delta(a["acc"] - b["acc"]))
+    t.add_row("before", num(b.nll), pct(b.ece), pct(b.acc))
+    t.add_row("after", num(a.nll), pct(a.ece), pct(a.acc))
+    t.add_row(Text("Δ", style="bold"), delta(a.nll - b.nll, False, False), delta(a.ece - b.ece, True, False),
+              delta(a.acc - b.acc))
     console.print(t)
-    console.print(f"temperature [bold]{data['temperature']:.4f}[/] (fit on {data.get('val_size', '?')} validation "
-                  f"images, {data.get('bins', 15)} bins)")
-    rows = [(x, y) for x, y in zip(data["reliability"]["before"], data["reliability"]["after"])
-            if x["count"] or y["count"]]
+    console.print(f"temperature [bold]{res.temperature:.4f}[/] (fit on {res.val_size} validation images, {res.bins} bins)")
+    rows = [(x, y) for x, y in zip(res.reliability.before, res.reliability.after) if x.count or y.count]
     if rows:
         rel = _table("reliability (accuracy − confidence per bin)", ["confidence", "n before", "gap before",
                                                                      "n after", "gap after"])
         for x, y in rows:
-            gap = [(v["acc"] - v["conf"]) if v["count"] else None for v in (x, y)]
-            rel.add_row(f"{x['lower']:.2f}–{x['upper']:.2f}", str(x["count"]), delta(gap[0]) if gap[0] is not None else "",
-                        str(y["count"]), delta(gap[1]) if gap[1] is not None else "")
+            gap = [(v.acc - v.conf) if v.count else None for v in (x, y)]
+            rel.add_row(f"{x.lower:.2f}–{x.upper:.2f}", str(x.count), delta(gap[0]) if gap[0] is not None else "",
+                        str(y.count), delta(gap[1]) if gap[1] is not None else "")
         console.print(rel)
 
 
@@ -191,24 +198,20 @@ def tta_command(run_ref: str = RunArg, checkpoint: Optional[str] = CheckpointOpt
         views = ",".join(names)
     options = _tta_recipe(open_run(run_ref, runs_dir), recipe) if recipe else {}
     options |= {k: v for k, v in (("views", views), ("random_views", random_views)) if v is not None}
-    r, data, where = _pass(run_ref, runs_dir, "tta", timeout, checkpoint=checkpoint, **options)
-    if data is None:
-        fail("tta: the worker stored no result", code=1)
-    print_tta(data, where)
+    _, result, where = _pass(run_ref, runs_dir, _command("tta", checkpoint=checkpoint, **options), timeout)
+    print_tta(result, where)
 
 
-def print_tta(data: dict[str, Any], where: str = "") -> None:
+def print_tta(res: TTAResult, where: str = "") -> None:
     _where(where)
     t = _table("test-time augmentation (test set)", ["", "accuracy", "NLL"])
-    t.add_row("without TTA", pct(data["base_acc"]), num(data.get("base_loss")))
-    t.add_row(f"with TTA ({data.get('n_views', len(data['views']))} views, mean {data['combine']})",
-              pct(data["tta_acc"]), num(data.get("tta_loss")))
-    t.add_row(Text("Δ", style="bold"), delta(data["delta"]),
-              delta((data.get("tta_loss") or math.nan) - (data.get("base_loss") or math.nan), False, False))
+    t.add_row("without TTA", pct(res.base_acc), num(res.base_loss))
+    t.add_row(f"with TTA ({res.n_views} views, mean {res.combine})", pct(res.tta_acc), num(res.tta_loss))
+    t.add_row(Text("Δ", style="bold"), delta(res.delta), delta(res.tta_loss - res.base_loss, False, False))
     console.print(t)
     v = _table("views", ["view", "accuracy", "vs identity"])
-    for name, acc in data["views"].items():
-        v.add_row(name, pct(acc), delta(acc - data["base_acc"]))
+    for name, acc in res.views.items():
+        v.add_row(name, pct(acc), delta(acc - res.base_acc))
     console.print(v)
 
 
@@ -224,23 +227,25 @@ def swa_command(run_ref: str = RunArg,
     if _is_live(r):
         if epochs is not None:
             err.print("[yellow]--epochs is ignored for a live run: it averages until its last epoch[/]")
-        reply, _ = _via_worker(r, "swa", timeout)
+        reply, _ = _via_worker(r, _command("swa"), timeout)
         console.print(f"swa: {reply}")
         return
-    data = _in_process(r, "swa", epochs=epochs)
-    print_swa(data, f"run {r.run_id}, {data['epochs']} extra epochs from {data.get('source') or 'last.pt'}")
+    from engine.passes import swa_pass
+
+    res = _in_process(r, "swa", lambda: swa_pass(r, epochs=epochs))
+    print_swa(res, f"run {r.run_id}, {res.epochs} extra epochs from {res.source or 'last.pt'}")
 
 
-def print_swa(data: dict[str, Any], where: str = "") -> None:
+def print_swa(res: SWAResult, where: str = "") -> None:
     _where(where)
     t = _table("stochastic weight averaging", ["", "test accuracy", "test loss"])
-    t.add_row("base (checkpoint)", pct(data["base_acc"]), num(data.get("base_loss")))
-    t.add_row("SWA (averaged, BN recomputed)", pct(data["swa_acc"]), num(data.get("test_loss")))
-    t.add_row(Text("Δ", style="bold"), delta(data["delta"]),
-              delta((data.get("test_loss") or math.nan) - (data.get("base_loss") or math.nan), False, False))
+    t.add_row("base (checkpoint)", pct(res.base_acc), num(res.base_loss))
+    t.add_row("SWA (averaged, BN recomputed)", pct(res.swa_acc), num(res.test_loss))
+    base_loss = math.nan if res.base_loss is None else res.base_loss
+    t.add_row(Text("Δ", style="bold"), delta(res.delta), delta(res.test_loss - base_loss, False, False))
     console.print(t)
-    console.print(f"saved checkpoints/{data.get('checkpoint', 'swa.pt')} (swa lr {data.get('lr', '?')}, "
-                  f"{data['epochs']} epochs)")
+    console.print(f"saved checkpoints/{res.checkpoint or 'swa.pt'} (swa lr {'?' if res.lr is None else res.lr}, "
+                  f"{res.epochs} epochs)")
 
 
 def ensemble_command(run_refs: list[str] = typer.Argument(..., metavar="RUN...", help="Two or more runs on the same data."),

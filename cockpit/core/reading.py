@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from engine.contracts import ResultModel
-from engine.store import ACTIVE_STATES, Run
+from engine.store import ACTIVE_STATES, Run, StoredResult
 
 from .tail import RunTail
 
@@ -44,7 +43,7 @@ class Reading:
     # every metric's recent values (filled when new_rows)
     series: Mapping[str, tuple[float, ...]] = field(default_factory=lambda: EMPTY)
     events: tuple[Mapping[str, Any], ...] = ()  # the recent events, oldest first
-    results: tuple[ResultModel, ...] = ()  # new finishing-pass results (frozen models)
+    results: tuple[StoredResult, ...] = ()  # new finishing-pass results (frozen rows)
     answers: tuple[CommandAnswer, ...] = ()
     eta: float | None = None  # seconds left, from the worker's own timestamps
     error: str = ""
@@ -97,11 +96,11 @@ class RunReader:
         except Exception as exc:  # a locked or vanished store must not take the UI down
             return Reading("", False, False, error=f"{type(exc).__name__}: {exc}", source=id(self))
 
-    def _new_results(self) -> tuple[ResultModel, ...]:
+    def _new_results(self) -> tuple[StoredResult, ...]:
         rows = self.run.results(after_id=self._result_id)
         if rows:
             self._result_id = rows[-1].id
-        return tuple(r.data for r in rows if r.kind not in self.SKIP_RESULTS)
+        return tuple(r for r in rows if r.kind not in self.SKIP_RESULTS)
 
     def _answers(self, pending: Mapping[int, str], state: str) -> tuple[CommandAnswer, ...]:
         answers = []

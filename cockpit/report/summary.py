@@ -19,9 +19,8 @@ from cockpit import __version__
 from engine.contracts import METRICS
 from engine.store import ACTIVE_STATES, WORKER_GONE, Run, StoredResult
 
+from cockpit.core.finishing import finishing_rows, finite
 from cockpit.core.selection import selected
-
-from .finishing import finishing_rows, finite
 
 SCHEMA_VERSION = 1
 MAX_POINTS = 500  # per series, for charts and the JSON

@@ -14,9 +14,8 @@ Either way the result goes to the run store as a typed result (engine.contracts)
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..contracts import CalibrationResult, ConfusionResult, ResultModel, SWAResult, TTAResult
+from ..contracts import (TTA, Calibrate, CalibrationResult, ConfusionResult, PassCommand, ResultModel, SWAResult,
+                         TTAResult)
 from ..setup import Components
 from ..store import Run
 from .calibrate import calibrate_pass, require_validation
@@ -26,48 +25,27 @@ from .lr_find import lr_find
 from .swa import swa_pass
 from .tta import tta_pass
 
-__all__ = ["PASS_KINDS", "PassError", "run_pass", "pass_summary", "swa_pass", "lr_find", "ensemble_runs",
-           "load_weights"]
-
-PASS_KINDS = ("calibrate", "tta", "swa", "confusion")
-
-_OPTIONS = {
-    "calibrate": {"checkpoint", "bins"},
-    "tta": {"checkpoint", "views", "translate", "random_views", "combine", "seed"},
-    "swa": {"epochs"},
-    "confusion": {"checkpoint"},
-}
+__all__ = ["PassError", "run_pass", "pass_summary", "swa_pass", "lr_find", "ensemble_runs", "load_weights"]
 
 
-def run_pass(run: Run, kind: str, live: Components | None = None, live_step: int = 0, *, log: Log | None = None,
-             **options: Any) -> ResultModel:
+def run_pass(run: Run, command: PassCommand, live: Components | None = None, live_step: int = 0, *,
+             log: Log | None = None) -> ResultModel:
     """Compute a finishing pass on `run`, store it (result + event) and return the typed result.
 
-    kind: calibrate | tta | swa | confusion.
-    live: the worker's parts (the pass then uses its in-memory model at `live_step`, or, when a
-      `checkpoint` option is given, a copy loaded from that checkpoint); None: rebuild the run's
-      parts from its spec and load `checkpoint` (default "best", falling back to "last").
-    options: calibrate: checkpoint, bins; tta: checkpoint, views, translate, random_views, combine,
-      seed (defaults from the spec's [evaluate]); swa: epochs; confusion: checkpoint.
-    swa trains, so it runs offline only (a live run starts SWA through its `swa` command).
+    The command is the one a live worker gets through its commands table (engine.contracts:
+    Calibrate, TTA, Confusion), so the worker and the CLI's in-process pass share this one path.
+    live: the worker's parts (the pass then uses its in-memory model at `live_step`, or, when the
+      command names a checkpoint, a copy loaded from it); None: rebuild the run's parts from its
+      spec and load the command's checkpoint (default "best", falling back to "last").
+    The SWA pass trains, so it is `swa_pass` (offline only; a live run starts SWA by its command).
     """
-    if kind not in PASS_KINDS:
-        raise PassError(f"unknown pass {kind!r}; valid: {', '.join(PASS_KINDS)}")
-    options = {k: v for k, v in options.items() if v is not None}
-    unknown = sorted(set(options) - _OPTIONS[kind])
-    if unknown:
-        raise PassError(f"{kind}: unknown option(s) {', '.join(unknown)}; valid: {', '.join(sorted(_OPTIONS[kind]))}")
-    if kind == "swa":
-        if live is not None:
-            raise PassError("the SWA pass trains, so it runs on a finished run; a live run starts SWA by its command")
-        return swa_pass(run, log=log, **options)
-    if kind == "calibrate":
+    if isinstance(command, Calibrate):
         require_validation(run, live.spec if live is not None else run.spec())
-    subj = subject(run, live, live_step, options.pop("checkpoint", None), log)
-    if kind == "calibrate":
-        return calibrate_pass(run, subj, log=log, **options)
-    if kind == "tta":
-        return tta_pass(run, subj, log=log, **options)
+    subj = subject(run, live, live_step, command.checkpoint, log)
+    if isinstance(command, Calibrate):
+        return calibrate_pass(run, subj, command, log=log)
+    if isinstance(command, TTA):
+        return tta_pass(run, subj, command, log=log)
     return store_confusion(run, subj, test_logits(subj))
 
 

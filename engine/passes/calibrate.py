@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..contracts import CalibrationResult
+from ..contracts import Calibrate, CalibrationResult
 from ..evaluate import calibrate, predict
 from ..spec import RunSpec
 from ..store import Run
@@ -16,12 +16,12 @@ def require_validation(run: Run, spec: RunSpec) -> None:
                         "calibration needs one (set data.val_size > 0 and train a new run)")
 
 
-def calibrate_pass(run: Run, subj: Subject, bins: int | None = None, log: Log | None = None) -> CalibrationResult:
+def calibrate_pass(run: Run, subj: Subject, command: Calibrate, log: Log | None = None) -> CalibrationResult:
     p = subj.parts
     require_validation(run, p.spec)
     val = predict(subj.model, p.val_x, p.spec.train.eval_batch_size, p.augment.eval, p.amp_dtype, p.channels_last)
     test = test_logits(subj)
-    data = calibrate(val, p.val_y, test, p.test_y, bins=int(bins or p.spec.evaluate.ece_bins))
+    data = calibrate(val, p.val_y, test, p.test_y, bins=int(command.bins or p.spec.evaluate.ece_bins))
     store_confusion(run, subj, test)
     result = CalibrationResult(**data, checkpoint=subj.checkpoint, step=subj.step)
     return record(run, subj, result, "calibrated",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..contracts import TTAResult
+from ..contracts import TTA, TTAResult
 from ..evaluate import tta_evaluate
 from ..store import Run
 from .common import Log, Subject, record, store_confusion
@@ -13,23 +13,19 @@ from .common import Log, Subject, record, store_confusion
 GUIDE_TTA: dict = {"views": [], "random_views": 5, "combine": "logits"}
 
 
-def tta_pass(run: Run, subj: Subject, views: list[str] | str | None = None, translate: int | None = None,
-             random_views: int | None = None, combine: str | None = None, seed: int | None = None,
-             log: Log | None = None) -> TTAResult:
-    """Options left out come from the spec's [evaluate] (under `tta_recipe = "guide"`, from
-    `GUIDE_TTA`); random views draw under `fork_rng`, so a live run's own random stream is untouched."""
+def tta_pass(run: Run, subj: Subject, command: TTA, log: Log | None = None) -> TTAResult:
+    """Options the command leaves out come from the spec's [evaluate] (under `tta_recipe = "guide"`,
+    from `GUIDE_TTA`); random views draw under `fork_rng`, so a live run's own random stream is untouched."""
     p = subj.parts
     ev = p.spec.evaluate
     spec_views, spec_random, spec_combine = (
         (GUIDE_TTA["views"], GUIDE_TTA["random_views"], GUIDE_TTA["combine"]) if ev.tta_recipe == "guide"
         else (ev.tta_views, ev.tta_random_views, ev.tta_combine))
-    views = spec_views if views is None else views
-    if isinstance(views, str):
-        views = [v.strip() for v in views.split(",") if v.strip()]
-    data = tta_evaluate(subj.model, p.test_x, p.test_y, p.augment, views=views,
-                        translate=int(ev.tta_translate if translate is None else translate),
-                        random_views=int(spec_random if random_views is None else random_views),
-                        combine=combine or spec_combine, seed=int(p.spec.train.seed if seed is None else seed),
+    c = command
+    data = tta_evaluate(subj.model, p.test_x, p.test_y, p.augment, views=spec_views if c.views is None else c.views,
+                        translate=int(ev.tta_translate if c.translate is None else c.translate),
+                        random_views=int(spec_random if c.random_views is None else c.random_views),
+                        combine=c.combine or spec_combine, seed=int(p.spec.train.seed if c.seed is None else c.seed),
                         batch_size=p.spec.train.eval_batch_size, amp_dtype=p.amp_dtype,
                         channels_last=p.channels_last, bins=ev.ece_bins, return_logits=True)
     data.pop("_logits")

@@ -13,8 +13,7 @@ from textual.containers import Grid, Vertical, VerticalScroll
 from cockpit.core.actions import RunFacts, facts_of
 from cockpit.core.passes import PassOutcome
 from cockpit.core.reading import CommandAnswer, Reading, RunReader
-from engine.contracts import ResultModel
-from engine.store import Run, StoreError
+from engine.store import Run, StoredResult, StoreError
 
 from ..fold import below_fold
 from ..messages import MetricsArrived
@@ -71,7 +70,7 @@ class DashboardScreen(Steering, ViewScreen):
         self._polling = False
         self._pending: dict[int, str] = {}
         self._lock = threading.Lock()
-        self._results: list[ResultModel] = []
+        self._results: dict[str, StoredResult] = {}  # the latest result of each pass
         self._seen_rows = -1
         self.replies: list[CommandAnswer] = []  # the worker's answers to commands sent from here
         self.facts = RunFacts()  # what the keys depend on (state, validation split, checkpoints)
@@ -144,7 +143,7 @@ class DashboardScreen(Steering, ViewScreen):
         self.state, self.reading = "", None
         self._pending.clear()
         self.replies = []
-        self._results, self._seen_rows = [], -1
+        self._results, self._seen_rows = {}, -1
         self.facts = facts_of(reader.run, path)
         if self.is_mounted:
             self._reset_widgets()
@@ -168,7 +167,7 @@ class DashboardScreen(Steering, ViewScreen):
         for panel in self.query(TracePanel):
             panel.clear()
         self.query_one(EventLog).reset()
-        self.query_one(ResultsTable).show([], {})
+        self.query_one(ResultsTable).show({}, {})
         self.query_one(SystemPanel).show({}, {})
 
     def _title(self) -> None:
@@ -203,7 +202,7 @@ class DashboardScreen(Steering, ViewScreen):
             self.query_one(RunBar).tooltip = reading.error
             return
         self.reading = reading
-        self._results.extend(reading.results)
+        self._results.update((r.kind, r) for r in reading.results)
         if reading.state != self.state:
             self.state = self.facts.state = reading.state
             self.refresh_bindings()

@@ -1,44 +1,41 @@
-"""The finishing passes side by side: base, SWA, calibrated, TTA, as before -> after rows."""
+"""The finishing passes side by side: base, SWA, calibrated, TTA, ensemble, each against the
+baseline it names (the rows every report shows too: cockpit.core.finishing)."""
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Mapping
 
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
 from cockpit.core.finishing import finishing_rows
-from engine.contracts import ResultModel
+from engine.store import StoredResult
+
+PASS_TITLES = {"base": "base", "swa": "SWA", "calibrated": "calibrated", "tta": "TTA", "ensemble": "ensemble"}
 
 
-def _fmt(metric: str, v: float | None) -> str:
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{v:.2%}"
+
+
+def _change(v: float | None) -> Text:
     if v is None:
-        return "—"
-    if "acc" in metric:
-        return f"{v:.2%}"
-    return f"{v:.4f}"
-
-
-def _delta(metric: str, a: float | None, b: float | None) -> str:
-    if a is None or b is None:
-        return ""
-    d = b - a
-    if "acc" in metric:
-        return f"{d * 100:+.2f} pt"
-    return f"{d:+.4f}"
+        return Text("")
+    return Text(f"{v * 100:+.2f} pt", style="green" if v > 0 else "red" if v < 0 else "")
 
 
 class ResultsTable(Static):
-    """Base, SWA, calibrated and TTA figures, each pass against the base model."""
+    """Test accuracy after each pass, and its change against the pass's own baseline."""
 
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
         self.border_title = "Finishing passes"
-        self.rows: list[tuple[str, str, float | None, float | None]] = []
+        self.rows: list[dict] = []
 
-    def show(self, results: Iterable[ResultModel], last: Mapping[str, float]) -> None:
-        rows = finishing_rows(results, last)
+    def show(self, latest: Mapping[str, StoredResult], last: Mapping[str, float]) -> None:
+        """`latest`: the latest stored result of each pass; `last`: the run's latest metric values."""
+        rows = finishing_rows(dict(last), dict(latest))
         if rows == self.rows and self.renderable_set:
             return
         self.rows = rows
@@ -47,13 +44,13 @@ class ResultsTable(Static):
             self.update(Text("none yet: w starts SWA, k calibrates, t runs TTA", style="dim"))
             return
         table = Table(box=None, pad_edge=False, expand=True, header_style="bold")
-        table.add_column("pass")
-        table.add_column("metric")
-        table.add_column("before", justify="right")
-        table.add_column("after", justify="right")
-        table.add_column("change", justify="right")
-        for title, metric, before, after in rows:
-            table.add_row(title, metric, _fmt(metric, before), _fmt(metric, after), _delta(metric, before, after))
+        table.add_column("pass", no_wrap=True)
+        table.add_column("test acc", justify="right", no_wrap=True)
+        table.add_column("change", justify="right", no_wrap=True)
+        table.add_column("vs", overflow="ellipsis", no_wrap=True, style="dim")
+        for r in rows:
+            table.add_row(PASS_TITLES.get(r["pass"], r["pass"]), _pct(r["acc"]), _change(r["delta_acc"]),
+                          r["baseline"] or "")
         self.update(table)
 
     renderable_set = False
