@@ -26,6 +26,7 @@ from .augment import normalization, to_float
 from .contracts import CalibrationResult, TTAResult, UsageError
 from .data import Dataset, load_dataset
 from .evaluate import evaluate
+from .image_file import ImageFileError, open_rgb
 from .atomic_write import write_atomic, write_text_atomic
 from .models import build_model
 from .passes import load_weights
@@ -141,20 +142,17 @@ def export_run(run: Run, checkpoint: str = "best", log: Callable[[str], None] = 
 
 
 def load_image(path: Path, size: tuple[int, int]) -> torch.Tensor:
-    """An image file as float32 [3, H, W] in [0, 1], resized to the model's input size."""
-    from PIL import Image, UnidentifiedImageError
+    """An image file as float32 [3, H, W] in [0, 1], resized to the model's input size.
+
+    Decoded as the training images were: 8-bit RGB by the file's real value range (engine.image_file:
+    a 16-bit PNG is scaled, not clipped to white), and a file over its pixel limit is refused."""
+    import numpy as np
 
     try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            if im.size != (size[1], size[0]):
-                im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            raw = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
-    except FileNotFoundError:
-        raise ExportError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ExportError(f"{path}: not an image this tool can read ({exc})") from None
-    return raw.view(size[0], size[1], 3).permute(2, 0, 1).float().div(255.0)
+        rgb = open_rgb(path, size)
+    except ImageFileError as exc:
+        raise ExportError(str(exc)) from None
+    return torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).float().div(255.0)
 
 
 def predict_images(run: Run, images: list[Path], checkpoint: str = "best", top_k: int = 3) -> list[dict[str, Any]]:

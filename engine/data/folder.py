@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..atomic_write import write_atomic
+from ..image_file import rgb_image
 from .common import DataError, Progress, report_progress
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm"})
@@ -316,8 +317,7 @@ def _decode_chunk(paths: list[str], h: int, w: int, use_jpeg: bool) -> tuple[np.
                 if im.size != (w, h):
                     errors[k] = f"size {im.size[0]}x{im.size[1]}"
                     return out, errors
-                rgb = im if im.mode == "RGB" else im.convert("RGB")
-                out[k] = np.asarray(rgb)
+                out[k] = np.asarray(rgb_image(im))  # by value range: a 16-bit PNG is not white
         except Exception as exc:
             errors[k] = f"error: {_short(exc)}"
             return out, errors
