@@ -19,6 +19,7 @@ app = typer.Typer(
     cls=LazyGroup,  # each command's module is imported when it is used: `cockpit` alone opens the TUI fast
     help="Training Cockpit: train image classifiers from the terminal. Run with no command to open the TUI.",
     add_completion=True, no_args_is_help=False, rich_markup_mode=None,
+    pretty_exceptions_show_locals=False,  # a traceback's locals would print secrets (a storage URL's password)
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

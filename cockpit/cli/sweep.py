@@ -15,6 +15,7 @@ Optuna is imported by the commands that need it, not at start-up.
 from __future__ import annotations
 
 import json
+import os
 import signal
 from pathlib import Path
 from typing import NoReturn, Optional
@@ -27,6 +28,7 @@ from cockpit.core.presets import find_preset, preset_dirs
 from cockpit.core.sweeps import TrialLauncher, plan_slots
 from engine.contracts import UsageError
 from engine.atomic_write import write_text_atomic
+from engine.sweep.secrets import redact
 from engine.sweep.table import SWEEP_JSON, SweepTable, sweep_table
 
 from .complete import complete_sweep
@@ -47,17 +49,35 @@ app = typer.Typer(cls=_SweepGroup, help="Sweeps: many runs of one preset across 
                   "`cockpit sweep FILE` is `cockpit sweep run FILE`.", add_completion=False, no_args_is_help=True,
                   rich_markup_mode=None)
 
-StorageOpt = typer.Option("", "--storage", metavar="URL", help="Optuna storage: a journal file path or a database "
-                          "URL (postgresql://...). Default: runs/sweeps/NAME/journal.log.", show_default=False)
+STORAGE_ENV = "COCKPIT_SWEEP_STORAGE"  # a database URL with its password, kept off the command line (ps, history)
+StorageOpt = typer.Option("", "--storage", metavar="URL", envvar=STORAGE_ENV, help="Optuna storage: a journal file "
+                          "path or a database URL (postgresql://...). Default: $COCKPIT_SWEEP_STORAGE, else "
+                          "runs/sweeps/NAME/journal.log. Its password is never printed or stored.", show_default=False)
 ParallelOpt = typer.Option(1, "--parallel", "-j", min=1, help="Trials at once on this machine: one per GPU, "
                            "or the CPU threads split between them.")
 MaxOpt = typer.Option(None, "--max-trials", min=1, help="Stop this worker after starting this many trials.")
 NameArg = typer.Argument(..., metavar="NAME", help="The sweep's name (its study's name).")
 
 
-def fail(message: str) -> NoReturn:
-    """Exit 2 with the message as written (common.fail escapes it: sweep messages name [[variant]], [grid])."""
-    _common_fail(message)
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Exit 2 with the message as written (common.fail escapes it: sweep messages name [[variant]], [grid]),
+    any storage URL in it with its password left out."""
+    _common_fail(redact(message), code)
+
+
+def resume_hint(name: str, storage: str) -> str:
+    """How to continue a sweep, never with the storage's password: a URL from $COCKPIT_SWEEP_STORAGE
+    is left to it; one typed on the command line is shown with *** where the password goes."""
+    if not storage or storage == os.environ.get(STORAGE_ENV):
+        return f"cockpit sweep resume {name}"
+    shown = redact(storage)
+    tail = f" (put the password back where *** is, or set {STORAGE_ENV})" if shown != storage else ""
+    return f"cockpit sweep resume {name} --storage {shown}{tail}"
+
+
+def _is_storage_error(exc: BaseException) -> bool:
+    """An error raised by the study's database (the server gone, a lost connection)."""
+    return type(exc).__module__.split(".")[0] in ("sqlalchemy", "psycopg", "psycopg2", "pymysql", "MySQLdb")
 
 
 def find_sweep(ref: str) -> Path:
@@ -111,9 +131,15 @@ def _work(study, runs_dir: Path, storage: str, parallel: int, max_trials: Option
     try:
         runner.run()
     except KeyboardInterrupt:
-        err.print(f"[yellow]sweep interrupted; continue it with: cockpit sweep resume {study.sweep.name}"
-                  + (f" --storage {storage}" if storage else "") + "[/]")
+        err.print(f"sweep interrupted; continue it with: {resume_hint(study.sweep.name, storage)}",
+                  style="yellow", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(code["exit"])
+    except Exception as exc:
+        if not _is_storage_error(exc):
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        fail(redact(f"the sweep's storage failed ({type(exc).__name__}: {first}); the live trials go on, and "
+                    f"`{resume_hint(study.sweep.name, storage)}` takes them up again", storage), code=1)
     finally:
         signal.signal(signal.SIGTERM, previous)
     _finish(study, runs_dir, folder)

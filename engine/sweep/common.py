@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 INTERRUPTED = "interrupted"  # the outcome of a trial stopped by Ctrl+C: `resume` runs it again
@@ -12,8 +11,3 @@ JOURNAL = "journal.log"
 def sweep_dir(runs_dir: Path, name: str) -> Path:
     """Where a sweep keeps its journal, its definition and its report: runs/sweeps/<name>/."""
     return Path(runs_dir) / "sweeps" / name
-
-
-def redact(url: str) -> str:
-    """A storage URL fit to print and store: the password left out."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)

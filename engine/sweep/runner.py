@@ -24,7 +24,8 @@ from ..contracts import Stop, UsageError
 from ..spec import RunSpec, SpecError
 from ..store import ACTIVE_STATES, Run, StoreError
 from .config import trial_spec
-from .common import INTERRUPTED, redact
+from .common import INTERRUPTED
+from .secrets import redact
 from .table import final_acc, final_val_acc
 
 if TYPE_CHECKING:  # the study (and Optuna) is handed in: importing the runner imports no Optuna
@@ -113,8 +114,9 @@ class Runner:
                 raise UsageError("no validation split (data.val_size = 0): Optuna would choose on test accuracy")
             run, proc = self._resume(ticket, s) or self.launcher.start(spec, cfg.preset, dict(s.env))
         except (SpecError, UsageError, StoreError, ValueError, OSError) as exc:
-            self.say(f"trial {ticket.trial.number} ({cfg.label}, seed {ticket.seed}) not started: {exc}")
-            self.study.tell(ticket, "invalid", error=str(exc)[:500])
+            why = redact(str(exc), self.storage_url)
+            self.say(f"trial {ticket.trial.number} ({cfg.label}, seed {ticket.seed}) not started: {why}")
+            self.study.tell(ticket, "invalid", error=why[:500])
             return None
         run.set_meta(sweep=sweep.name, sweep_trial=ticket.trial.number, sweep_config=cfg.label, sweep_seed=ticket.seed,
                      sweep_storage=redact(self.storage_url), sweep_outcome="")

@@ -26,8 +26,9 @@ from optuna.trial import TrialState
 
 from ..contracts import UsageError
 from ..store import pid_alive
-from .common import INTERRUPTED, JOURNAL, redact, sweep_dir
+from .common import INTERRUPTED, JOURNAL, sweep_dir
 from .config import Config, SweepFile, configs, from_json, grid_label, sets, sweep_json
+from .secrets import redact
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -42,7 +43,8 @@ def open_storage(url: str | None, runs_dir: Path, name: str) -> BaseStorage:
         except Exception as exc:  # sqlalchemy's errors: a bad URL, a server not there, a missing driver
             missing = isinstance(exc, ImportError) or "No module named" in str(exc)
             hint = "; install its driver, e.g. pip install 'psycopg[binary]'" if missing else ""
-            raise UsageError(f"cannot open storage {redact(url)}: {str(exc).splitlines()[0]}{hint}") from None
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise UsageError(redact(f"cannot open storage {url}: {first}{hint}", url)) from None
     path = Path(url) if url else sweep_dir(runs_dir, name) / JOURNAL
     path.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(path)))
