@@ -194,3 +194,26 @@ def test_gelu_units_count_as_off_below_minus_three():
     _, rows = inst.collect([])
     values = {name: v for _, name, v in rows}
     assert values["act/dead"] == pytest.approx(0.5) and values["act/saturation"] == pytest.approx(0.5)
+
+
+def test_a_run_failed_by_the_nonfinite_limit_says_why_in_every_view(tmp_path):
+    """The reason is in meta `error`, so `runs`, `runs --json`, attach and the report all give it."""
+    import json as jsonlib
+
+    from .conftest import cockpit
+
+    tr = make(tmp_path, "monitor.every=1", "monitor.nonfinite_limit=2", "train.epochs=1")
+    real_forward = tr.model.forward
+    tr.model.forward = lambda x: real_forward(x) * float("nan")
+    tr.stepper.forward = tr.model
+    assert tr.fit() == "failed"
+    tr.store.set_meta(state="failed", ended=1.0)  # as the worker records the end state
+    why = "2 non-finite steps in a row (monitor.nonfinite_limit=2)"
+    assert why in tr.store.meta()["error"]
+    run_id, env = tr.store.run_id, {"COCKPIT_RUNS": str(tmp_path)}
+    listed = [jsonlib.loads(line) for line in cockpit("runs", "--json", env=env).stdout.splitlines()]
+    assert why in listed[0]["error"] and listed[0]["state"] == "failed"
+    assert why in cockpit("runs", env=env).stdout.replace("\n", " ")
+    assert why in cockpit("attach", run_id, env=env).stderr.replace("\n", " ")
+    assert why in cockpit("report", run_id, "--format", "md", env=env).stdout + (
+        (tmp_path / run_id / "report.md").read_text())

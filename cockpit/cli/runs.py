@@ -37,13 +37,13 @@ def runs(runs_dir: Optional[Path] = RunsDirOpt,
                          min_width=11 if col == "started" else None)
     for row in rows:
         run_id, state, *rest = row.cells()
-        if row.error:
+        if row.unreadable:
             rest[0] = "(see below)"  # the reason is printed in full under the table
         table.add_row(run_id, Text(state, style=STATE_STYLE.get(state, "")), *rest)
     console.print(table)
     for row in rows:  # the reason in full: the table may have cut it
         if row.error:
-            console.print(f"{row.run_id} is unreadable: {row.error}", highlight=False, soft_wrap=True)
+            console.print(f"{row.run_id} is {row.state}: {row.error}", highlight=False, soft_wrap=True)
 
 
 COMMANDS = {"runs": runs}

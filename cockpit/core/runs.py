@@ -31,12 +31,16 @@ class RunRow:
     best_acc: float | None  # test accuracy of best.pt: selected on validation, else the last evaluation
     started: float | None
     path: Path
-    error: str = ""  # why an unreadable run's store cannot be read
+    error: str = ""  # why the run failed or crashed (its meta `error`), or why an unreadable store cannot be read
+
+    @property
+    def unreadable(self) -> bool:
+        return self.state == UNREADABLE
 
     def cells(self) -> tuple[str, str, str, str, str]:
         """The row as text, one cell per COLUMNS entry (the state is styled by the view); an
         unreadable run shows its reason where the preset would be."""
-        if self.state == UNREADABLE:
+        if self.unreadable:
             return self.run_id, self.state, self.error, "", ""
         preset = Path(self.preset).stem if self.preset else ""
         return self.run_id, self.state, preset, fmt_acc(self.best_acc), fmt_started(self.started)
@@ -58,7 +62,8 @@ def scan_runs(runs_dir: Path | None) -> list[RunRow]:
         try:
             meta = run.check().meta()
             rows.append(RunRow(run.run_id, meta.get("state", "created"), meta.get("preset", ""),
-                               selected_acc(run), meta.get("started") or meta.get("created"), run.path))
+                               selected_acc(run), meta.get("started") or meta.get("created"), run.path,
+                               str(meta.get("error") or "")))
         except StoreError as exc:
             reason = str(exc).removeprefix(str(run.db_path)).strip()
             rows.append(RunRow(run.run_id, UNREADABLE, "", None, None, run.path, f"run.db {reason}"))

@@ -161,6 +161,8 @@ class Trainer:
             self.finish_swa()
         if end == "finished":
             self.save("last")
+        if end == "failed":  # the reason where every view reads a failure (runs, attach, the report)
+            self.sink.meta(error=reason, error_kind="training")
         self.sink.close()
         self.event(end, reason, level="error" if end == "failed" else "info")
         return end

@@ -148,7 +148,7 @@ class RunsScreen(TableView):
         if row is None:
             self.notify("no run to open: e opens the spec editor", severity="warning")
             return
-        if row.error:
+        if row.unreadable:
             self.notify(f"{row.run_id} cannot be opened: {row.error}", severity="error")
             return
         self.post_message(RunChosen(row.path))
@@ -183,7 +183,7 @@ class RunsScreen(TableView):
 
     def action_report(self) -> None:
         row = self.current()
-        if row is None or row.error:
+        if row is None or row.unreadable:
             self.notify("no readable run highlighted", severity="warning")
             return
         export_report(self.app, row.path)
