@@ -29,8 +29,10 @@ def run_main() -> None:
         app()
 
 
-def open_tui(runs_dir: Path | None = None, preset: str | None = None, **run_options: Any) -> None:
-    """The TUI on `runs_dir` (default: COCKPIT_RUNS or ./runs), its editor on `preset`. Bare `cockpit`
+def open_tui(runs_dir: Path | None = None, preset: str | None = None, refresh: float | None = None,
+             **run_options: Any) -> None:
+    """The TUI on `runs_dir` (default: COCKPIT_RUNS or ./runs), its editor on `preset`, its views reading
+    a run every `refresh` seconds (None: the default). Bare `cockpit`
     calls it without Typer; the Typer callback, for `cockpit --runs-dir DIR` or `-p PRESET`.
 
     Start-up is mostly imports, and the cyclic garbage collector would run dozens of times over the
@@ -42,7 +44,7 @@ def open_tui(runs_dir: Path | None = None, preset: str | None = None, **run_opti
         from cockpit.tui.app import CockpitApp
         from engine.store import default_runs_dir
 
-        app = CockpitApp(runs_dir=runs_dir or default_runs_dir(), preset=preset)
+        app = CockpitApp(runs_dir=runs_dir or default_runs_dir(), preset=preset, refresh=refresh)
     finally:
         gc.freeze()
         gc.enable()

@@ -29,6 +29,9 @@ def main(
     ctx: typer.Context,
     runs_dir: Optional[Path] = RunsDirOpt,
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Open the TUI's editor on this preset."),
+    refresh: Optional[float] = typer.Option(
+        None, "--refresh", min=0.1, max=60.0, metavar="SECONDS",
+        help="How often the TUI's views read and redraw a run (default 0.4; 2 or 5 on a slow SSH link)."),
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
 ) -> None:
     """Open the TUI when no command is given."""
@@ -42,7 +45,7 @@ def main(
             resolve_spec(preset, [])  # a bad preset exits 2 here, before the screen is taken over
         from . import open_tui
 
-        open_tui(runs_dir_or_default(runs_dir), preset)
+        open_tui(runs_dir_or_default(runs_dir), preset, refresh=refresh)
 
 
 def _set_env(ctx: typer.Context, name: str, value: str) -> None:

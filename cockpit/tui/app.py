@@ -21,6 +21,7 @@ from textual.notifications import Notification, Notify, SeverityLevel
 from engine.store import StoreError, active_runs, resolve_run
 
 from .messages import RunChosen, RunStarted
+from .refresh import DEFAULT_S
 from .screens.editor import SpecEditorScreen
 
 if TYPE_CHECKING:
@@ -49,8 +50,9 @@ class CockpitApp(App):
     ]
 
     def __init__(self, runs_dir: Path | str = "runs", preset: str | None = None, run: str | None = None,
-                 presets_dir: Path | str | None = None):
+                 presets_dir: Path | str | None = None, refresh: float | None = None):
         self.runs_dir = Path(runs_dir)
+        self.refresh_s = refresh or DEFAULT_S  # how often the views read a run (the dashboard's key changes it)
         self._attach: Path | None = None  # the run the dashboard opens on, when it is the first view
         self._greeting: tuple[str, str, SeverityLevel] | None = None  # (message, title, severity) once mounted
         self._newest_active = ""  # the run the runs list highlights, when it is the first view

@@ -66,7 +66,7 @@ class ChartScreen(PushedView):
     def on_mount(self) -> None:
         self.sub_title = f"chart · {self.chart_title}"
         self.reload()
-        self.set_interval(RELOAD_S, self._follow)
+        self.set_interval(max(RELOAD_S, getattr(self.app, "refresh_s", 0)), self._follow)
 
     def _follow(self) -> None:
         if self.data.state in ACTIVE_STATES:

@@ -17,6 +17,7 @@ from engine.store import Run, StoredResult, StoreError
 
 from ..fold import below_fold
 from ..messages import MetricsArrived
+from ..refresh import next_rate, rate_text
 from ..widgets.event_log import EventLog
 from ..widgets.notice_line import NoticeLine
 from ..widgets.results_table import ResultsTable
@@ -25,8 +26,6 @@ from ..widgets.system_panel import SystemPanel
 from ..widgets.trace_panel import TracePanel
 from .base import ViewScreen
 from .steering import Steering
-
-POLL_S = 0.4  # the store is read (new rows only) this often: well over twice a second
 
 # (title, id, traces as (label, metric), group prefix); formats and scales come from the metric catalogue
 PANELS: list[tuple[str, str, list[tuple[str, str]], str]] = [
@@ -58,6 +57,8 @@ class DashboardScreen(Steering, ViewScreen):
         Binding("enter", "chart", "Chart", tooltip="The focused panel as a full-screen chart (Tab moves between panels)"),
         Binding("v", "open('log')", "Log", tooltip="The worker's log (worker.log), followed as it grows"),
         Binding("h", "open('hardest')", "Hardest", tooltip="The hardest test examples as thumbnails, with label, prediction and loss"),
+        Binding("f", "refresh_rate", "Refresh", tooltip="Read and redraw the run less often (0.4, 1, 2, 5 s: for a slow SSH link), "
+                "or more often again; the run bar shows the rate"),
     ]
 
     def __init__(self) -> None:
@@ -92,7 +93,8 @@ class DashboardScreen(Steering, ViewScreen):
                 yield ResultsTable(id="results")
 
     def on_mount(self) -> None:
-        self.set_interval(POLL_S, self.poll)
+        self._poll_timer = self.set_interval(self.app.refresh_s, self.poll)
+        self.query_one(RunBar).refresh_s = self.app.refresh_s
         body = self.query_one("#dash-body")
         body.focus()
         self.watch(body, "scroll_y", lambda _: self._show_fold(), init=False)
@@ -122,6 +124,16 @@ class DashboardScreen(Steering, ViewScreen):
         log = self.query_one(EventLog)
         yield (f"Events ({log.alarms} alarm{'s' if log.alarms != 1 else ''})" if log.alarms else "Events"), log
         yield "Finishing passes", self.query_one(ResultsTable)
+
+    def action_refresh_rate(self) -> None:
+        """The next rate (slower, then back to the fastest), for this view and the ones opened after it."""
+        rate = self.app.refresh_s = next_rate(self.app.refresh_s)
+        self._poll_timer.stop()
+        self._poll_timer = self.set_interval(rate, self.poll)
+        bar = self.query_one(RunBar)
+        bar.refresh_s = rate
+        bar.refresh()
+        self.notify(f"reading the run every {rate_text(rate)}")
 
     # -- attaching --------------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ from textual.widget import Widget
 from cockpit.core.formats import STATE_MARK, STATE_STYLE, fmt_clock_duration
 from cockpit.core.phase import startup_phase
 
+from ..refresh import DEFAULT_S, rate_text
+
 
 class RunBar(Widget):
     """Two lines that say where the run is; drawn with characters, not only colour (NO_COLOR)."""
@@ -27,6 +29,7 @@ class RunBar(Widget):
         self.last: dict[str, float] = {}
         self.eta: float | None = None
         self.elapsed: float | None = None
+        self.refresh_s = DEFAULT_S  # how often the dashboard reads the run (said on the progress line)
 
     def show(self, run_id: str, state: str, meta: dict[str, Any], step: int, last: dict[str, float],
              eta: float | None, elapsed: float | None) -> None:
@@ -70,6 +73,7 @@ class RunBar(Widget):
         phase = startup_phase(meta, state)
         if phase is not None:  # before the first step: what the worker is doing, not "step 0/0"
             info, frac = f" {phase.text}", phase.fraction or 0.0
+        info += f" │ ↻ {rate_text(self.refresh_s)}"  # how fresh what is shown is
         bar_w = max(width - len(info) - 2, 8)
         done = int(round(frac * bar_w))
         progress = Text(no_wrap=True, overflow="ellipsis")
