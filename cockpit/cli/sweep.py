@@ -75,10 +75,6 @@ def resume_hint(name: str, storage: str) -> str:
     return f"cockpit sweep resume {name} --storage {shown}{tail}"
 
 
-def _is_storage_error(exc: BaseException) -> bool:
-    """An error raised by the study's database (the server gone, a lost connection)."""
-    return type(exc).__module__.split(".")[0] in ("sqlalchemy", "psycopg", "psycopg2", "pymysql", "MySQLdb")
-
 
 def find_sweep(ref: str) -> Path:
     """A sweep file by path, or by name in presets/sweeps/."""
@@ -135,11 +131,13 @@ def _work(study, runs_dir: Path, storage: str, parallel: int, max_trials: Option
                   style="yellow", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(code["exit"])
     except Exception as exc:
-        if not _is_storage_error(exc):
+        from engine.sweep.study import storage_failure
+
+        problem = storage_failure(study, exc, storage)
+        if problem is None:
             raise
-        first = (str(exc).strip().splitlines() or [""])[0]
-        fail(redact(f"the sweep's storage failed ({type(exc).__name__}: {first}); the live trials go on, and "
-                    f"`{resume_hint(study.sweep.name, storage)}` takes them up again", storage), code=1)
+        fail(f"{problem}; the live trials go on, and `{resume_hint(study.sweep.name, storage)}` takes them up again",
+             code=1)
     finally:
         signal.signal(signal.SIGTERM, previous)
     _finish(study, runs_dir, folder)
@@ -267,6 +265,19 @@ def is_sweep(name: str, runs_dir: Path) -> bool:
     return "/" not in name and (runs_dir / "sweeps" / name / SWEEP_JSON).is_file()
 
 
+def _report_importance(name: str, storage: str, runs: Path) -> dict[str, float]:
+    """A search's parameter importances from its study; none (and a note why) where the study cannot
+    be opened: the report reads the runs, and a damaged journal costs it only this section."""
+    from engine.sweep.study import Study, open_storage
+
+    try:
+        return _importance(Study.load(name, open_storage(storage or None, runs, name)))
+    except UsageError as exc:
+        err.print(f"parameter importances left out: {redact(str(exc), storage)}", markup=False, highlight=False,
+                  soft_wrap=True)
+        return {}
+
+
 def report_sweep(name: str, fmt: str, runs: Path, storage: str = "") -> None:
     """The table in the terminal (fmt term), or report.<fmt> files beside the sweep; reads only: the
     study is opened for importances only where it exists (its journal here, or --storage)."""
@@ -283,7 +294,7 @@ def report_sweep(name: str, fmt: str, runs: Path, storage: str = "") -> None:
         return
     formats = list(SWEEP_FORMATS) if fmt == "all" else [f.strip() for f in fmt.split(",")]
     has_study = storage or (runs / "sweeps" / name / JOURNAL).is_file()
-    importance = _importance(_open(name, storage, runs)) if has_study and sweep.kind == "search" else {}
+    importance = _report_importance(name, storage, runs) if has_study and sweep.kind == "search" else {}
     try:
         paths = write_sweep_report(table, runs / "sweeps" / name, formats, importance)
     except (ValueError, OSError) as exc:

@@ -20,14 +20,14 @@ from typing import Any
 
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage
-from optuna.storages.journal import JournalFileBackend
+from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import TrialState
 
 from ..contracts import UsageError
 from ..store import pid_alive
 from .common import INTERRUPTED, JOURNAL, sweep_dir
 from .config import Config, SweepFile, configs, from_json, grid_label, sets, sweep_json
+from .journal import Journal, damage, is_damage, open_journal
 from .secrets import redact
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -47,7 +47,21 @@ def open_storage(url: str | None, runs_dir: Path, name: str) -> BaseStorage:
             raise UsageError(redact(f"cannot open storage {url}: {first}{hint}", url)) from None
     path = Path(url) if url else sweep_dir(runs_dir, name) / JOURNAL
     path.parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(path)))
+    return open_journal(path, name)
+
+
+DRIVERS = ("sqlalchemy", "psycopg", "psycopg2", "pymysql", "MySQLdb")
+
+
+def storage_failure(study: Study, exc: BaseException, url: str = "") -> str | None:
+    """One line saying what went wrong with the study's storage while a sweep ran (a database gone,
+    a journal damaged by another writer), or None when `exc` is not the storage's."""
+    if isinstance(study.storage, Journal) and is_damage(exc):
+        return damage(study.storage.path, study.sweep.name, exc)
+    if type(exc).__module__.split(".")[0] in DRIVERS:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return redact(f"the sweep's storage {url} failed ({type(exc).__name__}: {first})", url)
+    return None
 
 
 def _sampler(sweep: SweepFile) -> optuna.samplers.BaseSampler:
