@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from ..checkpoint_writer import CheckpointWriter
 from ..contracts import Checkpoint, Command, CommandError, Continue, Pause, SetLR, StartSWA, Stop
 from ..optim import base_lr, set_base_lr, set_swa_lr, swa_base_lr
 from ..setup import Components
@@ -28,11 +29,12 @@ class Trainer(Protocol):
     store: Run | None
     sink: Sink
     swa: SWA
+    writer: CheckpointWriter
     paused: bool
     stop_request: tuple[str, str] | None
 
     def event(self, kind: str, message: str, level: str = "info", **data: Any) -> None: ...
-    def save(self, kind: str) -> Path | None: ...
+    def save(self, *kinds: str) -> Path | None: ...
     def start_swa(self, why: str) -> None: ...
 
 
@@ -103,6 +105,7 @@ class CommandRouter:
             return self._pause(isinstance(command, Pause))
         if isinstance(command, Checkpoint):
             path = tr.save("last")
+            tr.writer.wait()  # the reply says written: it is on disk
             tr.event("checkpoint", f"checkpoint written: {path}")
             return str(path)
         if isinstance(command, SetLR):
@@ -114,6 +117,7 @@ class CommandRouter:
             return ""  # a pass is the store rank's business; the model is the same everywhere
         if self.on_pass is None:
             raise CommandError(f"{command.kind} on a live run is computed by its worker; this loop has no pass handler")
+        tr.writer.wait()  # a pass may read the checkpoint being written
         return self.on_pass(tr, command)
 
     def _pause(self, pause: bool) -> str:

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import checkpoint as ckpt
+from ..checkpoint_writer import CheckpointWriter
 from ..contracts import Command, HardestResult, HardExample, SWAResult
 from ..evaluate import EvalResult
 from ..instruments import Instruments
@@ -67,6 +68,7 @@ class Trainer:
         self.swa_start = spec.swa_start_epoch() if spec.swa.enabled else None
         self.total_steps = spec.train.epochs * p.steps_per_epoch
         self.lookahead = Lookahead.build(p.model, spec, self.total_steps)  # None when off
+        self.writer = CheckpointWriter()  # serializes and fsyncs off this thread
         self.step = 0  # optimizer steps taken
         self.epoch = 0  # current epoch (0-based)
         self.batch_in_epoch = 0  # next batch of the current epoch
@@ -131,7 +133,25 @@ class Trainer:
         where = device_name(p.device) + (f" x {p.dist.describe()}" if p.dist.active else "")
         self.sink.meta(state="running", total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch,
                        epochs=spec.train.epochs, device=where)
-        end, reason = "finished", "done"
+        try:
+            end, reason = self.train_epochs()
+            if self.swa.active and end != "failed":
+                self.finish_swa()
+            if end == "finished":  # last.pt once; with no validation split best.pt is the same state
+                self.save("last", *(() if p.val_x.shape[0] else ("best",)))
+            self.writer.close()  # on disk (or its error raised) before the run says it ended
+        except BaseException:
+            self.writer.abandon()
+            raise
+        if end == "failed":  # the reason where every view reads a failure (runs, attach, the report)
+            self.sink.meta(error=reason, error_kind="training")
+        self.sink.close()
+        self.event(end, reason, level="error" if end == "failed" else "info")
+        return end
+
+    def train_epochs(self) -> tuple[str, str]:
+        """The epochs from where the run stands; (end state, reason)."""
+        spec, p = self.spec, self.parts
         try:
             while self.epoch < spec.train.epochs:
                 if self.swa_start is not None and self.epoch >= self.swa_start:
@@ -150,22 +170,14 @@ class Trainer:
                 self.epoch, self.batch_in_epoch = self.epoch + 1, 0
                 if self.epoch % spec.evaluate.every == 0 or self.epoch == spec.train.epochs:
                     self.evaluate_epoch()
-                if self.epoch % spec.train.checkpoint_every == 0:
-                    self.save("last")
+                if self.epoch % spec.train.checkpoint_every == 0 and self.epoch < spec.train.epochs:
+                    self.save("last")  # the run's end writes the final one
         except StopRun as stop:
-            end, reason = stop.state, stop.reason
-            if end == "stopped":
+            if stop.state == "stopped":
                 self.flush_window()
                 self.save("last")
-        if self.swa.active and end != "failed":
-            self.finish_swa()
-        if end == "finished":
-            self.save("last")
-        if end == "failed":  # the reason where every view reads a failure (runs, attach, the report)
-            self.sink.meta(error=reason, error_kind="training")
-        self.sink.close()
-        self.event(end, reason, level="error" if end == "failed" else "info")
-        return end
+            return stop.state, stop.reason
+        return "finished", "done"
 
     def between_steps(self, boundary: bool) -> None:
         """Commands, pause and stop. Under DDP they act only where every rank meets: a window
@@ -193,8 +205,8 @@ class Trainer:
         """Evaluate and record (the store rank only, under DDP); every rank learns the selection score."""
         select = self._evaluate_and_record() if self.dist.is_store else None
         select = self.dist.broadcast_object(select)
-        if select is None or select > self.best_acc:  # None: no validation split, best.pt is the last epoch
-            self.best_acc = -1.0 if select is None else select
+        if select is not None and select > self.best_acc:  # None: no validation split, best.pt is written at the end
+            self.best_acc = select
             self.save("best")
 
     def _evaluate_and_record(self) -> float | None:
@@ -236,8 +248,8 @@ class Trainer:
     def load_state(self, saved: dict[str, Any]) -> None:
         state.load_state(self, saved)
 
-    def save(self, kind: str) -> Path | None:
-        return state.save(self, kind)
+    def save(self, *kinds: str) -> Path | None:
+        return state.save(self, *kinds)
 
     def resume(self) -> Path:
         return state.resume(self)
@@ -261,7 +273,7 @@ class Trainer:
             rows += [(self.step, "swa_val_acc", val.acc), (self.step, "swa_val_loss", val.loss)]
         if self.store:
             path = ckpt.path_for(self.store.checkpoints, "swa")
-            ckpt.save_atomic({"model": averaged.state_dict(), "step": self.step}, path)
+            self.writer.write({"model": averaged.state_dict(), "step": self.step}, [path])
             self.sink.metrics(rows, self.steps_per_epoch)
             self.sink.result(SWAResult(base_acc=base.acc, base_loss=base.loss, swa_acc=res.acc,
                                        delta=res.acc - base.acc, test_acc=res.acc, test_loss=res.loss,

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import torch
 
 from .. import checkpoint as ckpt
+from ..checkpoint_writer import CheckpointWriter
 from ..instruments import Instruments
 from ..runtime.distributed import rank_seed
 from ..setup import Components
@@ -24,6 +25,7 @@ class Trainer(Protocol):
     instruments: Instruments
     swa: SWA
     store: Run | None
+    writer: CheckpointWriter
     step: int
     epoch: int
     batch_in_epoch: int
@@ -92,17 +94,18 @@ def load_parts(p: Components, state: dict[str, Any]) -> None:
         torch.manual_seed(rank_seed(p.spec.train.seed + int(state["step"]), p.dist.rank))
 
 
-def save(tr: Trainer, kind: str) -> Path | None:
-    """Write checkpoints/<kind>.pt; under DDP every rank calls this at the same step, the store rank writes."""
+def save(tr: Trainer, *kinds: str) -> Path | None:
+    """Queue checkpoints/<kind>.pt for each kind (one state, written by `tr.writer` off this thread);
+    the first path. Under DDP every rank calls this at the same step, the store rank writes."""
     store = tr.store
     if not store and not tr.parts.dist.active:
         return None
     state = state_dict(tr)
     if not store:
         return None
-    path = ckpt.path_for(store.checkpoints, kind)
-    ckpt.save_atomic(state, path)
-    return path
+    paths = [ckpt.path_for(store.checkpoints, kind) for kind in kinds]
+    tr.writer.write(state, paths)
+    return paths[0]
 
 
 def _latest_good(tr: Trainer, map_location: str | torch.device) -> tuple[dict[str, Any], Path, list[str]]:
