@@ -122,6 +122,7 @@ def test_lookahead_moves_the_weights_to_their_ema_without_a_host_sync_and_is_che
     assert all(torch.equal(live, ema) for live, ema in zip(la.live, la.ema))  # on the cadence: live = EMA
     assert any(not torch.equal(a, b) for a, b in zip(after_one, la.live))
     tr.save("last")
+    tr.writer.wait()  # written off the training thread
     saved = torch.load(tr.store.checkpoints / "last.pt", weights_only=False)
     assert all(torch.equal(s, e) for s, e in zip(saved["lookahead"], la.ema))
     again = Trainer(tr.spec, tr.store, log=lambda _m: None)  # a resumed run continues the same EMA
