@@ -24,9 +24,21 @@ def run_main() -> None:
         except KeyboardInterrupt:  # Ctrl+C while it loads: quit without a traceback, as a stopped command
             sys.exit(130)
     else:
+        from rich.markup import escape
+
+        from engine.errors import UsageError
+
         from .commands import app
 
-        app()
+        try:
+            app()
+        except UsageError as exc:
+            # what a command did not catch itself: a damaged store found while reading (a text value among
+            # the metrics, say) is one line and exit 2 from every command, as UsageError promises
+            from .common import err
+
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            sys.exit(2)
 
 
 def open_tui(runs_dir: Path | None = None, preset: str | None = None, refresh: float | None = None,

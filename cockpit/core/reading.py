@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from engine.store import ACTIVE_STATES, Run, StoredResult
+from engine.store import ACTIVE_STATES, Run, StoreError, StoredResult
 
 from .tail import RunTail
 
@@ -47,6 +47,7 @@ class Reading:
     answers: tuple[CommandAnswer, ...] = ()
     eta: float | None = None  # seconds left, from the worker's own timestamps
     error: str = ""
+    damaged: bool = False  # the error is a damaged store (StoreError), not a passing one (a locked database)
     source: int = 0  # which reader made it (a reading for a run no longer watched is dropped)
 
     @property
@@ -93,6 +94,8 @@ class RunReader:
                 MappingProxyType(dict(snap.last)), MappingProxyType(series),
                 tuple(MappingProxyType(e) for e in snap.events), self._new_results(),
                 self._answers(pending, snap.state), tail.eta_seconds() if snap.active else None, source=id(self))
+        except StoreError as exc:  # damaged (a text value among the metrics...): what `runs` lists as unreadable
+            return Reading("", False, False, error=str(exc), damaged=True, source=id(self))
         except Exception as exc:  # a locked or vanished store must not take the UI down
             return Reading("", False, False, error=f"{type(exc).__name__}: {exc}", source=id(self))
 

@@ -1,5 +1,12 @@
 """A run's metrics table: the worker appends (step, epoch, name, value) rows; the views read them
-back by rowid (what is new), as series (one curve) or as the latest values."""
+back by rowid (what is new), as series (one curve) or as the latest values.
+
+Every read goes through `_checked`: SQLite keeps whatever a damaged or hand-edited run.db holds (a text
+value in a REAL column stays text), and a string that reached a view crashed its formatting, or, where
+a view forgave it, was silently dropped. A row whose step, epoch or value is not a number makes the
+store damaged (StoreError naming the metric and step), for every reader alike: `runs` and the TUI list
+the run as unreadable with that reason, and report, compare and attach exit 2 with it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,28 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from .db import RunDB
+from .db import RunDB, StoreError
+
+
+def _is_number(v: Any) -> bool:
+    return v is None or (type(v) in (int, float))  # NULL is a non-finite value (SQLite stores NaN as NULL)
+
+
+def _damaged(db: Any, name: Any, step: Any, what: str, v: Any) -> StoreError:
+    return StoreError(f"{db} is damaged: metric {name!r} at step {step!r} has the {what} {v!r}, not a number "
+                      f"(restore run.db from a copy, or delete the run)")
+
+
+def _checked(db: Any, rows: Iterable, cols: tuple[str, ...], name: str | None = None) -> list:
+    """The rows, once every named column of each is a number (or NULL); else StoreError for the first bad one.
+    `name` is the metric the rows belong to when they carry no name column."""
+    rows = list(rows)
+    for r in rows:
+        for col in cols:
+            v = r[col]
+            if not _is_number(v):
+                raise _damaged(db, r["name"] if name is None else name, r["step"], col, v)
+    return rows
 
 
 @dataclass(frozen=True)
@@ -39,14 +67,19 @@ class RunSeries(RunDB):
             names = list(names)
             sql += f" AND name IN ({','.join('?' * len(names))})"
             args += names
-        rows = self.con.execute(sql + " ORDER BY id", args).fetchall()
+        rows = _checked(self.db_path, self.con.execute(sql + " ORDER BY id", args), ("step", "epoch", "value", "wall"))
         last = rows[-1]["id"] if rows else after_id
         return last, [Metric(r["step"], r["epoch"], r["name"], r["value"], r["wall"]) for r in rows]
 
     def series(self, name: str) -> list[tuple[int, float]]:
         """(step, value) for one metric, in step order."""
         rows = self.con.execute("SELECT step, value FROM metrics WHERE name = ? ORDER BY step, id", (name,))
-        return [(r[0], r[1]) for r in rows]
+        return [(r[0], r[1]) for r in _checked(self.db_path, rows, ("step", "value"), name)]
+
+    def evaluations(self, name: str) -> list[tuple[int, float, float | None, float]]:
+        """(step, epoch, value, wall) for one metric, in step order."""
+        rows = self.con.execute("SELECT step, epoch, value, wall FROM metrics WHERE name = ? ORDER BY step, id", (name,))
+        return [(r[0], r[1], r[2], r[3]) for r in _checked(self.db_path, rows, ("step", "epoch", "value", "wall"), name)]
 
     def metric_names(self) -> list[str]:
         return [r[0] for r in self.con.execute("SELECT DISTINCT name FROM metrics ORDER BY name")]
@@ -58,17 +91,23 @@ class RunSeries(RunDB):
 
     def last_values(self) -> dict[str, float]:
         rows = self.con.execute(
-            "SELECT name, value FROM metrics WHERE id IN (SELECT MAX(id) FROM metrics GROUP BY name)"
+            "SELECT name, step, value FROM metrics WHERE id IN (SELECT MAX(id) FROM metrics GROUP BY name)"
         )
-        return {r[0]: r[1] for r in rows}
+        return {r[0]: r[2] for r in _checked(self.db_path, rows, ("step", "value"))}
 
     def best(self, name: str = "test_acc") -> float | None:
-        row = self.con.execute("SELECT MAX(value) FROM metrics WHERE name = ?", (name,)).fetchone()
-        return row[0]
+        """The highest value of one metric (SQLite sorts any text above every number, so one is seen)."""
+        rows = self.con.execute("SELECT name, step, value FROM metrics WHERE name = ? ORDER BY value DESC, id LIMIT 1",
+                                (name,))
+        return next((r["value"] for r in _checked(self.db_path, rows, ("step", "value"))), None)
 
     def last_step(self) -> int:
-        row = self.con.execute("SELECT MAX(step) FROM metrics").fetchone()
-        return int(row[0] or 0)
+        rows = self.con.execute("SELECT name, step FROM metrics ORDER BY step DESC, id LIMIT 1")
+        return int(next((r["step"] for r in _checked(self.db_path, rows, ("step",))), 0))
+
+    def last_epoch(self) -> float:
+        rows = self.con.execute("SELECT name, step, epoch FROM metrics ORDER BY epoch DESC, id LIMIT 1")
+        return float(next((r["epoch"] for r in _checked(self.db_path, rows, ("step", "epoch"))), 0.0))
 
     def truncate_after(self, step: int) -> None:
         """Drop rows past `step` (used on resume, so curves never hold duplicates)."""

@@ -111,10 +111,10 @@ def _final(run: Run, split: str) -> float | None:
 
 def trial_row(run: Run, target: float) -> TrialRow:
     meta = run.meta()
-    rows = run.con.execute("SELECT epoch, value, wall FROM metrics WHERE name = 'test_acc' ORDER BY step, id").fetchall()
+    rows = [(epoch, value, wall) for _, epoch, value, wall in run.evaluations("test_acc")]
     hit = next((r for r in rows if r[1] is not None and r[1] >= target), None)
     ips = [v for _, v in run.series("images_per_s") if v is not None and math.isfinite(v)]
-    epochs = run.con.execute("SELECT MAX(epoch) FROM metrics").fetchone()[0] or 0.0
+    epochs = run.last_epoch()
     state = meta.get("sweep_outcome") or run.observed_state()
     return TrialRow(
         run_id=run.run_id, config=str(meta.get("sweep_config", "")), seed=int(meta.get("sweep_seed", 0)),

@@ -69,6 +69,7 @@ class DashboardScreen(Steering, ViewScreen):
         self.state = ""
         self.reading: Reading | None = None  # the latest reading applied to the screen
         self._polling = False
+        self._damage_said = ""
         self._pending: dict[int, str] = {}
         self._lock = threading.Lock()
         self._results: dict[str, StoredResult] = {}  # the latest result of each pass
@@ -212,6 +213,9 @@ class DashboardScreen(Steering, ViewScreen):
             return  # a reading of a run no longer watched
         if reading.error:
             self.query_one(RunBar).tooltip = reading.error
+            if reading.damaged and reading.error != self._damage_said:
+                self._damage_said = reading.error  # said once, not at every poll
+                self.notify(reading.error, title="unreadable", severity="error", timeout=30)
             return
         self.reading = reading
         self._results.update((r.kind, r) for r in reading.results)
