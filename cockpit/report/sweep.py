@@ -14,6 +14,8 @@ from typing import Any
 from engine.atomic_write import write_text_atomic
 from engine.sweep.table import ConfigRow, SweepTable
 
+from .render.md_kit import esc, md_table
+
 SWEEP_FORMATS = ("html", "md", "json")
 HEADERS = ["config", "test acc ± std", "guide", "best seed", "epochs to target", "time to target",
            "images/s", "trials"]
@@ -93,13 +95,12 @@ def render_sweep_json(table: SweepTable, importance: dict[str, float] | None = N
 
 
 def _md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
-    esc = [[c.replace("|", "\\|") for c in row] for row in rows]
-    return ["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers), *("| " + " | ".join(r) + " |" for r in esc)]
+    return md_table(headers, rows).splitlines()  # every cell escaped: names come from the sweep file
 
 
 def render_sweep_md(table: SweepTable, importance: dict[str, float] | None = None) -> str:
     headers, rows = cells(table)
-    out = [f"# Sweep {table.name}", "", title(table), "", *_md_table(headers, rows), ""]
+    out = [f"# Sweep {esc(table.name)}", "", esc(title(table)), "", *_md_table(headers, rows), ""]
     if table.ensembles:
         out += ["## Ensembles", "", *_md_table(ENSEMBLE_HEADERS, ensemble_cells(table)), ""]
     if importance:

@@ -1,4 +1,7 @@
-"""The Markdown report: tables and sparklines, one `## heading` per section (the same headings as the HTML)."""
+"""The Markdown report: tables and sparklines, one `## heading` per section (the same headings as the HTML).
+
+Every text the run carries goes through md_kit (escaped unless built as Markdown there), as the HTML report
+escapes its text: a tag or a link in a data path, an error or an event shows as text."""
 
 from __future__ import annotations
 
@@ -10,24 +13,12 @@ from ..fmt import (KEY_METRICS, PASS_LABELS, class_names, compact_toml, curve_ro
                    fmt_duration, fmt_num, fmt_pct, fmt_time, fmt_value, layer_cell, layer_columns, marker_events,
                    per_class_acc, progress_text, confusion_model, selection_line)
 from ..sections import SECTIONS
+from .md_kit import bold, code, code_block, esc, italic, md_table
 from .term import CURVES, DIFFICULTY, THROUGHPUT
 from .term_kit import step_spark
 from ..system import TITLE as SYSTEM_TITLE, system_curves, system_note
 
 SPARK_W = 48
-
-
-def cell(v: Any) -> str:
-    return str(v).replace("|", "\\|").replace("\n", " ")
-
-
-def md_table(headers: Iterable[str], rows: Iterable[Iterable[Any]], right: Iterable[int] = ()) -> str:
-    headers = list(headers)
-    right = set(right)
-    lines = ["| " + " | ".join(cell(h) for h in headers) + " |",
-             "| " + " | ".join("---:" if i in right else "---" for i in range(len(headers))) + " |"]
-    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def h2(sid: str) -> str:
@@ -44,7 +35,7 @@ def curves(s: dict[str, Any], items: Iterable[tuple[str, str, bool]]) -> str:
             continue
         vals = [v for v in sr["value"] if v is not None]
         rows.append((label, format_metric(name, vals[-1]), format_metric(name, min(vals)), format_metric(name, max(vals)),
-                     f"`{step_spark(sr['step'], sr['value'], x1, SPARK_W, log)}`"))
+                     code(step_spark(sr['step'], sr['value'], x1, SPARK_W, log))))
     return md_table(["curve", "last", "min", "max", f"steps 0 → {x1:,}"], rows, right=(1, 2, 3)) if rows else ""
 
 
@@ -52,32 +43,32 @@ def render_markdown(summary: dict[str, Any]) -> str:
     """The whole report as Markdown: every section in order, a note where a section has no data."""
     s = summary
     markers = marker_events(s)
-    out: list[str] = [f"# Run report: {s['run']['run_id']}", ""]
+    out: list[str] = [f"# Run report: {esc(s['run']['run_id'])}", ""]
     for part in (header_md(s), spec_md(s), metrics_md(s), finishing_md(s), training_md(s, markers),
                  calibration_md(s), classes_md(s), difficulty_md(s), throughput_md(s), layers_md(s), hardest_md(s),
                  timeline_md(s, markers)):
         out += part
-    out += ["---", f"_Training Cockpit {s.get('cockpit_version', '')} · report schema {s['schema_version']} · "
-                   f"generated {fmt_time(s.get('generated'))}_", ""]
+    out += ["---", italic(f"Training Cockpit {s.get('cockpit_version', '')} · report schema {s['schema_version']} · "
+                          f"generated {fmt_time(s.get('generated'))}"), ""]
     return "\n".join(out)
 
 
 def note(text: str) -> list[str]:
-    return [f"_{text}_", ""]
+    return [italic(text), ""]
 
 
 def header_md(s: dict[str, Any]) -> list[str]:
     run = s["run"]
     out = [h2("header"), "", md_table(["", ""], [
-        ("state", f"**{run['state']}**"), ("preset", run.get("preset") or "–"), ("device", run.get("device") or "–"),
+        ("state", bold(run['state'])), ("preset", run.get("preset") or "–"), ("device", run.get("device") or "–"),
         ("progress", progress_text(run)), ("started", fmt_time(run.get("started") or run.get("created"))),
         ("ended", fmt_time(run.get("ended")) if run.get("ended") else ("still running" if run.get("active") else "–")),
         ("duration", fmt_duration(run.get("duration_s"))), ("host", run.get("host") or "–"),
         ("torch", run.get("torch_version") or "–"), ("cockpit", s.get("cockpit_version") or "–"),
-        ("run dir", f"`{run.get('path', '')}`"),
+        ("run dir", code(run.get('path', ''))),
     ])]
     if run.get("error"):
-        out += ["", f"> **{run['state']}:** {run['error']}"]
+        out += ["", f"> {bold(str(run['state']) + ':')} {esc(run['error'])}"]
     return out + [""]
 
 
@@ -90,14 +81,14 @@ def spec_md(s: dict[str, Any]) -> list[str]:
         elif not against["diff"]:
             out += note(f"identical to {against['run_id']}")
         else:
-            out += [f"Differences against `{against['run_id']}`:", "",
+            out += [f"Differences against {code(against['run_id'])}:", "",
                     md_table(["field", s["run"]["run_id"], against["run_id"]],
-                             [(f"`{d['key']}`", f"`{fmt_value(d['this'])}`", f"`{fmt_value(d['other'])}`")
+                             [(code(d['key']), code(fmt_value(d['this'])), code(fmt_value(d['other'])))
                               for d in against["diff"]]), ""]
     if s.get("spec_error"):
-        out += [f"> spec.toml does not validate: {s['spec_error']}", ""]
+        out += [f"> spec.toml does not validate: {esc(s['spec_error'])}", ""]
     if s.get("spec_toml"):
-        out += ["<details><summary>spec.toml</summary>", "", "```toml", compact_toml(s["spec_toml"]).strip(), "```", "",
+        out += ["<details><summary>spec.toml</summary>", "", *code_block(compact_toml(s["spec_toml"]).strip(), "toml"), "",
                 "</details>", ""]
     return out
 
@@ -114,7 +105,7 @@ def metrics_md(s: dict[str, Any]) -> list[str]:
         return [h2("metrics"), ""] + note(s["notes"].get("metrics", "no metrics recorded"))
     sel = selection_line(s)
     return [h2("metrics"), "", md_table(["metric", "final", "best", "at step"], rows, right=(1, 2, 3)), ""] + (
-        [sel + ".", ""] if sel else [])
+        [esc(sel + "."), ""] if sel else [])
 
 
 def finishing_md(s: dict[str, Any]) -> list[str]:
@@ -129,15 +120,15 @@ def finishing_md(s: dict[str, Any]) -> list[str]:
                           for r in s["finishing"]], right=(2, 3, 4, 5, 7)), ""]
     tta = s["results"].get("tta")
     if tta and tta.get("views"):
-        out += ["TTA views: " + ", ".join(f"{k} {fmt_pct(v)}" for k, v in tta["views"].items()), ""]
+        out += ["TTA views: " + ", ".join(f"{esc(k)} {fmt_pct(v)}" for k, v in tta["views"].items()), ""]
     return out
 
 
 def training_md(s: dict[str, Any], markers: list[dict[str, Any]]) -> list[str]:
     tbl = curves(s, CURVES + curve_rows(n for n in sorted(s["series"]) if n.startswith("lr/")))
-    out = [h2("training"), "", tbl or f"_{s['notes'].get('metrics', 'no metrics recorded yet')}_", ""]
+    out = [h2("training"), "", tbl or italic(s['notes'].get('metrics', 'no metrics recorded yet')), ""]
     if markers and tbl:
-        out += ["Events on the timeline: " + "; ".join(f"**{m['n']}** step {m['step']:,} {m['kind']}"
+        out += ["Events on the timeline: " + "; ".join(f"{bold(m['n'])} step {m['step']:,} {esc(m['kind'])}"
                                                        for m in markers[:30]), ""]
     return out
 
@@ -172,7 +163,7 @@ def classes_md(s: dict[str, Any]) -> list[str]:
     conf = s["results"].get("confusion")
     if not conf:
         return [h2("classes"), ""] + note(s["notes"]["classes"])
-    out = [h2("classes"), "", f"Model: {confusion_model(s)}.", ""]
+    out = [h2("classes"), "", f"Model: {esc(confusion_model(s))}.", ""]
     cnames, accs = per_class_acc(s)
     if accs:
         out += [md_table(["class", "accuracy", ""], [(n, fmt_pct(a, 1), "█" * round((a or 0) * 20))
@@ -206,13 +197,13 @@ def difficulty_md(s: dict[str, Any]) -> list[str]:
 
 def throughput_md(s: dict[str, Any]) -> list[str]:
     tbl = curves(s, THROUGHPUT)
-    return [h2("throughput"), "", tbl or f"_{s['notes'].get('throughput', 'no throughput measurements yet')}_", ""] + \
+    return [h2("throughput"), "", tbl or italic(s['notes'].get('throughput', 'no throughput measurements yet')), ""] + \
         system_md(s)
 
 
 def system_md(s: dict[str, Any]) -> list[str]:
     tbl, said = curves(s, system_curves(s)), system_note(s)
-    return [f"{SYSTEM_TITLE}:", ""] + ([tbl, ""] if tbl else []) + ([f"_{said}_", ""] if said else [])
+    return [esc(f"{SYSTEM_TITLE}:"), ""] + ([tbl, ""] if tbl else []) + ([italic(said), ""] if said else [])
 
 
 def layers_md(s: dict[str, Any]) -> list[str]:
@@ -250,5 +241,5 @@ def timeline_md(s: dict[str, Any], markers: list[dict[str, Any]]) -> list[str]:
                                         [(numbers.get(e["id"], ""), f"{e['step']:,}", fmt_clock(e["wall"]), e["kind"],
                                           e["level"], e["message"]) for e in ev], right=(0, 1)), ""]
     if len(s["events"]) > len(ev):
-        out += [f"_{len(s['events']) - len(ev)} more events in report.json_", ""]
+        out += [italic(f"{len(s['events']) - len(ev)} more events in report.json"), ""]
     return out
