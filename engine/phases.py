@@ -10,14 +10,10 @@ model was begun adds none); progress within a phase (done/total) goes to meta at
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
 from .store import Run
-
-# the data loaders' progress, as setup.build logs it: "decoding train/: 12800/50000"
-PROGRESS_LINE = re.compile(r"^(?P<detail>[^:]+): (?P<done>\d+)/(?P<total>\d+)$")
 
 STARTING, IMPORTING, LOADING, BUILDING, FIRST_STEP, COMPILING = (
     "starting", "importing torch", "loading data", "building the model", "first step", "compiling (first step)")
@@ -50,18 +46,9 @@ class Phases:
             self._seen.add(name)
             self.run.add_event("phase", name + (f": {detail}" if detail else ""), step=0)
 
-    def log_line(self, message: str) -> None:
-        """A line of the worker's log: a data-loading progress line moves the phase along."""
-        m = PROGRESS_LINE.match(message.strip()) if self.name else None
-        if m is None:
-            return
-        done, total = int(m["done"]), int(m["total"])
-        self.set(LOADING, m["detail"].strip(), done, total)
+    def progress(self, detail: str, done: int, total: int) -> None:
+        """The data loading's progress (setup.build's callback) moves the phase along."""
+        self.set(LOADING, detail.strip(), done, total)
         if done >= total:  # this count is over: the model is built next, unless another count starts
             self.set(BUILDING)
-
-    def end(self) -> None:
-        """Training has begun: log lines are no longer read as phases (the sink clears meta `phase`
-        with the first metrics it writes)."""
-        self.name = ""
 

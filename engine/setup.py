@@ -13,13 +13,14 @@ from typing import Callable
 import torch
 
 from .augment import Augmenter, normalization
-from .data import Dataset, DeviceLoader, load_dataset
+from .data import Dataset, DeviceLoader, Progress, load_dataset
 from .evaluate import EvalResult, evaluate
 from .models import build_model
 from .optim import build_optimizer, build_scheduler, freeze_unlisted
 from .init_from_data import init_from_data, training_augment
 from .runtime.device import resolve_amp
-from .runtime.distributed import DistContext, ShardedLoader, convert_sync_bn, device_for, rank_seed, wrap_model
+from .data.sharded import ShardedLoader
+from .runtime.distributed import DistContext, convert_sync_bn, device_for, rank_seed, wrap_model
 from .spec import RunSpec
 
 Log = Callable[[str], None]
@@ -78,10 +79,12 @@ def _quiet(_msg: str) -> None:
     pass
 
 
-def build(spec: RunSpec, dist: DistContext | None = None, *, sync_bn: bool = False, log: Log = _quiet) -> Components:
+def build(spec: RunSpec, dist: DistContext | None = None, *, sync_bn: bool = False, log: Log = _quiet,
+          on_progress: Progress | None = None) -> Components:
     """Seed, load the data onto the device, build the model (wrapped for DDP under torchrun), its
     optimizer, schedule and scaler. The order of the random draws is part of the contract: a run
-    built twice from one spec starts from the same weights."""
+    built twice from one spec starts from the same weights. `on_progress(desc, done, total)`: the
+    data loading's progress (the worker shows it as its loading phase)."""
     dist = dist or DistContext()
     t = spec.train
     if t.threads:
@@ -94,6 +97,8 @@ def build(spec: RunSpec, dist: DistContext | None = None, *, sync_bn: bool = Fal
     seed_everything(t.seed)
 
     def progress(desc: str, done: int, total: int) -> None:
+        if on_progress is not None:
+            on_progress(desc, done, total)
         if done == total or done % max(total // 10, 1) == 0:
             log(f"{desc}: {done}/{total}")
 

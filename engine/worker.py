@@ -30,7 +30,7 @@ from pathlib import Path
 
 from . import atomic_write
 from .contracts import UsageError
-from .launch import SYNC_BN_ENV
+from .launch import HEAD_ENV, SYNC_BN_ENV
 from .phases import COMPILING, FIRST_STEP, IMPORTING, Phases
 from .spec import SpecError
 from .store import Run
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     phases.set(IMPORTING)
     from .runtime.distributed import env_context
 
-    ctx = env_context()
+    ctx = env_context(head=os.environ.get(HEAD_ENV, "1") == "1")
     # the process that keeps this node's meta: the worker itself, or local rank 0 under torchrun
     # (the launcher's pid stays in meta: it is the one crash detection watches)
     writer = run if ctx.local_rank == 0 else None
@@ -89,11 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         if writer is not None:  # under torchrun: one voice per node
             print(f"{time.strftime('%H:%M:%S')} {prefix}{msg}", flush=True)
-            phases.log_line(msg)
 
     try:
         signals.trainer = _trainer(run, ctx, writer, log, phases)
-        phases.end()  # training: the loop's own lines are not phases
         state = _train(signals.trainer)
         if writer is not None:
             writer.set_meta(state=state, ended=time.time())
@@ -144,7 +142,7 @@ def _trainer(run: Run, ctx, writer: Run | None, log, phases: Phases):
         run.set_meta(torch_version=torch.__version__)
         spec, resume, sync_bn = run.spec(), bool(run.meta().get("resume")), False
     store = run if ctx.is_store else None  # under torchrun only the store rank writes the store
-    trainer = Trainer(spec, store, log=log, dist=ctx, sync_bn=sync_bn, on_pass=live_pass)
+    trainer = Trainer(spec, store, log=log, dist=ctx, sync_bn=sync_bn, on_pass=live_pass, on_progress=phases.progress)
     if resume:
         trainer.resume()
         if store:

@@ -20,7 +20,8 @@ import torch
 
 from engine import checkpoint as ckpt
 from engine.data import DeviceLoader
-from engine.runtime.distributed import DistributedError, ShardedLoader
+from engine.data import DataError
+from engine.data.sharded import ShardedLoader
 from engine.spec import load_spec
 from engine.store import Run, resolve_run
 from engine.launch import launch_command
@@ -48,9 +49,9 @@ def test_each_rank_takes_its_slice_of_the_single_process_batch():
 
 def test_the_global_batch_must_divide_by_the_processes():
     x, y = torch.zeros(64, 1), torch.zeros(64, dtype=torch.long)
-    with pytest.raises(DistributedError, match="must divide by the 3 processes"):
+    with pytest.raises(DataError, match="must divide by the 3 processes"):
         ShardedLoader(x, y, 64, "cpu", seed=0, rank=0, world_size=3)
-    with pytest.raises(DistributedError, match="fewer than one global batch"):
+    with pytest.raises(DataError, match="fewer than one global batch"):
         ShardedLoader(x[:10], y[:10], 16, "cpu", seed=0, rank=0, world_size=2)
 
 

@@ -28,14 +28,13 @@ def test_phases_and_data_progress_go_to_meta_and_changes_to_events(tmp_path):
     run = Run.create(tmp_path, RunSpec(name="ph"))
     phases = Phases(run, every_s=60)
     phases.set("importing torch")
-    phases.log_line("decoding train/: 0/50000")
-    phases.log_line("decoding train/: 5000/50000")  # throttled: within every_s of the last write
+    phases.progress("decoding train/", 0, 50000)
+    phases.progress("decoding train/", 5000, 50000)  # throttled: within every_s of the last write
     assert run.meta()["phase"] | {"since": 0} == {"name": LOADING, "detail": "decoding train/", "done": 0,
                                                   "total": 50000, "since": 0}
-    phases.log_line("epoch 1/2 step 8: test_loss=0.1 test_acc=0.5")  # not a progress line
-    phases.log_line("decoding train/: 50000/50000")  # the end of a count is always written
+    phases.progress("decoding train/", 50000, 50000)  # the end of a count is always written
     assert run.meta()["phase"]["name"] == BUILDING
-    phases.log_line("decoding test/: 0/10000")  # the next split: shown, no second event for the phase
+    phases.progress("decoding test/", 0, 10000)  # the next split: shown, no second event for the phase
     assert run.meta()["phase"]["detail"] == "decoding test/"
     assert [e["message"] for e in run.events_since(0) if e["kind"] == "phase"] == [
         "importing torch", "loading data: decoding train/", "building the model"]

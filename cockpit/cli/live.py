@@ -12,7 +12,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from cockpit.core.formats import LEVEL_STYLE, STATE_STYLE, fmt_clock_duration, metric_label
+from cockpit.core.formats import LEVEL_STYLE, STATE_STYLE, fmt_duration, metric_label
 from cockpit.core.phase import startup_phase
 from cockpit.core.selection import choose, selected
 from cockpit.core.sparkline import span, sparkline
@@ -47,7 +47,7 @@ def render(tail: RunTail, width: int = 100) -> Group:
         progress.add_row(
             ProgressBar(total=max(total, 1), completed=min(snap.step, total) if total else 0, width=max(width - 60, 10)),
             Text(f"epoch {epoch_now}/{epochs}  step {snap.step}/{total}", style="cyan"),
-            Text(f"ETA {fmt_clock_duration(tail.eta_seconds())}" if snap.active else "", style="dim"),
+            Text(f"ETA {fmt_duration(tail.eta_seconds())}" if snap.active else "", style="dim"),
         )
     parts: list = [head, progress, _traces(tail, width)]
     # the run's own failure is told once, by the caller, after the live view

@@ -19,6 +19,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from cockpit.core.formats import fmt_pct
 from engine.contracts import Command, CommandError, PassCommand, ResultModel, UsageError, parse_command
 from engine.spec import EvaluateSpec
 from engine.store import ACTIVE_STATES, Run, StoreError
@@ -92,10 +93,6 @@ def _pass(run_ref: str, runs_dir: Optional[Path], command: PassCommand, timeout:
     return r, result, f"run {r.run_id}, checkpoint {result.checkpoint}"
 
 
-def pct(v: Any) -> str:
-    return f"{v:.2%}" if isinstance(v, (int, float)) and math.isfinite(v) else "–"
-
-
 def num(v: Any, digits: int = 4) -> str:
     return f"{v:.{digits}f}" if isinstance(v, (int, float)) and math.isfinite(v) else "–"
 
@@ -134,8 +131,8 @@ def print_calibration(res: CalibrationResult, where: str = "") -> None:
     b, a = res.before, res.after
     _where(where)
     t = _table("temperature scaling (test set)", ["", "NLL", "ECE", "accuracy"])
-    t.add_row("before", num(b.nll), pct(b.ece), pct(b.acc))
-    t.add_row("after", num(a.nll), pct(a.ece), pct(a.acc))
+    t.add_row("before", num(b.nll), fmt_pct(b.ece), fmt_pct(b.acc))
+    t.add_row("after", num(a.nll), fmt_pct(a.ece), fmt_pct(a.acc))
     t.add_row(Text("Δ", style="bold"), delta(a.nll - b.nll, False, False), delta(a.ece - b.ece, True, False),
               delta(a.acc - b.acc))
     console.print(t)
@@ -205,13 +202,13 @@ def tta_command(run_ref: str = RunArg, checkpoint: Optional[str] = CheckpointOpt
 def print_tta(res: TTAResult, where: str = "") -> None:
     _where(where)
     t = _table("test-time augmentation (test set)", ["", "accuracy", "NLL"])
-    t.add_row("without TTA", pct(res.base_acc), num(res.base_loss))
-    t.add_row(f"with TTA ({res.n_views} views, mean {res.combine})", pct(res.tta_acc), num(res.tta_loss))
+    t.add_row("without TTA", fmt_pct(res.base_acc), num(res.base_loss))
+    t.add_row(f"with TTA ({res.n_views} views, mean {res.combine})", fmt_pct(res.tta_acc), num(res.tta_loss))
     t.add_row(Text("Δ", style="bold"), delta(res.delta), delta(res.tta_loss - res.base_loss, False, False))
     console.print(t)
     v = _table("views", ["view", "accuracy", "vs identity"])
     for name, acc in res.views.items():
-        v.add_row(name, pct(acc), delta(acc - res.base_acc))
+        v.add_row(name, fmt_pct(acc), delta(acc - res.base_acc))
     console.print(v)
 
 
@@ -239,8 +236,8 @@ def swa_command(run_ref: str = RunArg,
 def print_swa(res: SWAResult, where: str = "") -> None:
     _where(where)
     t = _table("stochastic weight averaging", ["", "test accuracy", "test loss"])
-    t.add_row("base (checkpoint)", pct(res.base_acc), num(res.base_loss))
-    t.add_row("SWA (averaged, BN recomputed)", pct(res.swa_acc), num(res.test_loss))
+    t.add_row("base (checkpoint)", fmt_pct(res.base_acc), num(res.base_loss))
+    t.add_row("SWA (averaged, BN recomputed)", fmt_pct(res.swa_acc), num(res.test_loss))
     base_loss = math.nan if res.base_loss is None else res.base_loss
     t.add_row(Text("Δ", style="bold"), delta(res.delta), delta(res.test_loss - base_loss, False, False))
     console.print(t)
@@ -273,9 +270,9 @@ def print_ensemble(data: dict[str, Any]) -> None:
     t = _table("ensemble", ["", "checkpoint", "test accuracy", "vs best member"])
     best = data["best_member_acc"]
     for m in data["members"]:
-        t.add_row(m["run"], m.get("checkpoint", ""), pct(m["acc"]), delta(m["acc"] - best))
-    t.add_row(Text("majority vote", style="bold"), "", pct(data["vote_acc"]), delta(data["vote_acc"] - best))
-    t.add_row(Text("mean probability", style="bold"), "", pct(data["mean_prob_acc"]), delta(data["gain"]))
+        t.add_row(m["run"], m.get("checkpoint", ""), fmt_pct(m["acc"]), delta(m["acc"] - best))
+    t.add_row(Text("majority vote", style="bold"), "", fmt_pct(data["vote_acc"]), delta(data["vote_acc"] - best))
+    t.add_row(Text("mean probability", style="bold"), "", fmt_pct(data["mean_prob_acc"]), delta(data["gain"]))
     console.print(t)
 
 

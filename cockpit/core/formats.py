@@ -3,6 +3,7 @@ names; nothing here imports Rich or Textual)."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 
 # style and mark per run state: the mark carries the meaning without colour (NO_COLOR)
@@ -17,11 +18,25 @@ STATE_MARK = {
 LEVEL_STYLE = {"info": "", "warning": "bold yellow", "error": "bold red"}
 
 
-def fmt_clock_duration(seconds: float | None) -> str:
-    """An elapsed or remaining time as H:MM:SS (`--:--` when unknown): ETAs and run times."""
-    if seconds is None:
-        return "--:--"
-    return str(timedelta(seconds=int(max(seconds, 0))))
+def fmt_duration(seconds: float | None) -> str:
+    """A duration, elapsed or remaining, in every view: 45s, 1m 05s, 2h 03m, 1d 2h 03m (– when unknown)."""
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    s = max(int(round(seconds)), 0)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    d = timedelta(seconds=s)
+    hours = f"{d.seconds // 3600}h {d.seconds % 3600 // 60:02d}m"
+    return f"{d.days}d {hours}" if d.days else hours
+
+
+def fmt_pct(v: float | None, digits: int = 2) -> str:
+    """A fraction as a percentage in every view: 0.5914 -> 59.14% (– when there is none or it is not finite)."""
+    if v is None or isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return "–"
+    return f"{v:.{digits}%}"
 
 
 def fmt_started(ts: float | None) -> str:
@@ -41,4 +56,4 @@ def metric_label(name: str) -> str:
 
 def fmt_acc(v: float | None) -> str:
     """An accuracy in a table cell (empty when there is none)."""
-    return f"{v:.2%}" if v is not None else ""
+    return fmt_pct(v) if v is not None else ""

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Iterable
 
-from cockpit.core.formats import metric_label
+from cockpit.core.formats import fmt_duration, fmt_pct, metric_label  # noqa: F401 (the reports' formats)
 from engine.contracts import METRICS, metric_info
 
 # the metrics table: (metric, label) in the catalogue's order (difficulty has a section of its own)
@@ -22,10 +22,6 @@ LAYER_FRACTIONS = ("act_zeros", "act_dead", "act_saturation", "act_gate")
 def curve_rows(names: Iterable[str]) -> list[tuple[str, str, bool]]:
     """(label, metric, log scale) of each metric, from the catalogue: the report's sparkline rows."""
     return [(metric_label(n), n, metric_info(n).log) for n in names]
-
-
-def fmt_pct(v: float | None, digits: int = 2) -> str:
-    return "–" if v is None else f"{v:.{digits}%}"
 
 
 def fmt_delta_pct(v: float | None) -> str:
@@ -57,18 +53,6 @@ def fmt_time(ts: float | None) -> str:
 
 def fmt_clock(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).strftime("%H:%M:%S") if ts else ""
-
-
-def fmt_duration(s: float | None) -> str:
-    if s is None:
-        return "–"
-    s = max(int(s), 0)
-    d = timedelta(seconds=s)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    return f"{d.days}d {d.seconds // 3600}h {d.seconds % 3600 // 60:02d}m" if d.days else f"{s // 3600}h {s % 3600 // 60:02d}m"
 
 
 def fmt_value(v: Any) -> str:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cockpit.core.formats import fmt_duration, fmt_pct
 from engine.atomic_write import write_text_atomic
 from engine.sweep.table import ConfigRow, SweepTable
 
@@ -22,22 +23,10 @@ HEADERS = ["config", "test acc ± std", "guide", "best seed", "epochs to target"
 ENSEMBLE_HEADERS = ["ensemble", "members", "mean-prob acc", "vote acc", "gain over best member", "guide gain"]
 
 
-def pct(v: float | None, digits: int = 2) -> str:
-    return "–" if v is None else f"{100 * v:.{digits}f}%"
-
-
 def mean_std(mean: float | None, std: float | None) -> str:
     if mean is None:
         return "–"
     return f"{100 * mean:.2f} ± {100 * std:.2f}%" if std is not None else f"{100 * mean:.2f}% (1 seed)"
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    m, s = divmod(int(round(seconds)), 60)
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
 
 
 def states(counts: dict[str, int]) -> str:
@@ -46,10 +35,10 @@ def states(counts: dict[str, int]) -> str:
 
 def config_cells(r: ConfigRow) -> list[str]:
     reached = f" ({r.reached}/{r.n})" if r.n else ""
-    return [r.config, mean_std(r.mean, r.std), pct(r.guide, 1) if r.guide is not None else "",
-            f"s{r.best_seed} {pct(r.best_acc)}" if r.best_seed is not None else "–",
+    return [r.config, mean_std(r.mean, r.std), fmt_pct(r.guide, 1) if r.guide is not None else "",
+            f"s{r.best_seed} {fmt_pct(r.best_acc)}" if r.best_seed is not None else "–",
             (f"{r.epochs_to_target:.1f}" if r.epochs_to_target is not None else "–") + reached,
-            duration(r.time_to_target), f"{r.images_per_s:,.0f}" if r.images_per_s is not None else "–",
+            fmt_duration(r.time_to_target), f"{r.images_per_s:,.0f}" if r.images_per_s is not None else "–",
             states(r.states)]
 
 
@@ -61,12 +50,12 @@ def cells(table: SweepTable) -> tuple[list[str], list[list[str]]]:
 def ensemble_cells(table: SweepTable) -> list[list[str]]:
     def signed(v: float | None) -> str:
         return "–" if v is None else f"{100 * v:+.2f} pts"
-    return [[e.name, " + ".join(e.members), mean_std(e.mean, e.std), pct(e.vote), signed(e.gain),
+    return [[e.name, " + ".join(e.members), mean_std(e.mean, e.std), fmt_pct(e.vote), signed(e.gain),
              signed(e.guide_gain) if e.guide_gain is not None else ""] for e in table.ensembles]
 
 
 def title(table: SweepTable) -> str:
-    return f"sweep {table.name} ({table.kind}, target {pct(table.target, 1)}): {states(table.states) or 'no trials yet'}"
+    return f"sweep {table.name} ({table.kind}, target {fmt_pct(table.target, 1)}): {states(table.states) or 'no trials yet'}"
 
 
 def band_series(table: SweepTable) -> list[dict[str, Any]]:
@@ -107,7 +96,7 @@ def render_sweep_md(table: SweepTable, importance: dict[str, float] | None = Non
         out += ["## Parameter importance (Optuna)", "", *_md_table(["parameter", "importance"],
                 [[k, f"{v:.3f}"] for k, v in importance.items()]), ""]
     out += ["## Trials", "", *_md_table(["run", "configuration", "seed", "state", "test acc"],
-            [[t.run_id, t.config, str(t.seed), t.state, pct(t.acc)] for t in table.trials]), ""]
+            [[t.run_id, t.config, str(t.seed), t.state, fmt_pct(t.acc)] for t in table.trials]), ""]
     return "\n".join(out)
 
 
@@ -150,7 +139,7 @@ def render_sweep_html(table: SweepTable, importance: dict[str, float] | None = N
                           list(importance.values()), fmt=lambda v: f"{v:.3f}")
         body.append(section("importance", "Parameter importance", figure(bars) + html_table(
             ["parameter", "importance"], [[k, f"{v:.3f}"] for k, v in importance.items()], num=(1,))))
-    trial_rows = [[t.run_id, t.config, t.seed, t.state, pct(t.acc)] for t in table.trials]
+    trial_rows = [[t.run_id, t.config, t.seed, t.state, fmt_pct(t.acc)] for t in table.trials]
     body.append(section("trials", "Trials", html_table(["run", "configuration", "seed", "state", "test acc"], trial_rows)))
     return page(f"sweep {table.name}", "\n".join(body), f"generated {time.strftime('%Y-%m-%d %H:%M:%S')}")
 

@@ -31,8 +31,6 @@ from typing import Any, NoReturn
 import torch
 
 from ..contracts import UsageError
-from ..data import DeviceLoader
-from ..launch import HEAD_ENV
 from .device import resolve_device
 
 
@@ -52,6 +50,7 @@ class DistContext:
     store_rank: int = 0
     backend: str = ""
     ranks: list[dict[str, Any]] = field(default_factory=list)  # per rank: host, pid, node, local rank
+    head: bool = True  # on the node whose cockpit owns the run store (the launcher says so)
 
     @property
     def active(self) -> bool:
@@ -100,8 +99,9 @@ class DistContext:
         return f"{self.world_size} processes ({self.backend})" if self.active else "1 process"
 
 
-def env_context() -> DistContext:
-    """The job as torchrun describes it in the environment (no process group yet)."""
+def env_context(head: bool = True) -> DistContext:
+    """The job as torchrun describes it in the environment (no process group yet); `head`: whether
+    this node's cockpit owns the run store."""
     e = os.environ
     world = int(e.get("WORLD_SIZE", "1") or 1)
     if world <= 1:  # a plain process, whatever else the environment says
@@ -109,7 +109,7 @@ def env_context() -> DistContext:
     return DistContext(rank=int(e.get("RANK", "0") or 0), world_size=world,
                        local_rank=int(e.get("LOCAL_RANK", "0") or 0),
                        local_world_size=int(e.get("LOCAL_WORLD_SIZE", "1") or 1),
-                       node_rank=int(e.get("GROUP_RANK", "0") or 0))
+                       node_rank=int(e.get("GROUP_RANK", "0") or 0), head=head)
 
 
 def device_for(spec_device: str, ctx: DistContext) -> torch.device:
@@ -136,9 +136,8 @@ def init(ctx: DistContext, device: torch.device, timeout_s: float = 1800.0) -> D
         if device.type == "cuda":
             kwargs["device_id"] = device
         dist.init_process_group(**kwargs)
-    head = os.environ.get(HEAD_ENV, "1") == "1"
     ctx.ranks = ctx.all_gather_object({"rank": ctx.rank, "host": socket.gethostname(), "pid": os.getpid(),
-                                       "node": ctx.node_rank, "local_rank": ctx.local_rank, "head": head})
+                                       "node": ctx.node_rank, "local_rank": ctx.local_rank, "head": ctx.head})
     heads = [r["rank"] for r in ctx.ranks if r["head"] and r["local_rank"] == 0]
     ctx.store_rank = min(heads) if heads else 0
     return ctx
@@ -171,41 +170,6 @@ def exit_rank(code: int) -> NoReturn:
 def rank_seed(seed: int, rank: int) -> int:
     """A distinct, reproducible seed per rank for the augmentation stream."""
     return (seed * 0x9E3779B1 + 0x5EED * (rank + 1)) % (2**63)
-
-
-# ------------------------------------------------------------------------------------ data
-
-
-class ShardedLoader(DeviceLoader):
-    """A `DeviceLoader` over the global batch that yields only this rank's slice of each batch.
-
-    Global batch g of epoch e is permutation(e)[g*B:(g+1)*B], the same on every rank (and the
-    same as a single process with batch B); rank r takes [r*b:(r+1)*b] of it, b = B / world.
-    `len()` is the number of global batches (the last partial one is dropped).
-    """
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, global_batch: int, device: torch.device | str,
-                 seed: int, rank: int, world_size: int):
-        if global_batch % world_size:
-            raise DistributedError(
-                f"train.batch_size={global_batch} is the global batch and must divide by the {world_size} processes; "
-                f"use a multiple of {world_size} (e.g. {max(global_batch // world_size, 1) * world_size})")
-        if len(x) < global_batch:
-            raise DistributedError(f"the training set has {len(x)} images, fewer than one global batch "
-                                   f"(train.batch_size={global_batch}); lower the batch size")
-        super().__init__(x, y, global_batch, device, shuffle=True, drop_last=True, seed=seed)
-        self.rank, self.world_size = rank, world_size
-        self.local_batch = global_batch // world_size
-
-    @property
-    def samples_per_epoch(self) -> int:
-        """Images this rank sees per epoch."""
-        return len(self) * self.local_batch
-
-    def batch_bounds(self, b: int) -> tuple[int, int]:
-        """This rank's slice of global batch `b`: every rank shares the epoch order, each takes its part."""
-        lo = b * self.batch_size + self.rank * self.local_batch
-        return lo, lo + self.local_batch
 
 
 # ------------------------------------------------------------------------------------ model

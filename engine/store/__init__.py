@@ -18,13 +18,13 @@ recorded worker still runs).
 
 from .commands import PendingCommand, RunCommands, StoredResult
 from .db import SCHEMA_VERSION, RunDB, StoreError, connect
-from .lifecycle import ACTIVE_STATES, NEVER_STARTED, NEVER_STARTED_S, STATES, WORKER_GONE, RunLifecycle
+from .lifecycle import ACTIVE_STATES, NEVER_STARTED, NEVER_STARTED_S, WORKER_GONE, RunLifecycle
 from .metrics import Metric, RunSeries
 from .process import pid_alive
 from .run import (RUNS_ENV, Run, active_runs, default_runs_dir, iter_runs, list_run_dirs, new_run_id, reap_dead_runs,
                   resolve_run)
 
-__all__ = ["ACTIVE_STATES", "NEVER_STARTED", "NEVER_STARTED_S", "RUNS_ENV", "SCHEMA_VERSION", "STATES", "WORKER_GONE",
+__all__ = ["ACTIVE_STATES", "NEVER_STARTED", "NEVER_STARTED_S", "RUNS_ENV", "SCHEMA_VERSION", "WORKER_GONE",
            "Metric", "PendingCommand", "Run", "RunCommands", "RunDB", "RunLifecycle", "RunSeries", "StoreError",
            "StoredResult", "active_runs", "connect", "default_runs_dir", "iter_runs", "list_run_dirs", "new_run_id",
            "pid_alive", "reap_dead_runs", "resolve_run"]

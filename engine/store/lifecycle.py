@@ -12,7 +12,6 @@ from typing import Any, Callable
 from .db import RunDB
 from .process import pid_alive
 
-STATES = ("created", "running", "paused", "finished", "stopped", "failed", "crashed")
 ACTIVE_STATES = ("created", "running", "paused")
 
 WORKER_GONE = "worker process disappeared"

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from .. import checkpoint as ckpt
 from ..checkpoint_writer import CheckpointWriter
 from ..contracts import Command, HardestResult, HardExample, SWAResult
+from ..data import Progress
 from ..evaluate import EvalResult
 from ..instruments import Instruments
 from ..runtime.device import device_name
@@ -53,12 +54,14 @@ class Trainer:
     """Builds everything from the spec and runs `fit()`; `store` (the run store) is optional."""
 
     def __init__(self, spec: RunSpec, store: Run | None = None, log: Callable[[str], None] = print,
-                 dist: DistContext | None = None, sync_bn: bool = False, on_pass: PassHandler | None = None):
+                 dist: DistContext | None = None, sync_bn: bool = False, on_pass: PassHandler | None = None,
+                 on_progress: Progress | None = None):
         """`dist`: this process's place in a torchrun job (None: a single process); `store` must then
         be None on every rank but the store rank. `sync_bn`: SyncBatchNorm under DDP (CUDA only).
-        `on_pass`: runs a finishing-pass command on the live model (the worker gives it)."""
+        `on_pass`: runs a finishing-pass command on the live model (the worker gives it).
+        `on_progress(desc, done, total)`: the data loading's progress."""
         self.spec, self.store, self.log = spec, store, log
-        self.parts = p = build(spec, dist, sync_bn=sync_bn, log=log)
+        self.parts = p = build(spec, dist, sync_bn=sync_bn, log=log, on_progress=on_progress)
         self.instruments = Instruments(p.model, spec.monitor, p.device, grad_clip=spec.train.grad_clip)
         self.stepper = Step(p, self.instruments, spec.train.label_smoothing, spec.train.compile)
         self.window = Window(p, self.instruments)

@@ -285,7 +285,7 @@ def difficulty_html(s: dict[str, Any], markers: list[dict[str, Any]]) -> str:
         edges = d["hist_edges"]
         labels = [f"{edges[i]:g}" + ("+" if i == len(d["hist"]) - 1 else "") if edges else str(i) for i in range(len(d["hist"]))]
         title = "Per-sample loss histogram" + (f" (step {d['hist_step']:,})" if d.get("hist_step") is not None else "")
-        charts.append(svg.column_chart("chart-difficulty-hist", title, labels, d["hist"], fmt=svg.fmt_pct,
+        charts.append(svg.column_chart("chart-difficulty-hist", title, labels, d["hist"], fmt=svg.tick_pct,
                                        x_label="per-sample loss", height=290, color="#0891b2"))
     return section("difficulty", SECTIONS["difficulty"], '<div class="grid2">' + "".join(figure(c) for c in charts) + "</div>")
 

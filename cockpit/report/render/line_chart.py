@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any, Callable, Iterable, Sequence
 
-from .svg import (AXIS, DENSE_ALARMS, GRID, INK, PALETTE, _n, _text, fmt_num, fmt_pct, is_alarm, log_ticks,
+from .svg import (AXIS, DENSE_ALARMS, GRID, INK, PALETTE, _n, _text, fmt_num, tick_pct, is_alarm, log_ticks,
                   marker_color, nice_ticks, svg_open, text_width)
 
 PAD_L, PAD_R, PAD_B = 58, 18, 42
@@ -64,7 +64,7 @@ def line_chart(chart_id: str, title: str, series: Sequence[dict[str, Any]], *,
         out.append(_text(PAD_L + pw / 2, top + ph / 2, "no data yet", size=12, anchor="middle"))
         return "".join(out) + "</svg>"
     plot = _plot(pts, top, pw, ph, x_label, x_range, y_fmt, y_range, log_y)
-    out += _axes_svg(plot, height, x_label, fmt_pct if y_fmt == "pct" else fmt_num, epoch_steps)
+    out += _axes_svg(plot, height, x_label, tick_pct if y_fmt == "pct" else fmt_num, epoch_steps)
     out += _markers_svg(plot, markers)
     out += _series_svg(plot, chart_id, series)
     return "".join(out) + "</svg>"
@@ -77,7 +77,7 @@ def _legend_rows(series: Sequence[dict[str, Any]], y_fmt: str, width: float) -> 
     for i, s in enumerate(series):
         color = s.get("color") or PALETTE[i % len(PALETTE)]
         last = next((y for y in reversed(s["y"]) if y is not None), None)
-        label = s["name"] + (f"  {fmt_pct(last, 0.001) if y_fmt == 'pct' else fmt_num(last)}" if last is not None else "")
+        label = s["name"] + (f"  {tick_pct(last, 0.001) if y_fmt == 'pct' else fmt_num(last)}" if last is not None else "")
         w = 26 + text_width(label, 11) + 18
         if x_cursor + w > width - PAD_R and rows[-1]:
             rows.append([])

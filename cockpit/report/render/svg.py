@@ -133,7 +133,7 @@ def fmt_num(v: float, step: float | None = None) -> str:
     return f"{v:.4g}"
 
 
-def fmt_pct(v: float, step: float | None = None) -> str:
+def tick_pct(v: float, step: float | None = None) -> str:
     d = 0 if step is None or step * 100 >= 1 - 1e-9 else 1
     return f"{v * 100:.{d}f}%"
 
@@ -189,7 +189,7 @@ def column_chart(chart_id: str, title: str, labels: Sequence[str], values: Seque
     for t in ticks:
         y = top + ph - t / top_v * ph
         out.append(f'<line x1="{pad_l}" y1="{_n(y)}" x2="{_n(pad_l + pw)}" y2="{_n(y)}" stroke="{GRID}"/>')
-        out.append(_text(pad_l - 6, y + 4, fmt_pct(t, step) if fmt is fmt_pct else fmt(t), size=10, anchor="end"))
+        out.append(_text(pad_l - 6, y + 4, tick_pct(t, step) if fmt is tick_pct else fmt(t), size=10, anchor="end"))
     bw = pw / n
     show_labels = max((text_width(s, 10) for s in labels), default=0) <= bw - 2
     for i, (lab, v) in enumerate(zip(labels, values)):

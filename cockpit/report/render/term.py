@@ -359,7 +359,7 @@ def terminal_report(summary: dict[str, Any], width: int = 120) -> Group:
 
 def _svg_format() -> str:
     """Rich's SVG template without its web fonts (no network): local monospace fonts only."""
-    from rich._export_format import CONSOLE_SVG_FORMAT
+    from rich.console import CONSOLE_SVG_FORMAT
 
     fmt = re.sub(r"@font-face \{\{.*?\}\}\s*", "", CONSOLE_SVG_FORMAT, flags=re.S)
     fmt = fmt.replace("<!-- Generated with Rich https://www.textualize.io -->", "<!-- Generated with Rich -->")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
 from textual.widgets import TabbedContent
 
 from cockpit.core.editor_start import EditorStart
@@ -21,11 +22,6 @@ from ..widgets.field_row import FieldRow
 
 if TYPE_CHECKING:
     from engine.spec import RunSpec
-
-
-def escape(text: str) -> str:
-    """Text shown as it is in Textual markup (a `[` would start a tag)."""
-    return text.replace("[", r"\[")
 
 
 class SpecFileActions:

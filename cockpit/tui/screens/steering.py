@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from textual.binding import Binding
+
 from cockpit.core.actions import RunFacts, needs_live, why_not
 from cockpit.core.passes import PassOutcome
 from cockpit.core.reading import Reading
@@ -49,8 +51,7 @@ class Steering:
 
     def on_key(self, event) -> None:
         """A key whose action cannot run here says why (a footer key is never silently dead)."""
-        bindings = self._bindings.key_to_bindings.get(event.key, ())
-        actions = [b.action for b in bindings]
+        actions = [b.action for b in Binding.make_bindings(self.BINDINGS) if b.key == event.key]
         if not actions or any(self.check_action(a, ()) for a in actions):
             return
         reason = next((r for r in (why_not(a, self.facts) for a in actions) if r), None)

@@ -110,13 +110,13 @@ class SweepScreen(TableView):
             widget.add_row(*row)
 
     def _draw_trials(self, table: SweepTable) -> None:
-        from cockpit.report.sweep import pct
+        from cockpit.core.formats import fmt_pct
 
         widget = self.query_one("#sweep-trials", DataTable)
         cursor = widget.cursor_row
         widget.clear()
         for t in table.trials:
-            widget.add_row(t.run_id, t.config, str(t.seed), t.state, progress(t), pct(t.acc), key=t.run_id)
+            widget.add_row(t.run_id, t.config, str(t.seed), t.state, progress(t), fmt_pct(t.acc), key=t.run_id)
         if table.trials and cursor is not None:
             widget.move_cursor(row=min(cursor, len(table.trials) - 1))
 

@@ -10,13 +10,10 @@ from rich.text import Text
 from textual.widgets import Static
 
 from cockpit.core.finishing import finishing_rows
+from cockpit.core.formats import fmt_pct
 from engine.store import StoredResult
 
 PASS_TITLES = {"base": "base", "swa": "SWA", "calibrated": "calibrated", "tta": "TTA", "ensemble": "ensemble"}
-
-
-def _pct(v: float | None) -> str:
-    return "—" if v is None else f"{v:.2%}"
 
 
 def _change(v: float | None) -> Text:
@@ -49,7 +46,7 @@ class ResultsTable(Static):
         table.add_column("change", justify="right", no_wrap=True)
         table.add_column("vs", overflow="ellipsis", no_wrap=True, style="dim")
         for r in rows:
-            table.add_row(PASS_TITLES.get(r["pass"], r["pass"]), _pct(r["acc"]), _change(r["delta_acc"]),
+            table.add_row(PASS_TITLES.get(r["pass"], r["pass"]), fmt_pct(r["acc"]), _change(r["delta_acc"]),
                           r["baseline"] or "")
         self.update(table)
 

@@ -7,7 +7,7 @@ from typing import Any
 from rich.text import Text
 from textual.widget import Widget
 
-from cockpit.core.formats import STATE_MARK, STATE_STYLE, fmt_clock_duration
+from cockpit.core.formats import STATE_MARK, STATE_STYLE, fmt_duration
 from cockpit.core.phase import startup_phase
 
 from ..refresh import DEFAULT_S, rate_text
@@ -60,9 +60,9 @@ class RunBar(Widget):
         if state == "paused":
             info += " ETA (paused)"
         elif state in ("created", "running"):
-            info += f" ETA {fmt_clock_duration(self.eta)}"
+            info += f" ETA {fmt_duration(self.eta)}"
         elif self.elapsed is not None:
-            info += f" took {fmt_clock_duration(self.elapsed)}"
+            info += f" took {fmt_duration(self.elapsed)}"
         ips = self.last.get("images_per_s")
         if ips is not None:
             info += f" │ {ips:,.0f} img/s"
