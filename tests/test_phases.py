@@ -53,7 +53,7 @@ def test_the_views_say_the_phase_instead_of_step_0_of_0():
 def _run_in_phase(tmp_path) -> Run:
     run = Run.create(tmp_path, RunSpec(name="ph"))
     run.set_meta(state="running", phase={"name": LOADING, "detail": "decoding train/", "done": 25000,
-                                         "total": 50000, "since": 0.0})
+                                         "total": 50000, "since": time.time()})
     return run
 
 
