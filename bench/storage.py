@@ -35,7 +35,7 @@ def storage(args) -> dict:
     """Rows per step and bytes per row from a real short run; run.db projected to the preset's full run."""
     preset = Path(args.storage_preset)
     if not preset.is_file():
-        preset = ROOT / "cockpit" / "presets" / f"{args.storage_preset}.toml"
+        preset = ROOT / "presets" / f"{args.storage_preset}.toml"
     full = load_spec(preset)
     short = short_run(args, preset, full)
     return project(short, full)

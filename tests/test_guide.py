@@ -20,7 +20,7 @@ from engine.spec import RunSpec, load_spec
 from engine.store import Run
 
 ROOT = Path(__file__).resolve().parent.parent
-PRESETS = ROOT / "cockpit" / "presets"
+PRESETS = ROOT / "presets"
 GUIDE = ("sgd", "sgd_swa", "adamw", "sgd_cosine", "layerwise_lr", "resnet18_se_stem")
 FIXES = ("layerwise_lr_fc", "resnet18_se_stem_s1", "sgd_cosine_channel_std")
 MEMBERS = ("sgd_cosine_resnet34", "sgd_cosine_resnet50", "sgd_cosine_efficientnet_b0")

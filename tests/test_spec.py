@@ -12,7 +12,7 @@ from engine.spec import RunSpec, SpecError, dump_spec, load_spec, parse_spec_tex
 from .conftest import ROOT
 from .faults.test_hostile_spec import OPTIMIZER_SPECS, leaves
 
-PROJECT_PRESETS = ROOT / "cockpit" / "presets"
+PROJECT_PRESETS = ROOT / "presets"
 
 
 def test_defaults_are_a_quick_cpu_run():

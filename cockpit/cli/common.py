@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from cockpit.core.presets import DEFAULT_PRESET, find_preset
+from cockpit.core.presets import DEFAULT_PRESET, locate, missing_preset
 
 from .complete import complete_run
 from engine.spec import RunSpec, SpecError, load_spec
@@ -44,10 +44,24 @@ def resolve_spec(preset: Optional[str], sets: list[str]) -> tuple[RunSpec, str]:
     try:
         if preset is None:
             return load_spec(None, sets), DEFAULT_PRESET
-        path = find_preset(preset)
-        return load_spec(path, sets), str(path)
+        return load_spec(preset_file(preset), sets), str(preset_file(preset, quiet=True))
     except SpecError as exc:
         fail(str(exc))
+
+
+def preset_file(ref: str, sub: str = "", quiet: bool = False) -> Path:
+    """The file a preset reference names (a path, a name, or `presets/NAME.toml` read as the shipped
+    NAME, said in one line on stderr); exit 2 with the closest names when there is none."""
+    path, note = locate(ref, sub)
+    try:
+        missing = not path.exists()
+    except OSError:  # a name too long for the filesystem: reading it says so in one line
+        missing = False
+    if missing:
+        fail(missing_preset(ref, sub))
+    if note and not quiet:
+        err.print(note, style="dim", highlight=False, soft_wrap=True, markup=False)
+    return path
 
 
 def open_run(ref: str, runs_dir: Optional[Path]) -> Run:

@@ -24,7 +24,7 @@ import typer
 from rich.table import Table
 from typer.core import TyperGroup
 
-from cockpit.core.presets import find_preset, preset_dirs
+from cockpit.core.presets import locate, missing_preset
 from cockpit.core.sweeps import TrialLauncher, plan_slots
 from engine.contracts import UsageError
 from engine.atomic_write import write_text_atomic
@@ -32,7 +32,7 @@ from engine.sweep.secrets import redact
 from engine.sweep.table import SWEEP_JSON, SweepTable, sweep_table
 
 from .complete import complete_sweep
-from .common import RunsDirOpt, console, err, runs_dir_or_default
+from .common import RunsDirOpt, console, err, preset_file, runs_dir_or_default
 from .common import fail as _common_fail
 
 
@@ -76,16 +76,18 @@ def resume_hint(name: str, storage: str) -> str:
 
 
 
-def find_sweep(ref: str) -> Path:
-    """A sweep file by path, or by name in presets/sweeps/."""
-    p = Path(ref)
-    if p.exists() or "/" in ref or p.suffix == ".toml":
-        return p
-    for d in preset_dirs():
-        cand = d / "sweeps" / f"{ref}.toml"
-        if cand.is_file():
-            return cand
-    return p
+def _base_preset(ref: str) -> Path:
+    """A sweep's preset, found as `cockpit run` finds one; a missing one is named with the closest names."""
+    from engine.spec import SpecError
+
+    path = locate(ref)[0]
+    try:
+        missing = not path.exists()
+    except OSError:
+        missing = False
+    if missing:
+        raise SpecError([(ref, missing_preset(ref))], ref)
+    return path
 
 
 def _open(name: str, storage: str, runs_dir: Path):
@@ -212,7 +214,7 @@ def _create(sweep_file: str, storage: str, runs: Path):
     from engine.sweep.study import Study, open_storage
 
     try:
-        sweep, presets = load_sweep(find_sweep(sweep_file), find_preset)
+        sweep, presets = load_sweep(preset_file(sweep_file, "sweeps"), _base_preset)
         return Study.create(sweep, presets, open_storage(storage or None, runs, sweep.name))
     except UsageError as exc:
         fail(str(exc))

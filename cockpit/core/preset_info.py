@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .presets import list_presets, preset_dirs
+from .presets import list_presets, list_sweep_files
 
 
 @dataclass(frozen=True)
@@ -39,17 +39,9 @@ def header(path: Path) -> str:
     return text[len(lead):].strip() if text.startswith(lead) else text
 
 
-def list_sweep_presets() -> list[Path]:
-    seen: dict[str, Path] = {}
-    for d in preset_dirs():
-        for f in sorted((d / "sweeps").glob("*.toml")):
-            seen.setdefault(f.stem, f)
-    return sorted(seen.values(), key=lambda f: f.stem)
-
-
 def preset_infos(sweeps: bool = True) -> list[PresetInfo]:
     """Every run preset (then every sweep preset) with its description."""
     infos = [PresetInfo(p.stem, "run", p, header(p)) for p in list_presets()]
     if sweeps:
-        infos += [PresetInfo(p.stem, "sweep", p, header(p)) for p in list_sweep_presets()]
+        infos += [PresetInfo(p.stem, "sweep", p, header(p)) for p in list_sweep_files()]
     return infos
