@@ -1,4 +1,4 @@
-"""Benchmark (issue #17): how fast `cockpit` paints the spec editor, as a person sees it in tmux at 80x24.
+"""Benchmark: how fast `cockpit` paints the spec editor, as a person sees it in tmux at 80x24.
 
     .venv/bin/python bench/tui_startup.py [--runs N] [--importtime] [--cockpit PATH] [--against SRC] [--past-runs N]
 
@@ -12,8 +12,8 @@ warm runs after it. `--importtime` also prints `python -X importtime` for the TU
 grouped by top-level package, and the slowest modules. `--against SRC` (another checkout of the
 project, e.g. `git worktree add /tmp/old COMMIT`) also starts `python -m cockpit.cli` from SRC and from
 this tree, in turns, and prints the ratio of their medians (the same load hits both). `--past-runs N`
-puts N finished runs in the runs dir first. Each measure has its own cache dir (XDG_CACHE_HOME): the
-first start is the first ever, and caches the editor's start for the others.
+puts N finished runs in the runs dir first. Each measure has its own cache dir (XDG_CACHE_HOME), so a
+tree that caches anything starts its first measure cold.
 """
 
 from __future__ import annotations

@@ -233,20 +233,8 @@ async def test_the_dashboard_and_the_report_show_the_same_finishing_rows(runs_di
 # ------------------------------------------------------------------------- spec editor (Pilot)
 
 
-@pytest.fixture(params=["cold", "warm"])
-def editor_start(request) -> str:
-    """How the editor starts: derived from the spec's models (the first `cockpit`), or from its cached
-    start, painted before the models load (every later one)."""
-    if request.param == "warm":
-        from cockpit.core.editor_start import derive, save_start
-
-        save_start(None, derive(None)[0])
-    return request.param
-
-
-async def test_editing_a_field_shows_the_pydantic_message_and_refuses_launch(runs_dir, editor_start):
+async def test_editing_a_field_shows_the_pydantic_message_and_refuses_launch(runs_dir):
     app = CockpitApp(runs_dir=runs_dir)
-    assert app.editor.start_cached == (editor_start == "warm")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert isinstance(app.screen, SpecEditorScreen), "no run is active: the editor opens"
@@ -301,9 +289,8 @@ async def test_keys_typed_faster_than_the_app_are_applied_in_order(runs_dir):
         assert lr.value == "0.1" and app.editor.data["optim"]["lr"] == 0.1, lr.value
 
 
-async def test_widgets_follow_field_types_and_the_optimizer_swaps_its_fields(runs_dir, editor_start):
+async def test_widgets_follow_field_types_and_the_optimizer_swaps_its_fields(runs_dir):
     app = CockpitApp(runs_dir=runs_dir)
-    assert app.editor.start_cached == (editor_start == "warm")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         editor = app.editor
@@ -335,11 +322,10 @@ async def test_widgets_follow_field_types_and_the_optimizer_swaps_its_fields(run
         assert app.screen is editor
 
 
-async def test_save_as_preset_and_load_a_past_runs_spec(runs_dir, tmp_path, editor_start):
+async def test_save_as_preset_and_load_a_past_runs_spec(runs_dir, tmp_path):
     make_fixture_run(runs_dir).close()
     presets = tmp_path / "presets"
     app = CockpitApp(runs_dir=runs_dir, presets_dir=presets)
-    assert app.editor.start_cached == (editor_start == "warm")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         editor = app.editor
@@ -490,7 +476,7 @@ async def test_quitting_leaves_a_live_run_going_and_says_so(runs_dir, capsys):
 # ---------------------------------------------------------------------------------- snapshots
 
 
-def test_snapshot_spec_editor(snap_compare, runs_dir, editor_start):
+def test_snapshot_spec_editor(snap_compare, runs_dir):
     """The same screen from a cold and a warm start (two snapshots, the same picture)."""
     async def leave_field(pilot):
         await pilot.press("escape")  # focus on the section tabs: no blinking cursor, every key in the footer

@@ -1,25 +1,23 @@
 """The spec editor: a tab per spec section, a widget per field, inline pydantic messages; load a
 preset or a past run's spec, save as a preset, diff against what was loaded, launch (editor_files).
 
-It opens fast: where its start on the preset is cached (cockpit.core.editor_start), the first screen is
-painted from the cache, without pydantic; the spec's models load right after that paint, and the spec is
-checked for real. Nothing here imports pydantic at module level."""
+Its start is derived from the spec's models at every start (cockpit.core.editor_start). Nothing here
+imports pydantic at module level."""
 
 from __future__ import annotations
 
 import copy
-import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Static, TabbedContent, TabPane
 
-from cockpit.core.editor_start import EditorStart, derive, initial_spec, load_start, save_start
+from cockpit.core.editor_start import EditorStart, derive, initial_spec
 from cockpit.core.form_fields import format_value, get_path, set_path
 from cockpit.core.presets import user_presets_dir
 
@@ -27,7 +25,7 @@ from ..messages import FieldEdited, SpecChanged
 from ..widgets.field_row import FieldRow
 from ..widgets.section_form import SectionForm
 from .base import ViewScreen
-from .editor_files import SpecFileActions, escape
+from .editor_files import SpecFileActions
 
 if TYPE_CHECKING:
     from engine.spec import RunSpec
@@ -55,11 +53,8 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
         self.runs_dir = Path(runs_dir)
         self.presets_dir = Path(presets_dir) if presets_dir else user_presets_dir()
         self.preset_ref = preset
-        start = load_start(preset)
-        self._spec: RunSpec | None = None  # the loaded spec; None until the models load, on a cached start
-        self.start_cached = start is not None  # the first screen comes from the cache, without pydantic
-        if start is None:
-            start, self._spec = derive(preset)
+        start, spec = derive(preset)
+        self._spec: RunSpec | None = spec  # the loaded spec (what the diff is taken against)
         self.start: EditorStart = start
         self._first_nodes: list | None = start.first_nodes  # the first tab's fields, for the first compose only
         self.label, self._problem = start.label, start.problem
@@ -112,22 +107,6 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
         self._show_problems(self.errors, changes=0)  # what validating the start's data said (nothing edited yet)
         if self._problem:
             self.notify(self._problem, severity="warning", timeout=8)
-        # the app reads its messages once its start-up batch (which draws nothing) is over, and its
-        # call_after_refresh runs after the screen's next refresh: the whole editor is on the terminal then
-        self.app.call_after_refresh(self.after_first_paint)
-
-    async def after_first_paint(self) -> None:
-        """Once the editor is drawn: on a cached start, load the spec's models and check the whole start
-        against them (an entry that lied is replaced and the editor rebuilt); cache a start derived now."""
-        if self.start_cached:
-            if self._spec is not None:  # a key needed the models first (and validated what it changed)
-                return
-            fresh, self._spec = derive(self.preset_ref)
-            if _json(asdict(fresh)) == _json(asdict(self.start)):  # the screen already shows what it says
-                return
-            self.start = fresh  # the models win
-            await self.load(self._spec, fresh.label)
-        save_start(self.preset_ref, self.start)
 
     def on_screen_resume(self) -> None:
         self.sub_title = f"spec editor · {self.label}"
@@ -265,6 +244,3 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
 def _show_default(v: Any) -> str:
     return escape(format_value("toml", v) if not isinstance(v, str) else repr(v))
 
-
-def _json(data: Any) -> str:
-    return json.dumps(data, sort_keys=True)
