@@ -30,8 +30,9 @@ def named_paths() -> tuple[set[Path], set[Path]]:
     named, top = set(), set()
     root = package = None
     for line in _layout_block():
-        if re.match(r"^(engine|cockpit)/", line):
+        if re.match(r"^[a-z_]+/", line):  # a top-level folder: its own line, then the items under it
             root, package = ROOT / line.split("/", 1)[0], None
+            named.add(root)
             continue
         if root is None:
             continue
