@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cockpit.core.formats import STATE_STYLE
-from cockpit.core.runs import COLUMNS, reap_dead_runs, scan_runs
+from cockpit.core.runs import BEST_CAPTION, COLUMNS, reap_dead_runs, scan_runs
 
 from .common import RunsDirOpt, console, runs_dir_or_default
 
@@ -30,7 +30,8 @@ def runs(runs_dir: Optional[Path] = RunsDirOpt,
     if not rows:
         console.print(f"no runs in {runs_dir_or_default(runs_dir)}")
         return
-    table = Table(header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    table = Table(header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, caption=BEST_CAPTION,
+                  caption_justify="left", caption_style="dim")
     table.add_column("run", no_wrap=True)  # the id is what the other commands take: never cut it
     for col in COLUMNS[1:]:
         table.add_column(col, justify="right" if col == "best acc" else "left", no_wrap=True,

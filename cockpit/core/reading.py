@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from engine.store import ACTIVE_STATES, Run, StoreError, StoredResult
 
+from .selection import Selection, choose
 from .tail import RunTail
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -46,6 +47,7 @@ class Reading:
     results: tuple[StoredResult, ...] = ()  # new finishing-pass results (frozen rows)
     answers: tuple[CommandAnswer, ...] = ()
     eta: float | None = None  # seconds left, from the worker's own timestamps
+    selected: Selection | None = None  # best.pt's evaluation (filled when new_rows)
     error: str = ""
     damaged: bool = False  # the error is a damaged store (StoreError), not a passing one (a locked database)
     source: int = 0  # which reader made it (a reading for a run no longer watched is dropped)
@@ -93,7 +95,9 @@ class RunReader:
                 snap.state, new_rows, new_events, MappingProxyType(dict(snap.meta)), snap.step,
                 MappingProxyType(dict(snap.last)), MappingProxyType(series),
                 tuple(MappingProxyType(e) for e in snap.events), self._new_results(),
-                self._answers(pending, snap.state), tail.eta_seconds() if snap.active else None, source=id(self))
+                self._answers(pending, snap.state), tail.eta_seconds() if snap.active else None,
+                choose(tail.series.get("test_acc", ()), tail.series.get("val_acc", ())) if new_rows else None,
+                source=id(self))
         except StoreError as exc:  # damaged (a text value among the metrics...): what `runs` lists as unreadable
             return Reading("", False, False, error=str(exc), damaged=True, source=id(self))
         except Exception as exc:  # a locked or vanished store must not take the UI down

@@ -13,12 +13,12 @@ from pathlib import Path
 from engine.store import StoreError, iter_runs, reap_dead_runs
 
 from .formats import fmt_acc, fmt_started
-from .selection import selected
+from .selection import BEST_MEANS, Selection, selected
 
 COLUMNS = ("run", "state", "preset", "best acc", "started")
 UNREADABLE = "unreadable"
 
-__all__ = ["COLUMNS", "UNREADABLE", "RunRow", "reap_dead_runs", "scan_runs"]
+__all__ = ["BEST_CAPTION", "BEST_MEANS", "BEST_SHORT", "COLUMNS", "UNREADABLE", "RunRow", "reap_dead_runs", "scan_runs"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class RunRow:
     started: float | None
     path: Path
     error: str = ""  # why the run failed or crashed (its meta `error`), or why an unreadable store cannot be read
+    best_step: int | None = None  # best.pt's evaluation step
+    best_chosen_by: str = ""  # "val_acc", or "last evaluation" where the run has no validation split
 
     @property
     def unreadable(self) -> bool:
@@ -43,16 +45,25 @@ class RunRow:
         if self.unreadable:
             return self.run_id, self.state, self.error, "", ""
         preset = Path(self.preset).stem if self.preset else ""
-        return self.run_id, self.state, preset, fmt_acc(self.best_acc), fmt_started(self.started)
+        acc = fmt_acc(self.best_acc) + ("*" if self.best_chosen_by == LAST_EVALUATION else "")
+        return self.run_id, self.state, preset, acc, fmt_started(self.started)
 
     def as_json(self) -> dict:
         return asdict(self) | {"path": str(self.path)}
 
 
-def selected_acc(run) -> float | None:
-    """The test accuracy of the checkpoint selected on validation (best.pt), never the highest test accuracy."""
-    sel = selected(run)
-    return sel.test_acc if sel else None
+LAST_EVALUATION = "last evaluation"
+# under a runs table: what its "best acc" is
+BEST_CAPTION = BEST_MEANS + "; * marks a run without a validation split"
+BEST_SHORT = "best acc: best.pt by val (* no val)"
+
+
+def _best(sel: Selection | None) -> dict:
+    """best.pt's test accuracy (selected on validation, never the highest test accuracy), its step and basis."""
+    if sel is None:
+        return {"best_acc": None}
+    return {"best_acc": sel.test_acc, "best_step": sel.step,
+            "best_chosen_by": "val_acc" if sel.basis == "val_acc" else LAST_EVALUATION}
 
 
 def scan_runs(runs_dir: Path | None) -> list[RunRow]:
@@ -62,8 +73,8 @@ def scan_runs(runs_dir: Path | None) -> list[RunRow]:
         try:
             meta = run.check().meta()
             rows.append(RunRow(run.run_id, meta.get("state", "created"), meta.get("preset", ""),
-                               selected_acc(run), meta.get("started") or meta.get("created"), run.path,
-                               str(meta.get("error") or "")))
+                               started=meta.get("started") or meta.get("created"), path=run.path,
+                               error=str(meta.get("error") or ""), **_best(selected(run))))
         except StoreError as exc:
             reason = str(exc).removeprefix(str(run.db_path)).strip()
             rows.append(RunRow(run.run_id, UNREADABLE, "", None, None, run.path, f"run.db {reason}"))

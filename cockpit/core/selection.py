@@ -13,7 +13,11 @@ from typing import Iterable
 
 from engine.store import Run
 
-__all__ = ["Selection", "choose", "selected"]
+__all__ = ["BEST_MEANS", "Selection", "choose", "selected"]
+
+# what "best" means wherever it is shown (runs list, compare, reports)
+BEST_MEANS = ("best = the test accuracy of best.pt, the evaluation with the highest validation accuracy (a run "
+              "without a validation split: its last evaluation), never chosen on the test set")
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,11 @@ class Selection:
     test_acc: float | None
     basis: str  # "val_acc" or "last epoch"
     val_acc: float | None = None
+
+    @property
+    def chosen_by(self) -> str:
+        """What chose it, in a few words: 'chosen on val acc' or 'last evaluation (no val split)'."""
+        return "chosen on val acc" if self.basis == "val_acc" else "last evaluation (no val split)"
 
     @property
     def says(self) -> str:

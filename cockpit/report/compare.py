@@ -20,7 +20,7 @@ from .summary import SCHEMA_VERSION, clean, summarize
 # "pass:<name>" (a finishing pass's accuracy) or "run:<field>"
 RESULT_ROWS = [
     ("selected:test_acc", "best.pt test accuracy", True), ("metric:test_acc", "final test accuracy", True),
-    ("metric:test_loss", "final test loss", False), ("best:val_acc", "best val accuracy", True),
+    ("metric:test_loss", "final test loss", False), ("best:val_acc", "best.pt val accuracy", True),
     ("metric:train_acc", "final train accuracy", True), ("metric:train_loss", "final train loss", False),
     ("pass:swa", "SWA accuracy", True), ("pass:calibrated", "calibrated accuracy", True),
     ("ece:calibrated", "ECE after calibration", False), ("pass:tta", "TTA accuracy", True),

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from cockpit.core.formats import fmt_duration, fmt_pct, metric_label  # noqa: F401 (the reports' formats)
-from engine.contracts import METRICS, metric_info
+from engine.contracts import METRICS, format_metric, metric_info
 
 # the metrics table: (metric, label) in the catalogue's order (difficulty has a section of its own)
 KEY_METRICS = [(name, metric_label(name)) for name, info in METRICS.items() if info.group != "difficulty"]
@@ -159,3 +159,31 @@ def layer_cell(row: dict[str, Any], key: str) -> str:
     if v is None:
         return "–"
     return fmt_pct(v) if key in LAYER_FRACTIONS else fmt_num(v, 3)
+
+
+PEAK_NOTE = ("peak: the highest accuracy (lowest loss) measured at any evaluation or window, shown for reference; "
+             "it chose nothing (best.pt is chosen on validation accuracy, else it is the last evaluation)")
+METRIC_COLUMNS = ("metric", "final", "best.pt", "peak", "peak at step")
+
+
+def metric_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
+    """The metrics table: (label, name, final, at best.pt's evaluation, peak, the peak's step) per metric."""
+    m = summary["metrics"]
+    final, best, peak = m["final"], m["best"], m.get("peak") or {}
+    rows = []
+    for name, label in KEY_METRICS:
+        if name not in final and name not in peak:
+            continue
+        b, p = best.get(name), peak.get(name)
+        rows.append((label, name, format_metric(name, final.get(name)), format_metric(name, b["value"]) if b else "",
+                     format_metric(name, p["value"]) if p else "", f"{p['step']:,}" if p else ""))
+    return rows
+
+
+def best_headline(summary: dict[str, Any]) -> tuple[str, str] | None:
+    """('59.14%', 'best.pt · step 84 · chosen on val acc'): the one "best test accuracy" a report shows."""
+    sel = (summary.get("metrics") or {}).get("selected")
+    if not sel or sel.get("test_acc") is None:
+        return None
+    how = "chosen on val acc" if sel.get("basis") == "val_acc" else "the last evaluation (no val split)"
+    return fmt_pct(sel["test_acc"]), f"best.pt · step {sel['step']:,} · {how}"

@@ -20,7 +20,7 @@ from engine.contracts import METRICS
 from engine.store import ACTIVE_STATES, WORKER_GONE, Run, StoredResult
 
 from cockpit.core.finishing import finishing_rows, finite
-from cockpit.core.selection import selected
+from cockpit.core.selection import Selection, selected
 
 SCHEMA_VERSION = 1
 MAX_POINTS = 500  # per series, for charts and the JSON
@@ -35,7 +35,7 @@ SCHEMA: dict[str, tuple[str, ...]] = {
             "created", "started", "ended", "duration_s", "step", "total_steps", "steps_per_epoch",
             "epochs", "epoch", "progress", "error"),
     "against": ("run_id", "path", "diff", "error"),
-    "metrics": ("final", "best", "names", "selected"),
+    "metrics": ("final", "best", "names", "selected", "peak"),
     "finishing": ("pass", "model", "acc", "loss", "ece", "delta_acc", "delta_loss", "baseline", "detail"),
     "results": ("hardest", "swa", "calibrate", "tta", "ensemble", "confusion", "other"),
     "difficulty": ("quantiles", "hist", "hist_edges", "hist_step"),
@@ -44,9 +44,11 @@ SCHEMA: dict[str, tuple[str, ...]] = {
 
 # series kept in the summary (downsampled): every metric of the catalogue; lr/<layer> are added when present
 SERIES = tuple(METRICS)
-# metrics with a "best": accuracies are maximised, losses minimised
-BEST_MAX = tuple(n for n, info in METRICS.items() if info.group == "accuracy")
-BEST_MIN = tuple(n for n, info in METRICS.items() if info.group == "loss")
+# metrics with a peak: accuracies are maximised, losses minimised (a peak is what was measured, never
+# what was selected: the "best" of an evaluated metric is its value at best.pt's evaluation)
+PEAK_MAX = tuple(n for n, info in METRICS.items() if info.group == "accuracy")
+PEAK_MIN = tuple(n for n, info in METRICS.items() if info.group == "loss")
+EVAL_METRICS = ("test_acc", "test_loss", "val_acc", "val_loss")  # measured at each evaluation: best.pt has one
 
 # events drawn on the timeline of every step chart (steering actions and alarms); others only listed
 # ("resumed" is how runs recorded before the `continue` command named un-pausing)
@@ -94,7 +96,7 @@ def downsample(points: list[tuple[int, float | None]], max_points: int = MAX_POI
     return out
 
 
-def _best(points: list[tuple[int, float | None]], mode: str) -> dict[str, Any] | None:
+def _peak(points: list[tuple[int, float | None]], mode: str) -> dict[str, Any] | None:
     vals = [(s, v) for s, v in points if v is not None]
     if not vals:
         return None
@@ -135,8 +137,9 @@ def summarize(run: Run, against: Run | None = None, max_points: int = MAX_POINTS
     now = time.time()
     spec, spec_dict, spec_toml, spec_error = _spec(run)
     order = run.metric_names_by_first_write()
+    selection = selected(run)
     last = {k: finite(v) for k, v in run.last_values().items()}
-    series, best = _series(run, order, max_points)
+    series, peak, raw = _series(run, order, max_points)
     run_info = _run_info(run, state, now)
     latest, results = _results(run)
     difficulty = _difficulty(run, order, series, last)
@@ -149,7 +152,8 @@ def summarize(run: Run, against: Run | None = None, max_points: int = MAX_POINTS
         "spec_toml": spec_toml,
         "spec_error": spec_error,
         "against": _against(run, spec, spec_error, against) if against is not None else None,
-        "metrics": {"final": last, "best": best, "names": order, "selected": _selected(run)},
+        "metrics": {"final": last, "best": _best(raw, selection), "names": order, "selected": _selected(selection),
+                    "peak": peak},
         "finishing": finishing_rows(last, latest, max((st for st, _ in run.series("test_acc")), default=None)),
         "results": results,
         "series": series,
@@ -161,25 +165,36 @@ def summarize(run: Run, against: Run | None = None, max_points: int = MAX_POINTS
     return clean(summary)
 
 
-def _selected(run: Run) -> dict[str, Any] | None:
+def _selected(sel: Selection | None) -> dict[str, Any] | None:
     """best.pt's evaluation: step, test accuracy, how it was chosen, and a line that says so."""
-    sel = selected(run)
     return None if sel is None else {"step": sel.step, "test_acc": sel.test_acc, "val_acc": sel.val_acc,
                                      "basis": sel.basis, "says": sel.says}
 
 
-def _series(run: Run, order: list[str], max_points: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(downsampled series of the charted metrics, the best value of each accuracy and loss)."""
+def _best(raw: dict[str, list[tuple[int, float | None]]], sel: Selection | None) -> dict[str, Any]:
+    """Each evaluated metric at best.pt's evaluation (the one selected on validation, else the last)."""
+    if sel is None:
+        return {}
+    out = {}
+    for name in EVAL_METRICS:
+        value = dict(raw.get(name, ())).get(sel.step)
+        if value is not None:
+            out[name] = {"value": value, "step": sel.step, "mode": "best.pt"}
+    return out
+
+
+def _series(run: Run, order: list[str], max_points: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, list]]:
+    """(downsampled series of the charted metrics, the peak of each accuracy and loss, the raw points)."""
     names = set(order)
     wanted = [n for n in SERIES if n in names] + [n for n in order if n.startswith(("lr/", "system/gpu"))]
     raw = {n: [(int(s), finite(v)) for s, v in run.series(n)] for n in wanted}
     series = {n: {"step": [p[0] for p in pts], "value": [p[1] for p in pts]}
               for n, pts in ((n, downsample(raw[n], max_points)) for n in wanted)}
-    best = {}
-    for n in BEST_MAX + BEST_MIN:
-        if n in raw and (b := _best(raw[n], "max" if n in BEST_MAX else "min")):
-            best[n] = b
-    return series, best
+    peak = {}
+    for n in PEAK_MAX + PEAK_MIN:
+        if n in raw and (b := _peak(raw[n], "max" if n in PEAK_MAX else "min")):
+            peak[n] = b
+    return series, peak, raw
 
 
 def _run_info(run: Run, state: str, now: float) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from rich.text import Text
 
 from cockpit import __version__
 from cockpit.core.formats import STATE_STYLE
+from cockpit.core.selection import BEST_MEANS
 from engine.contracts import format_metric, metric_info
 
 from . import svg
@@ -84,7 +85,8 @@ def _spec_diff_table(c: dict[str, Any]) -> Table | Text:
 def _results_table(c: dict[str, Any]) -> Table | Text:
     if not c["results"]:
         return Text("  no results recorded", style="italic grey50")
-    t = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    t = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, caption=BEST_MEANS, caption_justify="left",
+              caption_style="grey50")
     t.add_column("result")
     for i, r in enumerate(c["runs"]):
         t.add_column(letter(i) if i < 26 else r["run_id"], justify="right")
@@ -152,8 +154,8 @@ def _runs_html(c: dict[str, Any], colors: list[str]) -> str:
             for i, r in enumerate(c["runs"])]
     return ('<section class="card" id="compare-runs"><div class="top"><h1>Comparing '
             f"{len(rows)} runs</h1></div><div class=\"sub\">Training Cockpit run comparison · the first run is the "
-            "baseline for deltas</div><h3>Runs</h3>"
-            + table(["", "run", "state", "preset", "device", "started", "duration", "best test acc"], rows, num=(7,))
+            f"baseline for deltas; {escape(BEST_MEANS)}</div><h3>Runs</h3>"
+            + table(["", "run", "state", "preset", "device", "started", "duration", "best.pt test acc"], rows, num=(7,))
             + "</section>")
 
 

@@ -7,7 +7,7 @@ from typing import Any, Iterable
 
 from engine.contracts import format_metric
 
-from ..fmt import (KEY_METRICS, PASS_LABELS, class_names, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration, fmt_num,
+from ..fmt import (METRIC_COLUMNS, PEAK_NOTE, best_headline, metric_rows, PASS_LABELS, class_names, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration, fmt_num,
                    fmt_pct, fmt_time, fmt_value, layer_cell, layer_columns, marker_events, per_class_acc,
                    progress_text, toml_tables, confusion_model, selection_line)
 from ..sections import SECTIONS
@@ -80,10 +80,10 @@ def header_html(s: dict[str, Any]) -> str:
         ("torch", run.get("torch_version") or "–"), ("cockpit", s.get("cockpit_version") or "–"),
         ("run name", run.get("name") or "–"), ("run dir", run.get("path") or "–"),
     ]
-    final, best = s["metrics"]["final"], s["metrics"]["best"]
+    final = s["metrics"]["final"]
     kpis = []
-    if "test_acc" in best:
-        kpis.append(("best test acc", fmt_pct(best["test_acc"]["value"]), f"step {best['test_acc']['step']:,}"))
+    if (headline := best_headline(s)) is not None:
+        kpis.append(("best test acc", *headline))
     if final.get("test_acc") is not None:
         kpis.append(("final test acc", fmt_pct(final["test_acc"]), ""))
     if final.get("test_loss") is not None:
@@ -140,20 +140,15 @@ def spec_html(s: dict[str, Any]) -> str:
 
 
 def metrics_html(s: dict[str, Any]) -> str:
-    final, best = s["metrics"]["final"], s["metrics"]["best"]
-    rows = []
-    for name, label in KEY_METRICS:
-        if name not in final and name not in best:
-            continue
-        b = best.get(name)
-        rows.append((label, (f"<code>{escape(name)}</code>", ""), format_metric(name, final.get(name)),
-                     format_metric(name, b["value"]) if b else "", f"{b['step']:,}" if b else ""))
+    rows = [(label, (f"<code>{escape(name)}</code>", ""), final, best, peak, at)
+            for label, name, final, best, peak, at in metric_rows(s)]
     if not rows:
         return section("metrics", SECTIONS["metrics"], note(s["notes"].get("metrics", "no metrics recorded")))
     sel = selection_line(s)
+    columns = [METRIC_COLUMNS[0], "name", *METRIC_COLUMNS[1:]]
     return section("metrics", SECTIONS["metrics"],
-                   table(["metric", "name", "final", "best", "best at step"], rows, num=(2, 3, 4))
-                   + (f"<p>{escape(sel)}.</p>" if sel else ""))
+                   table(columns, rows, num=(2, 3, 4, 5)) + (f"<p>{escape(sel)}.</p>" if sel else "")
+                   + note(PEAK_NOTE.capitalize() + "."))
 
 
 def finishing_html(s: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 from engine.contracts import format_metric
 
-from ..fmt import (KEY_METRICS, PASS_LABELS, class_names, compact_toml, curve_rows, fmt_clock, fmt_delta, fmt_delta_pct,
+from ..fmt import (METRIC_COLUMNS, PEAK_NOTE, metric_rows, PASS_LABELS, class_names, compact_toml, curve_rows, fmt_clock, fmt_delta, fmt_delta_pct,
                    fmt_duration, fmt_num, fmt_pct, fmt_time, fmt_value, layer_cell, layer_columns, marker_events,
                    per_class_acc, progress_text, confusion_model, selection_line)
 from ..sections import SECTIONS
@@ -94,18 +94,12 @@ def spec_md(s: dict[str, Any]) -> list[str]:
 
 
 def metrics_md(s: dict[str, Any]) -> list[str]:
-    final, best = s["metrics"]["final"], s["metrics"]["best"]
-    rows = []
-    for name, label in KEY_METRICS:
-        if name in final or name in best:
-            b = best.get(name)
-            rows.append((label, format_metric(name, final.get(name)), format_metric(name, b["value"]) if b else "",
-                         f"{b['step']:,}" if b else ""))
+    rows = [(label, final, best, peak, at) for label, _name, final, best, peak, at in metric_rows(s)]
     if not rows:
         return [h2("metrics"), ""] + note(s["notes"].get("metrics", "no metrics recorded"))
     sel = selection_line(s)
-    return [h2("metrics"), "", md_table(["metric", "final", "best", "at step"], rows, right=(1, 2, 3)), ""] + (
-        [esc(sel + "."), ""] if sel else [])
+    return [h2("metrics"), "", md_table(list(METRIC_COLUMNS), rows, right=(1, 2, 3, 4)), ""] + (
+        [esc(sel + "."), ""] if sel else []) + [PEAK_NOTE.capitalize() + ".", ""]
 
 
 def finishing_md(s: dict[str, Any]) -> list[str]:

@@ -17,7 +17,7 @@ from rich.text import Text
 from cockpit.core.formats import LEVEL_STYLE, STATE_STYLE
 from engine.contracts import format_metric
 
-from ..fmt import (KEY_METRICS, PASS_LABELS, class_names, curve_rows, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration, fmt_num,
+from ..fmt import (METRIC_COLUMNS, PEAK_NOTE, best_headline, metric_rows, PASS_LABELS, class_names, curve_rows, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration, fmt_num,
                    fmt_pct, fmt_time, fmt_value, layer_cell, layer_columns, marker_events, per_class_acc,
                    progress_text, toml_tables, confusion_model, selection_line)
 from ..sections import SECTIONS
@@ -63,10 +63,9 @@ def header(s: dict[str, Any]) -> Panel:
             row += [k, v]
         grid.add_row(*row)
     parts: list[RenderableType] = [grid]
-    best = s["metrics"]["best"].get("test_acc")
+    best = best_headline(s)
     if best:
-        parts.append(Text.assemble(("best test acc ", "grey50"), (fmt_pct(best["value"]), "bold green"),
-                                   (f" at step {best['step']:,}", "grey50")))
+        parts.append(Text.assemble(("best test acc ", "grey50"), (best[0], "bold green"), (f" ({best[1]})", "grey50")))
     if run.get("error"):
         parts.append(Text(f"{state}: {run['error']}", style="bold red" if state in ("failed", "crashed") else "yellow"))
     title = Text.assemble((run["run_id"], "bold"), "  ", (state, STATE_STYLE.get(state, "")))
@@ -115,23 +114,15 @@ def spec_part(s: dict[str, Any]) -> list[RenderableType]:
 
 
 def metrics_part(s: dict[str, Any]) -> list[RenderableType]:
-    final, best = s["metrics"]["final"], s["metrics"]["best"]
     t = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
-    t.add_column("metric")
-    t.add_column("final", justify="right")
-    t.add_column("best", justify="right")
-    t.add_column("at step", justify="right", style="grey50")
-    n = 0
-    for name, label in KEY_METRICS:
-        if name not in final and name not in best:
-            continue
-        b = best.get(name)
-        t.add_row(label, format_metric(name, final.get(name)), format_metric(name, b["value"]) if b else "",
-                  f"{b['step']:,}" if b else "")
-        n += 1
+    for i, col in enumerate(METRIC_COLUMNS):
+        t.add_column(col, justify="left" if i == 0 else "right", style="grey50" if i == 4 else None)
+    rows = metric_rows(s)
+    for label, _name, final, best, peak, at in rows:
+        t.add_row(label, final, best, peak, at)
     sel = selection_line(s)
-    return [heading("metrics"), t if n else note(s["notes"].get("metrics", "no metrics recorded"))] + (
-        [Text(sel, style="grey50")] if sel else [])
+    return [heading("metrics"), t if rows else note(s["notes"].get("metrics", "no metrics recorded"))] + (
+        [Text(sel, style="grey50")] if sel else []) + ([Text(PEAK_NOTE, style="grey50")] if rows else [])
 
 
 def finishing_part(s: dict[str, Any]) -> list[RenderableType]:

@@ -13,6 +13,7 @@ from textual.containers import Grid, Vertical, VerticalScroll
 from cockpit.core.actions import RunFacts, facts_of
 from cockpit.core.passes import PassOutcome
 from cockpit.core.reading import CommandAnswer, Reading, RunReader
+from cockpit.core.selection import Selection
 from engine.store import Run, StoredResult, StoreError
 
 from ..fold import below_fold
@@ -70,6 +71,7 @@ class DashboardScreen(Steering, ViewScreen):
         self.reading: Reading | None = None  # the latest reading applied to the screen
         self._polling = False
         self._damage_said = ""
+        self._selected: Selection | None = None  # best.pt's evaluation, from the latest reading
         self._pending: dict[int, str] = {}
         self._lock = threading.Lock()
         self._results: dict[str, StoredResult] = {}  # the latest result of each pass
@@ -108,6 +110,7 @@ class DashboardScreen(Steering, ViewScreen):
     def on_resize(self) -> None:
         self.set_class(self.size.width >= 150, "-wide")
         self._title()
+        self.call_after_refresh(self._title_accuracy)
         self.call_after_refresh(self._show_fold)
 
     def _show_fold(self) -> None:
@@ -153,6 +156,7 @@ class DashboardScreen(Steering, ViewScreen):
             self.notify(str(exc), severity="error")
             return
         self.path, self.reader, self.run_id = path, reader, reader.run_id
+        self._selected = None
         self.state, self.reading = "", None
         self._pending.clear()
         self.replies = []
@@ -247,9 +251,19 @@ class DashboardScreen(Steering, ViewScreen):
     def _show_traces(self, reading: Reading) -> None:
         for panel in self.query(TracePanel):
             panel.update_from(reading.series)
-        best = max(reading.series.get("test_acc", ()), default=None)
-        acc = self.query_one("#panel-acc", TracePanel)
-        acc.border_title = f"Accuracy · best test {best:.2%}" if best is not None else "Accuracy"
+        if reading.selected is not None:
+            self._selected = reading.selected
+        self.call_after_refresh(self._title_accuracy)  # once laid out: the title's form depends on the width
+
+    def _title_accuracy(self) -> None:
+        """best.pt's test accuracy and what chose it, never the highest test accuracy (that is test-set peeking)."""
+        sel, acc = self._selected, self.query_one("#panel-acc", TracePanel)
+        if sel is None or sel.test_acc is None:
+            acc.border_title = "Accuracy"
+            return
+        full = f"Accuracy · best.pt test {sel.test_acc:.2%} ({sel.chosen_by})"
+        short = f"Acc · best.pt test {sel.test_acc:.2%} ({'by val' if sel.basis == 'val_acc' else 'last eval'})"
+        acc.border_title = full if len(full) + 6 <= acc.outer_size.width else short  # whole, never cut
 
     def _show_answer(self, answer: CommandAnswer) -> None:
         with self._lock:

@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 
 from cockpit.core.formats import STATE_MARK, STATE_STYLE
 from cockpit.core.resume import delete, resume, why_not_delete, why_not_resume
-from cockpit.core.runs import COLUMNS, RunRow, reap_dead_runs, scan_runs
+from cockpit.core.runs import BEST_SHORT, COLUMNS, RunRow, reap_dead_runs, scan_runs
 from engine.store import ACTIVE_STATES, Run
 
 from ..messages import RunChosen, RunsScanned
@@ -61,8 +61,8 @@ class RunsScreen(TableView):
         table.focus()
 
     def on_screen_resume(self) -> None:
-        # the folder is named on the line below; the header keeps it only where it fits
-        self.sub_title = f"runs · {self.runs_dir}" if self.size.width >= 100 else "runs"
+        # the folder is named on the line below; the header says what "best acc" is (the test set chose nothing)
+        self.sub_title = f"runs · {BEST_SHORT}"
         self.rescan()
 
     def show_run(self, run_id: str | None) -> None:
