@@ -23,7 +23,7 @@ from cockpit.core.presets import user_presets_dir
 
 from ..messages import FieldEdited, SpecChanged
 from ..widgets.field_row import FieldRow
-from ..widgets.section_form import SectionForm
+from ..widgets.section_form import SectionForm, scroll_into_view, show_focused
 from .base import ViewScreen
 from .editor_files import SpecFileActions
 
@@ -44,8 +44,8 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
         Binding("ctrl+n", "section(1)", "Next tab", tooltip="Next section"),
         Binding("ctrl+p", "section(-1)", "Prev tab", tooltip="Previous section"),
         Binding("escape", "leave_field", "Leave field", show=False),
-        Binding("down", "app.focus_next", "Next field", show=False),
-        Binding("up", "app.focus_previous", "Previous field", show=False),
+        Binding("down,tab", "move_field(1)", "Next field", show=False, key_display="↓ tab"),
+        Binding("up,shift+tab", "move_field(-1)", "Previous field", show=False, key_display="↑ ⇧tab"),
     ]
 
     def __init__(self, runs_dir: Path, preset: str | None = None, presets_dir: Path | None = None) -> None:
@@ -125,9 +125,11 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
             await form.rebuild(self.data)
             tag_row = next((r for r in form.rows() if r.path == event.path), None)
             if tag_row is not None:
-                tag_row.control.focus()
+                show_focused(tag_row.control)
         else:
             set_path(self.data, event.path, event.value)
+            if row is not None:
+                scroll_into_view(row)  # a field changes only where the user sees it
         self.revalidate()
 
     def revalidate(self) -> None:
@@ -166,6 +168,7 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
             r.show_changed(changed, loaded)
         self._mark_tabs(by_row)
         self._status(unplaced, changes)
+        self.call_after_refresh(self.keep_focus_visible)  # a message shown above the field moved it down
         self.post_message(SpecChanged(self.valid, errors, changes))
 
     def _mark_tabs(self, by_row: dict[str, list[str]]) -> None:
@@ -207,6 +210,23 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
         else:
             help_bar.update("Tab / ↓ moves to the next field · ^n / ^p change section · ^r launches", layout=False)
 
+    # -- moving between fields: the focused field is always on screen ------------------------------
+
+    def action_move_field(self, step: int) -> None:
+        """↓ / Tab (↑ / Shift+Tab): the next (previous) field, scrolled into view at once."""
+        chain = self.focus_chain
+        if not chain:
+            return
+        here = chain.index(self.focused) if self.focused in chain else (-1 if step > 0 else 0)
+        show_focused(chain[(here + step) % len(chain)])
+
+    def keep_focus_visible(self) -> None:
+        if self.focused is not None and self.is_current:
+            scroll_into_view(self.focused)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.keep_focus_visible)
+
     # -- actions ----------------------------------------------------------------------------
 
     async def show_section(self, section: str, path: str | None = None) -> None:
@@ -219,7 +239,7 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
         rows = form.rows()
         row = next((r for r in rows if r.path == path), rows[0] if rows else None)
         if row is not None:
-            self.call_after_refresh(row.control.focus)
+            self.call_after_refresh(show_focused, row.control)
 
     async def action_section(self, step: int) -> None:
         tabbed = self.query_one(TabbedContent)

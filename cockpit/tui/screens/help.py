@@ -25,6 +25,7 @@ def _key(app, binding: Binding) -> str:
 
 def help_groups(app_bindings: list) -> list[tuple[str, list[Binding]]]:
     """Every screen's bindings, grouped by where they work (each screen's module is imported here, for the help)."""
+    from ..widgets.section_form import SectionForm
     from .chart import ChartScreen
     from .compare import CompareScreen
     from .dashboard import DashboardScreen
@@ -40,7 +41,7 @@ def help_groups(app_bindings: list) -> list[tuple[str, list[Binding]]]:
 
     return [
         ("Everywhere", shown(app_bindings)),
-        ("Spec editor", shown(SpecEditorScreen.BINDINGS)),
+        ("Spec editor", shown(SpecEditorScreen.BINDINGS) + shown(SectionForm.BINDINGS)),
         ("Dashboard (live runs)", shown(DashboardScreen.BINDINGS)),
         ("Runs list", shown(RunsScreen.BINDINGS)),
         ("Sweeps", shown(SweepScreen.BINDINGS)),

@@ -9,6 +9,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static, Switch
 
 from ..messages import FieldEdited
+from .field_select import FieldSelect
 from .ordered_input import OrderedInput
 from cockpit.core.form_fields import Field, format_value, parse_text
 
@@ -40,7 +41,7 @@ class FieldRow(Widget):
         if f.kind == "choice":
             options = [(str(c), c) for c in f.choices]
             start = value if value in f.choices else f.choices[0]
-            return Select(options, value=start, allow_blank=False, compact=True, id=cid, classes="field-control",
+            return FieldSelect(options, value=start, allow_blank=False, compact=True, id=cid, classes="field-control",
                           type_to_search=False)
         if f.kind == "bool":
             return Switch(bool(value), id=cid, classes="field-control")
