@@ -85,8 +85,12 @@ def prepare_data(arg: str | None, smoke: bool, tmp: Path, report: Report) -> tup
 def export_for_airbench(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
                         classes: list[str], dest: Path) -> Path:
     """`dest/train.pt` and `dest/test.pt` as airbench's CifarLoader saves them (uint8 NHWC images, labels,
-    classes), from the uint8 NCHW tensors fast94 trained on: both read the same images."""
+    classes), from the uint8 NCHW tensors fast94 trained on: both read the same images. The training set
+    is shuffled (fixed seed) as torchvision's is: airbench whitens from its first 5,000 images, and a
+    folder dataset's first 5,000 are one class."""
     dest.mkdir(parents=True, exist_ok=True)
+    order = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(0))
+    train_x, train_y = train_x[order], train_y[order]
     for name, x, y in (("train", train_x, train_y), ("test", test_x, test_y)):
         torch.save({"images": x.permute(0, 2, 3, 1).contiguous().cpu(), "labels": y.cpu(), "classes": list(classes)},
                    dest / f"{name}.pt")

@@ -1,197 +1,183 @@
-"""bench/gpu.py's fast94 part: fast94 against airbench94 itself, in this process, on the same images.
+"""bench/gpu.py's fast94 part, run first in its process (nothing compiled before it, as in the worker of
+`cockpit run fast94`): three sides in rotation on the same images.
 
-fast94 runs as `cockpit run fast94` does: a run store (run.db, checkpoints) in a temporary runs dir,
-`Trainer.fit()` with the preset's instruments, then the worker's TTA pass on best.pt. Per seed (fixed
-epochs, so every seed does the same work): the final TTA accuracy, the time of fit() + TTA with the
-compile time apart (step 1's excess over a steady step: torch.compile and the first-use cuDNN plans),
-the build time apart (data to the device, whitening). airbench94: its own `train94` on its own
-`CifarLoader` over the same uint8 images written in its format, then its `evaluate(tta_level=2)`;
-its train time includes its whitening init, as in its own timing. The seeds alternate sides, so a
-drifting machine slows both alike; the ratio is fast94's mean time over airbench's.
+- **fast94**: the preset as shipped, through the worker's own code (bench/gpu_sides.py);
+- **fast94 lean**: the same with evaluation and checkpoints only at the end and no hardest examples
+  (spec options: `evaluate.every`, `train.checkpoint_every`, `evaluate.hardest=0`);
+- **airbench94**: its own `train94` and `evaluate(tta_level=2)`, on the same uint8 images written in its
+  format (shuffled with a fixed seed: airbench whitens from the first 5,000 of its set).
+
+First one discarded warm-up per side (fast94: a whole fit with TTA, which holds the compile; airbench:
+its `warmup94` and one train + evaluate). Then seed by seed, the order of the sides rotating, each seed's
+rows and the JSON written as it ends. Dynamo's graph and frame counts are read before and after every
+seed; a graph compiled after the warm-up is a recompile and FAILs the bench. Per side at the end: the
+median and mean +- std of the time (fit + TTA; start-up apart), the mean +- std TTA accuracy, and the
+accuracy difference to airbench94 with a 95% interval (Welch). On the JPEG copy accuracy is relative.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import time
+import math
+import statistics
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from bench.gpu_data import export_for_airbench
-from bench.gpu_report import Budget, Report, guarded, mean_std, quiet, sync
+from bench.gpu_report import Budget, Report, guarded
+from bench.gpu_sides import Airbench, dynamo_counts, run_fast94
 from cockpit.core.presets import find_preset
-from engine.passes import run_pass
 from engine.spec import RunSpec, load_spec
-from engine.store import Run
-from engine.train import Trainer
+
+SIDES = ("fast94", "fast94 lean", "airbench94")
+# two-sided 95% quantiles of Student's t for 1..30 degrees of freedom (then 1.96)
+T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
 
 
-def fast94_spec(cfg, seed: int) -> RunSpec:
-    return load_spec(find_preset("fast94"), cfg.data_sets + cfg.fast94_sets + [f"train.seed={seed}"])
+def lean_sets(spec: RunSpec) -> list[str]:
+    e = spec.train.epochs
+    return [f"evaluate.every={e}", f"train.checkpoint_every={e}", "evaluate.hardest=0"]
 
 
-def one_fast94(spec: RunSpec, runs_dir: Path) -> dict[str, Any]:
-    """One seed as a real run: store and checkpoints on, fit, then the TTA pass on best.pt."""
-    run = Run.create(runs_dir, spec, preset="fast94")
-    t0 = time.perf_counter()
-    tr = Trainer(spec, run, log=quiet)
-    build_s = time.perf_counter() - t0
-    first: dict[str, float] = {}
-    step = tr.train_step
-
-    def timed_first(xb: torch.Tensor, yb: torch.Tensor) -> None:
-        if tr.step:
-            return step(xb, yb)
-        sync(tr.device)
-        ts = time.perf_counter()
-        step(xb, yb)
-        sync(tr.device)
-        first["s"] = time.perf_counter() - ts
-
-    tr.train_step = timed_first  # fit() calls self.train_step
-    t1 = time.perf_counter()
-    state = tr.fit()
-    sync(tr.device)
-    fit_s = time.perf_counter() - t1
-    t2 = time.perf_counter()
-    tta = run_pass(run, "tta", live=tr.parts, live_step=tr.step, checkpoint="best", log=quiet)
-    sync(tr.device)
-    tta_s = time.perf_counter() - t2
-    steady = (fit_s - first.get("s", 0.0)) / max(tr.step - 1, 1)
-    compile_s = max(first.get("s", 0.0) - steady, 0.0)
-    out = {"state": state, "acc": tta.tta_acc, "base_acc": tta.base_acc, "build_s": build_s, "fit_s": fit_s,
-           "tta_s": tta_s, "compile_s": compile_s, "time_s": fit_s - compile_s + tta_s, "steps": tr.step,
-           "data": tr.data}
-    if tr.device.type == "cuda":
-        out["memory_gb"] = torch.cuda.max_memory_allocated(tr.device) / 2**30
-    run.close()
-    return out
+def spec_for(cfg, side: str, seed: int) -> RunSpec:
+    sets = cfg.data_sets + cfg.fast94_sets + [f"train.seed={seed}"]
+    spec = load_spec(find_preset("fast94"), sets)
+    return load_spec(find_preset("fast94"), sets + lean_sets(spec)) if side == "fast94 lean" else spec
 
 
-@contextlib.contextmanager
-def inside(path: Path):
-    """airbench's train94 opens its test set at ./cifar10: run it from the folder that holds it."""
-    cwd = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(cwd)
+def welch(a: list[float], b: list[float]) -> tuple[float, float]:
+    """mean(a) - mean(b) and the half-width of its 95% interval (Welch's t, degrees of freedom floored)."""
+    d = statistics.fmean(a) - statistics.fmean(b)
+    if len(a) < 2 or len(b) < 2:
+        return d, float("nan")
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return d, 0.0
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    return d, se * (T975[int(df) - 1] if int(df) <= len(T975) else 1.96)
 
 
-class Airbench:
-    """airbench94 through its own package: train94 on its CifarLoader, evaluate with tta_level=2."""
-
-    def __init__(self, data, tmp: Path, device: torch.device):
-        import airbench
-
-        self.ab, self.home, self.device = airbench, tmp / "airbench", device
-        export_for_airbench(data.train_x, data.train_y, data.test_x, data.test_y, data.classes, self.home / "cifar10")
-        gpu = 0 if device.type == "cuda" else "cpu"
-        with inside(self.home):
-            self.train = airbench.CifarLoader("cifar10", train=True, batch_size=1024, aug={"flip": True, "translate": 2},
-                                              altflip=True, gpu=gpu)
-            sync(device)
-            t0 = time.perf_counter()
-            self.test = airbench.CifarLoader("cifar10", train=False, batch_size=2000, gpu=gpu)
-            sync(device)
-        # train94 loads its test set like this before its own timer starts: taken out of its train time
-        self.test_load_s = time.perf_counter() - t0
-        self.warm = False
-
-    def read_back(self) -> str:
-        return f"{len(self.train.images):,} train / {len(self.test.images):,} test images read back by airbench.CifarLoader"
-
-    def run(self, seed: int) -> dict[str, Any]:
-        with inside(self.home):
-            if not self.warm:  # airbench's own warm-up: one step (compiles nothing, plans cuDNN)
-                self.ab.warmup94(self.train, verbose=True)
-                self.warm = True
-            torch.manual_seed(seed)
-            sync(self.device)
-            t0 = time.perf_counter()
-            model = self.ab.train94(self.train, verbose=False)
-            sync(self.device)
-            t1 = time.perf_counter()
-            acc = self.ab.evaluate(model, self.test, tta_level=2)
-            sync(self.device)
-        t2 = time.perf_counter()
-        train_s = max(t1 - t0 - self.test_load_s, 0.0)
-        return {"acc": acc, "train_s": train_s, "tta_s": t2 - t1, "time_s": train_s + t2 - t1}
+def mean_sd(xs: list[float]) -> tuple[float, float]:
+    return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
 
 
-def seed_rows(report: Report, seed: int, f: dict[str, Any], a: dict[str, Any] | None) -> None:
-    mem = f" peak {f['memory_gb']:.2f} GiB;" if "memory_gb" in f else ""
-    report.row(f"fast94 seed {seed}", f"TTA {f['acc']:.2%} (no TTA {f['base_acc']:.2%}); fit {f['fit_s']:.2f} s incl. compile "
-               f"{f['compile_s']:.2f} s, TTA {f['tta_s']:.2f} s, build {f['build_s']:.2f} s;{mem} {f['steps']} steps, {f['state']}",
-               number=f["time_s"], unit="s")
-    if a is not None:
-        report.row(f"airbench94 seed {seed}", f"TTA {a['acc']:.2%}; train {a['train_s']:.2f} s (its test-set load "
-                   f"inside train94 taken out), TTA {a['tta_s']:.2f} s",
-                   number=a["time_s"], unit="s")
+class Rotation:
+    """The sides, their warm-ups and seeds, the compile counts, the rows."""
 
+    def __init__(self, report: Report, cfg, tmp: Path):
+        self.report, self.cfg, self.tmp, self.runs = report, cfg, tmp, tmp / "runs"
+        self.results: dict[str, list[dict[str, Any]]] = {s: [] for s in SIDES}
+        self.airbench: Airbench | None = None
+        self.warm_graphs = 0
+        self.acc_label = "TTA accuracy"
 
-def summary_rows(report: Report, fast: list[dict], ab: list[dict], target: float) -> None:
-    acc, acc_sd = mean_std([r["acc"] for r in fast])
-    t, t_sd = mean_std([r["time_s"] for r in fast])
-    comp, _ = mean_std([r["compile_s"] for r in fast])
-    n = len(fast)
-    report.row(f"fast94 final TTA accuracy ({n} seeds)", f"{acc:.2%} +- {acc_sd:.2%} (target {target:.0%}: "
-               f"{'reached' if acc >= target else 'not reached'})", number=acc, unit="fraction")
-    report.row(f"fast94 train + TTA time ({n} seeds, compile apart)", f"{t:.2f} +- {t_sd:.2f} s (compile + first-step "
-               f"warm-up: {fast[0]['compile_s']:.1f} s on the first seed, {comp:.1f} s mean)", number=t, unit="s")
-    if not ab:
-        return
-    a_acc, a_sd = mean_std([r["acc"] for r in ab])
-    a_t, a_tsd = mean_std([r["time_s"] for r in ab])
-    report.row(f"airbench94 final TTA accuracy ({len(ab)} seeds)", f"{a_acc:.2%} +- {a_sd:.2%}", number=a_acc, unit="fraction")
-    report.row(f"airbench94 train + TTA time ({len(ab)} seeds)", f"{a_t:.2f} +- {a_tsd:.2f} s", number=a_t, unit="s")
-    report.row("fast94 time / airbench94 time", f"{t / a_t:.2f}x (goal <= 1.25x with fast94's mean >= {target:.0%})",
-               number=t / a_t, unit="x")
+    def fast(self, side: str, seed: int) -> dict[str, Any]:
+        return run_fast94(spec_for(self.cfg, side, seed), self.runs)
 
+    def warm_up(self) -> bool:
+        before = dynamo_counts()
+        self.report.row("fresh process", f"{'pass' if before['graphs'] == 0 else 'FAIL'}: {before['graphs']} graph(s) "
+                        "compiled in this process before fast94 (a worker compiles nothing before it)",
+                        ok=before["graphs"] == 0)
+        w = guarded(self.report, "fast94 warm-up", lambda: self.fast("fast94", 10_000))
+        if w is None:
+            return False
+        self.warm_graphs = dynamo_counts()["graphs"]
+        data = w.pop("data")
+        kind = "JPEG copy" if "JPEG" in data.name else data.name
+        self.acc_label = f"TTA accuracy, relative (CIFAR-10 {kind})" if "JPEG" in data.name else "TTA accuracy"
+        self.report.row("fast94 warm-up", f"{w['time_s']:.1f} s (compile included, discarded); {self.warm_graphs} graph(s) "
+                        f"compiled; {w['steps']} steps, {w['state']}", number=w["time_s"], unit="s")
+        self.report.row("fast94 spec", f"{find_preset('fast94')} + {' '.join(self.cfg.data_sets + self.cfg.fast94_sets)}; "
+                        f"lean: + {' '.join(lean_sets(spec_for(self.cfg, 'fast94', 0)))}; data: {data.name}")
+        self.airbench = self._airbench(data)
+        return True
 
-def airbench_or_why(report: Report, data, tmp: Path, device: torch.device) -> Airbench | None:
-    try:
-        ab = Airbench(data, tmp, device)
-    except ImportError:
-        report.row("airbench94 reference", "skipped (airbench not installed: pip install -e '.[bench]')")
-        return None
-    if device.type != "cuda":
-        report.row("airbench94 reference", f"skipped (its train94 needs CUDA); {ab.read_back()}")
-        return None
-    report.row("airbench94 reference", f"airbench {getattr(ab.ab, '__version__', '0.1.8')}: train94 + evaluate(tta_level=2); "
-               f"{ab.read_back()}")
-    return ab
+    def _airbench(self, data) -> Airbench | None:
+        try:
+            ab = Airbench(data, self.tmp, self.cfg.device)
+        except ImportError:
+            self.report.row("airbench94 reference", "skipped (airbench not installed: bench/carry.sh, bench/README.md)")
+            return None
+        if self.cfg.device.type != "cuda":
+            self.report.row("airbench94 reference", f"skipped (its train94 needs CUDA); {ab.read_back()}")
+            return None
+        if guarded(self.report, "airbench94 warm-up", lambda: ab.warm_up() or True) is None:
+            return None
+        self.report.row("airbench94 reference", f"airbench {getattr(ab.ab, '__version__', '0.1.8')}: warmup94 + one "
+                        f"train94 + evaluate discarded, then train94 + evaluate(tta_level=2); {ab.read_back()}")
+        return ab
+
+    def one(self, side: str, seed: int) -> bool:
+        """One seed of one side, its row; False if it failed or recompiled."""
+        before = dynamo_counts()
+        if side == "airbench94":
+            r = guarded(self.report, f"{side} seed {seed}", lambda: self.airbench.run(seed))
+        else:
+            r = guarded(self.report, f"{side} seed {seed}", lambda: self.fast(side, seed))
+        after = dynamo_counts()
+        if r is None:
+            return False
+        r.pop("data", None)
+        r["dynamo"] = {"before": before, "after": after}
+        self.results[side].append(r)
+        recompiled = after["graphs"] > before["graphs"]
+        parts = ", ".join(f"{k} {v:.3f}" for k, v in r["parts"].items())
+        extra = f"; start-up {r['startup_s']:.2f} s; {r['steps']} steps, {r['state']}" if "startup_s" in r else ""
+        mem = f"; peak {r['memory_gb']:.2f} GiB" if "memory_gb" in r else ""
+        graphs = f"; graphs {before['graphs']} -> {after['graphs']}" + (" RECOMPILED" if recompiled else "")
+        self.report.row(f"{side} seed {seed}", f"{self.acc_label} {r['acc']:.2%}; time {r['time_s']:.2f} s "
+                        f"({parts}){extra}{mem}{graphs}", number=r["time_s"], unit="s", ok=not recompiled)
+        if recompiled:
+            self.report.row("RECOMPILE after warm-up", f"FAIL: {side} seed {seed} compiled {after['graphs'] - before['graphs']} "
+                            "new graph(s); its time includes compiling and the comparison is void", ok=False)
+        return not recompiled
+
+    def summary(self) -> None:
+        ab = [r["acc"] for r in self.results["airbench94"]]
+        ab_t = [r["time_s"] for r in self.results["airbench94"]]
+        for side in SIDES:
+            rs = self.results[side]
+            if not rs:
+                continue
+            t, acc = [r["time_s"] for r in rs], [r["acc"] for r in rs]
+            tm, tsd = mean_sd(t)
+            am, asd = mean_sd(acc)
+            text = (f"time median {statistics.median(t):.2f} s, mean {tm:.2f} +- {tsd:.2f} s; {self.acc_label} "
+                    f"{am:.2%} +- {asd:.2%}")
+            if side != "airbench94" and len(ab) > 1 and len(acc) > 1:
+                d, half = welch(acc, ab)
+                text += f"; vs airbench94 {d * 100:+.2f} +- {half * 100:.2f} points (95%)"
+            self.report.row(f"{side} ({len(rs)} seeds)", text, number=statistics.median(t), unit="s")
+            if side != "airbench94" and ab_t:
+                ratio = statistics.median(t) / statistics.median(ab_t)
+                self.report.row(f"{side} time / airbench94 time", f"{ratio:.2f}x (medians; goal <= 1.25x, aim 0.9x)",
+                                number=ratio, unit="x")
+        for side in ("fast94", "fast94 lean"):
+            rs = self.results[side]
+            if rs:
+                parts = {k: statistics.median(r["parts"][k] for r in rs) for k in rs[0]["parts"]}
+                up = statistics.median(r["startup_s"] for r in rs)
+                self.report.row(f"{side} where the time goes (medians, s)", ", ".join(f"{k} {v:.3f}" for k, v in parts.items())
+                                + f"; start-up apart {up:.2f}")
 
 
 def part_fast94(report: Report, cfg, budget: Budget, tmp: Path) -> None:
-    runs_dir, start = tmp / "runs", budget.elapsed()
-    preset = find_preset("fast94")
-    fast: list[dict] = []
-    ab_runs: list[dict] = []
-    ab: Airbench | None = None
-    for i, seed in enumerate(range(cfg.seeds)):
-        per_seed = (budget.elapsed() - start) / i if i else 0.0
-        if i and budget.left() < per_seed * 1.1:
-            report.row("fast94 seeds", f"stopped after {i} of {cfg.seeds} seeds (time budget: {budget.left():.0f} s left, "
-                       f"{per_seed:.0f} s per seed)")
-            break
-        f = guarded(report, f"fast94 seed {seed}", lambda: one_fast94(fast94_spec(cfg, seed), runs_dir))
-        if f is None:
-            break
-        if i == 0:
-            report.row("fast94 spec", f"{preset} + {' '.join(cfg.data_sets + cfg.fast94_sets)}; data: {f['data'].name}")
-            ab = airbench_or_why(report, f["data"], tmp, cfg.device)
-        a = guarded(report, f"airbench94 seed {seed}", lambda: ab.run(seed)) if ab is not None else None
-        if a is None:
-            ab = None  # after a failure the ratio uses the seeds both sides finished
-        f.pop("data")
-        fast.append(f)
-        if a is not None:
-            ab_runs.append(a)
-        seed_rows(report, seed, f, a)
-    if fast:
-        summary_rows(report, fast, ab_runs[:len(fast)], cfg.target)
+    rot = Rotation(report, cfg, tmp)
+    if not rot.warm_up():
+        return
+    sides = [s for s in SIDES if s != "airbench94" or rot.airbench is not None]
+    start, reserve = budget.elapsed(), getattr(cfg, "reserve_after_fast94", 0.0)
+    try:
+        for i in range(cfg.seeds):
+            per_seed = (budget.elapsed() - start) / i if i else 0.0
+            if i and budget.left() - reserve < per_seed * 1.1:
+                report.row("fast94 seeds", f"stopped after {i} of {cfg.seeds} seeds per side (budget: {budget.left():.0f} s "
+                           f"left, {reserve:.0f} s kept for the next parts, {per_seed:.0f} s per rotation)")
+                break
+            order = sides[i % len(sides):] + sides[:i % len(sides)]
+            for side in order:
+                if not rot.one(side, i):
+                    return
+    finally:
+        rot.summary()

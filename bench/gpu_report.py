@@ -22,8 +22,9 @@ def quiet(_msg: str) -> None:
 class Report:
     """Rows `figure | value | device`, printed as they come and kept for the table and the JSON."""
 
-    def __init__(self, device_label: str):
-        self.device = device_label
+    def __init__(self, device_label: str, save: Callable[["Report"], None] | None = None):
+        """`save`: called after every row, so a killed run still leaves what it had (the JSON file)."""
+        self.device, self.save = device_label, save
         self.rows: list[dict[str, Any]] = []
         self.failures: list[str] = []
 
@@ -36,6 +37,8 @@ class Report:
             self.failures.append(figure)
         self.rows.append(r)
         print(f"{figure} | {value} | {self.device}", flush=True)
+        if self.save is not None:
+            self.save(self)
 
     def table(self) -> str:
         w1 = max(len("figure"), *(len(r["figure"]) for r in self.rows))

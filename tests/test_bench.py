@@ -39,37 +39,101 @@ def ok(proc: subprocess.CompletedProcess) -> str:
     return proc.stdout
 
 
-def test_gpu_benchmark_cpu_smoke_prints_every_figure_row(tmp_path):
-    out = tmp_path / "gpu.json"
-    text = ok(bench("bench/gpu.py", "--cpu-smoke", "--out", str(out), timeout=150))
+def smoke_rows(text: str) -> dict[str, tuple[str, str]]:
     rows = {}
     for line in text.splitlines():
         parts = [p.strip() for p in line.split(" | ")]
         if len(parts) == 3 and not line.startswith("|"):
             rows[parts[0]] = (parts[1], parts[2])
+    return rows
+
+
+def test_gpu_benchmark_cpu_smoke_runs_the_lease_parts_in_order_and_saves_as_it_goes(tmp_path):
+    """The same script and parts as the GPU lease (fast94 first, in rotation after a warm-up; the
+    checks; throughput; the whole-run pair), scaled down."""
+    out = tmp_path / "gpu.json"
+    text = ok(bench("bench/gpu.py", "--cpu-smoke", "--out", str(out), timeout=400))
+    rows = smoke_rows(text)
     assert rows.pop("figure") == ("value", "device")
     assert {device for _, device in rows.values()} == {rows["GPU"][1]}
+    names = list(rows)
+    assert names.index("fresh process") < names.index("fast94 warm-up") < names.index("fast94 seed 0")
+    assert names.index("fast94 seed 1") < names.index("check fp32 step on CPU: trains")  # timed before the checks
+    assert rows["fresh process"][0].startswith("pass: 0 graph(s)")
+    # rotation: seed 0 fast94 first, seed 1 the lean side first
+    assert names.index("fast94 seed 0") < names.index("fast94 lean seed 0")
+    assert names.index("fast94 lean seed 1") < names.index("fast94 seed 1")
+    for side in ("fast94", "fast94 lean"):
+        seed = rows[f"{side} seed 0"][0]
+        for part in ("steps", "evaluations", "window reads + store writes", "checkpoints (training thread)",
+                     "checkpoint writer wait", "TTA", "start-up", "graphs 0 -> 0", "finished"):
+            assert part in seed, (side, part, seed)
+        assert "time median" in rows[f"{side} (2 seeds)"][0] and " +- " in rows[f"{side} (2 seeds)"][0]
+        assert rows[f"{side} where the time goes (medians, s)"][0].startswith("steps ")
     assert rows["check fp32 step on CPU: trains"][0].startswith("pass")
     assert rows["check fp32 step on CPU: sampled instruments run"][0].startswith("pass (sampled: act, difficulty")
     for mode in ("bf16 + channels_last", "fp16 + GradScaler + channels_last", "bf16 + channels_last + torch.compile"):
         assert rows[f"check {mode}"][0] == "skipped (no CUDA)"
-    # the compile check on CPU: the compile lands in the warm-up, and the timed steps never recompile
     assert "no recompile in the timed steps" in rows["check torch.compile step on CPU: trains"][0]
-    for figure in ("throughput engine", "throughput torchvision DataLoader alone", "throughput torchvision: same",
-                   "throughput engine / torchvision", "fast94 spec", "airbench94 reference", "fast94 seed 0",
-                   "fast94 seed 1", "fast94 final TTA accuracy (2 seeds)", "fast94 train + TTA time (2 seeds, compile apart)",
-                   "total wall time"):
-        assert any(name.startswith(figure) for name in rows), f"no row {figure!r}"
-    assert not any(v.startswith("FAIL") for v, _ in rows.values())
-    assert " +- " in rows["fast94 final TTA accuracy (2 seeds)"][0]
-    seed = rows["fast94 seed 0"][0]  # a real run: the TTA pass on best.pt, compile and build apart
-    assert "TTA" in seed and "incl. compile" in seed and "finished" in seed
     airbench = rows["airbench94 reference"][0]  # CUDA-only; its loader reads back the exported images
     assert airbench.startswith("skipped (airbench not installed") or "512 train / 256 test images read back" in airbench
     assert "images/s" in next(v for k, (v, _) in rows.items() if k.startswith("throughput engine:"))
+    assert float(rows["whole-run engine/bare"][0].split()[0]) > 0
+    assert not any(v.startswith("FAIL") for v, _ in rows.values())
     saved = json.loads(out.read_text())
-    assert saved["cpu_smoke"] is True
-    assert [r["figure"] for r in saved["rows"]] == [k for k in rows]
+    assert saved["cpu_smoke"] is True and saved["complete"] is True
+    assert [r["figure"] for r in saved["rows"]] == names
+    assert any(line.startswith("fast94 (2 seeds): ") for line in saved["summary"])
+    assert text.rstrip().splitlines()[-1].startswith(saved["summary"][-1][:40])  # the summary is printed last
+
+
+def test_the_recompile_counter_sees_a_graph_compiled_after_the_warm_up():
+    """What fails the bench loudly: dynamo compiling a new graph after the warm-up (here a new input rank)."""
+    from bench.gpu_sides import dynamo_counts
+
+    f = torch.compile(lambda x: x * 2 + 1, backend="eager")
+    f(torch.ones(3))
+    warm = dynamo_counts()
+    f(torch.ones(3))
+    assert dynamo_counts()["graphs"] == warm["graphs"]  # the same shapes: no new graph
+    f(torch.ones(2, 2))
+    assert dynamo_counts()["graphs"] > warm["graphs"]
+
+
+def test_welch_interval_matches_a_hand_computed_one():
+    from bench.gpu_fast94 import welch
+
+    a, b = [0.940, 0.942, 0.938, 0.941], [0.939, 0.937, 0.940, 0.938]
+    d, half = welch(a, b)
+    # means 0.94025 and 0.9385; variances 2.9167e-6 and 1.6667e-6; se 1.0704e-3; df 5.59 -> t(5) 2.571
+    assert d == pytest.approx(0.00175) and half == pytest.approx(2.571 * 1.0704e-3, rel=1e-3)
+
+
+def test_the_carried_wheels_install_offline_in_a_fresh_venv(tmp_path):
+    """bench/carry.sh fetch (here, with PyPI) then its install with --no-index in a fresh venv, as on the
+    GPU machine; airbench, pydantic and tomli_w then import from the target alone."""
+    env = dict(os.environ, CARRY_DIR=str(tmp_path / "whl"), PYTHON=sys.executable)
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    fetch = subprocess.run(["bash", "bench/carry.sh", "fetch", version], cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=600)
+    if fetch.returncode and any(s in fetch.stderr for s in ("NewConnectionError", "Temporary failure in name resolution",
+                                                             "Network is unreachable", "ConnectTimeout")):
+        pytest.skip(f"no PyPI here: {fetch.stderr.strip().splitlines()[-1]}")
+    assert fetch.returncode == 0, fetch.stderr
+    assert any(p.name.startswith("airbench-0.1.8-py3-none-any") for p in (tmp_path / "whl").iterdir())
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    site = tmp_path / "site"
+    install = subprocess.run(["bash", "bench/carry.sh", "install", str(site)], cwd=ROOT, capture_output=True, text=True,
+                             env=dict(env, PYTHON=str(venv / "bin" / "python"), PIP_INDEX_URL="http://127.0.0.1:9/"),
+                             timeout=300)
+    assert install.returncode == 0, install.stderr
+    probe = ("import airbench, pydantic, tomli_w; from airbench import CifarLoader, evaluate, train94, warmup94; "
+             "print(airbench.__file__, pydantic.__file__, tomli_w.__file__)")
+    res = subprocess.run([sys.executable, "-S", "-c", f"import sys; sys.path[:0] = [{str(site)!r}] + {sys.path!r}; {probe}"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert all(p.startswith(str(site)) for p in res.stdout.split())
 
 
 def test_instruments_benchmark_runs_with_tiny_sizes(capsys):
