@@ -2,6 +2,11 @@
 
     .venv/bin/python bench/engine_overhead.py [--model M] [--batch B] [--steps S] [--device D] [--repeats R]
                                               [--augment default|fast|guide] [--threads T] [--wall-clock] [--set KEY=VALUE ...]
+    .venv/bin/python bench/engine_overhead.py --whole-run [--pairs 5] [--epochs 10] [--batch B] [--steps S]
+
+--whole-run: a fast94-shaped whole run (fit(), evaluations, checkpoints, instruments, the store) against a
+bare loop of the same math with the same evaluations (bench/whole_run.py); its last line is
+`whole-run engine/bare: R`.
 
 Both sides, in this process, on the same data (the Trainer's device-resident uint8 tensors), the same
 model architecture and initial weights (built with the same seed), the same augmentation
@@ -160,9 +165,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: 1 on CPU, torch's on CUDA)")
     ap.add_argument("--wall-clock", action="store_true", help="time by wall clock on CPU too (default there: thread CPU time)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra spec override")
+    ap.add_argument("--whole-run", action="store_true", help="whole fast94-shaped runs, engine vs bare (bench/whole_run.py)")
+    ap.add_argument("--pairs", type=int, default=5, help="--whole-run: interleaved engine/bare pairs (default 5)")
+    ap.add_argument("--epochs", type=int, default=10, help="--whole-run: epochs per run, one evaluation each (default 10)")
     args = ap.parse_args(argv)
 
     dev = setup(args)
+    if args.whole_run:
+        from bench.whole_run import whole_run
+
+        return whole_run(args)
     spec = make_spec(args)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU, {os.cpu_count()} cores"

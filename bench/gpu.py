@@ -80,7 +80,7 @@ class Config:
                                       "model.width=0.125", "train.batch_size=64", "train.epochs=2", "train.compile=false"]
             self.reserve_after_tput = self.reserve_after_fast94 = 0.0
             self.seeds = min(self.seeds, 2)
-            self.whole_run = ["--whole-run", "--pairs", "1", "--steps", "4", "--batch", "32"]
+            self.whole_run = ["--whole-run", "--device", "cpu", "--pairs", "1", "--steps", "4", "--batch", "32", "--epochs", "2"]
         else:
             self.check_sets = dev + [f"model.name={args.check_model}", "data.source=synthetic", "data.synthetic_train=4096",
                                      "data.synthetic_test=256", "data.val_size=0", f"train.batch_size={args.check_batch}",
@@ -91,7 +91,8 @@ class Config:
             self.fast94_sets = dev + ([f"train.epochs={args.fast94_epochs}"] if args.fast94_epochs else [])
             self.reserve_after_tput = 0.0
             self.reserve_after_fast94 = args.reserve  # room for the checks after the seeds
-            self.whole_run = ["--whole-run", "--device", "cuda"]
+            # fast94's size, eager: about 5 s a run, a warm-up and 3 pairs of each side
+            self.whole_run = ["--whole-run", "--device", "cuda", "--batch", "1024", "--steps", "48", "--pairs", "3"]
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

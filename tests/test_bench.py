@@ -52,7 +52,7 @@ def test_gpu_benchmark_cpu_smoke_runs_the_lease_parts_in_order_and_saves_as_it_g
     """The same script and parts as the GPU lease (fast94 first, in rotation after a warm-up; the
     checks; throughput; the whole-run pair), scaled down."""
     out = tmp_path / "gpu.json"
-    text = ok(bench("bench/gpu.py", "--cpu-smoke", "--out", str(out), timeout=400))
+    text = ok(bench("bench/gpu.py", "--cpu-smoke", "--out", str(out), timeout=600))
     rows = smoke_rows(text)
     assert rows.pop("figure") == ("value", "device")
     assert {device for _, device in rows.values()} == {rows["GPU"][1]}
