@@ -222,3 +222,60 @@ def test_a_search_samples_its_budget_and_runs_each_configuration_once_per_seed(t
         # what TPE optimizes: each run's final validation accuracy (the table keeps its test accuracy)
         assert [t.value for t in ts] == [final_val_acc(r) for r in runs] and None not in [t.value for t in ts]
         assert [t.user_attrs["test_acc"] for t in ts] == [final_acc(r) for r in runs]
+
+
+def _run_of(runs_dir, config, seed):
+    found = [r for r in iter_runs(runs_dir, readonly=True)
+             if (r.meta().get("sweep_config"), r.meta().get("sweep_seed")) == (config, seed)]
+    return found[0] if len(found) == 1 else None
+
+
+def test_resume_after_the_sweep_process_died_adopts_a_live_run_and_records_a_finished_one(tmp_path, runs_dir):
+    from engine.contracts import Continue, Pause
+    from engine.sweep.ledger import entries
+
+    path = write_sweep(tmp_path, "orphans", {"a": 0.1, "b": 0.2}, [0, 1], epochs=8)
+    proc = subprocess.Popen([sys.executable, "-m", "cockpit.cli", "sweep", str(path), "--parallel", "2",
+                             "--runs-dir", str(runs_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=ROOT, env=dict(os.environ, COLUMNS="120", NO_COLOR="1"))
+    # both seed-0 trials training: paused (through their runs' own commands) so that neither ends on its
+    # own before the test says so, however busy the machine
+    assert _wait_for(lambda: all(x is not None and x.state() == "running" and x.last_step() > 0
+                                 for x in (_run_of(runs_dir, "a", 0), _run_of(runs_dir, "b", 0))))
+    a0, b0 = Run(runs_dir / _run_of(runs_dir, "a", 0).run_id), Run(runs_dir / _run_of(runs_dir, "b", 0).run_id)
+    for run in (a0, b0):
+        run.send_command(Pause(), source="test")
+    assert _wait_for(lambda: a0.state() == b0.state() == "paused")
+    proc.kill()  # kill -9: its trials' workers run on in their own sessions
+    proc.communicate(timeout=60)
+    a0.send_command(Continue(), source="test")  # a0 finishes while no sweep watches it
+    assert _wait_for(lambda: a0.state() == "finished") and b0.state() == "paused"
+    pids = {run.run_id: run.meta()["pid"] for run in (a0, b0)}
+    resume = subprocess.Popen([sys.executable, "-m", "cockpit.cli", "sweep", "resume", "orphans", "--parallel", "2",
+                               "--runs-dir", str(runs_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, cwd=ROOT, env=dict(os.environ, COLUMNS="200", NO_COLOR="1"))
+    # b0 is adopted (its trial's run noted again in the ledger), and only then let go on
+    assert _wait_for(lambda: [e.run_id for e in entries(runs_dir / "sweeps" / "orphans")].count(b0.run_id) == 2)
+    assert b0.state() == "paused"
+    b0.send_command(Continue(), source="test")
+    out = resume.communicate(timeout=400)[0]
+    assert resume.returncode == 0, out
+    assert "2 interrupted trial(s) queued again" in out
+    assert f"{b0.run_id} (its worker still runs: adopted)" in out, out
+    assert f"{a0.run_id} (it ended while no sweep watched it: recorded from its run, not run again)" in out, out
+    runs = list(iter_runs(runs_dir))
+    keys = sorted((x.meta()["sweep_config"], x.meta()["sweep_seed"]) for x in runs)
+    assert keys == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]  # every seed once: no second run
+    assert all(x.state() == "finished" for x in runs)
+    for run in (a0, b0):  # one worker each, never restarted, no step written twice
+        assert run.meta()["pid"] == pids[run.run_id] and not run.meta().get("resume")
+        assert not run.con.execute("SELECT name, step FROM metrics GROUP BY name, step HAVING COUNT(*) > 1").fetchall()
+    trials = _trials(runs_dir, "orphans")
+    done = [t for t in trials if t.state.name == "COMPLETE"]
+    assert sorted((t.user_attrs["config"], t.user_attrs["seed"]) for t in done) == keys
+    for t in done:  # each trial recorded from its own run's numbers
+        assert t.user_attrs["test_acc"] == final_acc(Run(runs_dir / t.user_attrs["run_id"]))
+    table = sweep_table(runs_dir, "orphans")
+    for row in table.configs:
+        accs = [final_acc(x) for x in runs if x.meta()["sweep_config"] == row.config]
+        assert row.n == 2 and abs(row.mean - sum(accs) / 2) < 1e-12 and row.states == {"finished": 2}

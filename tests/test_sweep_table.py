@@ -89,3 +89,32 @@ def test_an_swa_trial_is_ranked_and_reported_by_its_swa_model(tmp_path):
     run.add_metrics([(20, 2.0, "swa_val_acc", 0.74), (20, 2.0, "swa_test_acc", 0.75)])
     assert (final_val_acc(run), final_acc(run)) == (0.74, 0.75)
     run.close()
+
+
+def test_each_configuration_and_seed_is_counted_once_and_a_deleted_run_dir_is_named(tmp_path):
+    import shutil
+
+    from engine.sweep.ledger import Entry, record
+
+    runs = tmp_path / "runs"
+    first = _trial(runs, "sgd", 0, [0.5, 0.90])
+    _trial(runs, "sgd", 0, [0.5, 0.70])  # the same seed run again (a resume that restarted a finished trial)
+    gone = _trial(runs, "sgd", 1, [0.6, 0.80])
+    crashed = _trial(runs, "adamw", 0, [0.3], state="crashed")
+    _trial(runs, "adamw", 0, [0.4, 0.6])  # the seed's later run, after a crash with no checkpoint
+    folder = runs / "sweeps" / "s"
+    for i, (run, config, seed) in enumerate([(first, "sgd", 0), (gone, "sgd", 1), (crashed, "adamw", 0)]):
+        record(folder, Entry(i, config, seed, run.run_id))
+    with open(folder / "trials.jsonl", "a") as f:
+        f.write('{"trial": 9, "conf')  # a torn line is skipped
+    shutil.rmtree(runs / gone.run_id)
+    sweep = SweepFile(name="s", seeds=[0, 1], target=0.85, variant=[{"name": "sgd"}, {"name": "adamw"}])
+    table = sweep_table(runs, "s", sweep)
+    sgd, adamw = table.configs
+    assert sgd.n == 1 and sgd.mean == 0.90 and sgd.std is None  # seed 0 once (its first finished run), seed 1 gone
+    assert sgd.states == {"finished": 1, "duplicate": 1, "run dir missing": 1}
+    assert adamw.n == 1 and adamw.mean == 0.6 and adamw.states == {"finished": 1, "superseded": 1}
+    missing = [t for t in table.trials if t.state == "run dir missing"]
+    assert [(t.run_id, t.config, t.seed, t.acc) for t in missing] == [(gone.run_id, "sgd", 1, None)]
+    headers, rows = cells(table)
+    assert "run dir missing" in rows[0][-1] and "run dir missing" in render_sweep_md(table)

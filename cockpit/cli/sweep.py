@@ -118,7 +118,7 @@ def _work(study, runs_dir: Path, storage: str, parallel: int, max_trials: Option
 
     folder = _save_definition(study, runs_dir)
     runner = Runner(study, TrialLauncher(runs_dir), plan_slots(parallel), storage_url=storage,
-                    say=lambda m: console.print(m, highlight=False), max_trials=max_trials)
+                    say=lambda m: console.print(m, highlight=False), max_trials=max_trials, ledger=folder)
     code = {"exit": 130}
 
     def on_sigterm(_signum, _frame) -> None:  # a scheduler's SIGTERM stops the trials as Ctrl+C does

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..contracts import EnsembleResult
 from ..store import Run
 from .config import SweepFile
-from .table import ensemble_groups, sweep_runs
+from .table import ensemble_groups, sweep_table
 
 
 def _done(first: Run, ids: list[str]) -> bool:
@@ -23,12 +23,9 @@ def evaluate_ensembles(sweep: SweepFile, runs_dir: Path) -> list[str]:
     from ..passes import ensemble_runs
     from ..passes.common import PassError
 
-    finished: dict[tuple[str, int], str] = {}
-    for run in sweep_runs(runs_dir, sweep.name):
-        meta = run.meta()
-        if run.state() == "finished" and not meta.get("sweep_outcome"):
-            finished[(meta.get("sweep_config", ""), int(meta.get("sweep_seed", 0)))] = run.run_id
-        run.close()
+    # the runs the table counts: one per (configuration, seed)
+    finished = {(t.config, t.seed): t.run_id for t in sweep_table(runs_dir, sweep.name, sweep).trials
+                if t.state == "finished"}
     lines = []
     for ens in sweep.ensemble:
         for ids in ensemble_groups(sweep, ens, finished):

@@ -8,7 +8,10 @@ split (allowed only with fixed configurations and no pruning) completes with no 
 reads test accuracy from the runs themselves (the trial keeps it as `test_acc`). When Optuna's
 pruner says so, the run gets its own `Stop` command and the trial is recorded as pruned. A
 run that fails or whose worker dies is recorded as such and the sweep goes on. Ctrl+C stops every
-live run cleanly (again: at once) and records them as interrupted, to be continued by `resume`.
+live run cleanly (again: at once) and records them as interrupted, to be continued by `resume`. A
+trial queued again takes up its own run (`takeover`): adopted while its worker runs, recorded if it
+ended on its own, continued from its checkpoint if it was stopped; never a second run of its seed.
+Each run started is noted in the sweep's ledger (`ledger`), so the table can say when a run dir is gone.
 """
 
 from __future__ import annotations
@@ -18,15 +21,18 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol
 
 from ..contracts import Stop, UsageError
 from ..spec import RunSpec, SpecError
-from ..store import ACTIVE_STATES, Run, StoreError
-from .config import trial_spec
+from ..store import Run, StoreError
 from .common import INTERRUPTED
+from .config import trial_spec
+from .ledger import Entry, record
 from .secrets import redact
 from .table import final_acc, final_val_acc
+from .takeover import NOTE, Adopted, Takeover, takeover
 
 if TYPE_CHECKING:  # the study (and Optuna) is handed in: importing the runner imports no Optuna
     from .study import Study, Ticket
@@ -42,6 +48,15 @@ class Launcher(Protocol):
     def find(self, run_id: str) -> Run | None: ...
 
 
+class Worker(Protocol):
+    """A trial's worker as the runner watches it: a child process (Popen), or an adopted one."""
+    pid: int
+
+    def poll(self) -> int | None: ...
+
+    def wait(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class Slot:
     """Where one trial at a time runs: its environment (CUDA_VISIBLE_DEVICES) and spec overrides."""
@@ -53,7 +68,7 @@ class Slot:
 class Live:
     ticket: Ticket
     run: Run
-    proc: subprocess.Popen
+    proc: Worker
     slot: int
     last_id: int = 0
     reported: set[int] = field(default_factory=set)
@@ -65,9 +80,11 @@ class Runner:
     """Run trials from `study` until none is left (or Ctrl+C)."""
 
     def __init__(self, study: Study, launcher: Launcher, slots: list[Slot], storage_url: str = "",
-                 say: Callable[[str], None] = print, poll: float = 0.5, max_trials: int | None = None):
+                 say: Callable[[str], None] = print, poll: float = 0.5, max_trials: int | None = None,
+                 ledger: Path | None = None):
         self.study, self.launcher, self.slots = study, launcher, slots or [Slot()]
         self.storage_url, self.say, self.poll, self.max_trials = storage_url, say, poll, max_trials
+        self.ledger = ledger  # the sweep's folder on this machine: each trial's run is noted there
         self.live: dict[int, Live] = {}
         self.started = 0
 
@@ -112,28 +129,34 @@ class Runner:
             spec = trial_spec(self.study.presets[cfg.preset], cfg.preset, sweep, cfg, ticket.seed, list(s.overrides))
             if sweep.needs_val and spec.data.val_size == 0:  # load_sweep refuses these; a stored older sweep
                 raise UsageError("no validation split (data.val_size = 0): Optuna would choose on test accuracy")
-            run, proc = self._resume(ticket, s) or self.launcher.start(spec, cfg.preset, dict(s.env))
+            run, proc, how = self._take_up(ticket, s) or (*self.launcher.start(spec, cfg.preset, dict(s.env)), "new")
         except (SpecError, UsageError, StoreError, ValueError, OSError) as exc:
             why = redact(str(exc), self.storage_url)
             self.say(f"trial {ticket.trial.number} ({cfg.label}, seed {ticket.seed}) not started: {why}")
             self.study.tell(ticket, "invalid", error=why[:500])
             return None
-        run.set_meta(sweep=sweep.name, sweep_trial=ticket.trial.number, sweep_config=cfg.label, sweep_seed=ticket.seed,
-                     sweep_storage=redact(self.storage_url), sweep_outcome="")
         ticket.trial.set_user_attr("run_id", run.run_id)
-        self.say(f"trial {ticket.trial.number}: {cfg.label}, seed {ticket.seed} -> {run.run_id}")
+        # a run that ended pruned while no sweep watched it stays pruned
+        kept = run.meta().get("sweep_outcome") if how in ("adopt", "record") else ""
+        run.set_meta(sweep=sweep.name, sweep_trial=ticket.trial.number, sweep_config=cfg.label, sweep_seed=ticket.seed,
+                     sweep_storage=redact(self.storage_url), sweep_outcome="pruned" if kept == "pruned" else "")
+        if self.ledger is not None:
+            record(self.ledger, Entry(ticket.trial.number, cfg.label, ticket.seed, run.run_id))
+        self.say(f"trial {ticket.trial.number}: {cfg.label}, seed {ticket.seed} -> {run.run_id}{NOTE[how]}")
         return Live(ticket, run, proc, slot)
 
-    def _resume(self, ticket: Ticket, slot: Slot) -> tuple[Run, subprocess.Popen] | None:
-        """An interrupted trial's run, continued from its checkpoint (None: start a new run)."""
+    def _take_up(self, ticket: Ticket, slot: Slot) -> tuple[Run, Worker, Takeover] | None:
+        """A requeued trial's own run: adopted while its worker runs, recorded if it ended on its own,
+        continued from its checkpoint if it was stopped (None: start a new run)."""
         run = self.launcher.find(ticket.resume_run) if ticket.resume_run else None
-        if run is None or run.reap() in ACTIVE_STATES or run.state() == "finished":
+        how = takeover(run) if run is not None else "new"
+        if run is None or how == "new":
             return None
-        if not (run.checkpoints / "last.pt").exists():
-            return None
+        if how in ("adopt", "record"):
+            return run, Adopted(run, self.poll / 2), how
         run.set_meta(resume=True, state="created", error="")
         run.add_event("resume_requested", f"sweep {self.study.sweep.name} continues this trial", step=run.last_step())
-        return run, self.launcher.restart(run, dict(slot.env))
+        return run, self.launcher.restart(run, dict(slot.env)), how
 
     # -- watching --------------------------------------------------------------------------
 
@@ -155,7 +178,8 @@ class Runner:
                 continue
             live.reported.add(epoch)
             trial.report(m.value, epoch)
-            if live.pruned_at is None and not live.interrupted and self.study.sweep.pruning and trial.should_prune():
+            if (live.pruned_at is None and not live.interrupted and self.study.sweep.pruning
+                    and live.proc.poll() is None and trial.should_prune()):  # an ended run is never pruned after the fact
                 live.pruned_at = epoch
                 live.run.set_meta(sweep_outcome="pruned")
                 live.run.send_command(Stop(reason=f"pruned by sweep {self.study.sweep.name}: val_acc at epoch "
@@ -166,7 +190,7 @@ class Runner:
         state = run.reap()
         meta = run.meta()
         label = f"trial {ticket.trial.number} ({ticket.config.label}, seed {ticket.seed})"
-        if live.pruned_at is not None:
+        if live.pruned_at is not None or meta.get("sweep_outcome") == "pruned":
             outcome = "pruned"
         elif live.interrupted and state != "finished":
             outcome = INTERRUPTED
@@ -205,8 +229,10 @@ class Runner:
         self.live.clear()
 
 
-def _kill(proc: subprocess.Popen) -> None:
+def _kill(proc: Worker) -> None:
     """The worker's second SIGTERM exits it at once."""
+    if proc.pid <= 0:  # an adopted worker that recorded no pid: os.kill(0) would signal this process group
+        return
     for _ in range(2):
         try:
             os.kill(proc.pid, signal.SIGTERM)

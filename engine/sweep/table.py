@@ -19,6 +19,7 @@ from typing import Any
 from ..contracts import EnsembleResult
 from ..store import Run, iter_runs
 from .config import Ensemble, SweepFile, from_json
+from .ledger import entries
 
 SWEEP_JSON = "sweep.json"
 
@@ -126,6 +127,36 @@ def trial_row(run: Run, target: float) -> TrialRow:
         curve=[(round(r[0], 3), r[1]) for r in rows if r[1] is not None])
 
 
+MISSING = "run dir missing"  # a trial this machine started whose run dir is gone
+UNREADABLE = "unreadable"  # its run dir is there, its run.db cannot be read
+DUPLICATE = "duplicate"  # another finished run of a (configuration, seed) already counted
+SUPERSEDED = "superseded"  # an unfinished run of a (configuration, seed) that a later run took over
+
+
+def once_per_seed(trials: list[TrialRow]) -> list[TrialRow]:
+    """Each (configuration, seed) counted once: its first finished run, else its newest run (run ids
+    sort by time); any other run of it is shown as a duplicate (finished) or superseded, never averaged in."""
+    by_key: dict[tuple[str, int], list[TrialRow]] = {}
+    for t in sorted(trials, key=lambda t: t.run_id):
+        by_key.setdefault((t.config, t.seed), []).append(t)
+    for group in by_key.values():
+        counted = next((t for t in group if t.state == "finished"), group[-1])
+        for t in group:
+            if t is not counted:
+                t.state = DUPLICATE if t.state == "finished" else SUPERSEDED
+    return trials
+
+
+def missing_rows(runs_dir: Path, name: str, present: set[str]) -> list[TrialRow]:
+    """A row for each run the sweep's ledger names whose run dir is gone."""
+    out: dict[str, TrialRow] = {}
+    for e in entries(Path(runs_dir) / "sweeps" / name):
+        if e.run_id not in present and e.run_id not in out:
+            state = UNREADABLE if (Path(runs_dir) / e.run_id).is_dir() else MISSING
+            out[e.run_id] = TrialRow(e.run_id, e.config, e.seed, e.trial, state, None, 0.0, 0, None, None, None)
+    return list(out.values())
+
+
 def sweep_runs(runs_dir: Path, name: str) -> list[Run]:
     """The runs of sweep `name` in runs_dir (read-only), oldest first."""
     out = []
@@ -192,7 +223,8 @@ def sweep_table(runs_dir: Path, name: str, sweep: SweepFile | None = None) -> Sw
     target = sweep.target if sweep else 0.9
     runs = {r.run_id: r for r in sweep_runs(runs_dir, name)}
     try:
-        trials = [trial_row(r, target) for r in runs.values()]
+        trials = once_per_seed([trial_row(r, target) for r in runs.values()])
+        trials += missing_rows(runs_dir, name, set(runs))
         guides = {v.name: v.guide for v in sweep.variant} if sweep else {}
         order = list(guides) if guides else []
         by_config: dict[str, list[TrialRow]] = {}

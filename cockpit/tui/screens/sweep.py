@@ -31,8 +31,10 @@ def sweep_names(runs_dir: Path) -> list[str]:
 
 def progress(t: TrialRow, width: int = 10) -> str:
     """`███░░░ 2/4` epochs, or the state for a trial that has ended short."""
+    from engine.sweep.table import MISSING, UNREADABLE
+
     if not t.epochs_total:
-        return "starting"
+        return "–" if t.state in (MISSING, UNREADABLE) else "starting"
     done = min(t.epochs / t.epochs_total, 1.0)
     bar = "█" * round(done * width) + "░" * (width - round(done * width))
     return f"{bar} {t.epochs:g}/{t.epochs_total}"
@@ -126,4 +128,7 @@ class SweepScreen(TableView):
             self.notify("no trial to open", severity="warning")
             return
         trial = self.table.trials[min(widget.cursor_row, len(self.table.trials) - 1)]
+        if not (self.runs_dir / trial.run_id).is_dir():
+            self.notify(f"{trial.run_id}: its run dir is gone", severity="warning")
+            return
         self.post_message(RunChosen(self.runs_dir / trial.run_id))
