@@ -23,6 +23,7 @@ from cockpit.tui.screens.help import HelpScreen
 from cockpit.tui.screens.runs import RunsScreen
 from cockpit.tui.widgets.event_log import EventLog
 from cockpit.tui.widgets.field_row import FieldRow
+from cockpit.tui.widgets.notice_line import NoticeLine
 from cockpit.tui.widgets.results_table import ResultsTable
 from cockpit.tui.widgets.trace_panel import TracePanel
 from engine.contracts import parse_result
@@ -261,10 +262,17 @@ async def test_editing_a_field_shows_the_pydantic_message_and_refuses_launch(run
         await pilot.pause()
         assert not runs_dir.exists() or not any(runs_dir.iterdir()), "launch is refused while the spec is invalid"
         assert any("launch refused" in (n.title or "") for n in app._notifications)
+        notice_line = editor.query_one(NoticeLine)
+        await pilot.pause(0.3)  # the notice line reads the newest notice four times a second
+        assert "launch refused" in str(notice_line.render())
 
-        await pilot.press("ctrl+u", "0", ".", "1")
-        await pilot.pause()
+        await pilot.press("ctrl+u", "0", ".")  # still invalid, the same problem: the refusal still holds
+        await pilot.pause(0.3)
+        assert not editor.valid and "launch refused" in str(notice_line.render())
+        await pilot.press("1")
+        await pilot.pause(0.3)
         assert editor.valid and not lr.has_class("-invalid")
+        assert "launch refused" not in str(notice_line.render()), "the refusal goes once the spec is valid"
         assert editor.data["optim"]["lr"] == 0.1 and lr.has_class("-changed")
         assert "1 change vs quickstart" in str(editor.query_one("#spec-status").render())
 

@@ -176,6 +176,11 @@ class CockpitApp(App):
         self.last_notice = notice
         self.post_message(Notify(notice))
 
+    def withdraw_notice(self, notice: Notification | None) -> None:
+        """Take a notice off the notice lines before its timeout, where it is still the newest (it no longer holds)."""
+        if notice is not None and self.last_notice is notice:
+            self.last_notice = None
+
     # -- workers started here ------------------------------------------------------------------
 
     def remember_worker(self, proc: subprocess.Popen) -> None:

@@ -28,6 +28,8 @@ from .base import ViewScreen
 from .editor_files import SpecFileActions
 
 if TYPE_CHECKING:
+    from textual.notifications import Notification
+
     from engine.spec import RunSpec
 
 
@@ -62,6 +64,7 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
         self.loaded_data = copy.deepcopy(start.data)
         self.valid = not start.errors
         self.errors: list[tuple[str, str]] = list(start.errors)
+        self.refusal: Notification | None = None  # a refused launch's (or save's) notice, while the spec is invalid
 
     @property
     def loaded(self) -> RunSpec:
@@ -149,6 +152,9 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
         """Each message under its field (or on the status line), changed marks, tab marks, the status."""
         self.valid = not errors
         self.errors = errors
+        if self.refusal is not None and not errors:  # what the refusal named is fixed: it no longer holds
+            self.app.withdraw_notice(self.refusal)
+            self.refusal = None
         rows = list(self.query(FieldRow))
         by_row: dict[str, list[str]] = {}
         unplaced: list[tuple[str, str]] = []

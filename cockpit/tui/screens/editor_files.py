@@ -21,6 +21,8 @@ from ..messages import RunStarted
 from ..widgets.field_row import FieldRow
 
 if TYPE_CHECKING:
+    from textual.notifications import Notification
+
     from engine.spec import RunSpec
 
 
@@ -34,6 +36,7 @@ class SpecFileActions:
     label: str
     data: dict[str, Any]
     loaded_data: dict[str, Any]
+    refusal: Notification | None  # the refused launch's notice (taken off once the spec is valid)
 
     async def action_launch(self) -> None:
         from cockpit.core.launch import create_run, start_worker
@@ -64,6 +67,7 @@ class SpecFileActions:
         more = f"\n(+{len(errors) - 4} more)" if len(errors) > 4 else ""
         self.notify(f"fix the spec first:\n{escape(lines)}{more}", title="launch refused", severity="error",
                     timeout=8)
+        self.refusal = self.app.last_notice  # type: ignore[attr-defined]
         first = errors[0][0] if errors else ""
         section = first.split(".", 1)[0]
         if section in [n for n, _ in self.start.sections]:
@@ -129,6 +133,7 @@ class SpecFileActions:
         spec, errors = check(self.data)
         if spec is None:
             self.notify("only a valid spec can be saved", title="save refused", severity="error")
+            self.refusal = self.app.last_notice  # type: ignore[attr-defined]
             return
         self.app.push_screen(SavePresetScreen(self.label, self.presets_dir), lambda name: self._save(spec, name))
 
