@@ -95,6 +95,7 @@ class Calibrate(_Command):
     kind: Literal["calibrate"] = "calibrate"
     checkpoint: str | None = None
     bins: int | None = Field(None, ge=1, le=1000)
+    method: Literal["log_t", "guide"] | None = None  # None: the spec's evaluate.calibrate_method
 
 
 class TTA(_Command):
@@ -197,6 +198,13 @@ class BeforeAfter(_Part):
     after: float
 
 
+# how a temperature is fitted (engine.evaluate), as every view names it
+CALIBRATE_METHODS: dict[str, str] = {
+    "log_t": "LBFGS on log T from T = 1 with a line search",
+    "guide": "the guide's procedure: LBFGS lr 0.01 on T from 1.5, 50 steps",
+}
+
+
 class CalibrationResult(ResultModel):
     """Temperature scaling fitted on the validation split; `before`/`after` are the test set."""
     KIND: ClassVar[str] = "calibrate"
@@ -204,6 +212,7 @@ class CalibrationResult(ResultModel):
     before: SplitStats
     after: SplitStats
     temperature: float
+    method: Literal["log_t", "guide"] = "log_t"  # how T was fitted (engine.evaluate); results stored before it: log_t
     reliability: Reliability
     val_nll: BeforeAfter
     bins: int

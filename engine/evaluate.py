@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .contracts import CALIBRATE_METHODS
 from .runtime.device import autocast_for
 
 
@@ -96,8 +97,15 @@ def expected_calibration_error(logits: torch.Tensor, targets: torch.Tensor, bins
     return reliability(F.softmax(logits.detach().double(), dim=1), targets, bins)[0]
 
 
+class TemperatureFitError(ValueError):
+    """A temperature fit that did not converge to a usable T: nothing is applied or stored."""
+
+
 def fit_temperature(logits: torch.Tensor, targets: torch.Tensor, max_iter: int = 100) -> float:
-    """The temperature T > 0 minimizing the NLL of logits / T (LBFGS on log T, strong Wolfe line search)."""
+    """The temperature T > 0 minimizing the NLL of logits / T: LBFGS on log T from T = 1, strong Wolfe line search.
+
+    On log T every step keeps T positive, and the line search makes each step lower the NLL, so the fit
+    converges from either side of T = 1 (under-confident logits, T < 1, included)."""
     if targets.numel() == 0:
         raise ValueError("cannot fit a temperature on an empty split")
     logits = logits.detach().double()
@@ -114,10 +122,44 @@ def fit_temperature(logits: torch.Tensor, targets: torch.Tensor, max_iter: int =
     with torch.enable_grad():
         opt.step(closure)
     t = float(log_t.detach().exp())
-    if not math.isfinite(t) or t <= 0:
-        return 1.0
+    if not math.isfinite(t) or t <= 0:  # non-finite logits
+        raise TemperatureFitError(f"the temperature fit gave T = {t:g}: the logits are not finite; nothing applied")
     # LBFGS never makes the fit worse than where it started, but guard against a bad line search
     return t if _nll(logits / t, targets) <= _nll(logits, targets) + 1e-12 else 1.0
+
+
+def fit_temperature_guide(logits: torch.Tensor, targets: torch.Tensor) -> float:
+    """The guide's calibrate_model (§6) as printed there: T = 1.5, LBFGS(lr=0.01) on T itself, 50 calls of
+    step (each up to LBFGS's default 20 iterations, no line search), in float32 on the CPU.
+
+    Its fixed steps on T (not log T) can cross T = 0 on under-confident logits (the best T below 1, as
+    label smoothing makes them) and run away: T = -245.7 measured. A T that is not finite and positive,
+    or that fits the held-out split worse than no temperature at all (T = 1), is a TemperatureFitError:
+    never applied."""
+    if targets.numel() == 0:
+        raise ValueError("cannot fit a temperature on an empty split")
+    logits, targets = logits.detach().float().cpu(), targets.cpu()
+    temperature = nn.Parameter(torch.ones(1) * 1.5)
+    optimizer = torch.optim.LBFGS([temperature], lr=0.01)
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(logits / temperature, targets)
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        for _ in range(50):
+            optimizer.step(closure)
+    t = float(temperature.detach())
+    advice = 'use evaluate.calibrate_method = "log_t" (cockpit calibrate --method log_t)'
+    if not math.isfinite(t) or t <= 0:
+        raise TemperatureFitError(f"the guide's temperature fit diverged to T = {t:.4g} (not a temperature: it must "
+                                  f"be positive); nothing applied: {advice}")
+    if _nll(logits.double() / t, targets) > _nll(logits, targets):
+        raise TemperatureFitError(f"the guide's temperature fit stopped at T = {t:.4g}, which fits the validation split "
+                                  f"worse than no temperature; nothing applied: {advice}")
+    return t
 
 
 def _split_summary(logits: torch.Tensor, targets: torch.Tensor, bins: int) -> tuple[dict, list[dict]]:
@@ -126,8 +168,9 @@ def _split_summary(logits: torch.Tensor, targets: torch.Tensor, bins: int) -> tu
 
 
 def calibrate(val_logits: torch.Tensor, val_targets: torch.Tensor, test_logits: torch.Tensor,
-              test_targets: torch.Tensor, bins: int = 15) -> dict:
-    """Temperature scaling: fit T on the validation logits, report the test set before and after.
+              test_targets: torch.Tensor, bins: int = 15, method: str = "log_t") -> dict:
+    """Temperature scaling: fit T on the validation logits (`method`: "log_t", fit_temperature, or "guide",
+    fit_temperature_guide), report the test set before and after.
 
     Returns {before: {nll, ece, acc}, after: {nll, ece, acc}, temperature, reliability: {before:
     [{lower, upper, conf, acc, count}], after: [...]}, val_nll: {before, after}, bins, val_size,
@@ -135,7 +178,9 @@ def calibrate(val_logits: torch.Tensor, val_targets: torch.Tensor, test_logits: 
     """
     if val_targets.numel() == 0:
         raise ValueError("calibration needs a validation split: set data.val_size > 0")
-    t = fit_temperature(val_logits, val_targets)
+    if method not in CALIBRATE_METHODS:
+        raise ValueError(f"unknown calibration method {method!r}; valid: {', '.join(CALIBRATE_METHODS)}")
+    t = (fit_temperature_guide if method == "guide" else fit_temperature)(val_logits, val_targets)
     before, rel_before = _split_summary(test_logits, test_targets, bins)
     after, rel_after = _split_summary(test_logits.double() / t, test_targets, bins)
     val_before = _nll(val_logits, val_targets)
@@ -144,6 +189,7 @@ def calibrate(val_logits: torch.Tensor, val_targets: torch.Tensor, test_logits: 
         "before": before,
         "after": after,
         "temperature": t,
+        "method": method,
         "reliability": {"before": rel_before, "after": rel_after},
         "val_nll": {"before": val_before, "after": val_after},
         "bins": bins,

@@ -157,11 +157,15 @@ def _train(trainer) -> str:
     spec, store = trainer.spec, trainer.store
     if state == "finished" and store:
         from .contracts import TTA, Calibrate
-        from .passes import run_pass
+        from .passes import PassError, run_pass
 
         for command, on in ((Calibrate(checkpoint="best"), spec.evaluate.calibrate), (TTA(checkpoint="best"), spec.evaluate.tta)):
             if on:
-                run_pass(store, command, live=trainer.parts, live_step=trainer.step, log=trainer.log)
+                try:
+                    run_pass(store, command, live=trainer.parts, live_step=trainer.step, log=trainer.log)
+                except PassError as exc:  # the training stands (a guide's temperature fit that diverged, say)
+                    store.add_event(f"{command.kind}_failed", str(exc), level="error", step=trainer.step)
+                    trainer.log(f"{command.kind} failed: {exc}")
     return state
 
 

@@ -174,7 +174,7 @@ def test_the_temperature_fit_agrees_with_the_guide_s_procedure(scale):
     """Guide §6: T from 1.5, LBFGS lr 0.01, 50 steps. On over-confident logits (T > 1, the usual case)
     it lands within 5e-3 of ours, short of the minimum: ours (LBFGS on log T with a line search) never
     has the higher NLL. Measured (2,000 samples): 1.4586 vs 1.4602, 2.4310 vs 2.4272. Not to 3 decimals,
-    and on under-confident logits (T < 1) the guide's run can diverge (T = -2009 at 0.7): docs/guide.md."""
+    and on under-confident logits (T < 1) the guide's run can diverge (T = -916 at 0.7): docs/guide.md."""
     from engine.evaluate import _nll
 
     torch.set_num_threads(1)

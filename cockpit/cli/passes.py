@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cockpit.core.formats import fmt_pct
-from engine.contracts import Command, CommandError, PassCommand, ResultModel, UsageError, parse_command
+from engine.contracts import CALIBRATE_METHODS, Command, CommandError, PassCommand, ResultModel, UsageError, parse_command
 from engine.spec import EvaluateSpec
 from engine.store import ACTIVE_STATES, Run, StoreError
 
@@ -121,9 +121,16 @@ def _table(title: str, columns: list[str]) -> Table:
 
 
 def calibrate_command(run_ref: str = RunArg, checkpoint: Optional[str] = CheckpointOpt,
+                      method: Optional[str] = typer.Option(
+                          None, "--method", show_default=False,
+                          help="log_t: LBFGS on log T from T = 1 with a line search; guide: the guide's LBFGS lr 0.01 on T "
+                               "from 1.5, 50 steps, which can diverge on under-confident logits (then an error, nothing "
+                               "applied). Default: the spec's evaluate.calibrate_method."),
                       runs_dir: Optional[Path] = RunsDirOpt, timeout: float = TimeoutOpt) -> None:
     """Fit a temperature on the validation split; NLL, ECE and accuracy on the test set before and after."""
-    _, result, where = _pass(run_ref, runs_dir, _command("calibrate", checkpoint=checkpoint), timeout)
+    if method is not None and method not in CALIBRATE_METHODS:
+        fail(f"--method: unknown method {method!r}; valid: {', '.join(CALIBRATE_METHODS)}")
+    _, result, where = _pass(run_ref, runs_dir, _command("calibrate", checkpoint=checkpoint, method=method), timeout)
     print_calibration(result, where)
 
 
@@ -136,7 +143,8 @@ def print_calibration(res: CalibrationResult, where: str = "") -> None:
     t.add_row(Text("Δ", style="bold"), delta(a.nll - b.nll, False, False), delta(a.ece - b.ece, True, False),
               delta(a.acc - b.acc))
     console.print(t)
-    console.print(f"temperature [bold]{res.temperature:.4f}[/] (fit on {res.val_size} validation images, {res.bins} bins)")
+    console.print(f"temperature [bold]{res.temperature:.4f}[/] (fit on {res.val_size} validation images by {res.method}: "
+                  f"{CALIBRATE_METHODS.get(res.method, '')}; {res.bins} bins)", highlight=False)
     rows = [(x, y) for x, y in zip(res.reliability.before, res.reliability.after) if x.count or y.count]
     if rows:
         rel = _table("reliability (accuracy − confidence per bin)", ["confidence", "n before", "gap before",

@@ -81,7 +81,7 @@ def _swa_row(stored: StoredResult) -> Row:
 def _calibration_row(stored: StoredResult) -> Row:
     r: CalibrationResult = stored.data
     t = finite(r.temperature)
-    detail = f"temperature {t:.3g}" if t is not None else "temperature scaling"
+    detail = f"temperature {t:.3g} ({r.method})" if t is not None else f"temperature scaling ({r.method})"
     ece = finite(r.before.ece)
     detail += f", ECE before {ece:.2%}" if ece is not None else ""
     return {"pass": "calibrated", "model": _model(r.checkpoint or stored.checkpoint, r.step), "acc": finite(r.after.acc),

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from cockpit.core.formats import fmt_duration, fmt_pct, metric_label  # noqa: F401 (the reports' formats)
-from engine.contracts import METRICS, format_metric, metric_info
+from engine.contracts import CALIBRATE_METHODS, METRICS, format_metric, metric_info
 
 # the metrics table: (metric, label) in the catalogue's order (difficulty has a section of its own)
 KEY_METRICS = [(name, metric_label(name)) for name, info in METRICS.items() if info.group != "difficulty"]
@@ -115,6 +115,12 @@ def confusion_model(summary: dict[str, Any]) -> str:
     conf = (summary.get("results") or {}).get("confusion") or {}
     ckpt, step = conf.get("checkpoint") or conf.get("_checkpoint") or "model", conf.get("_step")
     return f"{ckpt} · step {step:,}" if isinstance(step, int) else str(ckpt)
+
+
+def calibration_method(cal: dict[str, Any]) -> str:
+    """How the calibration result's temperature was fitted: 'log_t (LBFGS on log T from T = 1 with a line search)'."""
+    method = cal.get("method") or "log_t"  # results stored before methods were named were all log_t
+    return f"{method} ({CALIBRATE_METHODS[method]})" if method in CALIBRATE_METHODS else str(method)
 
 
 def selection_line(summary: dict[str, Any]) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..contracts import Calibrate, CalibrationResult
-from ..evaluate import calibrate, predict
+from ..evaluate import TemperatureFitError, calibrate, predict
 from ..spec import RunSpec
 from ..store import Run
 from .common import Log, PassError, Subject, record, store_confusion, test_logits
@@ -21,9 +21,13 @@ def calibrate_pass(run: Run, subj: Subject, command: Calibrate, log: Log | None 
     require_validation(run, p.spec)
     val = predict(subj.model, p.val_x, p.spec.train.eval_batch_size, p.augment.eval, p.amp_dtype, p.channels_last)
     test = test_logits(subj)
-    data = calibrate(val, p.val_y, test, p.test_y, bins=int(command.bins or p.spec.evaluate.ece_bins))
+    method = command.method or p.spec.evaluate.calibrate_method
+    try:
+        data = calibrate(val, p.val_y, test, p.test_y, bins=int(command.bins or p.spec.evaluate.ece_bins), method=method)
+    except TemperatureFitError as exc:
+        raise PassError(f"calibration of {subj.checkpoint}: {exc}") from None
     store_confusion(run, subj, test)
     result = CalibrationResult(**data, checkpoint=subj.checkpoint, step=subj.step)
     return record(run, subj, result, "calibrated",
-                  f"temperature {result.temperature:.3f} on {subj.checkpoint}: ECE {result.before.ece:.2%} -> "
+                  f"temperature {result.temperature:.3f} ({method}) on {subj.checkpoint}: ECE {result.before.ece:.2%} -> "
                   f"{result.after.ece:.2%}, NLL {result.before.nll:.4f} -> {result.after.nll:.4f}", log)

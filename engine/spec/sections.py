@@ -343,6 +343,11 @@ class EvaluateSpec(Section):
         "views", description="views: the tta_* settings above; guide: the guide's tta_predict, 5 randomly augmented "
                              "views (the training augmentation), mean of the logits (the tta_* settings are not read).")
     calibrate: bool = Field(False, description="Fit a temperature on the validation split at the end of training.")
+    calibrate_method: Literal["log_t", "guide"] = Field(
+        "log_t", description="log_t: LBFGS on log T from T = 1 with a strong Wolfe line search (converges on over- and "
+                             "under-confident logits); guide: the guide's calibrate_model, LBFGS lr 0.01 on T from 1.5, "
+                             "50 steps, which can diverge on under-confident logits (label smoothing makes them): a "
+                             "non-positive T, or one worse than none, is an error and never applied.")
     ece_bins: int = Field(15, ge=2, le=100, description="Bins for the expected calibration error.")
     hardest: int = Field(16, ge=0, le=1000, description="Hardest test examples recorded at each eval.")
 

@@ -7,7 +7,7 @@ from typing import Any, Iterable
 
 from engine.contracts import format_metric
 
-from ..fmt import (METRIC_COLUMNS, PEAK_NOTE, best_headline, metric_rows, PASS_LABELS, class_names, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration, fmt_num,
+from ..fmt import (METRIC_COLUMNS, PEAK_NOTE, best_headline, metric_rows, PASS_LABELS, calibration_method, class_names, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration, fmt_num,
                    fmt_pct, fmt_time, fmt_value, layer_cell, layer_columns, marker_events, per_class_acc,
                    progress_text, toml_tables, confusion_model, selection_line)
 from ..sections import SECTIONS
@@ -243,7 +243,8 @@ def calibration_html(s: dict[str, Any]) -> str:
                 [("before", fmt_num(before.get("nll")), fmt_pct(before.get("ece")), fmt_pct(before.get("acc"))),
                  ("after", fmt_num(after.get("nll")), fmt_pct(after.get("ece")), fmt_pct(after.get("acc")))],
                 num=(1, 2, 3))
-    side = f"<div><h3>Temperature scaling</h3><p>temperature <b>{escape(fmt_num(t, 4))}</b></p>{tbl}</div>"
+    side = (f"<div><h3>Temperature scaling</h3><p>temperature <b>{escape(fmt_num(t, 4))}</b>, fitted on the validation "
+            f"split by {escape(calibration_method(cal))}</p>{tbl}</div>")
     return section("calibration", SECTIONS["calibration"], f'<div class="grid2">{figure(chart)}{side}</div>')
 
 

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 from engine.contracts import format_metric
 
-from ..fmt import (METRIC_COLUMNS, PEAK_NOTE, metric_rows, PASS_LABELS, class_names, compact_toml, curve_rows, fmt_clock, fmt_delta, fmt_delta_pct,
+from ..fmt import (METRIC_COLUMNS, PEAK_NOTE, metric_rows, PASS_LABELS, calibration_method, class_names, compact_toml, curve_rows, fmt_clock, fmt_delta, fmt_delta_pct,
                    fmt_duration, fmt_num, fmt_pct, fmt_time, fmt_value, layer_cell, layer_columns, marker_events,
                    per_class_acc, progress_text, confusion_model, selection_line)
 from ..sections import SECTIONS
@@ -132,7 +132,8 @@ def calibration_md(s: dict[str, Any]) -> list[str]:
     if not cal:
         return [h2("calibration"), ""] + note(s["notes"]["calibration"])
     b, a = cal.get("before") or {}, cal.get("after") or {}
-    out = [h2("calibration"), "", f"Temperature **{fmt_num(cal.get('temperature'), 4)}**.", "",
+    out = [h2("calibration"), "", f"Temperature **{fmt_num(cal.get('temperature'), 4)}**, fitted on the validation split "
+           f"by {esc(calibration_method(cal))}.", "",
            md_table(["", "NLL", "ECE", "accuracy"],
                     [("before", fmt_num(b.get("nll")), fmt_pct(b.get("ece")), fmt_pct(b.get("acc"))),
                      ("after", fmt_num(a.get("nll")), fmt_pct(a.get("ece")), fmt_pct(a.get("acc")))],

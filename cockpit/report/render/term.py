@@ -17,7 +17,7 @@ from rich.text import Text
 from cockpit.core.formats import LEVEL_STYLE, STATE_STYLE
 from engine.contracts import format_metric
 
-from ..fmt import (METRIC_COLUMNS, PEAK_NOTE, best_headline, metric_rows, PASS_LABELS, class_names, curve_rows, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration, fmt_num,
+from ..fmt import (METRIC_COLUMNS, PEAK_NOTE, best_headline, metric_rows, PASS_LABELS, calibration_method, class_names, curve_rows, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration, fmt_num,
                    fmt_pct, fmt_time, fmt_value, layer_cell, layer_columns, marker_events, per_class_acc,
                    progress_text, toml_tables, confusion_model, selection_line)
 from ..sections import SECTIONS
@@ -161,6 +161,7 @@ def calibration_part(s: dict[str, Any]) -> list[RenderableType]:
         return out + [note(s["notes"]["calibration"])]
     before, after = cal.get("before") or {}, cal.get("after") or {}
     out.append(Text.assemble(("temperature ", "grey50"), (fmt_num(cal.get("temperature"), 4), "bold"),
+                             (f" ({calibration_method(cal)})", "grey50"),
                              ("   NLL ", "grey50"), f"{fmt_num(before.get('nll'))} → {fmt_num(after.get('nll'))}",
                              ("   ECE ", "grey50"), f"{fmt_pct(before.get('ece'))} → {fmt_pct(after.get('ece'))}",
                              ("   accuracy ", "grey50"), f"{fmt_pct(before.get('acc'))} → {fmt_pct(after.get('acc'))}"))
