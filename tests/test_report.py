@@ -280,10 +280,13 @@ def test_html_is_self_contained(runs):
 def test_json_follows_the_documented_schema(runs):
     from cockpit.report import SCHEMA, summarize
     from cockpit.report.export import render_json
+    from cockpit.report.schema import render_doc
 
     docs = documented_keys()
     for group, keys in SCHEMA.items():
         assert docs.get(group) == set(keys), (group, docs.get(group, set()) ^ set(keys))
+    doc = (ROOT / "docs" / "report-schema.md").read_text(encoding="utf-8")
+    assert render_doc(doc) == doc, "docs/report-schema.md drifted from cockpit/report/schema.py: run python -m cockpit.report.schema"
     for label, run in runs.items():
         s = json.loads(render_json(summarize(run)))  # strict JSON: no NaN or Infinity
         assert s["schema_version"] == 1

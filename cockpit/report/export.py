@@ -9,17 +9,18 @@ from typing import Any, Iterable
 from engine.atomic_write import write_text_atomic
 from engine.store import Run
 
+from .schema import Summary
 from .summary import summarize
 
 FORMATS = ("html", "svg", "md", "json")
 SUFFIX = {"html": ".html", "svg": ".svg", "md": ".md", "json": ".json"}
 
 
-def render_json(summary: dict[str, Any]) -> str:
+def render_json(summary: Summary) -> str:
     return json.dumps(summary, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
 
 
-def render(summary: dict[str, Any], fmt: str) -> str:
+def render(summary: Summary, fmt: str) -> str:
     if fmt == "html":
         from .render.html import render_html
 

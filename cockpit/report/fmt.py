@@ -9,6 +9,8 @@ from typing import Any, Iterable
 from cockpit.core.formats import fmt_duration, fmt_pct, metric_label  # noqa: F401 (the reports' formats)
 from engine.contracts import CALIBRATE_METHODS, METRICS, format_metric, metric_info
 
+from .schema import Summary
+
 # the metrics table: (metric, label) in the catalogue's order (difficulty has a section of its own)
 KEY_METRICS = [(name, metric_label(name)) for name, info in METRICS.items() if info.group != "difficulty"]
 PASS_LABELS = {"base": "base", "swa": "SWA", "calibrated": "calibrated", "tta": "TTA", "ensemble": "ensemble"}
@@ -101,7 +103,7 @@ def toml_tables(text: str) -> list[tuple[str, str]]:
     return [(h, "\n".join(lines).strip("\n")) for h, lines in blocks if "\n".join(lines).strip()]
 
 
-def class_names(summary: dict[str, Any]) -> list[str]:
+def class_names(summary: Summary) -> list[str]:
     """The data set's class names: the confusion matrix's, else the hardest examples' ([] when neither has them)."""
     results = summary.get("results") or {}
     for kind in ("confusion", "hardest"):
@@ -110,7 +112,7 @@ def class_names(summary: dict[str, Any]) -> list[str]:
     return []
 
 
-def confusion_model(summary: dict[str, Any]) -> str:
+def confusion_model(summary: Summary) -> str:
     """Which model the confusion matrix and per-class accuracy describe: 'best.pt · step 196'."""
     conf = (summary.get("results") or {}).get("confusion") or {}
     ckpt, step = conf.get("checkpoint") or conf.get("_checkpoint") or "model", conf.get("_step")
@@ -123,7 +125,7 @@ def calibration_method(cal: dict[str, Any]) -> str:
     return f"{method} ({CALIBRATE_METHODS[method]})" if method in CALIBRATE_METHODS else str(method)
 
 
-def selection_line(summary: dict[str, Any]) -> str:
+def selection_line(summary: Summary) -> str:
     """'best.pt: step N, the highest validation accuracy (test accuracy X)', or '' before an evaluation."""
     sel = (summary.get("metrics") or {}).get("selected")
     if not sel:
@@ -132,7 +134,7 @@ def selection_line(summary: dict[str, Any]) -> str:
     return sel["says"] + (f"; its test accuracy {fmt_pct(acc)}" if acc is not None else "")
 
 
-def per_class_acc(summary: dict[str, Any]) -> tuple[list[str], list[float | None]]:
+def per_class_acc(summary: Summary) -> tuple[list[str], list[float | None]]:
     """(class names, accuracy per class) from the confusion result (its per_class_acc, else the matrix)."""
     conf = (summary.get("results") or {}).get("confusion") or {}
     matrix = conf.get("matrix") or []
@@ -146,7 +148,7 @@ def per_class_acc(summary: dict[str, Any]) -> tuple[list[str], list[float | None
     return names, accs
 
 
-def marker_events(summary: dict[str, Any]) -> list[dict[str, Any]]:
+def marker_events(summary: Summary) -> list[dict[str, Any]]:
     """Events drawn on the charts, numbered 1.. (the same numbers in every chart and the timeline table)."""
     out = []
     for e in summary.get("events") or []:
@@ -172,7 +174,7 @@ PEAK_NOTE = ("peak: the highest accuracy (lowest loss) measured at any evaluatio
 METRIC_COLUMNS = ("metric", "final", "best.pt", "peak", "peak at step")
 
 
-def metric_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
+def metric_rows(summary: Summary) -> list[tuple[str, str, str, str, str, str]]:
     """The metrics table: (label, name, final, at best.pt's evaluation, peak, the peak's step) per metric."""
     m = summary["metrics"]
     final, best, peak = m["final"], m["best"], m.get("peak") or {}
@@ -186,7 +188,7 @@ def metric_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str, str, 
     return rows
 
 
-def best_headline(summary: dict[str, Any]) -> tuple[str, str] | None:
+def best_headline(summary: Summary) -> tuple[str, str] | None:
     """('59.14%', 'best.pt · step 84 · chosen on val acc'): the one "best test accuracy" a report shows."""
     sel = (summary.get("metrics") or {}).get("selected")
     if not sel or sel.get("test_acc") is None:

@@ -12,7 +12,7 @@ import json
 import math
 import re
 import time
-from typing import Any
+from typing import Any, cast
 
 from engine.spec import SpecError, diff_specs, dump_spec, spec_to_dict
 from cockpit import __version__
@@ -22,25 +22,10 @@ from engine.store import ACTIVE_STATES, WORKER_GONE, Run, StoredResult
 from cockpit.core.finishing import finishing_rows, finite
 from cockpit.core.selection import Selection, selected
 
+from .schema import SCHEMA, Summary  # noqa: F401 (SCHEMA: the keys every report has)
+
 SCHEMA_VERSION = 1
 MAX_POINTS = 500  # per series, for charts and the JSON
-
-# Top-level keys and the keys of each object below them: the documented schema (the doc and a test
-# check against these). Keys may be added in a later schema version, never removed or renamed.
-SCHEMA: dict[str, tuple[str, ...]] = {
-    "": ("schema_version", "generated", "cockpit_version", "run", "spec", "spec_toml", "spec_error",
-         "against", "metrics", "finishing", "results", "series", "difficulty", "layers", "events",
-         "notes"),
-    "run": ("run_id", "name", "preset", "state", "active", "path", "host", "device", "torch_version",
-            "created", "started", "ended", "duration_s", "step", "total_steps", "steps_per_epoch",
-            "epochs", "epoch", "progress", "error"),
-    "against": ("run_id", "path", "diff", "error"),
-    "metrics": ("final", "best", "names", "selected", "peak"),
-    "finishing": ("pass", "model", "acc", "loss", "ece", "delta_acc", "delta_loss", "baseline", "detail"),
-    "results": ("hardest", "swa", "calibrate", "tta", "ensemble", "confusion", "other"),
-    "difficulty": ("quantiles", "hist", "hist_edges", "hist_step"),
-    "events": ("id", "wall", "step", "epoch", "kind", "level", "message", "data", "marker"),
-}
 
 # series kept in the summary (downsampled): every metric of the catalogue; lr/<layer> are added when present
 SERIES = tuple(METRICS)
@@ -131,8 +116,8 @@ def _spec(run: Run) -> tuple[Any, dict[str, Any] | None, str, str | None]:
     return spec, spec_to_dict(spec), dump_spec(spec), None
 
 
-def summarize(run: Run, against: Run | None = None, max_points: int = MAX_POINTS) -> dict[str, Any]:
-    """Everything a report shows, as plain JSON-ready data (schema_version 1)."""
+def summarize(run: Run, against: Run | None = None, max_points: int = MAX_POINTS) -> Summary:
+    """Everything a report shows, as plain JSON-ready data (schema_version 1, typed in report/schema.py)."""
     state = run.observed_state()  # a run whose worker is gone reads as crashed (nothing is written)
     now = time.time()
     spec, spec_dict, spec_toml, spec_error = _spec(run)
@@ -143,7 +128,7 @@ def summarize(run: Run, against: Run | None = None, max_points: int = MAX_POINTS
     run_info = _run_info(run, state, now)
     latest, results = _results(run)
     difficulty = _difficulty(run, order, series, last)
-    summary = {
+    summary: Summary = {
         "schema_version": SCHEMA_VERSION,
         "generated": now,
         "cockpit_version": __version__,
@@ -162,7 +147,7 @@ def summarize(run: Run, against: Run | None = None, max_points: int = MAX_POINTS
         "events": _events(run, run_info["steps_per_epoch"]),
         "notes": _notes(state, series, results, difficulty, order),
     }
-    return clean(summary)
+    return cast(Summary, clean(summary))
 
 
 def _selected(sel: Selection | None) -> dict[str, Any] | None:

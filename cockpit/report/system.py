@@ -8,12 +8,13 @@ from typing import Any
 from engine.contracts import SYSTEM_GPU, format_metric
 
 from .fmt import curve_rows
+from .schema import Summary
 
 HOST = ("system/cpu", "system/ram", "system/ram_gb", "system/worker_ram_gb", "system/disk")
 TITLE = "System (sampled by the worker, at most every 2 s)"
 
 
-def system_names(s: dict[str, Any]) -> list[str]:
+def system_names(s: Summary) -> list[str]:
     """The system metrics the summary has series for: the host's, then each GPU's."""
     series = s["series"]
     order = list(SYSTEM_GPU)
@@ -23,12 +24,12 @@ def system_names(s: dict[str, Any]) -> list[str]:
     return [n for n in HOST if n in series] + gpus
 
 
-def system_curves(s: dict[str, Any]) -> list[tuple[str, str, bool]]:
+def system_curves(s: Summary) -> list[tuple[str, str, bool]]:
     """(label, metric, log scale) rows for the renderers' curve tables."""
     return curve_rows(system_names(s))
 
 
-def system_note(s: dict[str, Any]) -> str:
+def system_note(s: Summary) -> str:
     """A line that says what is missing: no system metrics at all, or no GPU."""
     names = system_names(s)
     if not names:
@@ -36,7 +37,7 @@ def system_note(s: dict[str, Any]) -> str:
     return "" if any(n.startswith("system/gpu") for n in names) else "no GPU: the run trained on the CPU"
 
 
-def system_table_rows(s: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+def system_table_rows(s: Summary) -> list[tuple[str, str, str, str]]:
     """(label, last, min, max) per system metric."""
     rows = []
     for label, name, _ in system_curves(s):

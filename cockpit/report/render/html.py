@@ -16,6 +16,7 @@ from .html_kit import figure, note, page, section, signed, table
 from .line_chart import line_chart
 from .thumbs import thumb_cards
 from ..system import TITLE as SYSTEM_TITLE, system_note, system_table_rows
+from ..schema import Summary
 
 STATE_COLORS = {
     "created": ("#fef3c7", "#92400e"), "running": ("#dcfce7", "#166534"), "paused": ("#fef3c7", "#92400e"),
@@ -33,7 +34,7 @@ def series_color(name: str, i: int) -> str:
     return svg.PALETTE[i % len(svg.PALETTE)]
 
 
-def pick(summary: dict[str, Any], names: Iterable[str], labels: dict[str, str] | None = None,
+def pick(summary: Summary, names: Iterable[str], labels: dict[str, str] | None = None,
          x_of=None) -> list[dict[str, Any]]:
     """Chart series for the metric names that exist, in the given order."""
     out = []
@@ -50,7 +51,7 @@ def pick(summary: dict[str, Any], names: Iterable[str], labels: dict[str, str] |
     return out
 
 
-def step_chart(summary: dict[str, Any], chart_id: str, title: str, names: Iterable[str], *, y_fmt: str = "num",
+def step_chart(summary: Summary, chart_id: str, title: str, names: Iterable[str], *, y_fmt: str = "num",
                log_y: bool = False, labels: dict[str, str] | None = None, markers: list | None = None,
                width: float = 560, height: float = 290) -> str:
     run = summary["run"]
@@ -65,7 +66,7 @@ def step_chart(summary: dict[str, Any], chart_id: str, title: str, names: Iterab
 # ------------------------------------------------------------------------------------ sections
 
 
-def header_html(s: dict[str, Any]) -> str:
+def header_html(s: Summary) -> str:
     run = s["run"]
     state = run["state"]
     bg, fg = STATE_COLORS.get(state, ("#e5e7eb", "#374151"))
@@ -116,7 +117,7 @@ def header_html(s: dict[str, Any]) -> str:
     return '<section class="card" id="header">\n' + "\n".join(parts) + "\n</section>"
 
 
-def spec_html(s: dict[str, Any]) -> str:
+def spec_html(s: Summary) -> str:
     parts = []
     against = s.get("against")
     if against:
@@ -139,7 +140,7 @@ def spec_html(s: dict[str, Any]) -> str:
     return section("spec", SECTIONS["spec"], "\n".join(parts))
 
 
-def metrics_html(s: dict[str, Any]) -> str:
+def metrics_html(s: Summary) -> str:
     rows = [(label, (f"<code>{escape(name)}</code>", ""), final, best, peak, at)
             for label, name, final, best, peak, at in metric_rows(s)]
     if not rows:
@@ -151,7 +152,7 @@ def metrics_html(s: dict[str, Any]) -> str:
                    + note(PEAK_NOTE.capitalize() + "."))
 
 
-def finishing_html(s: dict[str, Any]) -> str:
+def finishing_html(s: Summary) -> str:
     rows = s["finishing"]
     parts = []
     if len(rows) <= 1:
@@ -205,7 +206,7 @@ def marker_legend(markers: list[dict[str, Any]]) -> str:
             f'<a href="#timeline">timeline</a>)</span>{items}</div>')
 
 
-def training_html(s: dict[str, Any], markers: list[dict[str, Any]]) -> str:
+def training_html(s: Summary, markers: list[dict[str, Any]]) -> str:
     if not s["series"]:
         return section("training", SECTIONS["training"], note(s["notes"].get("metrics", "no metrics recorded yet")))
     lr_names = ["lr"] + sorted(n for n in s["series"] if n.startswith("lr/"))
@@ -224,7 +225,7 @@ def training_html(s: dict[str, Any], markers: list[dict[str, Any]]) -> str:
                    marker_legend(markers) + '<div class="grid2">' + "".join(figure(c) for c in charts) + "</div>")
 
 
-def calibration_html(s: dict[str, Any]) -> str:
+def calibration_html(s: Summary) -> str:
     cal = s["results"].get("calibrate")
     if not cal:
         return section("calibration", SECTIONS["calibration"], note(s["notes"]["calibration"]))
@@ -248,7 +249,7 @@ def calibration_html(s: dict[str, Any]) -> str:
     return section("calibration", SECTIONS["calibration"], f'<div class="grid2">{figure(chart)}{side}</div>')
 
 
-def classes_html(s: dict[str, Any]) -> str:
+def classes_html(s: Summary) -> str:
     conf = s["results"].get("confusion")
     if not conf:
         return section("classes", SECTIONS["classes"], note(s["notes"]["classes"]))
@@ -268,7 +269,7 @@ def classes_html(s: dict[str, Any]) -> str:
     return section("classes", SECTIONS["classes"], legend + '<div class="grid2">' + "".join(figure(c) for c in charts) + "</div>")
 
 
-def difficulty_html(s: dict[str, Any], markers: list[dict[str, Any]]) -> str:
+def difficulty_html(s: Summary, markers: list[dict[str, Any]]) -> str:
     d = s["difficulty"]
     if "difficulty" in s["notes"]:
         return section("difficulty", SECTIONS["difficulty"], note(s["notes"]["difficulty"]))
@@ -286,7 +287,7 @@ def difficulty_html(s: dict[str, Any], markers: list[dict[str, Any]]) -> str:
     return section("difficulty", SECTIONS["difficulty"], '<div class="grid2">' + "".join(figure(c) for c in charts) + "</div>")
 
 
-def throughput_html(s: dict[str, Any], markers: list[dict[str, Any]]) -> str:
+def throughput_html(s: Summary, markers: list[dict[str, Any]]) -> str:
     if "throughput" in s["notes"]:
         return section("throughput", SECTIONS["throughput"], note(s["notes"]["throughput"]))
     charts = [
@@ -303,13 +304,13 @@ def throughput_html(s: dict[str, Any], markers: list[dict[str, Any]]) -> str:
                    + "</div>" + system_html(s))
 
 
-def system_html(s: dict[str, Any]) -> str:
+def system_html(s: Summary) -> str:
     rows, said = system_table_rows(s), system_note(s)
     return (f"<h3>{escape(SYSTEM_TITLE)}</h3>" + (table(["metric", "last", "min", "max"], rows, num=(1, 2, 3)) if rows else "")
             + (note(said) if said else ""))
 
 
-def layers_html(s: dict[str, Any]) -> str:
+def layers_html(s: Summary) -> str:
     rows = s["layers"]
     if not rows:
         return section("layers", SECTIONS["layers"], note(s["notes"].get("layers", "no per-layer instruments recorded")))
@@ -320,7 +321,7 @@ def layers_html(s: dict[str, Any]) -> str:
                    table(["layer"] + [h for _, h in cols], body, num=range(1, len(cols) + 1)))
 
 
-def hardest_html(s: dict[str, Any]) -> str:
+def hardest_html(s: Summary) -> str:
     h = s["results"].get("hardest")
     if not h or not h.get("examples"):
         return section("hardest", SECTIONS["hardest"], note(s["notes"].get("hardest", "no hardest-examples pass recorded")))
@@ -338,7 +339,7 @@ def hardest_html(s: dict[str, Any]) -> str:
                    + '<div class="scroll">' + table(["index", "label", "predicted", "loss"], rows, num=(0, 3)) + "</div>")
 
 
-def timeline_html(s: dict[str, Any], markers: list[dict[str, Any]]) -> str:
+def timeline_html(s: Summary, markers: list[dict[str, Any]]) -> str:
     run = s["run"]
     chart = svg.timeline("chart-timeline", "Run timeline", markers, total=run.get("total_steps") or 0,
                          epoch_steps=run.get("steps_per_epoch") or 0, current=run.get("step") or 0)
@@ -363,7 +364,7 @@ def timeline_html(s: dict[str, Any], markers: list[dict[str, Any]]) -> str:
     return section("timeline", SECTIONS["timeline"], "\n".join(parts))
 
 
-def render_html(summary: dict[str, Any]) -> str:
+def render_html(summary: Summary) -> str:
     s = summary
     markers = marker_events(s)
     body = "\n".join([

@@ -17,6 +17,7 @@ from .md_kit import bold, code, code_block, esc, italic, md_table
 from .term import CURVES, DIFFICULTY, THROUGHPUT
 from .term_kit import step_spark
 from ..system import TITLE as SYSTEM_TITLE, system_curves, system_note
+from ..schema import Summary
 
 SPARK_W = 48
 
@@ -25,7 +26,7 @@ def h2(sid: str) -> str:
     return f"## {SECTIONS[sid]}"
 
 
-def curves(s: dict[str, Any], items: Iterable[tuple[str, str, bool]]) -> str:
+def curves(s: Summary, items: Iterable[tuple[str, str, bool]]) -> str:
     run = s["run"]
     x1 = max(run.get("total_steps") or 0, run.get("step") or 0, 1)
     rows = []
@@ -39,7 +40,7 @@ def curves(s: dict[str, Any], items: Iterable[tuple[str, str, bool]]) -> str:
     return md_table(["curve", "last", "min", "max", f"steps 0 → {x1:,}"], rows, right=(1, 2, 3)) if rows else ""
 
 
-def render_markdown(summary: dict[str, Any]) -> str:
+def render_markdown(summary: Summary) -> str:
     """The whole report as Markdown: every section in order, a note where a section has no data."""
     s = summary
     markers = marker_events(s)
@@ -57,7 +58,7 @@ def note(text: str) -> list[str]:
     return [italic(text), ""]
 
 
-def header_md(s: dict[str, Any]) -> list[str]:
+def header_md(s: Summary) -> list[str]:
     run = s["run"]
     out = [h2("header"), "", md_table(["", ""], [
         ("state", bold(run['state'])), ("preset", run.get("preset") or "–"), ("device", run.get("device") or "–"),
@@ -72,7 +73,7 @@ def header_md(s: dict[str, Any]) -> list[str]:
     return out + [""]
 
 
-def spec_md(s: dict[str, Any]) -> list[str]:
+def spec_md(s: Summary) -> list[str]:
     out = [h2("spec"), ""]
     against = s.get("against")
     if against:
@@ -93,7 +94,7 @@ def spec_md(s: dict[str, Any]) -> list[str]:
     return out
 
 
-def metrics_md(s: dict[str, Any]) -> list[str]:
+def metrics_md(s: Summary) -> list[str]:
     rows = [(label, final, best, peak, at) for label, _name, final, best, peak, at in metric_rows(s)]
     if not rows:
         return [h2("metrics"), ""] + note(s["notes"].get("metrics", "no metrics recorded"))
@@ -102,7 +103,7 @@ def metrics_md(s: dict[str, Any]) -> list[str]:
         [esc(sel + "."), ""] if sel else []) + [PEAK_NOTE.capitalize() + ".", ""]
 
 
-def finishing_md(s: dict[str, Any]) -> list[str]:
+def finishing_md(s: Summary) -> list[str]:
     out = [h2("finishing"), ""]
     if len(s["finishing"]) <= 1:
         out += note(s["notes"].get("finishing", "no finishing passes were run"))
@@ -118,7 +119,7 @@ def finishing_md(s: dict[str, Any]) -> list[str]:
     return out
 
 
-def training_md(s: dict[str, Any], markers: list[dict[str, Any]]) -> list[str]:
+def training_md(s: Summary, markers: list[dict[str, Any]]) -> list[str]:
     tbl = curves(s, CURVES + curve_rows(n for n in sorted(s["series"]) if n.startswith("lr/")))
     out = [h2("training"), "", tbl or italic(s['notes'].get('metrics', 'no metrics recorded yet')), ""]
     if markers and tbl:
@@ -127,7 +128,7 @@ def training_md(s: dict[str, Any], markers: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def calibration_md(s: dict[str, Any]) -> list[str]:
+def calibration_md(s: Summary) -> list[str]:
     cal = s["results"].get("calibrate")
     if not cal:
         return [h2("calibration"), ""] + note(s["notes"]["calibration"])
@@ -154,7 +155,7 @@ def calibration_md(s: dict[str, Any]) -> list[str]:
     return out
 
 
-def classes_md(s: dict[str, Any]) -> list[str]:
+def classes_md(s: Summary) -> list[str]:
     conf = s["results"].get("confusion")
     if not conf:
         return [h2("classes"), ""] + note(s["notes"]["classes"])
@@ -172,7 +173,7 @@ def classes_md(s: dict[str, Any]) -> list[str]:
     return out
 
 
-def difficulty_md(s: dict[str, Any]) -> list[str]:
+def difficulty_md(s: Summary) -> list[str]:
     if "difficulty" in s["notes"]:
         return [h2("difficulty"), ""] + note(s["notes"]["difficulty"])
     out = [h2("difficulty"), ""]
@@ -190,18 +191,18 @@ def difficulty_md(s: dict[str, Any]) -> list[str]:
     return out
 
 
-def throughput_md(s: dict[str, Any]) -> list[str]:
+def throughput_md(s: Summary) -> list[str]:
     tbl = curves(s, THROUGHPUT)
     return [h2("throughput"), "", tbl or italic(s['notes'].get('throughput', 'no throughput measurements yet')), ""] + \
         system_md(s)
 
 
-def system_md(s: dict[str, Any]) -> list[str]:
+def system_md(s: Summary) -> list[str]:
     tbl, said = curves(s, system_curves(s)), system_note(s)
     return [esc(f"{SYSTEM_TITLE}:"), ""] + ([tbl, ""] if tbl else []) + ([italic(said), ""] if said else [])
 
 
-def layers_md(s: dict[str, Any]) -> list[str]:
+def layers_md(s: Summary) -> list[str]:
     if not s["layers"]:
         return [h2("layers"), ""] + note(s["notes"].get("layers", "no per-layer instruments recorded"))
     cols = layer_columns(s["layers"])
@@ -210,7 +211,7 @@ def layers_md(s: dict[str, Any]) -> list[str]:
                                        right=range(1, len(cols) + 1)), ""]
 
 
-def hardest_md(s: dict[str, Any]) -> list[str]:
+def hardest_md(s: Summary) -> list[str]:
     h = s["results"].get("hardest")
     if not h or not h.get("examples"):
         return [h2("hardest"), ""] + note(s["notes"].get("hardest", "no hardest-examples pass recorded"))
@@ -227,7 +228,7 @@ def hardest_md(s: dict[str, Any]) -> list[str]:
                       for e in h["examples"][:20]], right=(0, 3)), ""]
 
 
-def timeline_md(s: dict[str, Any], markers: list[dict[str, Any]]) -> list[str]:
+def timeline_md(s: Summary, markers: list[dict[str, Any]]) -> list[str]:
     if not s["events"]:
         return [h2("timeline"), ""] + note("no events recorded")
     numbers = {m["id"]: m["n"] for m in markers}

@@ -23,6 +23,7 @@ from ..fmt import (METRIC_COLUMNS, PEAK_NOTE, best_headline, metric_rows, PASS_L
 from ..sections import SECTIONS
 from .term_kit import bar, curves_table, marker_style
 from ..system import TITLE as SYSTEM_TITLE, system_curves, system_note
+from ..schema import Summary
 
 # the sparkline rows of the training, throughput and difficulty sections: (label, metric, log scale)
 CURVES = curve_rows(["train_loss", "test_loss", "val_loss", "train_acc", "test_acc", "val_acc", "lr", "grad_norm",
@@ -42,7 +43,7 @@ def note(text: str) -> Text:
 # ---------------------------------------------------------------------------------- sections
 
 
-def header(s: dict[str, Any]) -> Panel:
+def header(s: Summary) -> Panel:
     run = s["run"]
     state = run["state"]
     grid = Table.grid(padding=(0, 2))
@@ -73,7 +74,7 @@ def header(s: dict[str, Any]) -> Panel:
                  border_style="grey50", box=box.ROUNDED)
 
 
-def spec_part(s: dict[str, Any]) -> list[RenderableType]:
+def spec_part(s: Summary) -> list[RenderableType]:
     out: list[RenderableType] = [heading("spec")]
     against = s.get("against")
     if against:
@@ -113,7 +114,7 @@ def spec_part(s: dict[str, Any]) -> list[RenderableType]:
     return out
 
 
-def metrics_part(s: dict[str, Any]) -> list[RenderableType]:
+def metrics_part(s: Summary) -> list[RenderableType]:
     t = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
     for i, col in enumerate(METRIC_COLUMNS):
         t.add_column(col, justify="left" if i == 0 else "right", style="grey50" if i == 4 else None)
@@ -125,7 +126,7 @@ def metrics_part(s: dict[str, Any]) -> list[RenderableType]:
         [Text(sel, style="grey50")] if sel else []) + ([Text(PEAK_NOTE, style="grey50")] if rows else [])
 
 
-def finishing_part(s: dict[str, Any]) -> list[RenderableType]:
+def finishing_part(s: Summary) -> list[RenderableType]:
     rows = s["finishing"]
     out: list[RenderableType] = [heading("finishing")]
     if len(rows) <= 1:
@@ -149,12 +150,12 @@ def finishing_part(s: dict[str, Any]) -> list[RenderableType]:
     return out
 
 
-def training_part(s: dict[str, Any], width: int, markers: list[dict[str, Any]]) -> list[RenderableType]:
+def training_part(s: Summary, width: int, markers: list[dict[str, Any]]) -> list[RenderableType]:
     t = curves_table(s, CURVES + curve_rows(n for n in sorted(s["series"]) if n.startswith("lr/")), width, markers)
     return [heading("training"), t or note(s["notes"].get("metrics", "no metrics recorded yet"))]
 
 
-def calibration_part(s: dict[str, Any]) -> list[RenderableType]:
+def calibration_part(s: Summary) -> list[RenderableType]:
     cal = s["results"].get("calibrate")
     out: list[RenderableType] = [heading("calibration")]
     if not cal:
@@ -195,7 +196,7 @@ def heat_style(frac: float) -> str:
     return f"{fg} on rgb({r},{g},{b})"
 
 
-def classes_part(s: dict[str, Any]) -> list[RenderableType]:
+def classes_part(s: Summary) -> list[RenderableType]:
     conf = s["results"].get("confusion")
     out: list[RenderableType] = [heading("classes")]
     if not conf:
@@ -242,7 +243,7 @@ def classes_part(s: dict[str, Any]) -> list[RenderableType]:
     return out
 
 
-def difficulty_part(s: dict[str, Any], width: int) -> list[RenderableType]:
+def difficulty_part(s: Summary, width: int) -> list[RenderableType]:
     out: list[RenderableType] = [heading("difficulty")]
     if "difficulty" in s["notes"]:
         return out + [note(s["notes"]["difficulty"])]
@@ -265,7 +266,7 @@ def difficulty_part(s: dict[str, Any], width: int) -> list[RenderableType]:
     return out
 
 
-def throughput_part(s: dict[str, Any], width: int) -> list[RenderableType]:
+def throughput_part(s: Summary, width: int) -> list[RenderableType]:
     out: list[RenderableType] = [heading("throughput")]
     if "throughput" in s["notes"]:
         return out + [note(s["notes"]["throughput"])]
@@ -273,14 +274,14 @@ def throughput_part(s: dict[str, Any], width: int) -> list[RenderableType]:
     return out + [t or note("no throughput measurements yet")] + system_part(s, width)
 
 
-def system_part(s: dict[str, Any], width: int) -> list[RenderableType]:
+def system_part(s: Summary, width: int) -> list[RenderableType]:
     out: list[RenderableType] = [Text(SYSTEM_TITLE, style="bold")]
     t = curves_table(s, system_curves(s), width)
     said = system_note(s)
     return out + ([t] if t else []) + ([note(said)] if said else [])
 
 
-def layers_part(s: dict[str, Any]) -> list[RenderableType]:
+def layers_part(s: Summary) -> list[RenderableType]:
     out: list[RenderableType] = [heading("layers")]
     rows = s["layers"]
     if not rows:
@@ -295,7 +296,7 @@ def layers_part(s: dict[str, Any]) -> list[RenderableType]:
     return out + [t]
 
 
-def hardest_part(s: dict[str, Any]) -> list[RenderableType]:
+def hardest_part(s: Summary) -> list[RenderableType]:
     out: list[RenderableType] = [heading("hardest")]
     h = s["results"].get("hardest")
     if not h or not h.get("examples"):
@@ -316,7 +317,7 @@ def hardest_part(s: dict[str, Any]) -> list[RenderableType]:
     return out + [t]
 
 
-def timeline_part(s: dict[str, Any], markers: list[dict[str, Any]], limit: int = 30) -> list[RenderableType]:
+def timeline_part(s: Summary, markers: list[dict[str, Any]], limit: int = 30) -> list[RenderableType]:
     out: list[RenderableType] = [heading("timeline")]
     events = s["events"]
     if not events:
@@ -337,7 +338,7 @@ def timeline_part(s: dict[str, Any], markers: list[dict[str, Any]], limit: int =
     return out
 
 
-def terminal_report(summary: dict[str, Any], width: int = 120) -> Group:
+def terminal_report(summary: Summary, width: int = 120) -> Group:
     """The whole report as one Rich renderable."""
     s = summary
     markers = marker_events(s)
@@ -359,7 +360,7 @@ def _svg_format() -> str:
                        "font-family: 'Fira Code', 'DejaVu Sans Mono', Menlo, Consolas, 'Liberation Mono', monospace;")
 
 
-def render_svg(summary: dict[str, Any], width: int = 120) -> str:
+def render_svg(summary: Summary, width: int = 120) -> str:
     console = Console(record=True, width=width, file=io.StringIO(), color_system="truecolor", force_terminal=True,
                       legacy_windows=False)
     console.print(terminal_report(summary, width))

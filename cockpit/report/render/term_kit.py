@@ -12,6 +12,7 @@ from rich.text import Text
 from cockpit.core.formats import LEVEL_STYLE
 from cockpit.core.sparkline import BARS
 from engine.contracts import format_metric
+from ..schema import Summary
 
 MARKER_STYLE = {"set_lr": "blue", "paused": "bright_black", "continued": "bright_black", "resumed": "bright_black",
                 "swa_started": "magenta", "swa_finished": "magenta", "checkpoint": "cyan", "resumed_run": "cyan",
@@ -73,7 +74,7 @@ def event_strip(markers: list[dict[str, Any]], x1: int, width: int) -> Text:
     return t
 
 
-def curves_table(s: dict[str, Any], curves: Iterable[tuple[str, str, bool]], width: int,
+def curves_table(s: Summary, curves: Iterable[tuple[str, str, bool]], width: int,
                  markers: list[dict[str, Any]] | None = None) -> Table | None:
     """One row per curve: last, min, max and a step-aligned sparkline that takes the rest of the width."""
     series = s["series"]
