@@ -286,7 +286,7 @@ def test_json_follows_the_documented_schema(runs):
     for group, keys in SCHEMA.items():
         assert docs.get(group) == set(keys), (group, docs.get(group, set()) ^ set(keys))
     doc = (ROOT / "docs" / "report-schema.md").read_text(encoding="utf-8")
-    assert render_doc(doc) == doc, "docs/report-schema.md drifted from cockpit/report/schema.py: run python -m cockpit.report.schema"
+    assert render_doc(doc) == doc, "docs/report-schema.md drifted from cockpit/report/schema.py: run python -m cockpit.report.write_schema_doc"
     for label, run in runs.items():
         s = json.loads(render_json(summarize(run)))  # strict JSON: no NaN or Infinity
         assert s["schema_version"] == 1

@@ -1,16 +1,14 @@
 """The report summary's shape, typed: what `summarize()` returns and `report.json` holds (schema_version 1).
 
 Each key carries its meaning (`Annotated[type, "meaning"]`), and docs/report-schema.md's tables are
-generated from these types: `python -m cockpit.report.schema` rewrites them, and a test fails when the
-doc and the types drift. Keys may be added in a later schema version, never removed or renamed.
+generated from these types: `python -m cockpit.report.write_schema_doc` rewrites them, and a test fails
+when the doc and the types drift. Keys may be added in a later schema version, never removed or renamed.
 """
 
 from __future__ import annotations
 
 import re
-import sys
 import types
-from pathlib import Path
 from typing import Annotated, Any, TypedDict, Union, get_args, get_origin, get_type_hints
 
 class RunInfo(TypedDict):
@@ -67,7 +65,7 @@ FinishingRow = TypedDict("FinishingRow", {
 class Results(TypedDict):
     hardest: Annotated[dict[str, Any] | None, "`{examples: [{index, label, pred, loss, thumb}], classes}`: the highest-loss test images (the first 8 with `thumb`, a 16x16 RGB thumbnail as base64 of its row-major bytes; `classes` names the labels)"]
     swa: Annotated[dict[str, Any] | None, "`{test_acc, test_loss}` of the SWA model (the SWA pass adds `base_acc`, `base_loss`, `swa_acc`, `delta`, `epochs`, ...)"]
-    calibrate: Annotated[dict[str, Any] | None, "`{before: {nll, ece, acc}, after: {...}, temperature, reliability: {before: [{lower, upper, conf, acc, count}], after: [...]}}` (conf and acc null for an empty bin)"]
+    calibrate: Annotated[dict[str, Any] | None, "`{before: {nll, ece, acc}, after: {...}, temperature, method (\"log_t\" or \"guide\": how T was fitted), reliability: {before: [{lower, upper, conf, acc, count}], after: [...]}}` (conf and acc null for an empty bin)"]
     tta: Annotated[dict[str, Any] | None, "`{base_acc, base_loss, tta_acc, tta_loss, delta, ece, views: {name: acc}, combine, n_views}`"]
     ensemble: Annotated[dict[str, Any] | None, "`{members: [{run, acc, nll}], acc, nll, vote_acc, mean_prob_acc, best_member_acc, gain, ...}`"]
     confusion: Annotated[dict[str, Any] | None, "`{matrix: [[count]] (rows true, columns predicted), classes: [name], per_class_acc: [acc]}`"]
@@ -156,11 +154,3 @@ TABLE = re.compile(r"(<!-- schema: (?P<group>[a-z]*) -->\n).*?(\n<!-- /schema --
 def render_doc(text: str) -> str:
     """The doc with every table between its `<!-- schema: GROUP -->` markers regenerated."""
     return TABLE.sub(lambda m: m.group(1) + table(m["group"]) + m.group(3), text)
-
-
-DOC = Path(__file__).resolve().parents[2] / "docs" / "report-schema.md"
-
-if __name__ == "__main__":  # python -m cockpit.report.schema: rewrite the doc's tables from the types
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else DOC
-    path.write_text(render_doc(path.read_text(encoding="utf-8")), encoding="utf-8")
-    print(f"wrote {path}")
