@@ -89,6 +89,16 @@ def make_fixture_run(runs_dir: Path, run_id: str = FIXTURE_ID) -> Run:
     return run
 
 
+def add_system_metrics(run: Run) -> None:
+    """What the worker samples on a CPU host, at fixed values: CPU, RAM and disk use over the run."""
+    rows = []
+    for s in range(2, 33, 2):
+        rows += [(s, s / 8, "system/cpu", 0.6 + 0.3 * math.sin(s / 5) ** 2), (s, s / 8, "system/ram", 0.3 + 0.005 * s),
+                 (s, s / 8, "system/ram_gb", 4.8 + 0.08 * s), (s, s / 8, "system/disk", 0.42),
+                 (s, s / 8, "system/worker_ram_gb", 1.1)]
+    run.add_metrics(rows)
+
+
 # ------------------------------------------------------------------------------------ helpers
 
 
@@ -504,9 +514,12 @@ def test_snapshot_spec_editor_invalid_field(snap_compare, runs_dir):
     assert snap_compare(CockpitApp(runs_dir=runs_dir), terminal_size=(80, 24), run_before=break_lr)
 
 
-@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+@pytest.mark.parametrize("size", [(80, 24), (120, 36), (200, 50)], ids=["80x24", "120x36", "200x50"])
 def test_snapshot_dashboard(snap_compare, runs_dir, size):
-    make_fixture_run(runs_dir).close()
+    """Compact panels at 80x24; charts with axes that fill the screen at 120x36 and 200x50."""
+    run = make_fixture_run(runs_dir)
+    add_system_metrics(run)
+    run.close()
 
     async def loaded(pilot):
         await dashboard_loaded(pilot)

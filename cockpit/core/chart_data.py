@@ -73,3 +73,16 @@ class Window:
         """The points in view (positive ones only on a log scale)."""
         kept = [(s, v) for s, v in points if self.lo <= s <= self.hi and (v > 0 or not log)]
         return [s for s, _ in kept], [v for _, v in kept]
+
+
+def nice_ticks(lo: float, hi: float, most: int = 5) -> list[float]:
+    """Round tick values (1, 2 or 5 times a power of ten apart) inside lo..hi, as many as fit in `most`
+    (at least two where the range allows): an axis reads 0 / 10k / 20k rather than 0.0 / 249.8 / 499.5."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo or most < 2:
+        return [lo] if math.isfinite(lo) else []
+    power = 10.0 ** math.floor(math.log10((hi - lo) / most))
+    for step in (m * power * scale for scale in (1, 10, 100) for m in (1, 2, 5)):
+        first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
+        if last - first + 1 <= most:
+            return [round(k * step, 12) for k in range(first, last + 1)]
+    return [lo, hi]

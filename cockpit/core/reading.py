@@ -43,6 +43,8 @@ class Reading:
     last: Mapping[str, float] = field(default_factory=lambda: EMPTY)  # the latest value of every metric
     # every metric's recent values (filled when new_rows)
     series: Mapping[str, tuple[float, ...]] = field(default_factory=lambda: EMPTY)
+    # the (step, value) points read by this poll, per metric (a chart keeps the whole run from them)
+    points: Mapping[str, tuple[tuple[int, float], ...]] = field(default_factory=lambda: EMPTY)
     events: tuple[Mapping[str, Any], ...] = ()  # the recent events, oldest first
     results: tuple[StoredResult, ...] = ()  # new finishing-pass results (frozen rows)
     answers: tuple[CommandAnswer, ...] = ()
@@ -67,6 +69,7 @@ class RunReader:
         self.tail = RunTail(run)
         self._result_id = 0
         self._first = True
+        self._unsent: dict[str, list[tuple[int, float]]] = {}  # points read but not yet in a Reading
         # a poll thread reads while the UI thread may close: SQLite must never see both at once
         self._lock = threading.Lock()
         self._closed = False
@@ -86,18 +89,26 @@ class RunReader:
         tail = self.tail
         try:
             before, events_before = tail.last_metric_id, tail.event_id
-            snap = tail.poll()
+            try:
+                snap = tail.poll()
+            finally:  # the points read are kept until a Reading carries them (a failed read loses none)
+                for name, pts in tail.fresh.items():
+                    self._unsent.setdefault(name, []).extend(pts)
+                tail.fresh = {}
             new_rows = tail.last_metric_id != before or self._first
             new_events = tail.event_id != events_before or self._first
             self._first = False
             series = {n: tuple(tail.values(n)) for n in tail.series} if new_rows else {}
-            return Reading(
+            points = {n: tuple(pts) for n, pts in self._unsent.items()}
+            reading = Reading(
                 snap.state, new_rows, new_events, MappingProxyType(dict(snap.meta)), snap.step,
-                MappingProxyType(dict(snap.last)), MappingProxyType(series),
+                MappingProxyType(dict(snap.last)), MappingProxyType(series), MappingProxyType(points),
                 tuple(MappingProxyType(e) for e in snap.events), self._new_results(),
                 self._answers(pending, snap.state), tail.eta_seconds() if snap.active else None,
                 choose(tail.series.get("test_acc", ()), tail.series.get("val_acc", ())) if new_rows else None,
                 source=id(self))
+            self._unsent = {}
+            return reading
         except StoreError as exc:  # damaged (a text value among the metrics...): what `runs` lists as unreadable
             return Reading("", False, False, error=str(exc), damaged=True, source=id(self))
         except Exception as exc:  # a locked or vanished store must not take the UI down

@@ -47,15 +47,18 @@ class RunTail:
         self._metric_id = 0
         self._event_id = 0
         self._rate: deque[tuple[float, int]] = deque(maxlen=30)  # (worker wall, step) of recent windows
+        self.fresh: dict[str, list[tuple[int, float]]] = {}  # the points the last poll read, per metric
 
     def poll(self) -> Snapshot:
         snap = self.snapshot
         snap.state = self.run.reap()
         snap.meta = self.run.meta()
         self._metric_id, rows = self.run.metrics_since(self._metric_id)
+        self.fresh = fresh = defaultdict(list)
         for m in rows:
             if m.value is not None:
                 self.series[m.name].append((m.step, m.value))
+                fresh[m.name].append((m.step, m.value))
                 snap.last[m.name] = m.value
             if m.step >= snap.step:
                 snap.step, snap.epoch = m.step, m.epoch

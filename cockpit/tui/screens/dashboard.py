@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Grid, Vertical, VerticalScroll
 
 from cockpit.core.actions import RunFacts, facts_of
+from cockpit.core.history import History
 from cockpit.core.passes import PassOutcome
 from cockpit.core.reading import CommandAnswer, Reading, RunReader
 from cockpit.core.selection import Selection
@@ -26,6 +27,7 @@ from ..widgets.run_bar import RunBar
 from ..widgets.system_panel import SystemPanel
 from ..widgets.trace_panel import TracePanel
 from .base import ViewScreen
+from .chart_mode import ChartMode
 from .steering import Steering
 
 # (title, id, traces as (label, metric), group prefix); formats and scales come from the metric catalogue
@@ -42,7 +44,7 @@ PANELS: list[tuple[str, str, list[tuple[str, str]], str]] = [
 ]
 
 
-class DashboardScreen(Steering, ViewScreen):
+class DashboardScreen(ChartMode, Steering, ViewScreen):
     """Watch one run (started here, headless, or by another TUI) and steer it."""
 
     BINDINGS = [
@@ -79,6 +81,7 @@ class DashboardScreen(Steering, ViewScreen):
         self.replies: list[CommandAnswer] = []  # the worker's answers to commands sent from here
         self.facts = RunFacts()  # what the keys depend on (state, validation split, checkpoints)
         self.outcomes: list[PassOutcome] = []  # passes run here on a run with no worker, as they ended
+        self.history = History()  # every metric since the first step, for the charts of a big terminal
 
     # -- layout -----------------------------------------------------------------------------
 
@@ -109,6 +112,7 @@ class DashboardScreen(Steering, ViewScreen):
 
     def on_resize(self) -> None:
         self.set_class(self.size.width >= 150, "-wide")
+        self.fit_layout()
         self._title()
         self.call_after_refresh(self._title_accuracy)
         self.call_after_refresh(self._show_fold)
@@ -181,6 +185,8 @@ class DashboardScreen(Steering, ViewScreen):
         self._title()
 
     def _reset_widgets(self) -> None:
+        self.history.clear()
+        self.draw_charts(True)
         for panel in self.query(TracePanel):
             panel.clear()
         self.query_one(EventLog).reset()
@@ -227,9 +233,11 @@ class DashboardScreen(Steering, ViewScreen):
             self.state = self.facts.state = reading.state
             self.refresh_bindings()
         self._show_progress(reading)
+        self.history.add(reading.points)
         if reading.new_rows:
             self._seen_rows = max(self._seen_rows, 0) + 1
             self._show_traces(reading)
+            self.draw_charts()
         if reading.new_events:
             self.query_one(EventLog).add_events(reading.events)
         if reading.new_rows or reading.results:

@@ -3,12 +3,17 @@ temperature and power, from the `system/*` metrics the worker samples into run.d
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
 from textual.widgets import Static
 
 from engine.contracts import format_metric, metric_info
+
+if TYPE_CHECKING:  # plotext loads only where a chart is shown
+    from .panel_chart import PanelChart
 
 # each panel line fits a 40-column panel (two panels side by side at 80x24)
 # (label, metric); the label "(" puts the value in parentheses after the one before it
@@ -54,12 +59,28 @@ def system_lines(meta: Mapping[str, Any], last: Mapping[str, float]) -> list[Tex
     return lines
 
 
-class SystemPanel(Static, can_focus=True):
-    """A titled box like the trace panels; `show(meta, last)` with a reading's meta and last values."""
+class SystemPanel(Vertical, can_focus=True):
+    """A titled box like the trace panels; `show(meta, last)` with a reading's meta and last values.
+    Where the terminal has room, the dashboard adds a chart of the percentages (CPU, RAM, disk, each
+    GPU's utilisation and memory) and the stylesheet hides the lines."""
 
     def __init__(self, id: str | None = None) -> None:
-        super().__init__(system_lines({}, {})[0], id=id, classes="trace-panel system-panel")
+        super().__init__(id=id, classes="trace-panel system-panel")
         self.border_title = "System"
+        self.chart: PanelChart | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(system_lines({}, {})[0], classes="system-lines")
 
     def show(self, meta: Mapping[str, Any], last: Mapping[str, float]) -> None:
-        self.update(Text("\n").join(system_lines(meta, last)))
+        self.query_one(".system-lines", Static).update(Text("\n").join(system_lines(meta, last)))
+
+    def add_chart(self, chart: PanelChart) -> None:
+        self.chart = chart
+        self.mount(chart)
+
+
+def charted(names) -> list[tuple[str, str]]:
+    """(label, metric) of the system metrics a chart draws: the percentages, which share one axis."""
+    return [(n[len("system/"):], n) for n in names
+            if n.startswith("system/") and metric_info(n).fmt.endswith("%")]

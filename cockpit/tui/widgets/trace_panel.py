@@ -1,15 +1,19 @@
 """A titled box of metric lines (loss, accuracy, LR per group...); lines per group appear as the
-worker reports them (`lr/<group>`, `grad_norm/<group>`)."""
+worker reports them (`lr/<group>`, `grad_norm/<group>`). Where the terminal has room, the dashboard
+adds a chart with axes to the box and its stylesheet hides the lines."""
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
 from .trace_line import TraceLine
+
+if TYPE_CHECKING:  # plotext loads only where a chart is shown
+    from .panel_chart import PanelChart
 
 Trace = tuple[str, str]  # label, metric name
 
@@ -24,13 +28,19 @@ class TracePanel(Vertical, can_focus=True):
         self.traces = list(traces)
         self.prefix = prefix
         self._lines: dict[str, TraceLine] = {}
+        self.chart: PanelChart | None = None  # the chart with axes, once the terminal had room for one
 
     def compose(self) -> ComposeResult:
-        yield Static("no data yet", classes="trace-empty")
-        for label, metric in self.traces:
-            line = TraceLine(label, metric)
-            self._lines[metric] = line
-            yield line
+        with Vertical(classes="trace-lines"):
+            yield Static("no data yet", classes="trace-empty")
+            for label, metric in self.traces:
+                line = TraceLine(label, metric)
+                self._lines[metric] = line
+                yield line
+
+    def add_chart(self, chart: PanelChart) -> None:
+        self.chart = chart
+        self.mount(chart)
 
     def update_from(self, series: Mapping[str, Sequence[float]]) -> None:
         """Refresh every line from the latest values per metric; mount lines for new group metrics."""
@@ -39,7 +49,7 @@ class TracePanel(Vertical, can_focus=True):
             for name in new:
                 line = TraceLine(name[len(self.prefix):], name)
                 self._lines[name] = line
-                self.mount(line)
+                self.query_one(".trace-lines").mount(line)
         any_data = False
         label_w = min(max((len(line.label) for line in self._lines.values()), default=4), 10)
         for name, line in self._lines.items():
