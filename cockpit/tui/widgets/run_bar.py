@@ -73,7 +73,9 @@ class RunBar(Widget):
         phase = startup_phase(meta, state)
         if phase is not None:  # before the first step: what the worker is doing, not "step 0/0"
             info, frac = f" {phase.text}", phase.fraction or 0.0
-        info += f" │ ↻ {rate_text(self.refresh_s)}"  # how fresh what is shown is
+        rate = f" │ ↻ {rate_text(self.refresh_s)}"  # how fresh what is shown is, where the bar keeps room
+        if width - len(info) - len(rate) - 2 >= 12 or self.refresh_s != DEFAULT_S:
+            info += rate
         bar_w = max(width - len(info) - 2, 8)
         done = int(round(frac * bar_w))
         progress = Text(no_wrap=True, overflow="ellipsis")
