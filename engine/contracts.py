@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import reduce
-from typing import Annotated, Any, ClassVar, Literal, Union, get_args
+from typing import Annotated, Any, ClassVar, Literal, TypedDict, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
@@ -32,11 +32,67 @@ __all__ = [
     "ResultModel", "CalibrationResult", "TTAResult", "SWAResult", "EnsembleResult", "LRFindResult",
     "ConfusionResult", "HardestResult", "RESULT_MODELS", "parse_result",
     "MetricInfo", "METRICS", "SYSTEM_GPU", "metric_info", "format_metric",
+    "RunMeta", "RunState",
 ]
 
 
 class CommandError(UsageError, ValueError):
     """A command that does not validate (unknown kind, bad argument)."""
+
+
+# ------------------------------------------------------------------------------------- run meta
+
+RunState = Literal["created", "running", "paused", "finished", "stopped", "failed", "crashed"]
+
+
+class RunMeta(TypedDict, total=False):
+    """A run's meta, the key-value table in run.db: written through `Run.set_meta(**keys)`, read with
+    `Run.meta()` (a key a run never wrote is absent). A test holds every writer to these keys."""
+
+    # made with the run (Run.create)
+    schema_version: int
+    run_id: str
+    name: str  # the spec's name
+    preset: str  # the preset it came from (a path or a name)
+    host: str
+    created: float  # unix seconds
+    # its life (the worker, the launcher, the reaper)
+    state: RunState
+    pid: int  # the worker's (or torchrun's) process id
+    started: float
+    ended: float
+    error: str  # why it failed, crashed or stopped early
+    error_kind: Literal["usage", "crash", "training"]
+    resume: bool  # the next worker continues from last.pt
+    kind: str  # "lr_find" for an LR range test (no worker, no model); absent for a training run
+    phase: dict[str, Any] | None  # before the first step: {name, detail, done, total, since}
+    # what the worker found
+    torch_version: str
+    device: str
+    gpus: list[dict[str, Any]]
+    total_steps: int
+    steps_per_epoch: int
+    epochs: int
+    # data-parallel runs (torchrun)
+    launcher: str
+    nproc_per_node: int
+    nnodes: int
+    rdzv_endpoint: str
+    world_size: int
+    backend: str
+    head: bool  # on the node whose cockpit owns the run store
+    store_rank: int
+    rank_pids: dict[str, list[Any]]  # rank -> [pid, host]
+    role: str  # "secondary" on a node that does not hold the store
+    store: str  # on a secondary node: where the run store is
+    sync_bn: bool
+    # a sweep's trial
+    sweep: str
+    sweep_trial: int
+    sweep_config: str
+    sweep_seed: int
+    sweep_storage: str  # redacted: never a password
+    sweep_outcome: str
 
 
 # ------------------------------------------------------------------------------------- commands

@@ -82,3 +82,52 @@ def test_commands_parse_into_their_models():
         parse_command("tta", {"translate": -1})
     with pytest.raises(CommandError, match="unknown command"):
         parse_command("resume")
+
+
+def _meta_writes() -> dict[str, set[str]]:
+    """Every key a module writes into run meta: keywords of set_meta(...) and of the sink's meta(...),
+    and the keys of the meta a run is made with (Run.create). {key: {file:line}}."""
+    import ast
+
+    out: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "engine").rglob("*.py")) + sorted((ROOT / "cockpit").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and (node.func.attr == "set_meta" or (node.func.attr == "meta" and node.keywords))):
+                for kw in node.keywords:
+                    out.setdefault(kw.arg or "**", set()).add(f"{path.relative_to(ROOT)}:{node.lineno}")
+            if path == ROOT / "engine" / "store" / "run.py" and isinstance(node, ast.Assign) \
+                    and any(isinstance(t, ast.Name) and t.id == "meta" for t in node.targets) and isinstance(node.value, ast.Dict):
+                for k in node.value.keys:
+                    if isinstance(k, ast.Constant):
+                        out.setdefault(k.value, set()).add(f"{path.relative_to(ROOT)}:{node.lineno}")
+    return out
+
+
+def test_every_meta_key_a_module_writes_is_typed_in_run_meta():
+    from engine.contracts import RunMeta
+
+    writes = _meta_writes()
+    assert "state" in writes and "run_id" in writes, "the scan finds the writers"
+    writes.pop("**", None)  # forwarding (the sink's meta(**values)) is typed at its own callers
+    unknown = {k: sorted(v) for k, v in writes.items() if k not in RunMeta.__annotations__}
+    assert unknown == {}, f"meta keys written but not declared in engine.contracts.RunMeta: {unknown}"
+
+
+def test_every_state_a_module_records_is_a_run_state():
+    import ast
+    from typing import get_args
+
+    from engine.contracts import RunState
+    from engine.store import ACTIVE_STATES
+
+    states = set(get_args(RunState))
+    assert set(ACTIVE_STATES) <= states
+    recorded = set()
+    for path in sorted((ROOT / "engine").rglob("*.py")) + sorted((ROOT / "cockpit").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("set_meta", "meta"):
+                recorded |= {kw.value.value for kw in node.keywords
+                             if kw.arg == "state" and isinstance(kw.value, ast.Constant)}
+    assert recorded and recorded <= states, recorded - states

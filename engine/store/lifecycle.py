@@ -7,12 +7,15 @@ import json
 import socket
 import sqlite3
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Unpack, cast
 
 from .db import RunDB
 from .process import pid_alive
 
-ACTIVE_STATES = ("created", "running", "paused")
+if TYPE_CHECKING:  # the store imports no pydantic at run time
+    from ..contracts import RunMeta, RunState
+
+ACTIVE_STATES: tuple[RunState, ...] = ("created", "running", "paused")
 
 WORKER_GONE = "worker process disappeared"
 NEVER_STARTED = "no worker ever started for this run"
@@ -25,10 +28,11 @@ class RunLifecycle(RunDB):
 
     last_step: Callable[[], int]
 
-    def meta(self) -> dict[str, Any]:
-        return {r["key"]: json.loads(r["value"]) for r in self.con.execute("SELECT key, value FROM meta")}
+    def meta(self) -> RunMeta:
+        """The run's meta (engine.contracts.RunMeta: every key a run may hold, each typed)."""
+        return cast("RunMeta", {r["key"]: json.loads(r["value"]) for r in self.con.execute("SELECT key, value FROM meta")})
 
-    def set_meta(self, **values: Any) -> None:
+    def set_meta(self, **values: Unpack[RunMeta]) -> None:
         with self.transaction():
             self.con.executemany(
                 "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",

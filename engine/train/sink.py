@@ -6,11 +6,11 @@ ranks other than the store rank, and the benchmarks train into `Sink()`, which d
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Unpack
 
 import torch
 
-from ..contracts import ResultModel
+from ..contracts import ResultModel, RunMeta
 from ..spec import RunSpec
 from ..store import Run
 from ..system import SystemSampler
@@ -89,7 +89,7 @@ class StoreSink(Sink):
     def result(self, result: ResultModel, *, step: int, checkpoint: str = "") -> None:
         self.store.add_result(result, step=step, checkpoint=checkpoint)
 
-    def meta(self, **values: Any) -> None:
+    def meta(self, **values: Unpack[RunMeta]) -> None:
         self.store.set_meta(**values)
 
     def close(self) -> None:
