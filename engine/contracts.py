@@ -30,7 +30,7 @@ __all__ = [
     "Stop", "Pause", "Continue", "Checkpoint", "SetLR", "StartSWA", "Calibrate", "TTA", "Confusion",
     "Command", "COMMAND_KINDS", "PASS_COMMANDS", "PassCommand", "parse_command", "command_args",
     "ResultModel", "CalibrationResult", "TTAResult", "SWAResult", "EnsembleResult", "LRFindResult",
-    "ConfusionResult", "HardestResult", "RESULT_MODELS", "parse_result",
+    "ConfusionResult", "HardestResult", "RESULT_MODELS", "parse_result", "SlowOnCPU",
     "MetricInfo", "METRICS", "SYSTEM_GPU", "metric_info", "format_metric",
     "RunMeta", "RunState",
 ]
@@ -397,6 +397,27 @@ def parse_result(kind: str, data: dict[str, Any]) -> ResultModel:
     if model is None:
         raise ValueError(f"unknown result kind {kind!r}; known: {', '.join(RESULT_MODELS)}")
     return model.model_validate(data)
+
+
+# -------------------------------------------------------------------------------------- events
+
+
+class SlowOnCPU(_Part):
+    """The event a worker training on a CPU writes once, after its first metrics window, when its
+    estimate of the time to the end is over an hour: the preset is sized for a GPU (the live view,
+    the dashboard and worker.log say so, naming the CPU recipe)."""
+
+    KIND: ClassVar[str] = "slow_on_cpu"
+    LIMIT_S: ClassVar[float] = 3600.0
+    eta_s: float  # the steps left at the first window's pace (evaluations not counted)
+    images_per_s: float
+    recipe: str = "cpu_cifar10"  # "" when the run is that recipe already
+
+    def message(self) -> str:
+        hours = self.eta_s / 3600
+        eta = f"{hours / 24:.0f} days" if hours >= 48 else f"{hours:.1f} hours"
+        advice = f": the preset is sized for a GPU; `cockpit run {self.recipe}` is the CPU recipe" if self.recipe else ""
+        return f"at {self.images_per_s:,.0f} images/s (its first window) this run needs about {eta} more on this CPU{advice}"
 
 
 # -------------------------------------------------------------------------------------- metrics

@@ -584,3 +584,26 @@ def test_snapshot_hardest_examples(snap_compare, runs_dir):
         await pilot.pause()
 
     assert snap_compare(CockpitApp(runs_dir=runs_dir, run=FIXTURE_ID), terminal_size=(80, 24), run_before=hardest)
+
+
+async def test_the_dashboard_says_once_that_a_run_is_gpu_sized_on_a_cpu(runs_dir):
+    """The worker's SlowOnCPU event becomes a notice naming the CPU recipe, once per run watched."""
+    from engine.contracts import SlowOnCPU
+
+    run = make_fixture_run(runs_dir)
+    said = SlowOnCPU(eta_s=9 * 86400, images_per_s=5.0)
+    run.add_event(said.KIND, said.message(), level="warning", step=4, **said.model_dump())
+    run.close()
+    app = CockpitApp(runs_dir=runs_dir, run=FIXTURE_ID)
+    async with app.run_test(size=(80, 24)) as pilot:
+        dash = await dashboard_loaded(pilot)
+        await wait_for(pilot, lambda: "GPU-sized" in notice(app), 10, what="the notice")
+        assert notice(app) == f"GPU-sized on a CPU: {said.message()}"
+        assert "cpu_cifar10" in notice(app) and "9 days" in notice(app)
+        app.notify("something else")
+        again = Run(runs_dir / FIXTURE_ID)
+        again.add_event("checkpoint", "checkpoint written", step=5)  # new events: the dashboard reads them
+        max_id = lambda: again.con.execute("SELECT max(id) FROM events").fetchone()[0]  # noqa: E731
+        await wait_for(pilot, lambda: dash.query_one("#events").seen == max_id(), 10, what="the new event")
+        assert notice(app).endswith("something else"), "said once, not at every reading of new events"
+        again.close()

@@ -13,12 +13,15 @@ from rich.table import Table
 from rich.text import Text
 
 from cockpit.core.formats import LEVEL_STYLE, STATE_STYLE, fmt_duration, metric_label
+from cockpit.core.pace import gpu_sized_notice
 from cockpit.core.phase import startup_phase
 from cockpit.core.selection import choose, selected
 from cockpit.core.sparkline import span, sparkline
 from cockpit.core.tail import RunTail
 from engine.contracts import format_metric, metric_info
 from engine.store import Run
+
+from .plain import PlainLines
 
 # the metrics drawn live; label, format and scale come from the metric catalogue
 TRACES = ("train_loss", "train_acc", "test_acc", "lr", "grad_norm", "act/saturation", "act/dead", "images_per_s")
@@ -49,9 +52,13 @@ def render(tail: RunTail, width: int = 100) -> Group:
             Text(f"epoch {epoch_now}/{epochs}  step {snap.step}/{total}", style="cyan"),
             Text(f"ETA {fmt_duration(tail.eta_seconds())}" if snap.active else "", style="dim"),
         )
-    parts: list = [head, progress, _traces(tail, width)]
+    parts: list = [head, progress]
+    slow = gpu_sized_notice(snap.events)
+    if slow is not None:  # said once, above the traces, for as long as the view is up
+        parts.append(Text(f"! {slow['message']}", style="yellow"))
+    parts.append(_traces(tail, width))
     # the run's own failure is told once, by the caller, after the live view
-    alarms = [e for e in snap.events if e["level"] in ("warning", "error") and e["kind"] != "failed"][-4:]
+    alarms = [e for e in snap.events if e["level"] in ("warning", "error") and e["kind"] != "failed" and e is not slow][-4:]
     if alarms:
         lines = Text()
         for e in alarms:
@@ -95,9 +102,12 @@ def watch(run: Run, console: Console, on_interrupt: Callable[[int], bool] | None
     `on_interrupt(n)` is called for the n-th Ctrl+C; returning False stops watching at once. With
     `signals` (how many have been recorded so far) the caller's handlers record signals instead of
     raising, and each new one is handled here between two frames, so none cuts another short.
+    Where the console is not a terminal, `PlainLines` writes each event and evaluation as a line as
+    it happens, and the last frame follows at the end.
     """
     tail = RunTail(run)
     tail.poll()
+    lines = None if console.is_terminal else PlainLines(tail, console.file)
     interrupts = 0
     state = tail.snapshot.state
     with Live(render(tail, console.width), console=console, auto_refresh=False) as live:
@@ -110,6 +120,8 @@ def watch(run: Run, console: Console, on_interrupt: Callable[[int], bool] | None
                         break
                     continue
                 state = tail.poll().state
+                if lines is not None:
+                    lines.update()
                 live.update(render(tail, console.width), refresh=True)
                 if state not in ("created", "running", "paused"):
                     break
@@ -119,7 +131,9 @@ def watch(run: Run, console: Console, on_interrupt: Callable[[int], bool] | None
                 if on_interrupt is None or not on_interrupt(interrupts):
                     state = tail.poll().state
                     break
-    if not console.is_terminal:
+        if lines is not None:
+            lines.update()  # the end's events and last evaluation, before the last frame
+    if lines is not None:
         console.line()  # Live leaves its last frame without a newline when output is not a terminal
     return state
 

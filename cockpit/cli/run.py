@@ -15,7 +15,7 @@ from cockpit.core.launch import LaunchError, Layout, create_run, start_worker
 from cockpit.core.resume import prepare_resume, why_not_resume
 from engine.contracts import Stop
 from engine.launch import signal_ranks
-from engine.store import Run, StoreError
+from engine.store import ACTIVE_STATES, Run, StoreError
 
 from .complete import complete_preset
 from .common import RunArg, RunsDirOpt, SetOpt, console, err, fail, open_run, resolve_spec, runs_dir_or_default
@@ -59,7 +59,14 @@ def resume(run_ref: str = RunArg, runs_dir: Optional[Path] = RunsDirOpt,
 def attach(run_ref: str = RunArg, runs_dir: Optional[Path] = RunsDirOpt) -> None:
     """Watch a run live (Ctrl+C detaches; the run keeps going)."""
     r = open_run(run_ref, runs_dir)
-    watch(r, console, None)
+    try:
+        state = watch(r, console, None)
+    except KeyboardInterrupt:  # Ctrl+C before the view's own loop took over
+        state = r.state()
+    if state in ACTIVE_STATES:  # Ctrl+C: the run goes on, so no final table for it yet
+        console.print(f"detached; {r.run_id} is still {'starting' if state == 'created' else state} "
+                      f"(cockpit attach {r.run_id})", highlight=False, soft_wrap=True)
+        return
     _summary(r)
 
 

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from .. import checkpoint as ckpt
 from ..checkpoint_writer import CheckpointWriter
-from ..contracts import Command, HardestResult, HardExample, SWAResult
+from ..contracts import Command, HardestResult, HardExample, SlowOnCPU, SWAResult
 from ..data import Progress
 from ..evaluate import EvalResult
 from ..instruments import Instruments
@@ -76,6 +76,7 @@ class Trainer:
         self.epoch = 0  # current epoch (0-based)
         self.batch_in_epoch = 0  # next batch of the current epoch
         self.best_acc = -1.0
+        self.pace_checked = False  # the first window's pace is checked against the run's length once
         self.paused = False
         self.stop_request: tuple[str, str] | None = None  # (state, reason) set by a signal or command
 
@@ -121,10 +122,26 @@ class Trainer:
         for kind, level, message in self.instruments.alarms(sampled_rows):
             self.event(kind, message, level=level)
         self.sink.metrics(rows + sampled_rows, self.steps_per_epoch)
+        if not self.pace_checked:
+            self.say_if_gpu_sized(dict((k, v) for _, k, v in rows))
         limit = self.spec.monitor.nonfinite_limit
         if window["nonfinite_streak"] >= limit:
             raise StopRun("failed", f"{int(window['nonfinite_streak'])} non-finite steps in a row "
                           f"(monitor.nonfinite_limit={limit}); the last good checkpoint is intact")
+
+    def say_if_gpu_sized(self, window: dict[str, float]) -> None:
+        """Once, after the first window: a run on a CPU whose remaining steps at this pace take more
+        than an hour is GPU-sized; the event names the CPU recipe (and lands in worker.log)."""
+        self.pace_checked = True
+        step_s = window.get("step_time_ms", 0.0) / 1000
+        if self.device.type != "cpu" or self.store is None or step_s <= 0:
+            return
+        eta = (self.total_steps - self.step) * step_s
+        if eta > SlowOnCPU.LIMIT_S:
+            recipe = SlowOnCPU.model_fields["recipe"].default
+            said = SlowOnCPU(eta_s=eta, images_per_s=window.get("images_per_s", 0.0),
+                             recipe="" if self.spec.name == recipe else recipe)
+            self.event(said.KIND, said.message(), level="warning", **said.model_dump())
 
     # -- the loop ------------------------------------------------------------------------------
 

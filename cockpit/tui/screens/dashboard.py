@@ -12,6 +12,7 @@ from textual.containers import Grid, Vertical, VerticalScroll
 
 from cockpit.core.actions import RunFacts, facts_of
 from cockpit.core.history import History
+from cockpit.core.pace import gpu_sized_notice
 from cockpit.core.passes import PassOutcome
 from cockpit.core.reading import CommandAnswer, Reading, RunReader
 from cockpit.core.selection import Selection
@@ -74,6 +75,7 @@ class DashboardScreen(ChartMode, Steering, ViewScreen):
         self._polling = False
         self._damage_said = ""
         self._selected: Selection | None = None  # best.pt's evaluation, from the latest reading
+        self._slow_said = ""  # the run whose GPU-sized notice was shown
         self._pending: dict[int, str] = {}
         self._lock = threading.Lock()
         self._results: dict[str, StoredResult] = {}  # the latest result of each pass
@@ -240,6 +242,7 @@ class DashboardScreen(ChartMode, Steering, ViewScreen):
             self.draw_charts()
         if reading.new_events:
             self.query_one(EventLog).add_events(reading.events)
+            self._say_if_gpu_sized(reading)
         if reading.new_rows or reading.results:
             self.query_one(ResultsTable).show(self._results, reading.last)
         for answer in reading.answers:
@@ -247,6 +250,13 @@ class DashboardScreen(ChartMode, Steering, ViewScreen):
         if reading.new_rows or reading.new_events or reading.results:
             self.call_after_refresh(self._show_fold)
         self._show_passes()
+
+    def _say_if_gpu_sized(self, reading: Reading) -> None:
+        """The worker's word that this run is GPU-sized on a CPU, once per run watched."""
+        slow = gpu_sized_notice(reading.events)
+        if slow is not None and self._slow_said != self.run_id:
+            self._slow_said = self.run_id
+            self.notify(slow["message"], title="GPU-sized on a CPU", severity="warning", timeout=30)
 
     def _show_progress(self, reading: Reading) -> None:
         meta = reading.meta
