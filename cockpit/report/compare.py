@@ -1,4 +1,6 @@
-"""Runs compared: the spec fields that differ, results side by side, curves overlaid, as plain data.
+"""Runs compared: the spec fields that differ, what was done to each run beyond its spec (its
+interventions: LR set live, pauses, SWA by command, passes), results side by side, curves overlaid,
+as plain data.
 
 Made from the run store alone (each run's report summary); render/compare.py draws it for the
 terminal, HTML or JSON. The first run is the baseline: deltas are against it.
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from cockpit.core.interventions import interventions
 from engine.contracts import format_metric, metric_info
 from engine.spec import flatten
 from engine.store import Run
@@ -111,6 +114,7 @@ def compare_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "runs": [s["run"] | {"best_test_acc": result_value(s, "selected:test_acc")} for s in summaries],
         "diff": diff,
+        "interventions": [interventions(s["events"], s["run"].get("steps_per_epoch") or 0) for s in summaries],
         "results": results,
         "curves": curves,
         "errors": errors,

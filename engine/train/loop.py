@@ -276,7 +276,7 @@ class Trainer:
 
     def start_swa(self, why: str) -> None:
         if self.swa.start():
-            self.event("swa_started", f"SWA started at epoch {self.epoch + 1} ({why})")
+            self.event("swa_started", f"SWA started at epoch {self.epoch + 1} ({why})", why=why)
 
     def finish_swa(self) -> None:
         """Recompute BN statistics for the averaged weights, evaluate, save checkpoints/swa.pt."""

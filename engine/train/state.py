@@ -72,7 +72,7 @@ def load_state(tr: Trainer, state: dict[str, Any]) -> None:
         tr.lookahead.load_state_dict(state)
     if "swa_model" in state:
         tr.swa.load_state_dict(state)
-        tr.event("swa_started", f"SWA started at epoch {tr.epoch + 1} (resumed)")
+        tr.event("swa_started", f"SWA started at epoch {tr.epoch + 1} (resumed)", why="resumed")
 
 
 def load_parts(p: Components, state: dict[str, Any]) -> None:

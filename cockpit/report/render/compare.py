@@ -40,16 +40,21 @@ def rule(title: str) -> Rule:
 # ------------------------------------------------------------------------------------- terminal
 
 
+INTERVENTIONS_TITLE = "What was done to each run beyond its spec (from its events)"
+NO_INTERVENTION = "nothing: it trained as its spec says"
+
+
 def terminal_compare(c: dict[str, Any], width: int = 120) -> Group:
-    """The comparison as one Rich renderable: runs, spec diff, results, curves."""
+    """The comparison as one Rich renderable: runs, spec diff, interventions, results, curves."""
     return Group(compare_tables(c), rule("Curves (by epoch)"), _curves_table(c, width))
 
 
 def compare_tables(c: dict[str, Any], compact: bool = False) -> Group:
-    """The runs (A, B, C... with their full ids), the spec fields that differ, the results side by side;
-    compact: one line per run (the TUI, where a chart shares the screen)."""
+    """The runs (A, B, C... with their full ids), the spec fields that differ, what was done to each run,
+    the results side by side; compact: one line per run (the TUI, where a chart shares the screen)."""
     parts: list[Any] = [_runs_table(c, compact), rule("Spec fields that differ"), _spec_diff_table(c)]
     parts += [Text(e, style="bold red") for e in c.get("errors") or []]
+    parts += [rule(INTERVENTIONS_TITLE), _interventions_lines(c) if compact else _interventions_table(c)]
     parts += [rule("Results side by side"), _results_table(c)]
     return Group(*parts)
 
@@ -79,6 +84,46 @@ def _spec_diff_table(c: dict[str, Any]) -> Table | Text:
         t.add_column(letter(i) if i < 26 else r["run_id"], overflow="fold")
     for d in c["diff"]:
         t.add_row(d["key"], *[fmt_value(v) for v in d["values"]])
+    return t
+
+
+def intervention_rows(c: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """(run letter, step, epoch, action, detail) rows: each run's interventions, or a row saying it had none."""
+    rows = []
+    for i, done in enumerate(c.get("interventions") or []):
+        if not done:
+            rows.append((letter(i), "", "", "", NO_INTERVENTION))
+        for k, x in enumerate(done):
+            epoch = "" if x["epoch"] is None else f"{x['epoch']:.2f}"
+            rows.append((letter(i) if k == 0 else "", f"{x['step']:,}", epoch, x["action"], x["detail"]))
+    return rows
+
+
+def _interventions_lines(c: dict[str, Any]) -> Group:
+    """One entry per run, its interventions in a row that wraps (the TUI: the results stay in view)."""
+    lines = []
+    for i, done in enumerate(c.get("interventions") or []):
+        line = Text(f" {letter(i)}  ", style="bold")
+        if not done:
+            line.append(NO_INTERVENTION, style="italic grey50")
+        for k, x in enumerate(done):
+            line.append(" · " if k else "")
+            line.append(f"step {x['step']:,} ")
+            line.append(x["action"], style="cyan")
+            line.append(f" {x['detail']}")
+        lines.append(line)
+    return Group(*lines)
+
+
+def _interventions_table(c: dict[str, Any]) -> Table:
+    t = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    t.add_column("run", style="bold")
+    t.add_column("step", justify="right")
+    t.add_column("epoch", justify="right")
+    t.add_column("action", style="cyan")
+    t.add_column("what", overflow="fold")
+    for row in intervention_rows(c):
+        t.add_row(*row[:4], Text(row[4], style="italic grey50" if row[4] == NO_INTERVENTION else ""))
     return t
 
 
@@ -138,7 +183,7 @@ def render_compare_html(c: dict[str, Any]) -> str:
     """The comparison as one self-contained HTML page."""
     ids = [r["run_id"] for r in c["runs"]]
     colors = [svg.PALETTE[i % len(svg.PALETTE)] for i in range(len(ids))]
-    parts = [_runs_html(c, colors), _spec_html(c), _results_html(c), _curves_html(c, colors)]
+    parts = [_runs_html(c, colors), _spec_html(c), _interventions_html(c), _results_html(c), _curves_html(c, colors)]
     return page(f"compare: {' vs '.join(ids)}", "\n".join(parts), f"Training Cockpit {__version__} · run comparison")
 
 
@@ -168,6 +213,13 @@ def _spec_html(c: dict[str, Any]) -> str:
         inner = '<p class="note">the specs are identical</p>'
     inner += "".join(f'<div class="error">{escape(e)}</div>' for e in c.get("errors") or [])
     return section("compare-spec", "Spec fields that differ", inner)
+
+
+def _interventions_html(c: dict[str, Any]) -> str:
+    rows = [[run, step, epoch, (f"<code>{escape(action)}</code>", "") if action else "", what]
+            for run, step, epoch, action, what in intervention_rows(c)]
+    return section("compare-interventions", INTERVENTIONS_TITLE,
+                   table(["run", "step", "epoch", "action", "what"], rows, num=(1, 2)))
 
 
 def _results_html(c: dict[str, Any]) -> str:
