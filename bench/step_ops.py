@@ -8,7 +8,8 @@ Configurations, one Trainer each (same spec and seed): `full` (the step as shipp
 no found_inf), `-BN snapshot` (Step.buffers = None: no save/restore of BN running statistics), `-window
 sums` (Window.add does nothing), `-lookahead` (off: it is part of the recipe, shown for scale), and `bare`
 (all of them out). Segments of S steps take turns in rotating order for R rounds; each op's share is
-(full - without) / full of the median segment time. On CPU with one torch thread it times by the
+(full - without) / full of the median segment time, and the ATen ops one plain step dispatches (counted
+by a TorchDispatchMode: noise-free, and what a GPU pays a kernel launch for at least). On CPU with one torch thread it times by the
 training thread's CPU time (bench/common.py).
 """
 
@@ -23,6 +24,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 from bench.common import CLOCK, MONITOR_OFF, setup  # noqa: E402
 from cockpit.core.presets import find_preset  # noqa: E402
@@ -48,6 +51,28 @@ def make(args, name: str) -> Trainer:
     if name in ("-window sums", "bare"):
         tr.window.add = lambda out, y: None
     return tr
+
+
+class OpCount(TorchDispatchMode):
+    """ATen ops dispatched that compute (views and detach left out): a GPU launches at least one kernel
+    for each (a foreach op counts once here, a launch per chunk of tensors there)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.n = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if not func.is_view and func.overloadpacket.__name__ not in ("detach", "alias", "lift_fresh"):
+            self.n += 1
+        return func(*args, **(kwargs or {}))
+
+
+def ops_per_step(tr: Trainer, stream) -> int:
+    """ATen ops of one plain (not sampled) step."""
+    xb, yb = next(stream)
+    with OpCount() as c:
+        tr.train_step(xb, yb)
+    return c.n
 
 
 def segment(tr: Trainer, stream, steps: int) -> float:
@@ -80,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     streams = {n: tr.train_loader.forever() for n, tr in trainers.items()}
     for n in names:  # warm-up
         segment(trainers[n], streams[n], 2)
+    ops = {n: ops_per_step(trainers[n], streams[n]) for n in names}
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(args.repeats):
         for n in names[r % len(names):] + names[:r % len(names)]:
@@ -88,10 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     tr = trainers["full"]
     print(f"bench/step_ops.py: {tr.spec.model.name} ({args.preset} preset), batch {args.batch}, {args.device}, "
           f"amp {tr.amp_dtype or 'off'}; {args.repeats} rounds x {args.steps} steps; timed by {CLOCK[1]}")
-    print(f"{'configuration':<26} {'ms/step':>9} {'share of full':>14}")
+    print(f"{'configuration':<26} {'ms/step':>9} {'share of full':>14} {'ATen ops/step':>14} {'ops taken out':>14}")
     for n in names:
         share = (med["full"] - med[n]) / med["full"]
-        print(f"{n:<26} {1000 * med[n]:9.3f} {'' if n == 'full' else f'{share:14.1%}'}")
+        print(f"{n:<26} {1000 * med[n]:9.3f} {'' if n == 'full' else f'{share:14.1%}':>14} {ops[n]:14d} "
+              f"{'' if n == 'full' else ops['full'] - ops[n]:>14}")
     return 0
 
 

@@ -100,15 +100,18 @@ class Instruments:
     def after_backward(self, step: int, nonfinite_counts_loss: torch.Tensor | None = None) -> torch.Tensor:
         """Global grad norm (and per-group on sampled steps), clipping, and the skip flag (device bool)."""
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
-        norms = torch._foreach_norm(grads)
-        per_param = torch.stack(norms).float()
-        total = per_param.square().sum().sqrt()
+        per_param = torch.stack(torch._foreach_norm(grads))
+        if per_param.dtype != torch.float32:
+            per_param = per_param.float()
+        total = torch.linalg.vector_norm(per_param)  # few kernels: this runs every step
         skip = ~torch.isfinite(total)
-        self._gnorm_sum += torch.where(skip, 0.0, total)
-        self._gnorm_max = torch.maximum(self._gnorm_max, torch.where(skip, 0.0, total))
-        self._skipped += skip.float()
-        bad = skip if nonfinite_counts_loss is None else nonfinite_counts_loss
-        self._streak = (self._streak + bad.float()) * bad.float()
+        finite_total = torch.where(skip, 0.0, total)
+        self._gnorm_sum += finite_total
+        torch.maximum(self._gnorm_max, finite_total, out=self._gnorm_max)
+        skip_f = skip.float()
+        self._skipped += skip_f
+        bad = skip_f if nonfinite_counts_loss is None else nonfinite_counts_loss.float()
+        self._streak.add_(bad).mul_(bad)  # the run of non-finite steps: +1, or back to 0
         self._n += 1
         if self.grad_clip > 0:
             coef = torch.clamp(self.grad_clip / (total + 1e-6), max=1.0)

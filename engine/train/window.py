@@ -25,8 +25,7 @@ class Window:
         self.reset()
 
     def reset(self) -> None:
-        z = torch.zeros((), device=self.parts.device)
-        self.loss_sum, self.correct, self.samples = z.clone(), z.clone(), z.clone()
+        self.sums = torch.zeros(3, device=self.parts.device)  # loss x samples, correct, samples
         self.steps, self.data_time = 0, 0.0
 
     def prepare(self, xb: torch.Tensor) -> torch.Tensor:
@@ -45,10 +44,10 @@ class Window:
 
     def add(self, out: StepOut, y: torch.Tensor) -> None:
         """A step's loss and accuracy (a skipped step counts for neither), and the LR it trained with."""
-        ok = (~out.skip).float()
-        self.loss_sum += torch.where(out.skip, 0.0, out.loss) * y.shape[0]
-        self.correct += (out.logits.argmax(1) == y).sum() * ok
-        self.samples += ok * y.shape[0]
+        n = y.shape[0]
+        correct = (out.logits.argmax(1) == y).sum().float()
+        step = torch.stack([out.loss.float() * n, correct, torch.full((), float(n), device=correct.device)])
+        self.sums += torch.where(out.skip, 0.0, step)  # few kernels: this runs every step
         self.trained_lrs = [g["lr"] for g in self.parts.optimizer.param_groups]  # before the scheduler moves it
         self.steps += 1
 
@@ -56,8 +55,8 @@ class Window:
         """(the window's rows at `step`, the instruments' sampled rows, the instruments' window)."""
         parts, inst = self.parts, self.instruments
         if parts.dist.active:  # loss, correct and samples summed over the ranks, the instruments averaged
-            sync_window(parts.dist, [self.loss_sum, self.correct, self.samples], inst.window_state())
-        (loss_sum, correct, n), sampled_rows = inst.collect([self.loss_sum, self.correct, self.samples])
+            sync_window(parts.dist, [self.sums], inst.window_state())
+        (loss_sum, correct, n), sampled_rows = inst.collect([self.sums])
         now = time.perf_counter()
         elapsed = max(now - self.start, 1e-9)
         w, steps, groups = inst.window, self.steps, parts.optimizer.param_groups
