@@ -325,15 +325,18 @@ class EnsembleMember(_Part):
 
 
 class EnsembleResult(ResultModel):
-    """Several runs' models on one test set: majority vote and mean probability."""
+    """Several runs' models on one test set: mean probability, majority vote (a tie to the highest mean
+    probability) and the guide's `torch.mode` vote (a tie to the lowest class index)."""
     KIND: ClassVar[str] = "ensemble"
     HEADLINE: ClassVar[str] = "mean_prob_acc"
     members: list[EnsembleMember]
-    vote_acc: float
+    vote_acc: float  # majority vote, a tie to the tied class with the highest mean probability
     mean_prob_acc: float
     best_member_acc: float
     gain: float  # mean-probability accuracy minus the best member's
-    vote_gain: float  # vote accuracy minus the best member's
+    vote_gain: float  # majority-vote accuracy minus the best member's
+    mode_vote_acc: float | None = None  # the guide's torch.mode vote (None in results stored before it was)
+    mode_vote_gain: float | None = None  # its accuracy minus the best member's
     nll: float  # of the mean probability
     checkpoints: list[str] = []
 

@@ -288,6 +288,32 @@ def test_a_two_member_vote_breaks_ties_by_mean_probability():
     assert out["mean_prob_acc"] == pytest.approx((mean.argmax(1) == y).double().mean().item(), abs=1e-12)
 
 
+def test_the_guide_s_vote_is_torch_mode_over_the_members_top1_a_tie_to_the_lowest_class():
+    from engine.evaluate import ensemble_evaluate
+
+    g = torch.Generator().manual_seed(1)
+    for members in (2, 3, 4):
+        logits = [torch.randn(400, 10, generator=g) * 3 for _ in range(members)]
+        y = torch.randint(0, 10, (400,), generator=g)
+        want = []
+        for i in range(400):  # longhand: the most votes, a tie to the lowest class index
+            votes = defaultdict(int)
+            for lg in logits:
+                votes[int(lg[i].argmax())] += 1
+            top = max(votes.values())
+            want.append(min(c for c, n in votes.items() if n == top))
+        acc = (torch.tensor(want) == y).double().mean().item()
+        # the guide's own line: final_pred = torch.mode(torch.stack(predictions), 0)[0]
+        guide = torch.mode(torch.stack([lg.argmax(1) for lg in logits]), 0)[0]
+        out = ensemble_evaluate(logits, y)
+        assert out["mode_vote_acc"] == pytest.approx(acc, abs=1e-12) == (guide == y).double().mean().item()
+        assert out["mode_vote_gain"] == pytest.approx(acc - max(m["acc"] for m in out["members"]), abs=1e-12)
+    # two members that disagree: the majority vote follows the mean probability, the guide's vote the lower class
+    sure_of_2, unsure_of_1 = torch.tensor([[0.0, 0.0, 9.0]]), torch.tensor([[0.0, 1.0, 0.0]])
+    out = ensemble_evaluate([sure_of_2, unsure_of_1], torch.tensor([2]))
+    assert out["vote_acc"] == 1.0 and out["mode_vote_acc"] == 0.0
+
+
 def test_a_three_member_vote_is_decided_by_votes_before_probabilities():
     from engine.evaluate import ensemble_evaluate
 

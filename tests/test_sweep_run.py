@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -190,12 +191,27 @@ def test_ensembles_are_evaluated_at_the_end_and_their_gains_tabled(tmp_path, run
     pair = [stored[(runs[("a", s)].run_id, runs[("b", s)].run_id)] for s in (0, 1)]
     inits = stored[(runs[("a", 0)].run_id, runs[("a", 1)].run_id)]
     assert len(stored) == 3
+    by_id = {x.run_id: x for x in runs.values()}
+    for result in stored.values():  # the members are the models the configuration rows report
+        assert result.checkpoints == ["last.pt"] * len(result.members)
+        for m in result.members:
+            assert abs(m.acc - final_acc(by_id[m.run])) < 1e-6
     table = sweep_table(runs_dir, "ens")
     row, across = table.ensembles
     assert row.n == 2 and abs(row.mean - sum(p.mean_prob_acc for p in pair) / 2) < 1e-12
+    assert abs(row.std - statistics.stdev([p.mean_prob_acc for p in pair])) < 1e-12
     assert abs(row.gain - sum(p.gain for p in pair) / 2) < 1e-12 and row.guide_gain == 0.012
-    assert across.n == 1 and across.mean == inits.mean_prob_acc
-    assert "a+b" in r.stdout and "+1.20 pts" in r.stdout
+    assert abs(row.mode_vote - sum(p.mode_vote_acc for p in pair) / 2) < 1e-12
+    assert abs(row.mode_vote_gain - sum(p.mode_vote_gain for p in pair) / 2) < 1e-12
+    assert across.n == 1 and across.size == 2 and across.mean == inits.mean_prob_acc
+    assert across.mode_vote == inits.mode_vote_acc and across.std is None
+    from cockpit.report.sweep import ensemble_cells
+
+    pair_cells, across_cells = ensemble_cells(table)
+    assert pair_cells[2] == "each of 2 seeds" and pair_cells[-2:] == [
+        f"{100 * row.mode_vote_gain:+.2f}", "+1.20"]  # the guide's vote gain beside the guide's claim
+    assert across_cells[2] == "all 2 seeds at once" and "seed)" not in " ".join(across_cells)
+    assert "a+b" in r.stdout and "+1.20" in r.stdout and "torch.mode" in r.stdout
 
 
 def test_a_search_samples_its_budget_and_runs_each_configuration_once_per_seed(tmp_path, runs_dir):

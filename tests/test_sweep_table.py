@@ -80,14 +80,15 @@ def test_cockpit_report_on_a_sweeps_name_reports_the_sweep(runs_dir):
 def test_an_swa_trial_is_ranked_and_reported_by_its_swa_model(tmp_path):
     """Optuna's value for an SWA trial is the averaged model's validation accuracy, as its test figure is
     the averaged model's: never the model it averaged from."""
-    from engine.sweep.table import final_acc, final_val_acc
+    from engine.sweep.table import final_acc, final_checkpoint, final_val_acc
 
     run = Run.create(tmp_path / "runs", RunSpec(name="swa"))
     run.add_metrics([(10, 1.0, "val_acc", 0.60), (10, 1.0, "test_acc", 0.61),
                      (20, 2.0, "val_acc", 0.70), (20, 2.0, "test_acc", 0.71)])
-    assert (final_val_acc(run), final_acc(run)) == (0.70, 0.71)
+    assert (final_val_acc(run), final_acc(run), final_checkpoint(run)) == (0.70, 0.71, "last")
     run.add_metrics([(20, 2.0, "swa_val_acc", 0.74), (20, 2.0, "swa_test_acc", 0.75)])
     assert (final_val_acc(run), final_acc(run)) == (0.74, 0.75)
+    assert final_checkpoint(run) == "swa"  # the sweep's ensembles take the model its row reports
     run.close()
 
 

@@ -256,10 +256,11 @@ def print_swa(res: SWAResult, where: str = "") -> None:
 def ensemble_command(run_refs: list[str] = typer.Argument(..., metavar="RUN...", help="Two or more runs on the same data."),
                      checkpoint: str = typer.Option("best", "--checkpoint", "-c", help="best, last or swa (best falls back to last)."),
                      runs_dir: Optional[Path] = RunsDirOpt) -> None:
-    """Ensemble runs on the first run's test set: majority vote and mean probability vs the best member.
+    """Ensemble runs on the first run's test set: mean probability and two votes, vs the best member.
 
-    The vote counts each member's top-1 class; a tie (every disagreement of two members) goes to the
-    tied class with the highest mean probability."""
+    Majority vote: each member's top-1 class is a vote; a tie (every disagreement of two members) goes
+    to the tied class with the highest mean probability. The guide's vote: torch.mode over the top-1
+    classes, as the guide's code does; a tie goes to the lowest class index."""
     if len(run_refs) < 2:
         fail("ensemble needs at least two runs")
     runs = [open_run(ref, runs_dir) for ref in run_refs]
@@ -279,8 +280,12 @@ def print_ensemble(data: dict[str, Any]) -> None:
     best = data["best_member_acc"]
     for m in data["members"]:
         t.add_row(m["run"], m.get("checkpoint", ""), fmt_pct(m["acc"]), delta(m["acc"] - best))
-    t.add_row(Text("majority vote", style="bold"), "", fmt_pct(data["vote_acc"]), delta(data["vote_acc"] - best))
     t.add_row(Text("mean probability", style="bold"), "", fmt_pct(data["mean_prob_acc"]), delta(data["gain"]))
+    t.add_row(Text("majority vote", style="bold"), "tie: highest mean prob", fmt_pct(data["vote_acc"]),
+              delta(data["vote_acc"] - best))
+    if data.get("mode_vote_acc") is not None:
+        t.add_row(Text("guide's vote (torch.mode)", style="bold"), "tie: lowest class", fmt_pct(data["mode_vote_acc"]),
+                  delta(data["mode_vote_acc"] - best))
     console.print(t)
 
 

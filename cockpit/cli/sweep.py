@@ -170,19 +170,20 @@ def _importance(study) -> dict[str, float]:
 
 
 def print_table(table: SweepTable) -> None:
-    from cockpit.report.sweep import ENSEMBLE_HEADERS, cells, ensemble_cells, title
+    from cockpit.report.sweep import ENSEMBLE_HEADERS, ENSEMBLE_NOTE, STD_NOTE, cells, ensemble_cells, title
 
     headers, rows = cells(table)
-    t = Table(title=title(table), header_style="bold", title_justify="left")
+    t = Table(title=title(table), header_style="bold", title_justify="left", caption=STD_NOTE,
+              caption_justify="left")
     for i, h in enumerate(headers):  # the configuration, its accuracy and best seed never wrap
         t.add_column(h, justify="right" if i in (1, 2, 4, 5, 6) else "left", no_wrap=i in (0, 1, 3))
     for row in rows:
         t.add_row(*row)
     console.print(t)
     if table.ensembles:
-        e = Table(header_style="bold")
-        for h in ENSEMBLE_HEADERS:
-            e.add_column(h)
+        e = Table(header_style="bold", caption=ENSEMBLE_NOTE, caption_justify="left")
+        for i, h in enumerate(ENSEMBLE_HEADERS):  # the name and the accuracies never wrap
+            e.add_column(h, justify="right" if i > 2 else "left", no_wrap=i in (0, 3, 5))
         for row in ensemble_cells(table):
             e.add_row(*row)
         console.print(e)

@@ -13,20 +13,29 @@ from typing import Any
 
 from cockpit.core.formats import fmt_duration, fmt_pct
 from engine.atomic_write import write_text_atomic
-from engine.sweep.table import ConfigRow, SweepTable
+from engine.sweep.table import ConfigRow, EnsembleRow, SweepTable
 
 from .render.md_kit import esc, md_table
 
 SWEEP_FORMATS = ("html", "md", "json")
-HEADERS = ["config", "test acc ± std", "guide", "best seed", "epochs to target", "time to target",
+HEADERS = ["config", "test acc ± sample std", "guide", "best seed", "epochs to target", "time to target",
            "images/s", "trials"]
-ENSEMBLE_HEADERS = ["ensemble", "members", "mean-prob acc", "vote acc", "gain over best member", "guide gain"]
+ENSEMBLE_HEADERS = ["ensemble", "members", "over", "mean prob", "gain, pts", "torch.mode vote", "gain, pts",
+                    "guide gain"]
+STD_NOTE = ("± is the sample standard deviation (n − 1) over a configuration's finished seeds, each (configuration, "
+            "seed) counted once; test accuracy of the final model (the SWA model where a run averaged weights)")
+ENSEMBLE_NOTE = ("Ensembles of the same final models. Mean prob: the class with the highest mean probability. "
+                 "torch.mode vote: the guide's rule, torch.mode over the members' top-1 classes (a tie, as every "
+                 "disagreement of two members is, goes to the lowest class index); the guide's claimed gains are "
+                 "of this vote, so they sit beside its gain. Gains are in points over the best member; ± is the "
+                 "sample std over the evaluations.")
 
 
-def mean_std(mean: float | None, std: float | None) -> str:
+def mean_std(mean: float | None, std: float | None, one: str = " (1 seed)") -> str:
+    """`88.00 ± 7.21%`, or the mean alone with `one` after it where there is no std (one value)."""
     if mean is None:
         return "–"
-    return f"{100 * mean:.2f} ± {100 * std:.2f}%" if std is not None else f"{100 * mean:.2f}% (1 seed)"
+    return f"{100 * mean:.2f} ± {100 * std:.2f}%" if std is not None else f"{100 * mean:.2f}%{one}"
 
 
 def states(counts: dict[str, int]) -> str:
@@ -47,10 +56,18 @@ def cells(table: SweepTable) -> tuple[list[str], list[list[str]]]:
     return HEADERS, [config_cells(r) for r in table.configs]
 
 
+def evaluated_on(e: EnsembleRow) -> str:
+    """What one ensemble row averages: the members' runs of each seed, or every seed's runs at once."""
+    if e.across_seeds:
+        return f"all {e.size} seeds at once" if e.n else "–"
+    return f"each of {e.n} seeds" if e.n != 1 else "1 seed"
+
+
 def ensemble_cells(table: SweepTable) -> list[list[str]]:
     def signed(v: float | None) -> str:
-        return "–" if v is None else f"{100 * v:+.2f} pts"
-    return [[e.name, " + ".join(e.members), mean_std(e.mean, e.std), fmt_pct(e.vote), signed(e.gain),
+        return "–" if v is None else f"{100 * v:+.2f}"
+    return [[e.name, " + ".join(e.members), evaluated_on(e), mean_std(e.mean, e.std, ""), signed(e.gain),
+             mean_std(e.mode_vote, e.mode_vote_std, ""), signed(e.mode_vote_gain),
              signed(e.guide_gain) if e.guide_gain is not None else ""] for e in table.ensembles]
 
 
@@ -89,9 +106,9 @@ def _md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
 
 def render_sweep_md(table: SweepTable, importance: dict[str, float] | None = None) -> str:
     headers, rows = cells(table)
-    out = [f"# Sweep {esc(table.name)}", "", esc(title(table)), "", *_md_table(headers, rows), ""]
+    out = [f"# Sweep {esc(table.name)}", "", esc(title(table)), "", *_md_table(headers, rows), "", esc(STD_NOTE), ""]
     if table.ensembles:
-        out += ["## Ensembles", "", *_md_table(ENSEMBLE_HEADERS, ensemble_cells(table)), ""]
+        out += ["## Ensembles", "", *_md_table(ENSEMBLE_HEADERS, ensemble_cells(table)), "", esc(ENSEMBLE_NOTE), ""]
     if importance:
         out += ["## Parameter importance (Optuna)", "", *_md_table(["parameter", "importance"],
                 [[k, f"{v:.3f}"] for k, v in importance.items()]), ""]
@@ -126,9 +143,10 @@ def render_sweep_html(table: SweepTable, importance: dict[str, float] | None = N
 
     headers, rows = cells(table)
     body = [f"<h1>Sweep {table.name}</h1>", note(title(table)),
-            section("results", "Results", html_table(headers, rows, num=(1, 2, 4, 6)))]
+            section("results", "Results", html_table(headers, rows, num=(1, 2, 4, 6)) + note(STD_NOTE))]
     if table.ensembles:
-        body.append(section("ensembles", "Ensembles", html_table(ENSEMBLE_HEADERS, ensemble_cells(table), num=(2, 3, 4, 5))))
+        body.append(section("ensembles", "Ensembles", html_table(ENSEMBLE_HEADERS, ensemble_cells(table),
+                                                                 num=(3, 4, 5, 6, 7)) + note(ENSEMBLE_NOTE)))
     chart = _curves_svg(table)
     if chart:
         body.append(section("curves", "Curves", figure(chart)))

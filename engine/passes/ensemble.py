@@ -1,4 +1,5 @@
-"""Ensembles: several runs' models on one test set, by majority vote and by mean probability."""
+"""Ensembles: several runs' models on one test set, by mean probability, by majority vote (a tie to
+the highest mean probability) and by the guide's `torch.mode` vote (a tie to the lowest class)."""
 
 from __future__ import annotations
 
@@ -26,16 +27,20 @@ def _same_data(a: RunSpec, b: RunSpec) -> str | None:
     return None
 
 
-def ensemble_runs(runs: list[Run], checkpoint: str = "best", store: bool = True,
+def ensemble_runs(runs: list[Run], checkpoint: str | list[str] = "best", store: bool = True,
                   log: Log | None = None) -> EnsembleResult:
     """Ensemble several runs' models on the first run's test set (they must share data and classes).
 
     Each run's model is rebuilt from its spec.toml (with its own normalization) and `checkpoint`
-    ("best" falls back to "last"); returns `ensemble_evaluate`'s dict with members named by run id,
-    plus "checkpoints". With `store`, the result "ensemble" and an event go to the first run.
+    ("best" falls back to "last"), one for all runs or one per run; returns `ensemble_evaluate`'s
+    figures with members named by run id, plus "checkpoints". With `store`, the result "ensemble"
+    and an event go to the first run.
     """
     if len(runs) < 2:
         raise PassError("an ensemble needs at least two runs")
+    choices = [checkpoint] * len(runs) if isinstance(checkpoint, str) else list(checkpoint)
+    if len(choices) != len(runs):
+        raise PassError(f"{len(choices)} checkpoints for {len(runs)} runs")
     ids = [r.run_id for r in runs]
     paths = [r.path.resolve() for r in runs]  # ids are per runs dir: two dirs may hold the same id
     if len(set(paths)) != len(paths):
@@ -48,7 +53,7 @@ def ensemble_runs(runs: list[Run], checkpoint: str = "best", store: bool = True,
                             "an ensemble needs runs trained on the same data and classes")
     logits, used = [], []
     ref_x = ref_y = classes = None
-    for r, s in zip(runs, specs):
+    for r, s, choice in zip(runs, specs, choices):
         parts = build(s, log=log or quiet)
         if ref_x is None:
             ref_x, ref_y, classes = parts.test_x, parts.test_y, list(parts.data.classes)
@@ -57,7 +62,7 @@ def ensemble_runs(runs: list[Run], checkpoint: str = "best", store: bool = True,
                 or not torch.equal(parts.test_x, ref_x):
             raise PassError(f"runs {runs[0].run_id} and {r.run_id} do not share a test set (classes or images "
                             "differ): an ensemble needs runs trained on the same data and classes")
-        name, _ = load_weights(parts.model, r, checkpoint, parts.device)
+        name, _ = load_weights(parts.model, r, choice, parts.device)
         used.append(name)
         logits.append(predict(parts.model, ref_x, s.train.eval_batch_size, parts.augment.eval, parts.amp_dtype,
                               parts.channels_last))
@@ -69,7 +74,8 @@ def ensemble_runs(runs: list[Run], checkpoint: str = "best", store: bool = True,
     if store:
         first = runs[0]
         first.add_result(result, step=first.last_step(), checkpoint=used[0])
-        first.add_event("ensemble", f"ensemble of {len(runs)} runs: mean prob {result.mean_prob_acc:.2%}, vote "
-                        f"{result.vote_acc:.2%}, best member {result.best_member_acc:.2%} ({result.gain:+.2%})",
-                        step=first.last_step(), runs=ids)
+        first.add_event("ensemble", f"ensemble of {len(runs)} runs: mean probability {result.mean_prob_acc:.2%} "
+                        f"({result.gain:+.2%}), majority vote (tie: highest mean probability) {result.vote_acc:.2%}, "
+                        f"guide's torch.mode vote (tie: lowest class) {result.mode_vote_acc:.2%}, best member "
+                        f"{result.best_member_acc:.2%}", step=first.last_step(), runs=ids)
     return result

@@ -1,20 +1,17 @@
 """A sweep's ensembles, evaluated once their members have finished: for each seed, the runs of the
 member variants with that seed are ensembled (with `across_seeds`, one variant's runs of every seed)
-by `engine.passes.ensemble_runs` (majority vote and mean probability) and the result is stored in the first member's run store, where the table reads it."""
+by `engine.passes.ensemble_runs` (mean probability, majority vote, the guide's torch.mode vote) on
+the models the configuration rows report (`final_checkpoint`: the SWA model where a run averaged
+weights, else the final one), and the result is stored in the first member's run store, where the
+table reads it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..contracts import EnsembleResult
 from ..store import Run
 from .config import SweepFile
-from .table import ensemble_groups, sweep_table
-
-
-def _done(first: Run, ids: list[str]) -> bool:
-    return any(isinstance(r.data, EnsembleResult) and [m.run for m in r.data.members] == ids
-               for r in first.results("ensemble"))
+from .table import ensemble_groups, final_checkpoint, stored_ensemble, sweep_table
 
 
 def evaluate_ensembles(sweep: SweepFile, runs_dir: Path) -> list[str]:
@@ -31,11 +28,13 @@ def evaluate_ensembles(sweep: SweepFile, runs_dir: Path) -> list[str]:
         for ids in ensemble_groups(sweep, ens, finished):
             members = [Run(Path(runs_dir) / i) for i in ids]
             try:
-                if _done(members[0], ids):
+                kinds = [final_checkpoint(r) for r in members]  # the models the configuration rows report
+                if stored_ensemble(members[0], ids, kinds) is not None:
                     continue
-                res = ensemble_runs(members, checkpoint="best")
-                lines.append(f"ensemble {ens.name} ({', '.join(ids)}): {res.mean_prob_acc:.2%} "
-                             f"({res.gain * 100:+.2f} pts over the best member)")
+                res = ensemble_runs(members, checkpoint=kinds)
+                lines.append(f"ensemble {ens.name} ({', '.join(ids)}): mean probability {res.mean_prob_acc:.2%} "
+                             f"({res.gain * 100:+.2f} pts over the best member), guide's torch.mode vote "
+                             f"{res.mode_vote_acc:.2%} ({res.mode_vote_gain * 100:+.2f} pts)")
             except PassError as exc:
                 lines.append(f"ensemble {ens.name} ({', '.join(ids)}) not evaluated: {exc}")
             except Exception as exc:  # an ensemble never costs the sweep its table; the next run retries it

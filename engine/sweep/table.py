@@ -58,14 +58,22 @@ class ConfigRow:
 
 @dataclass
 class EnsembleRow:
+    """An ensemble's figures, each the mean (and sample std) over its evaluations: one per seed (the
+    members' runs of that seed), or one over every seed's run of one variant (`across_seeds`)."""
     name: str
     members: list[str]
-    n: int
+    n: int  # evaluations
+    size: int  # runs in each evaluation
+    across_seeds: bool
     mean: float | None  # mean-probability accuracy
     std: float | None
-    vote: float | None
-    gain: float | None  # over the best member, mean over seeds
-    guide_gain: float | None
+    gain: float | None  # mean-probability accuracy minus the best member's
+    mode_vote: float | None  # the guide's torch.mode vote (a tie to the lowest class)
+    mode_vote_std: float | None
+    mode_vote_gain: float | None  # what the guide's claimed gain measures: compare these two
+    vote: float | None  # majority vote, a tie to the highest mean probability
+    vote_gain: float | None
+    guide_gain: float | None  # the guide's claim: a torch.mode vote's gain
 
 
 @dataclass
@@ -94,6 +102,13 @@ def read_sweep(runs_dir: Path, name: str) -> SweepFile | None:
 def final_acc(run: Run) -> float | None:
     """The run's final test accuracy: the SWA model's where it has one, else the last evaluation's."""
     return _final(run, "test")
+
+
+def final_checkpoint(run: Run) -> str:
+    """The checkpoint holding the model `final_acc` measured: the SWA model where the run averaged
+    weights, else the final one (last.pt). A sweep's ensembles use it, so that an ensemble's members
+    are the models its configuration rows report."""
+    return "swa" if run.series("swa_test_acc") else "last"
 
 
 def final_val_acc(run: Run) -> float | None:
@@ -201,19 +216,34 @@ def ensemble_groups(sweep: SweepFile, ens: Ensemble, finished: dict[tuple[str, i
     return [g for g in groups if all(g)]
 
 
+def stored_ensemble(first: Run, ids: list[str], checkpoints: list[str]) -> EnsembleResult | None:
+    """The latest ensemble result stored in `first` of exactly these runs and checkpoint kinds."""
+    for stored in reversed(first.results("ensemble")):
+        data = stored.data
+        if (isinstance(data, EnsembleResult) and [m.run for m in data.members] == ids
+                and [c.split(".")[0] for c in data.checkpoints] == checkpoints):
+            return data
+    return None
+
+
 def _ensemble_rows(sweep: SweepFile, runs: dict[str, Run], trials: list[TrialRow]) -> list[EnsembleRow]:
     out = []
+    finished = {(t.config, t.seed): t.run_id for t in trials if t.state == "finished"}
     for ens in sweep.ensemble:
         results = []
-        for ids in ensemble_groups(sweep, ens, {(t.config, t.seed): t.run_id for t in trials if t.state == "finished"}):
-            for stored in runs[ids[0]].results("ensemble"):
-                data = stored.data
-                if isinstance(data, EnsembleResult) and [m.run for m in data.members] == ids:
-                    results.append(data)
+        for ids in ensemble_groups(sweep, ens, finished):
+            found = stored_ensemble(runs[ids[0]], ids, [final_checkpoint(runs[i]) for i in ids])
+            if found is not None:
+                results.append(found)
         mean, std = _mean_std([r.mean_prob_acc for r in results])
-        out.append(EnsembleRow(ens.name, list(ens.members), len(results), mean, std,
-                               _mean_std([r.vote_acc for r in results])[0],
-                               _mean_std([r.gain for r in results])[0], ens.guide_gain))
+        modes = [r.mode_vote_acc for r in results if r.mode_vote_acc is not None]
+        mode, mode_std = _mean_std(modes) if len(modes) == len(results) else (None, None)
+        mode_gains = [r.mode_vote_gain for r in results if r.mode_vote_gain is not None]
+        out.append(EnsembleRow(
+            ens.name, list(ens.members), len(results), len(sweep.seeds) if ens.across_seeds else len(ens.members),
+            ens.across_seeds, mean, std, _mean_std([r.gain for r in results])[0], mode, mode_std,
+            _mean_std(mode_gains)[0] if mode is not None else None, _mean_std([r.vote_acc for r in results])[0],
+            _mean_std([r.vote_gain for r in results])[0], ens.guide_gain))
     return out
 
 
