@@ -138,6 +138,23 @@ def test_runs_lists_runs_with_state_and_best_accuracy(runs_dir):
     assert run.run_id in res.stdout and "75.00%" in res.stdout and "finished" in res.stdout
 
 
+def test_runs_lists_newest_first_as_the_tui_does_and_reverse_turns_it(runs_dir):
+    from engine.spec import RunSpec
+
+    ids = []
+    for i in range(3):
+        run = Run.create(runs_dir, RunSpec(name=f"order{i}"))
+        ids.append(run.run_id)
+        run.close()
+    assert ids == sorted(ids), "ids sort by creation time"
+    listed = [json.loads(line)["run_id"] for line in cockpit("runs", "--json").stdout.splitlines()]
+    assert listed == ids[::-1]
+    table = cockpit("runs").stdout
+    assert table.index(ids[2]) < table.index(ids[1]) < table.index(ids[0])
+    listed = [json.loads(line)["run_id"] for line in cockpit("runs", "--json", "--reverse").stdout.splitlines()]
+    assert listed == ids
+
+
 def test_the_top_level_runs_dir_and_a_part_of_an_id_reach_every_command(tmp_path, monkeypatch):
     """`cockpit --runs-dir DIR CMD` (as the top-level help shows it) and COCKPIT_RUNS both work;
     a run is named by any unique part of its id; several matches exit 2 listing them."""

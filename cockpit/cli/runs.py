@@ -18,11 +18,15 @@ from .common import RunsDirOpt, console, runs_dir_or_default
 
 
 def runs(runs_dir: Optional[Path] = RunsDirOpt,
-         as_json: bool = typer.Option(False, "--json", help="One JSON object per run, for scripts.")) -> None:
-    """List runs: state, preset, best acc (the test accuracy of best.pt, the checkpoint selected on
-    validation accuracy, or the last evaluation without a validation split), start time."""
+         as_json: bool = typer.Option(False, "--json", help="One JSON object per run, for scripts."),
+         reverse: bool = typer.Option(False, "--reverse", "-r", help="Oldest first (the default is newest first, "
+                                      "as the TUI's runs list).")) -> None:
+    """List runs, newest first: state, preset, best acc (the test accuracy of best.pt, the checkpoint
+    selected on validation accuracy, or the last evaluation without a validation split), start time."""
     reap_dead_runs(runs_dir)  # the listing owns finding runs whose worker is gone
-    rows = scan_runs(runs_dir)
+    rows = scan_runs(runs_dir)  # oldest first
+    if not reverse:
+        rows.reverse()
     if as_json:
         for row in rows:
             print(json.dumps(row.as_json()))
