@@ -163,6 +163,7 @@ class TTA(_Command):
     random_views: int | None = Field(None, ge=0, le=256)
     combine: Literal["logits", "probs"] | None = None
     seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    draws: int | None = Field(None, ge=1, le=100)  # draws of the random views, seeds seed .. seed + draws - 1
 
     @field_validator("views", mode="before")
     @classmethod
@@ -279,7 +280,11 @@ class CalibrationResult(ResultModel):
 
 
 class TTAResult(ResultModel):
-    """Test-time augmentation on the test set: the identity view (`base_*`) and the combined views."""
+    """Test-time augmentation on the test set: the identity view (`base_*`) and the combined views.
+
+    The random views are drawn from `seed`. Over several draws (`draws` > 1, seeds `draw_seeds`:
+    seed, seed + 1, ...) `tta_acc`, `tta_loss`, `ece`, `views` and `delta` are the means over the
+    draws, `draw_accs` each draw's accuracy and `tta_acc_std` their sample standard deviation (n - 1)."""
     KIND: ClassVar[str] = "tta"
     HEADLINE: ClassVar[str] = "tta_acc"
     base_acc: float
@@ -295,6 +300,19 @@ class TTAResult(ResultModel):
     seed: int
     checkpoint: str
     step: int
+    draws: int = 1
+    draw_seeds: list[int] = Field(default_factory=list)
+    draw_accs: list[float] = Field(default_factory=list)
+    tta_acc_std: float | None = None  # sample std over the draws; None for one draw
+
+    @property
+    def seeds_text(self) -> str:
+        """'seed 0', or 'seeds 0-4' over draws: what a view prints beside the figure."""
+        if not self.random_views:
+            return "no random views"
+        if self.draws > 1 and self.draw_seeds:
+            return f"seeds {self.draw_seeds[0]}-{self.draw_seeds[-1]}"
+        return f"seed {self.seed}"
 
 
 class SWAResult(ResultModel):

@@ -19,7 +19,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from cockpit.core.formats import fmt_pct
+from cockpit.core.formats import fmt_pct, fmt_pct_std
 from engine.contracts import CALIBRATE_METHODS, Command, CommandError, PassCommand, ResultModel, UsageError, parse_command
 from engine.spec import EvaluateSpec
 from engine.store import ACTIVE_STATES, Run, StoreError
@@ -191,6 +191,11 @@ def tta_command(run_ref: str = RunArg, checkpoint: Optional[str] = CheckpointOpt
                                                     help=f"Comma-separated: {', '.join(TTA_VIEWS)} (default: the recipe's)."),
                 random_views: Optional[int] = typer.Option(None, "--random-views", min=0, max=64, show_default=False,
                                                            help="Extra seeded random augmented views (default: the recipe's)."),
+                draws: Optional[int] = typer.Option(None, "--draws", min=1, max=100, show_default=False,
+                                                    help="Draw the random views N times (seeds SEED .. SEED+N-1) and report "
+                                                         "the mean ± sample std of the TTA accuracy (default: 1)."),
+                seed: Optional[int] = typer.Option(None, "--seed", min=0, show_default=False,
+                                                   help="Seed of the (first) draw of random views (default: the run's train.seed)."),
                 runs_dir: Optional[Path] = RunsDirOpt, timeout: float = TimeoutOpt) -> None:
     """Test-time augmentation: accuracy with and without TTA, and each view's own accuracy."""
     if recipe is not None and recipe not in TTA_RECIPES:
@@ -202,19 +207,24 @@ def tta_command(run_ref: str = RunArg, checkpoint: Optional[str] = CheckpointOpt
             fail(f"--views: unknown view(s) {', '.join(bad) or '(none given)'}; valid: {', '.join(TTA_VIEWS)}")
         views = ",".join(names)
     options = _tta_recipe(open_run(run_ref, runs_dir), recipe) if recipe else {}
-    options |= {k: v for k, v in (("views", views), ("random_views", random_views)) if v is not None}
+    options |= {k: v for k, v in (("views", views), ("random_views", random_views), ("draws", draws), ("seed", seed))
+                if v is not None}
     _, result, where = _pass(run_ref, runs_dir, _command("tta", checkpoint=checkpoint, **options), timeout)
     print_tta(result, where)
 
 
 def print_tta(res: TTAResult, where: str = "") -> None:
     _where(where)
-    t = _table("test-time augmentation (test set)", ["", "accuracy", "NLL"])
+    t = _table(f"test-time augmentation (test set, {res.seeds_text})", ["", "accuracy", "NLL"])
     t.add_row("without TTA", fmt_pct(res.base_acc), num(res.base_loss))
-    t.add_row(f"with TTA ({res.n_views} views, mean {res.combine})", fmt_pct(res.tta_acc), num(res.tta_loss))
+    t.add_row(f"with TTA ({res.n_views} views, mean {res.combine})", fmt_pct_std(res.tta_acc, res.tta_acc_std),
+              num(res.tta_loss))
     t.add_row(Text("Δ", style="bold"), delta(res.delta), delta(res.tta_loss - res.base_loss, False, False))
     console.print(t)
-    v = _table("views", ["view", "accuracy", "vs identity"])
+    if res.draws > 1:
+        console.print(f"mean ± sample std (n − 1) over {res.draws} draws of the random views ({res.seeds_text}): "
+                      + ", ".join(f"seed {s} {fmt_pct(a)}" for s, a in zip(res.draw_seeds, res.draw_accs)), highlight=False)
+    v = _table("views" + (f" (means over {res.draws} draws)" if res.draws > 1 else ""), ["view", "accuracy", "vs identity"])
     for name, acc in res.views.items():
         v.add_row(name, fmt_pct(acc), delta(acc - res.base_acc))
     console.print(v)

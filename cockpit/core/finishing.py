@@ -15,7 +15,7 @@ from typing import Any
 from engine.contracts import CalibrationResult, EnsembleResult, SWAResult, TTAResult
 from engine.store import StoredResult
 
-FIELDS = ("pass", "model", "acc", "loss", "ece", "delta_acc", "delta_loss", "baseline", "detail")
+FIELDS = ("pass", "model", "acc", "acc_std", "loss", "ece", "delta_acc", "delta_loss", "baseline", "detail")
 Row = dict[str, Any]
 
 
@@ -93,8 +93,9 @@ def _tta_row(stored: StoredResult) -> Row:
     r: TTAResult = stored.data
     n = r.n_views or len(r.views)
     detail = f"{n} views: {', '.join(r.views)}" if r.views else f"{n} views"
+    detail += f" ({r.combine}), " + (f"mean ± sample std over {r.draws} draws, " if r.draws > 1 else "") + r.seeds_text
     return {"pass": "tta", "model": _model(r.checkpoint or stored.checkpoint, stored.step), "acc": finite(r.tta_acc),
-            "loss": finite(r.tta_loss), "ece": finite(r.ece), "detail": f"{detail} ({r.combine})",
+            "acc_std": finite(r.tta_acc_std), "loss": finite(r.tta_loss), "ece": finite(r.ece), "detail": detail,
             "baseline": f"{r.checkpoint or 'the model'} without TTA (identity view)",
             "_ref": (finite(r.base_acc), finite(r.base_loss))}
 

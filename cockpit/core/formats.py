@@ -39,6 +39,14 @@ def fmt_pct(v: float | None, digits: int = 2) -> str:
     return f"{v:.{digits}%}"
 
 
+def fmt_pct_std(v: float | None, std: float | None, digits: int = 2) -> str:
+    """A percentage with its spread where it has one: 0.842, 0.0061 -> 84.20% ± 0.61 (the std in points)."""
+    text = fmt_pct(v, digits)
+    if std is None or isinstance(std, bool) or not isinstance(std, (int, float)) or not math.isfinite(std) or text == "–":
+        return text
+    return f"{text} ± {100 * std:.{digits}f}"
+
+
 def fmt_started(ts: float | None) -> str:
     """A run's start time in the runs tables (month-day hour:minute; the run id holds the year)."""
     return datetime.fromtimestamp(ts).strftime("%m-%d %H:%M") if ts else ""

@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Any, Iterable
 
-from cockpit.core.formats import fmt_duration, fmt_pct, metric_label  # noqa: F401 (the reports' formats)
+from cockpit.core.formats import fmt_duration, fmt_pct, fmt_pct_std, metric_label  # noqa: F401 (the reports' formats)
 from engine.contracts import CALIBRATE_METHODS, METRICS, format_metric, metric_info
 
 from .schema import Summary

@@ -52,13 +52,14 @@ class Metrics(TypedDict):
 FinishingRow = TypedDict("FinishingRow", {
     "pass": Annotated[str, "`base`, `swa`, `calibrated`, `tta` or `ensemble`"],
     "model": Annotated[str, "the model measured, checkpoint and step: `final model · step 420`, `best.pt · step 196`, `3 runs' best.pt`"],
-    "acc": Annotated[float | None, "test accuracy"],
+    "acc": Annotated[float | None, "test accuracy (TTA over several draws: their mean)"],
+    "acc_std": Annotated[float | None, "the sample std (n − 1) of `acc` over TTA's draws (`cockpit tta --draws N`); null for one draw and every other pass"],
     "loss": Annotated[float | None, "test loss (NLL for the calibrated row)"],
     "ece": Annotated[float | None, "expected calibration error, where known"],
     "delta_acc": Annotated[float | None, "acc − baseline acc (a fraction: 0.011 is +1.1 pp)"],
     "delta_loss": Annotated[float | None, "loss − baseline loss"],
     "baseline": Annotated[str | None, "what the deltas are against: `best.pt before scaling`, `the best member (run-id)`, `base (final model · step 420)`"],
-    "detail": Annotated[str, "e.g. `temperature 1.52, ECE before 4.10%`, `3 views: identity, flip, translate (logits)`, `5 members, mean probability`"],
+    "detail": Annotated[str, "e.g. `temperature 1.52, ECE before 4.10%`, `3 views: identity, flip, translate (logits), no random views`, `5 views: random1, ... (logits), mean ± sample std over 5 draws, seeds 0-4`, `5 members, mean probability`"],
 })
 
 
@@ -66,7 +67,7 @@ class Results(TypedDict):
     hardest: Annotated[dict[str, Any] | None, "`{examples: [{index, label, pred, loss, thumb}], classes}`: the highest-loss test images (the first 8 with `thumb`, a 16x16 RGB thumbnail as base64 of its row-major bytes; `classes` names the labels)"]
     swa: Annotated[dict[str, Any] | None, "`{test_acc, test_loss}` of the SWA model (the SWA pass adds `base_acc`, `base_loss`, `swa_acc`, `delta`, `epochs`, ...)"]
     calibrate: Annotated[dict[str, Any] | None, "`{before: {nll, ece, acc}, after: {...}, temperature, method (\"log_t\" or \"guide\": how T was fitted), reliability: {before: [{lower, upper, conf, acc, count}], after: [...]}}` (conf and acc null for an empty bin)"]
-    tta: Annotated[dict[str, Any] | None, "`{base_acc, base_loss, tta_acc, tta_loss, delta, ece, views: {name: acc}, combine, n_views}`"]
+    tta: Annotated[dict[str, Any] | None, "`{base_acc, base_loss, tta_acc, tta_loss, delta, ece, views: {name: acc}, combine, n_views, random_views, seed, draws, draw_seeds, draw_accs, tta_acc_std}`: over several draws of the random views (seeds `draw_seeds`) the figures are means, `tta_acc_std` the sample std of `draw_accs`"]
     ensemble: Annotated[dict[str, Any] | None, "`{members: [{run, acc, nll}], acc, nll, vote_acc, mean_prob_acc, best_member_acc, gain, ...}`"]
     confusion: Annotated[dict[str, Any] | None, "`{matrix: [[count]] (rows true, columns predicted), classes: [name], per_class_acc: [acc]}`"]
     other: Annotated[dict[str, Any], "results of any other kind (e.g. `lr_find`): kind → its latest payload"]

@@ -8,7 +8,7 @@ from typing import Any, Iterable
 from engine.contracts import format_metric
 
 from ..fmt import (METRIC_COLUMNS, PEAK_NOTE, best_headline, metric_rows, PASS_LABELS, calibration_method, class_names, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration, fmt_num,
-                   fmt_pct, fmt_time, fmt_value, layer_cell, layer_columns, marker_events, per_class_acc,
+                   fmt_pct, fmt_pct_std, fmt_time, fmt_value, layer_cell, layer_columns, marker_events, per_class_acc,
                    progress_text, toml_tables, confusion_model, selection_line)
 from ..sections import SECTIONS
 from . import svg
@@ -94,7 +94,7 @@ def header_html(s: Summary) -> str:
     top_pass = max((r for r in s["finishing"] if r["pass"] != "base" and r["acc"] is not None),
                    key=lambda r: r["acc"], default=None)
     if top_pass:
-        kpis.append((f"{PASS_LABELS.get(top_pass['pass'], top_pass['pass'])} acc", fmt_pct(top_pass["acc"]),
+        kpis.append((f"{PASS_LABELS.get(top_pass['pass'], top_pass['pass'])} acc", fmt_pct_std(top_pass["acc"], top_pass.get("acc_std")),
                      fmt_delta_pct(top_pass["delta_acc"])))
     if final.get("images_per_s") is not None:
         kpis.append(("images / s", format_metric("images_per_s", final["images_per_s"]), "last window"))
@@ -160,7 +160,7 @@ def finishing_html(s: Summary) -> str:
     if rows:
         parts.append(table(
             ["pass", "model", "accuracy", "Δ accuracy", "loss / NLL", "Δ loss", "Δ against", "ECE", "detail"],
-            [(PASS_LABELS.get(r["pass"], r["pass"]), r.get("model") or "", fmt_pct(r["acc"]),
+            [(PASS_LABELS.get(r["pass"], r["pass"]), r.get("model") or "", fmt_pct_std(r["acc"], r.get("acc_std")),
               signed(r["delta_acc"], fmt_delta_pct(r["delta_acc"])),
               fmt_num(r["loss"]) if r["loss"] is not None else "–",
               signed(r["delta_loss"], fmt_delta(r["delta_loss"]), higher_is_better=False),

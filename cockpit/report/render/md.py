@@ -10,7 +10,7 @@ from typing import Any, Iterable
 from engine.contracts import format_metric
 
 from ..fmt import (METRIC_COLUMNS, PEAK_NOTE, metric_rows, PASS_LABELS, calibration_method, class_names, compact_toml, curve_rows, fmt_clock, fmt_delta, fmt_delta_pct,
-                   fmt_duration, fmt_num, fmt_pct, fmt_time, fmt_value, layer_cell, layer_columns, marker_events,
+                   fmt_duration, fmt_num, fmt_pct, fmt_pct_std, fmt_time, fmt_value, layer_cell, layer_columns, marker_events,
                    per_class_acc, progress_text, confusion_model, selection_line)
 from ..sections import SECTIONS
 from .md_kit import bold, code, code_block, esc, italic, md_table
@@ -109,7 +109,7 @@ def finishing_md(s: Summary) -> list[str]:
         out += note(s["notes"].get("finishing", "no finishing passes were run"))
     if s["finishing"]:
         out += [md_table(["pass", "model", "accuracy", "Δ accuracy", "loss / NLL", "Δ loss", "Δ against", "ECE", "detail"],
-                         [(PASS_LABELS.get(r["pass"], r["pass"]), r.get("model") or "", fmt_pct(r["acc"]),
+                         [(PASS_LABELS.get(r["pass"], r["pass"]), r.get("model") or "", fmt_pct_std(r["acc"], r.get("acc_std")),
                            fmt_delta_pct(r["delta_acc"]), fmt_num(r["loss"]) if r["loss"] is not None else "–",
                            fmt_delta(r["delta_loss"]), r.get("baseline") or "", fmt_pct(r["ece"]), r["detail"] or "")
                           for r in s["finishing"]], right=(2, 3, 4, 5, 7)), ""]

@@ -18,7 +18,7 @@ from cockpit.core.formats import LEVEL_STYLE, STATE_STYLE
 from engine.contracts import format_metric
 
 from ..fmt import (METRIC_COLUMNS, PEAK_NOTE, best_headline, metric_rows, PASS_LABELS, calibration_method, class_names, curve_rows, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration, fmt_num,
-                   fmt_pct, fmt_time, fmt_value, layer_cell, layer_columns, marker_events, per_class_acc,
+                   fmt_pct, fmt_pct_std, fmt_time, fmt_value, layer_cell, layer_columns, marker_events, per_class_acc,
                    progress_text, toml_tables, confusion_model, selection_line)
 from ..sections import SECTIONS
 from .term_kit import bar, curves_table, marker_style
@@ -140,7 +140,7 @@ def finishing_part(s: Summary) -> list[RenderableType]:
         for r in rows:
             da = Text(fmt_delta_pct(r["delta_acc"]), style="green" if (r["delta_acc"] or 0) > 0 else "red" if (r["delta_acc"] or 0) < 0 else "")
             dl = Text(fmt_delta(r["delta_loss"]), style="green" if (r["delta_loss"] or 0) < 0 else "red" if (r["delta_loss"] or 0) > 0 else "")
-            t.add_row(PASS_LABELS.get(r["pass"], r["pass"]), r.get("model") or "", fmt_pct(r["acc"]), da,
+            t.add_row(PASS_LABELS.get(r["pass"], r["pass"]), r.get("model") or "", fmt_pct_std(r["acc"], r.get("acc_std")), da,
                       fmt_num(r["loss"]) if r["loss"] is not None else "–", dl, r.get("baseline") or "",
                       fmt_pct(r["ece"]), r["detail"] or "")
         out.append(t)

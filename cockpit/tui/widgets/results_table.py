@@ -10,7 +10,8 @@ from rich.text import Text
 from textual.widgets import Static
 
 from cockpit.core.finishing import finishing_rows
-from cockpit.core.formats import fmt_pct
+from cockpit.core.formats import fmt_pct_std
+from engine.contracts import TTAResult
 from engine.store import StoredResult
 
 PASS_TITLES = {"base": "base", "swa": "SWA", "calibrated": "calibrated", "tta": "TTA", "ensemble": "ensemble"}
@@ -45,8 +46,12 @@ class ResultsTable(Static):
         table.add_column("test acc", justify="right", no_wrap=True)
         table.add_column("change", justify="right", no_wrap=True)
         table.add_column("vs", overflow="ellipsis", no_wrap=True, style="dim")
+        titles = dict(PASS_TITLES)
+        tta = latest.get("tta")
+        if tta is not None and isinstance(tta.data, TTAResult) and tta.data.random_views:  # which draw(s) it is
+            titles["tta"] = f"TTA · {tta.data.draws} draws" if tta.data.draws > 1 else f"TTA · {tta.data.seeds_text}"
         for r in rows:
-            table.add_row(PASS_TITLES.get(r["pass"], r["pass"]), fmt_pct(r["acc"]), _change(r["delta_acc"]),
+            table.add_row(titles.get(r["pass"], r["pass"]), fmt_pct_std(r["acc"], r["acc_std"]), _change(r["delta_acc"]),
                           r["baseline"] or "")
         self.update(table)
 
