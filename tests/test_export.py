@@ -102,3 +102,29 @@ def test_the_cli_exports_and_predicts(trained, exported, tmp_path):
     assert "red.jpg" in res.stdout and res.stdout.count("%") == 2
     res = cockpit("predict", str(trained.path), "none.jpg", cwd=tmp_path)
     assert res.returncode == 2 and "none.jpg: no such file" in res.stderr
+
+
+def test_predict_takes_a_folder_as_its_images_sorted_by_name(trained, tmp_path):
+    """`cockpit predict RUN DIR`: the folder's images in name order, each predicted as when named
+    one by one; other files and subfolders are left out; a folder without images exits 2."""
+    from PIL import Image
+
+    from .conftest import cockpit
+
+    folder = tmp_path / "shots"
+    (folder / "sub").mkdir(parents=True)
+    for name, colour in (("b.png", (20, 200, 30)), ("a.jpg", (200, 30, 30)), ("sub/c.png", (0, 0, 200))):
+        Image.new("RGB", (40, 36), colour).save(folder / name)
+    (folder / "notes.txt").write_text("not an image")
+    res = cockpit("predict", str(trained.path), "shots", "-k", "1", timeout=300, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    named = [p.name for p in (folder / "a.jpg", folder / "b.png")]
+    assert res.stdout.index("a.jpg") < res.stdout.index("b.png") and "c.png" not in res.stdout
+    assert "notes.txt" not in res.stdout and res.stdout.count("%") == 2
+    one_by_one = cockpit("predict", str(trained.path), *(f"shots/{n}" for n in named), "-k", "1", timeout=300,
+                         cwd=tmp_path)
+    rows = lambda out: [line.split("│")[3:5] for line in out.splitlines() if "%" in line]  # noqa: E731
+    assert len(rows(res.stdout)) == 2 and rows(res.stdout) == rows(one_by_one.stdout), "the same class and probability"
+    (tmp_path / "empty").mkdir()
+    res = cockpit("predict", str(trained.path), "empty", cwd=tmp_path)
+    assert res.returncode == 2 and "empty: no images in this folder" in res.stderr and "Traceback" not in res.stderr

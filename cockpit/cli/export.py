@@ -1,5 +1,5 @@
 """From run to use: `cockpit export RUN` writes the model for deployment, `cockpit predict RUN IMAGE...`
-classifies image files with it. torch is imported only inside the commands (the CLI must start fast)."""
+classifies image files (or a folder's images) with it. torch is imported only inside the commands (the CLI must start fast)."""
 
 from __future__ import annotations
 
@@ -48,13 +48,15 @@ def export_command(run_ref: str = RunArg, checkpoint: str = CheckpointOpt,
 
 
 def predict_command(run_ref: str = RunArg,
-                    images: list[Path] = typer.Argument(..., metavar="IMAGE...", help="Image files (any size; resized)."),
+                    images: list[Path] = typer.Argument(..., metavar="IMAGE...", help="Image files (any size; resized), "
+                                                        "or folders: each folder's images, sorted by name."),
                     top_k: int = typer.Option(3, "--top-k", "-k", min=1, max=1000, help="Classes to show per image."),
                     checkpoint: str = CheckpointOpt, runs_dir: Optional[Path] = RunsDirOpt) -> None:
     """Top-k classes with calibrated probabilities for each image, from RUN's model."""
     r = open_run(run_ref, runs_dir)
     from engine.export import predict_images
 
+    images = image_files(images)
     with console.status(f"predict: loading {r.run_id}"):
         try:
             rows = predict_images(r, images, checkpoint, top_k)
@@ -70,6 +72,28 @@ def predict_command(run_ref: str = RunArg,
         for rank, (cls, p) in enumerate(row["top"], 1):
             t.add_row(row["image"] if rank == 1 else "", str(rank), cls, f"{p:.2%}", end_section=rank == len(row["top"]))
     console.print(t)
+
+
+def image_files(paths: list[Path]) -> list[Path]:
+    """What to classify: each file as given, each folder as its images sorted by name (its other files
+    and its subfolders left out); a folder with no image exits 2 saying so."""
+    from engine.data.folder import IMAGE_EXTENSIONS
+
+    out: list[Path] = []
+    for p in paths:
+        if not p.is_dir():
+            out.append(p)  # a missing or unreadable file is named by the prediction itself
+            continue
+        try:
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS
+                           and not f.name.startswith(".") and f.is_file())
+        except OSError as exc:
+            fail(f"{p}: cannot list the folder ({exc.strerror or exc})")
+        if not found:
+            fail(f"{p}: no images in this folder (looked for {', '.join(sorted(IMAGE_EXTENSIONS))}; "
+                 "subfolders are not read)")
+        out += found
+    return out
 
 
 COMMANDS = {"export": export_command, "predict": predict_command}
