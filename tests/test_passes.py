@@ -326,6 +326,9 @@ def test_ensemble_runs_and_data_mismatch(tiny_run, tmp_path):
     assert data.best_member_acc == max(m.acc for m in data.members)
     assert data.gain == pytest.approx(data.mean_prob_acc - data.best_member_acc)
     assert tiny_run.results("ensemble")[-1].data.vote_acc == data.vote_acc
+    assert data.mode_vote_gain == pytest.approx(data.mode_vote_acc - data.best_member_acc)  # the guide's vote, too
+    per_run = ensemble_runs([tiny_run, member], checkpoint=["last", "best"], store=False)  # one checkpoint per run
+    assert per_run.checkpoints == ["last.pt", "best.pt"] and [m.checkpoint for m in per_run.members] == per_run.checkpoints
 
     bad = Run.create(tmp_path / "runs", load_spec(None, TINY + ["data.synthetic_classes=5"]))
     with pytest.raises(PassError, match="do not share a test set"):

@@ -291,11 +291,11 @@ def print_ensemble(data: dict[str, Any]) -> None:
     for m in data["members"]:
         t.add_row(m["run"], m.get("checkpoint", ""), fmt_pct(m["acc"]), delta(m["acc"] - best))
     t.add_row(Text("mean probability", style="bold"), "", fmt_pct(data["mean_prob_acc"]), delta(data["gain"]))
-    t.add_row(Text("majority vote", style="bold"), "tie: highest mean prob", fmt_pct(data["vote_acc"]),
+    t.add_row(Text("majority vote (tie: highest mean prob)", style="bold"), "", fmt_pct(data["vote_acc"]),
               delta(data["vote_acc"] - best))
     if data.get("mode_vote_acc") is not None:
-        t.add_row(Text("guide's vote (torch.mode)", style="bold"), "tie: lowest class", fmt_pct(data["mode_vote_acc"]),
-                  delta(data["mode_vote_acc"] - best))
+        t.add_row(Text("guide's torch.mode vote (tie: lowest class)", style="bold"), "",
+                  fmt_pct(data["mode_vote_acc"]), delta(data["mode_vote_acc"] - best))
     console.print(t)
 
 
