@@ -58,7 +58,9 @@ class RunMeta(TypedDict, total=False):
     created: float  # unix seconds
     # its life (the worker, the launcher, the reaper)
     state: RunState
-    pid: int  # the worker's (or torchrun's) process id
+    pid: int  # the worker's (or torchrun's) process id; while a resume is being launched, the launcher's
+    pid_start: str | None  # the start token of that process (engine.store.process): a reused pid is another process
+    heartbeat: float  # unix seconds of the worker's last beat (or its spawn): engine.store.liveness
     started: float
     ended: float
     error: str  # why it failed, crashed or stopped early

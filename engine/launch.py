@@ -2,8 +2,9 @@
 
 `spawn(run)` starts `python -m engine.worker RUN_DIR` in its own process session (so it survives
 the terminal that launched it), or torchrun around it for a data-parallel run, with its output in
-RUN_DIR/worker.log and its pid in the run's meta. The cockpit imports this module, never the
-worker itself; the environment variables the worker reads are named here.
+RUN_DIR/worker.log and its pid in the run's meta. It hands the worker the run's claim (one worker
+per run: engine/store/claim.py). The cockpit imports this module, never the worker itself; the
+environment variables the worker reads are named here.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from .store import Run
+from .store import Run, RunClaim, process_start
+from .store.claim import CLAIM_FD_ENV
 
 HEAD_ENV = "COCKPIT_HEAD"  # "1" on the node whose cockpit owns the run store (set by spawn)
 SYNC_BN_ENV = "COCKPIT_SYNC_BN"  # "1": convert BatchNorm to SyncBatchNorm (also meta key sync_bn)
@@ -65,11 +67,24 @@ def launch_command(run_path: Path, nproc_per_node: int = 1, nnodes: int = 1, rdz
 
 
 def spawn(run: Run, extra_env: dict[str, str] | None = None, nproc_per_node: int | None = None,
-          nnodes: int | None = None, rdzv_endpoint: str | None = None) -> subprocess.Popen:
-    """Start the worker for `run` in a new session; its pid is recorded in the run's meta.
+          nnodes: int | None = None, rdzv_endpoint: str | None = None,
+          claim: RunClaim | None = None) -> subprocess.Popen:
+    """Start the worker for `run` in a new session; its pid (and start token) is recorded in meta.
 
+    The run's claim passes to the worker: `claim` when the caller took it to check and mark the run
+    first (a resume), else it is taken here (ClaimHeld, a StoreError, when another live process has
+    it). Either way this process's copy is closed on return: the worker holds the claim alone.
     With nproc_per_node > 1 or nnodes > 1 the worker runs under torchrun and the pid is torchrun's.
     Left out (None), the layout is the one in meta (a resumed run keeps its processes), else 1."""
+    claim = claim or RunClaim.take(run.path)
+    try:
+        return _spawn(run, claim, extra_env, nproc_per_node, nnodes, rdzv_endpoint)
+    finally:
+        claim.release()
+
+
+def _spawn(run: Run, claim: RunClaim, extra_env: dict[str, str] | None, nproc_per_node: int | None,
+           nnodes: int | None, rdzv_endpoint: str | None) -> subprocess.Popen:
     meta = run.meta()
     nproc = int(nproc_per_node or meta.get("nproc_per_node") or 1)
     nodes = int(nnodes or meta.get("nnodes") or 1)
@@ -79,6 +94,7 @@ def spawn(run: Run, extra_env: dict[str, str] | None = None, nproc_per_node: int
     log = open(run.log_path, "ab")
     env = dict(os.environ, PYTHONUNBUFFERED="1", **(extra_env or {}))
     env["PYTHONSAFEPATH"] = "1"  # torchrun's ranks too: never import from the launch directory
+    env[CLAIM_FD_ENV] = str(claim.fd)  # the worker (or torchrun) inherits the locked descriptor
     # keep freed batch-sized buffers in the heap: with glibc's defaults every ~3 MB activation
     # is a fresh mmap that page-faults anew, about half the CPU time of a CPU step (bench/augment.py)
     env.setdefault("MALLOC_MMAP_THRESHOLD_", str(32 << 20))
@@ -99,16 +115,27 @@ def spawn(run: Run, extra_env: dict[str, str] | None = None, nproc_per_node: int
     proc = subprocess.Popen(
         launch_command(run.path, nproc, nodes, endpoint),
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True, env=env, close_fds=True,
+        start_new_session=True, env=env, close_fds=True, pass_fds=(claim.fd,),
     )
     log.close()
+    claim.record(proc.pid)
     try:
-        run.set_meta(pid=proc.pid)
+        run.set_meta(pid=proc.pid, pid_start=process_start(proc.pid), heartbeat=time.time())  # alive as of now
     except BaseException:  # a worker nobody can find must not run on: stop it (a full disk, say)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         raise
     return proc
+
+
+def mark_for_resume(run: Run, why: str) -> None:
+    """Mark `run` to continue from its last checkpoint when its worker starts, logged as an event
+    (`why`: who asked). The caller holds the run's claim; until its worker is spawned, this process
+    is the run's recorded pid, so a listing meanwhile never reads the run as crashed."""
+    state = run.state()
+    run.set_meta(resume=True, state="created", error="", pid=os.getpid(), pid_start=process_start(os.getpid()),
+                 heartbeat=time.time())
+    run.add_event("resume_requested", f"{why} (was {state})", step=run.last_step())
 
 
 def signal_ranks(run: Run, sig: int = signal.SIGTERM, times: int = 2) -> None:

@@ -33,7 +33,8 @@ from .contracts import UsageError
 from .launch import HEAD_ENV, SYNC_BN_ENV
 from .phases import COMPILING, FIRST_STEP, IMPORTING, Phases
 from .spec import SpecError
-from .store import Run
+from .store import Heartbeat, Run, RunClaim, StoreError, process_start
+from .store.claim import CLAIM_FD_ENV
 
 EXIT_FOR_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -70,8 +71,16 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m engine.worker RUN_DIR", file=sys.stderr)
         return 2
     run = Run(Path(argv[0]))
-    # what happens before the first step, for the views (this node's meta keeper: local rank 0)
-    phases = Phases(run if os.environ.get("LOCAL_RANK", "0") == "0" else None)
+    try:
+        _claim(run)  # before anything is written: a second worker on a run changes nothing
+    except StoreError as exc:
+        print(f"refused: {exc}", file=sys.stderr, flush=True)
+        return 2
+    keeper = os.environ.get("LOCAL_RANK", "0") == "0"  # this node's meta keeper
+    if keeper:
+        Heartbeat(run.path).start()  # for this process's lifetime: a frozen worker reads `not responding`
+    # what happens before the first step, for the views
+    phases = Phases(run if keeper else None)
     phases.set(IMPORTING)
     from .runtime.distributed import env_context
 
@@ -82,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     if ctx.active:
         writer and writer.set_meta(state="running", started=time.time())
     else:
-        run.set_meta(pid=os.getpid(), state="running", started=time.time())
+        run.set_meta(pid=os.getpid(), pid_start=process_start(os.getpid()), state="running", started=time.time())
     signals = _Signals(writer)
     prefix = f"[rank {ctx.rank}] " if ctx.active and ctx.rank else ""
 
@@ -109,6 +118,18 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         _record_failure(writer, exc, prefix, signals.trainer.step if signals.trainer else 0)
         return 1
+
+
+def _claim(run: Run) -> RunClaim | None:
+    """Hold the run's claim for this process's lifetime: the one its launcher handed down, else
+    taken here (StoreError when another live process holds it). A torchrun rank holds none:
+    torchrun, the pid in meta, holds it for the whole job."""
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        return None
+    fd = os.environ.pop(CLAIM_FD_ENV, "")
+    claim = (RunClaim.inherited(run.path, int(fd)) if fd.isdigit() else None) or RunClaim.take(run.path)
+    claim.record(os.getpid())
+    return claim
 
 
 def _record_failure(writer: Run | None, exc: Exception, prefix: str, step: int) -> None:

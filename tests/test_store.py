@@ -200,3 +200,68 @@ def test_a_run_stored_before_data_seed_keeps_its_split(tmp_path):
     (run.path / "spec.toml").write_text("\n".join(line for line in text.splitlines()
                                                   if not line.startswith("seed = 3")) + "\n")
     assert run.spec().data.seed == 7 and run.spec().train.seed == 7
+
+
+def test_a_command_past_its_deadline_is_expired_never_taken_and_a_taken_one_is_never_expired(tmp_path):
+    run = Run.create(tmp_path, RunSpec())
+    late = run.send_command(SetLR(lr=0.1), source="cli", deadline=time.time() - 1)
+    assert not run.take_command(late), "the worker never takes a command whose client has given up"
+    assert run.command(late)["status"] == "expired"
+    withdrawn = run.send_command(Pause(), source="cli", deadline=time.time() + 60)
+    assert run.expire_command(withdrawn, "gave up") and not run.take_command(withdrawn)
+    assert dict(run.command(withdrawn))["reply"] == "gave up"
+    taken = run.send_command(Pause(), source="cli", deadline=time.time() + 60)
+    assert run.take_command(taken) and not run.expire_command(taken, "too late"), "taken: it will run, say so"
+    assert run.wait_command(taken, timeout=0.2) is None, "taken is not an answer yet"
+    run.ack_command(taken, "done", "paused")
+    assert run.wait_command(taken, timeout=1)["status"] == "done"
+    forever = run.send_command(Pause(), source="tui")
+    assert [p.id for p in run.pending_commands()] == [forever] and run.take_command(forever)
+
+
+def test_a_run_db_from_before_command_deadlines_gets_the_column(tmp_path):
+    run = Run.create(tmp_path, RunSpec())
+    run.con.execute("ALTER TABLE commands DROP COLUMN deadline")
+    run.close()
+    run = Run(run.path)
+    cid = run.send_command(Pause(), source="cli", deadline=time.time() + 5)
+    assert run.pending_commands()[0].deadline == pytest.approx(time.time() + 5, abs=2) and run.take_command(cid)
+
+
+def test_a_live_pid_that_is_another_process_reads_crashed(tmp_path):
+    """After a reboot (or pid reuse) a run's recorded pid names another process: its start token differs."""
+    import socket
+
+    from engine.store import process_start
+
+    run = Run.create(tmp_path, RunSpec())
+    me = os.getpid()
+    run.set_meta(state="running", host=socket.gethostname(), pid=me, pid_start=process_start(me))
+    assert run.observed_state() == "running"
+    run.set_meta(pid_start=f"another:{process_start(me)}")
+    assert run.observed_state() == "crashed" and run.reap() == "crashed" and run.state() == "crashed"
+
+
+def test_the_heartbeat_beats_from_its_own_thread_and_a_silent_run_is_not_responding(tmp_path, monkeypatch):
+    import socket
+
+    from engine.store import NOT_RESPONDING, Heartbeat, process_start, shown_state
+
+    monkeypatch.setenv("COCKPIT_NOT_RESPONDING_S", "0.5")  # a beat every 0.1 s
+    run = Run.create(tmp_path, RunSpec())
+    run.set_meta(state="running", host=socket.gethostname(), pid=os.getpid(), pid_start=process_start(os.getpid()),
+                 heartbeat=time.time() - 10)
+    assert run.shown_state() == NOT_RESPONDING
+    beat = Heartbeat(run.path).start()
+    try:
+        assert run.shown_state() == "running", "the first beat lands before start() returns"
+        first = run.meta()["heartbeat"]
+        time.sleep(0.35)
+        assert run.meta()["heartbeat"] > first
+    finally:
+        beat.stop()
+    time.sleep(0.7)
+    assert run.shown_state() == NOT_RESPONDING
+    assert shown_state("paused", {"heartbeat": time.time() - 1}) == NOT_RESPONDING
+    assert shown_state("finished", {"heartbeat": 0.0}) == "finished", "only a live run can be not responding"
+    assert shown_state("running", {}) == "running", "a run from before heartbeats is judged by its pid alone"

@@ -293,7 +293,7 @@ async def test_resume_starts_a_stopped_runs_worker(runs_dir, monkeypatch):
         def poll(self):
             return 0
 
-    monkeypatch.setattr(resume_mod, "start_worker", lambda r, layout: started.append(r.run_id) or Proc())
+    monkeypatch.setattr(resume_mod, "start_worker", lambda r, layout, claim=None: started.append(r.run_id) or Proc())
     app = CockpitApp(runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         await runs_list(pilot, 1)
@@ -607,3 +607,22 @@ async def test_the_dashboard_says_once_that_a_run_is_gpu_sized_on_a_cpu(runs_dir
         await wait_for(pilot, lambda: dash.query_one("#events").seen == max_id(), 10, what="the new event")
         assert notice(app).endswith("something else"), "said once, not at every reading of new events"
         again.close()
+
+
+async def test_a_live_run_whose_worker_is_silent_shows_not_responding(runs_dir):
+    """A live worker (this very process: its pid and start token) that has not beaten for longer
+    than the limit: the dashboard's head and the runs list say `not responding`, with no ETA."""
+    from engine.store import process_start
+
+    run = make_fixture_run(runs_dir)
+    run.set_meta(state="running", ended=None, host=__import__("socket").gethostname(), pid=os.getpid(),
+                 pid_start=process_start(os.getpid()), heartbeat=time.time() - 3600)
+    run.close()
+    app = CockpitApp(runs_dir=runs_dir, run=FIXTURE_ID)
+    async with app.run_test(size=(100, 24)) as pilot:
+        dash = await dashboard_loaded(pilot)
+        head = str(dash.query_one("RunBar").render())
+        assert "? not responding" in head and "no heartbeat for 1:00:" in head and "ETA" not in head, head
+        screen = await runs_list(pilot, 1)
+        cells = [str(c) for c in screen.query_one(DataTable).get_row_at(0)]
+        assert any("not responding" in c for c in cells), cells

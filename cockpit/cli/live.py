@@ -19,7 +19,7 @@ from cockpit.core.selection import choose, selected
 from cockpit.core.sparkline import span, sparkline
 from cockpit.core.tail import RunTail
 from engine.contracts import format_metric, metric_info
-from engine.store import Run
+from engine.store import NOT_RESPONDING, Run, silent_for
 
 from .plain import PlainLines
 
@@ -34,10 +34,10 @@ def render(tail: RunTail, width: int = 100) -> Group:
     total = snap.total_steps
     spe = int(meta.get("steps_per_epoch") or 0)
     epochs = int(meta.get("epochs") or 0)
-    state = snap.state
+    state, shown = snap.state, snap.shown
     head = Text.assemble(
         (f"{meta.get('run_id', tail.run.run_id)}", "bold"), "  ",
-        (state, STATE_STYLE.get(state, "")), "  ",
+        (shown, STATE_STYLE.get(shown, "")), "  ",
         (str(meta.get("device", "")), "dim"),
     )
     epoch_now = min(int(snap.step // spe) + 1, epochs) if spe else 0
@@ -50,7 +50,8 @@ def render(tail: RunTail, width: int = 100) -> Group:
         progress.add_row(
             ProgressBar(total=max(total, 1), completed=min(snap.step, total) if total else 0, width=max(width - 60, 10)),
             Text(f"epoch {epoch_now}/{epochs}  step {snap.step}/{total}", style="cyan"),
-            Text(f"ETA {fmt_duration(tail.eta_seconds())}" if snap.active else "", style="dim"),
+            Text(f"no heartbeat for {fmt_duration(silent_for(meta))}" if shown == NOT_RESPONDING else
+                 f"ETA {fmt_duration(tail.eta_seconds())}" if snap.active else "", style="dim"),
         )
     parts: list = [head, progress]
     slow = gpu_sized_notice(snap.events)

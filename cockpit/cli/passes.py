@@ -19,6 +19,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from cockpit.core.asking import ask
 from cockpit.core.formats import fmt_pct, fmt_pct_std
 from engine.contracts import CALIBRATE_METHODS, Command, CommandError, PassCommand, ResultModel, UsageError, parse_command
 from engine.spec import EvaluateSpec
@@ -60,15 +61,14 @@ def _via_worker(r: Run, command: Command, timeout: float) -> tuple[str, ResultMo
     """Send a command to the live worker, wait for its ack; (reply, the result it stored or None)."""
     kind = command.kind
     after = r.last_result_id()
-    cid = r.send_command(command, source="cli")
     with console.status(f"{kind}: waiting for {r.run_id}'s worker (it acts at the next step boundary)"):
-        row = r.wait_command(cid, timeout=timeout)
-    if row is None or row["status"] == "pending":
-        fail(f"{kind}: no answer from {r.run_id} within {timeout:g} s (is the worker busy?)", code=1)
-    if row["status"] == "failed":
-        fail(f"{kind}: the worker of {r.run_id} refused: {row['reply']}", code=1)
+        answer = ask(r, command, "cli", timeout)
+    if answer.status == "failed":
+        fail(f"{kind}: the worker of {r.run_id} refused: {answer.reply}", code=1)
+    if answer.status != "done":
+        fail(f"{kind}: {answer.reply}", code=1)
     stored = r.results(kind, after_id=after)
-    return row["reply"] or "done", (stored[-1].data if stored else None)
+    return answer.reply or "done", (stored[-1].data if stored else None)
 
 
 def _in_process(r: Run, what: str, compute: Callable[[], R]) -> R:

@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from cockpit.core.launch import LaunchError, Layout, create_run, start_worker
-from cockpit.core.resume import prepare_resume, why_not_resume
+from cockpit.core.resume import resume as resume_run
 from engine.contracts import Stop
 from engine.launch import signal_ranks
 from engine.store import ACTIVE_STATES, Run, StoreError
@@ -49,11 +49,11 @@ def resume(run_ref: str = RunArg, runs_dir: Optional[Path] = RunsDirOpt,
            detach: bool = typer.Option(False, "--detach", "-d", help="Resume and return.")) -> None:
     """Continue a stopped, crashed or failed run from its last good checkpoint (same run id)."""
     r = open_run(run_ref, runs_dir)
-    reason = why_not_resume(r)
-    if reason:
-        fail(reason)
-    prepare_resume(r, "CLI")
-    _start_and_watch(r, detach, None)
+    try:
+        proc = resume_run(r, "CLI")
+    except StoreError as exc:  # another live worker has it, or it cannot be resumed: nothing changed
+        fail(str(exc))
+    _watch(r, proc, detach)
 
 
 def attach(run_ref: str = RunArg, runs_dir: Optional[Path] = RunsDirOpt) -> None:
@@ -70,12 +70,17 @@ def attach(run_ref: str = RunArg, runs_dir: Optional[Path] = RunsDirOpt) -> None
     _summary(r)
 
 
-def _start_and_watch(r: Run, detach: bool, layout: Layout | None) -> None:
-    """Spawn the worker (layout None: the one in meta); unless detached, watch it to its end."""
+def _start_and_watch(r: Run, detach: bool, layout: Layout) -> None:
+    """Spawn the new run's worker; unless detached, watch it to its end."""
     try:
         proc = start_worker(r, layout)
     except StoreError as exc:
         fail(str(exc))
+    _watch(r, proc, detach)
+
+
+def _watch(r: Run, proc, detach: bool) -> None:
+    """Unless detached, watch the run's worker to its end: the summary, the report, the exit code."""
     if detach:
         console.print(f"started [bold]{r.run_id}[/] (pid {proc.pid}); watch with: cockpit attach {r.run_id}")
         return

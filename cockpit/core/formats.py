@@ -6,14 +6,17 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
+from engine.store.lifecycle import NOT_RESPONDING
+
 # style and mark per run state: the mark carries the meaning without colour (NO_COLOR)
 STATE_STYLE = {
     "created": "yellow", "running": "bold green", "paused": "bold yellow", "finished": "bold green",
     "stopped": "yellow", "failed": "bold red", "crashed": "bold red", "unreadable": "bold red",
+    NOT_RESPONDING: "bold red",
 }
 STATE_MARK = {
     "created": "○", "running": "▶", "paused": "⏸", "finished": "✓",
-    "stopped": "■", "failed": "✗", "crashed": "✗", "unreadable": "!",
+    "stopped": "■", "failed": "✗", "crashed": "✗", "unreadable": "!", NOT_RESPONDING: "?",
 }
 LEVEL_STYLE = {"info": "", "warning": "bold yellow", "error": "bold red"}
 

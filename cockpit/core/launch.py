@@ -13,7 +13,7 @@ from pathlib import Path
 from engine.atomic_write import describe
 from engine.launch import spawn, split_endpoint
 from engine.spec import RunSpec
-from engine.store import Run, StoreError
+from engine.store import Run, RunClaim, StoreError
 
 
 class LaunchError(ValueError):
@@ -57,14 +57,17 @@ def create_run(runs_dir: Path, spec: RunSpec, preset: str, layout: Layout = Layo
     return run
 
 
-def start_worker(run: Run, layout: Layout | None = None) -> subprocess.Popen:
+def start_worker(run: Run, layout: Layout | None = None, claim: RunClaim | None = None) -> subprocess.Popen:
     """Spawn the run's worker in its own session (under torchrun for several processes); None keeps
-    the layout recorded in the run's meta (a resumed run). StoreError (one line) when it cannot be
-    started, with the run recorded as failed, or removed when it never held anything (a full disk)."""
+    the layout recorded in the run's meta (a resumed run). The run's claim (`claim`, or taken here)
+    passes to the worker; ClaimHeld when another live process has the run, which is left as it is.
+    StoreError (one line) when it cannot be started, with the run recorded as failed, or removed
+    when it never held anything (a full disk)."""
     try:
         if layout is None:
-            return spawn(run)
-        return spawn(run, nproc_per_node=layout.nproc_per_node, nnodes=layout.nnodes, rdzv_endpoint=layout.rdzv_endpoint)
+            return spawn(run, claim=claim)
+        return spawn(run, nproc_per_node=layout.nproc_per_node, nnodes=layout.nnodes,
+                      rdzv_endpoint=layout.rdzv_endpoint, claim=claim)
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(abandon(run, f"cannot start the worker of {run.run_id}: {describe(exc, run.path)}")) from None
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from engine.store import ACTIVE_STATES, Run, StoreError, StoredResult
+from engine.store import ACTIVE_STATES, ANSWERED, Run, ShownState, StoreError, StoredResult, shown_state
 
 from .selection import Selection, choose
 from .tail import RunTail
@@ -27,7 +27,7 @@ class CommandAnswer:
 
     cid: int
     kind: str
-    status: str  # done | failed | unanswered
+    status: str  # done | failed | expired | unanswered
     reply: str
 
 
@@ -57,6 +57,11 @@ class Reading:
     @property
     def active(self) -> bool:
         return self.state in ACTIVE_STATES
+
+    @property
+    def shown(self) -> ShownState:
+        """The state as a view shows it: `not responding` while a live run's worker is silent."""
+        return shown_state(self.state, dict(self.meta))
 
 
 class RunReader:
@@ -124,7 +129,7 @@ class RunReader:
         answers = []
         for cid, kind in pending.items():
             row = self.run.command(cid)
-            if row is not None and row["status"] != "pending":
+            if row is not None and row["status"] in ANSWERED:
                 answers.append(CommandAnswer(cid, kind, row["status"], row["reply"]))
             elif state not in ACTIVE_STATES:
                 answers.append(CommandAnswer(cid, kind, "unanswered", f"the run is {state}"))

@@ -6,10 +6,15 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+from engine.launch import mark_for_resume
 from engine.spec import SpecError
-from engine.store import ACTIVE_STATES, Run, StoreError
+from engine.store import ACTIVE_STATES, Run, RunClaim, StoreError
 
 from .launch import start_worker
+
+
+class ResumeRefused(StoreError):
+    """A run that cannot be resumed now; the message says why (CLI: exit 2)."""
 
 
 def why_not_resume(run: Run) -> str | None:
@@ -28,17 +33,20 @@ def why_not_resume(run: Run) -> str | None:
     return None
 
 
-def prepare_resume(run: Run, source: str) -> None:
-    """Mark the run for resuming (its worker then loads the last checkpoint), logged as an event."""
-    state = run.state()
-    run.set_meta(resume=True, state="created", error="")
-    run.add_event("resume_requested", f"resume requested from the {source} (was {state})", step=run.last_step())
-
-
 def resume(run: Run, source: str) -> subprocess.Popen:
-    """Mark the run for resuming and start its worker with the layout it was started with."""
-    prepare_resume(run, source)
-    return start_worker(run, None)
+    """Continue the run in a new worker with the layout it was started with. Everything happens
+    under the run's claim, taken first and handed to the worker, so of two resumes at once exactly
+    one starts a worker: the other gets ClaimHeld naming it. ResumeRefused says why a run cannot be
+    resumed; either way a refused run is left as it was."""
+    claim = RunClaim.take(run.path)
+    try:
+        reason = why_not_resume(run)
+        if reason:
+            raise ResumeRefused(reason)
+        mark_for_resume(run, f"resume requested from the {source}")
+        return start_worker(run, None, claim)
+    finally:
+        claim.release()
 
 
 def why_not_delete(run: Run) -> str | None:

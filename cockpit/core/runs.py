@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from engine.store import StoreError, iter_runs, reap_dead_runs
+from engine.store import NOT_RESPONDING, StoreError, iter_runs, reap_dead_runs, shown_state
 
 from .formats import fmt_acc, fmt_started
 from .selection import BEST_MEANS, Selection, selected
@@ -34,10 +34,16 @@ class RunRow:
     error: str = ""  # why the run failed or crashed (its meta `error`), or why an unreadable store cannot be read
     best_step: int | None = None  # best.pt's evaluation step
     best_chosen_by: str = ""  # "val_acc", or "last evaluation" where the run has no validation split
+    responding: bool = True  # False: live, but its worker has not beaten for too long
 
     @property
     def unreadable(self) -> bool:
         return self.state == UNREADABLE
+
+    @property
+    def shown_state(self) -> str:
+        """The state as the table shows it (`not responding` for a silent live run)."""
+        return self.state if self.responding else NOT_RESPONDING
 
     def cells(self) -> tuple[str, str, str, str, str]:
         """The row as text, one cell per COLUMNS entry (the state is styled by the view); an
@@ -46,10 +52,11 @@ class RunRow:
             return self.run_id, self.state, self.error, "", ""
         preset = Path(self.preset).stem if self.preset else ""
         acc = fmt_acc(self.best_acc) + ("*" if self.best_chosen_by == LAST_EVALUATION else "")
-        return self.run_id, self.state, preset, acc, fmt_started(self.started)
+        return self.run_id, self.shown_state, preset, acc, fmt_started(self.started)
 
     def as_json(self) -> dict:
-        return asdict(self) | {"path": str(self.path)}
+        """The row for scripts: `state` as the table shows it (`not responding` included), `responding`."""
+        return asdict(self) | {"path": str(self.path), "state": self.shown_state}
 
 
 LAST_EVALUATION = "last evaluation"
@@ -72,9 +79,11 @@ def scan_runs(runs_dir: Path | None) -> list[RunRow]:
     for run in iter_runs(runs_dir, readonly=True):
         try:
             meta = run.check().meta()
-            rows.append(RunRow(run.run_id, meta.get("state", "created"), meta.get("preset", ""),
+            state = meta.get("state", "created")
+            rows.append(RunRow(run.run_id, state, meta.get("preset", ""),
                                started=meta.get("started") or meta.get("created"), path=run.path,
-                               error=str(meta.get("error") or ""), **_best(selected(run))))
+                               error=str(meta.get("error") or ""),
+                               responding=shown_state(state, meta) != NOT_RESPONDING, **_best(selected(run))))
         except StoreError as exc:
             reason = str(exc).removeprefix(str(run.db_path)).strip()
             rows.append(RunRow(run.run_id, UNREADABLE, "", None, None, run.path, f"run.db {reason}"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from engine.launch import spawn
 from engine.spec import RunSpec
-from engine.store import Run, StoreError, resolve_run
+from engine.store import Run, RunClaim, StoreError, resolve_run
 from engine.sweep.runner import Slot
 
 from .launch import create_run
@@ -27,8 +27,8 @@ class TrialLauncher:
         run = create_run(self.runs_dir, spec, preset)
         return run, spawn(run, extra_env=env)
 
-    def restart(self, run: Run, env: dict[str, str]) -> subprocess.Popen:
-        return spawn(run, extra_env=env)
+    def restart(self, run: Run, env: dict[str, str], claim: RunClaim) -> subprocess.Popen:
+        return spawn(run, extra_env=env, claim=claim)
 
     def find(self, run_id: str) -> Run | None:
         try:

@@ -11,7 +11,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.store import ACTIVE_STATES, Run
+from engine.store import ACTIVE_STATES, Run, ShownState, shown_state
 
 SERIES_POINTS = 2000  # points kept per metric in memory; sparklines show the tail
 
@@ -34,6 +34,11 @@ class Snapshot:
     @property
     def active(self) -> bool:
         return self.state in ACTIVE_STATES
+
+    @property
+    def shown(self) -> ShownState:
+        """The state as a view shows it: `not responding` while a live run's worker is silent."""
+        return shown_state(self.state, self.meta)
 
 
 class RunTail:

@@ -17,7 +17,7 @@ from typing import Any, cast
 from engine.spec import SpecError, diff_specs, dump_spec, spec_to_dict
 from cockpit import __version__
 from engine.contracts import METRICS
-from engine.store import ACTIVE_STATES, WORKER_GONE, Run, StoredResult
+from engine.store import ACTIVE_STATES, WORKER_GONE, Run, StoredResult, shown_state
 
 from cockpit.core.finishing import finishing_rows, finite
 from cockpit.core.selection import Selection, selected
@@ -195,7 +195,7 @@ def _run_info(run: Run, state: str, now: float) -> dict[str, Any]:
     end_ts = ended if ended is not None else (now if active else None)
     return {
         "run_id": meta.get("run_id") or run.run_id, "name": meta.get("name", ""), "preset": meta.get("preset", ""),
-        "state": state, "active": active, "path": str(run.path.resolve()), "host": meta.get("host", ""),
+        "state": shown_state(state, meta, now), "active": active, "path": str(run.path.resolve()), "host": meta.get("host", ""),
         "device": meta.get("device", ""), "torch_version": meta.get("torch_version", ""),
         "created": finite(meta.get("created")), "started": started, "ended": ended,
         "duration_s": end_ts - started if started is not None and end_ts is not None else None,

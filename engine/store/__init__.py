@@ -12,19 +12,23 @@ for long.
 
 This package is a facade over its parts, as optuna's `storages/` is: `run` (making and finding
 runs), `db` (run.db, connections, transactions), `metrics`, `lifecycle` (meta, state, events),
-`commands` (commands and results), `layout` (where a run lives on disk) and `process` (whether a
-recorded worker still runs).
+`commands` (commands and results), `layout` (where a run lives on disk), `process` (whether a
+recorded worker still runs) and `claim` (one worker per run: an OS lock its worker holds for life).
 """
 
-from .commands import PendingCommand, RunCommands, StoredResult
+from .claim import ClaimHeld, RunClaim
+from .commands import ANSWERED, CommandStatus, PendingCommand, RunCommands, StoredResult
 from .db import SCHEMA_VERSION, RunDB, StoreError, connect
-from .lifecycle import ACTIVE_STATES, NEVER_STARTED, NEVER_STARTED_S, WORKER_GONE, RunLifecycle
+from .lifecycle import (ACTIVE_STATES, NEVER_STARTED, NEVER_STARTED_S, NOT_RESPONDING, WORKER_GONE, RunLifecycle,
+                        ShownState, shown_state)
+from .liveness import Heartbeat, not_responding_after, silent_for
 from .metrics import Metric, RunSeries
-from .process import pid_alive
+from .process import pid_alive, process_start
 from .run import (RUNS_ENV, Run, active_runs, default_runs_dir, iter_runs, list_run_dirs, new_run_id, reap_dead_runs,
                   resolve_run)
 
-__all__ = ["ACTIVE_STATES", "NEVER_STARTED", "NEVER_STARTED_S", "RUNS_ENV", "SCHEMA_VERSION", "WORKER_GONE",
-           "Metric", "PendingCommand", "Run", "RunCommands", "RunDB", "RunLifecycle", "RunSeries", "StoreError",
-           "StoredResult", "active_runs", "connect", "default_runs_dir", "iter_runs", "list_run_dirs", "new_run_id",
-           "pid_alive", "reap_dead_runs", "resolve_run"]
+__all__ = ["ACTIVE_STATES", "ANSWERED", "NEVER_STARTED", "NEVER_STARTED_S", "NOT_RESPONDING", "RUNS_ENV", "SCHEMA_VERSION",
+           "WORKER_GONE", "ClaimHeld", "CommandStatus", "Heartbeat", "Metric", "PendingCommand", "Run", "RunClaim",
+           "RunCommands", "RunDB", "RunLifecycle", "RunSeries", "ShownState", "StoreError", "StoredResult",
+           "active_runs", "connect", "default_runs_dir", "iter_runs", "list_run_dirs", "new_run_id", "not_responding_after",
+           "pid_alive", "process_start", "reap_dead_runs", "resolve_run", "shown_state", "silent_for"]

@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS commands (
     id INTEGER PRIMARY KEY, wall REAL NOT NULL, kind TEXT NOT NULL, args TEXT NOT NULL DEFAULT '{}',
     source TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT 'pending',
-    acked_wall REAL, reply TEXT NOT NULL DEFAULT '');
+    acked_wall REAL, reply TEXT NOT NULL DEFAULT '', deadline REAL);
 CREATE TABLE IF NOT EXISTS results (
     id INTEGER PRIMARY KEY, wall REAL NOT NULL, step INTEGER NOT NULL, kind TEXT NOT NULL,
     checkpoint TEXT NOT NULL DEFAULT '', data TEXT NOT NULL DEFAULT '{}');

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Callable, Protocol
 
 from ..contracts import Stop, UsageError
 from ..spec import RunSpec, SpecError
-from ..store import Run, StoreError
+from ..launch import mark_for_resume
+from ..store import ClaimHeld, Run, RunClaim, StoreError
 from .common import INTERRUPTED
 from .config import trial_spec
 from .ledger import Entry, record
@@ -43,7 +44,7 @@ class Launcher(Protocol):
 
     def start(self, spec: RunSpec, preset: str, env: dict[str, str]) -> tuple[Run, subprocess.Popen]: ...
 
-    def restart(self, run: Run, env: dict[str, str]) -> subprocess.Popen: ...
+    def restart(self, run: Run, env: dict[str, str], claim: RunClaim) -> subprocess.Popen: ...
 
     def find(self, run_id: str) -> Run | None: ...
 
@@ -149,14 +150,24 @@ class Runner:
         """A requeued trial's own run: adopted while its worker runs, recorded if it ended on its own,
         continued from its checkpoint if it was stopped (None: start a new run)."""
         run = self.launcher.find(ticket.resume_run) if ticket.resume_run else None
-        how = takeover(run) if run is not None else "new"
-        if run is None or how == "new":
+        if run is None:
             return None
-        if how in ("adopt", "record"):
-            return run, Adopted(run, self.poll / 2), how
-        run.set_meta(resume=True, state="created", error="")
-        run.add_event("resume_requested", f"sweep {self.study.sweep.name} continues this trial", step=run.last_step())
-        return run, self.launcher.restart(run, dict(slot.env)), how
+        try:  # decided and marked under the run's claim, which a continued run's worker then holds
+            claim = RunClaim.take(run.path)
+        except ClaimHeld:  # a live worker (or its launcher) has the run: watch it, start nothing
+            return run, Adopted(run, self.poll / 2), "adopt"
+        except StoreError:
+            return None
+        try:
+            how = takeover(run)
+            if how == "new":
+                return None
+            if how in ("adopt", "record"):
+                return run, Adopted(run, self.poll / 2), how
+            mark_for_resume(run, f"sweep {self.study.sweep.name} continues this trial")
+            return run, self.launcher.restart(run, dict(slot.env), claim), how
+        finally:
+            claim.release()
 
     # -- watching --------------------------------------------------------------------------
 

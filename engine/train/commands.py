@@ -59,7 +59,13 @@ class CommandRouter:
         for bad in (p for p in pending if p.command is None):
             store.ack_command(bad.id, "failed", bad.error)
             self.trainer.event("command_failed", f"{bad.kind}: {bad.error}", level="warning")
-        good = [p for p in pending if p.command is not None]
+        good = []
+        for p in (p for p in pending if p.command is not None):
+            if store.take_command(p.id):  # never one its client gave up on (its deadline passed)
+                good.append(p)
+            else:
+                self.trainer.event("command_expired", f"{p.kind}: its client gave up waiting; not executed",
+                                   level="warning")
         if self.trainer.parts.dist.active:
             seen = {p.id for p in self.inbox}
             self.inbox += [p for p in good if p.id not in seen]

@@ -6,6 +6,7 @@ from html import escape
 from typing import Any, Iterable
 
 from engine.contracts import format_metric
+from engine.store import NOT_RESPONDING
 
 from ..fmt import (METRIC_COLUMNS, PEAK_NOTE, best_headline, metric_rows, PASS_LABELS, calibration_method, class_names, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration, fmt_num,
                    fmt_pct, fmt_pct_std, fmt_time, fmt_value, layer_cell, layer_columns, marker_events, per_class_acc,
@@ -21,7 +22,7 @@ from ..schema import Summary
 STATE_COLORS = {
     "created": ("#fef3c7", "#92400e"), "running": ("#dcfce7", "#166534"), "paused": ("#fef3c7", "#92400e"),
     "finished": ("#dcfce7", "#166534"), "stopped": ("#fef3c7", "#92400e"), "failed": ("#fee2e2", "#991b1b"),
-    "crashed": ("#fee2e2", "#991b1b"),
+    "crashed": ("#fee2e2", "#991b1b"), NOT_RESPONDING: ("#fee2e2", "#991b1b"),
 }
 
 # ------------------------------------------------------------------------------------ series

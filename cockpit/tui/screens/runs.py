@@ -11,9 +11,9 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from cockpit.core.formats import STATE_MARK, STATE_STYLE
-from cockpit.core.resume import delete, resume, why_not_delete, why_not_resume
+from cockpit.core.resume import delete, resume, why_not_delete
 from cockpit.core.runs import BEST_SHORT, COLUMNS, RunRow, reap_dead_runs, scan_runs
-from engine.store import ACTIVE_STATES, Run
+from engine.store import ACTIVE_STATES, Run, StoreError
 
 from ..messages import RunChosen, RunsScanned
 from ..jobs import export_report
@@ -199,10 +199,11 @@ class RunsScreen(TableView):
         try:
             run = Run(path)
             try:
-                reason = why_not_resume(run)
-                proc = None if reason else resume(run, "TUI")
+                reason, proc = None, resume(run, "TUI")
             finally:
                 run.close()
+        except StoreError as exc:  # another live worker has it, or it cannot be resumed
+            reason, proc = str(exc), None
         except Exception as exc:
             reason, proc = f"cannot resume: {exc}", None
         if proc is None:

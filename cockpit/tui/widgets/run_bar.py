@@ -9,6 +9,7 @@ from textual.widget import Widget
 
 from cockpit.core.formats import STATE_MARK, STATE_STYLE, fmt_duration
 from cockpit.core.phase import startup_phase
+from engine.store import NOT_RESPONDING, shown_state, silent_for
 
 from ..refresh import DEFAULT_S, rate_text
 
@@ -42,8 +43,9 @@ class RunBar(Widget):
         meta, state = self.meta, self.state
         if not self.run_id:
             return Text("no run attached: r lists the runs, e opens the spec editor", style="dim")
+        shown = shown_state(state, meta)
         head = Text(no_wrap=True, overflow="ellipsis")
-        head.append(f"{STATE_MARK.get(state, '?')} {state} ", style=STATE_STYLE.get(state, "bold"))
+        head.append(f"{STATE_MARK.get(shown, '?')} {shown} ", style=STATE_STYLE.get(shown, "bold"))
         head.append(self.run_id, style="bold")
         if meta.get("device"):
             head.append(f"  {meta['device']}", style="dim")
@@ -57,7 +59,9 @@ class RunBar(Widget):
         step = min(self.step, total) if total else self.step
         epoch = min(step // spe + 1, epochs) if spe else 0
         info = f" ep {epoch}/{epochs} step {step}/{total}"
-        if state == "paused":
+        if shown == NOT_RESPONDING:  # no ETA: the last one froze with the worker
+            info += f" no heartbeat for {fmt_duration(silent_for(meta))}"
+        elif state == "paused":
             info += " ETA (paused)"
         elif state in ("created", "running"):
             info += f" ETA {fmt_duration(self.eta)}"
