@@ -15,15 +15,19 @@ from engine.contracts import Command
 from engine.store import Run
 
 
+COMMAND_DEADLINE_S = 60.0  # a command the worker has not taken by then is never executed (a frozen run)
+
+
 def send_command(app: App, path: Path, command: Command, sent: Callable[[int], None]) -> None:
-    """Write a command into the run's commands table (in a thread); `sent(command id)` from that thread."""
+    """Write a command into the run's commands table (in a thread); `sent(command id)` from that
+    thread. Not taken by the worker within COMMAND_DEADLINE_S, it expires unexecuted."""
     kind = command.kind
 
     def write() -> None:
         try:
             run = Run(path)
             try:
-                cid = run.send_command(command, source="tui")
+                cid = run.send_command(command, source="tui", deadline=time.time() + COMMAND_DEADLINE_S)
             finally:
                 run.close()
         except Exception as exc:
