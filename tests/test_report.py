@@ -232,18 +232,14 @@ def test_reports_for_every_state(runs):
         md = (run.path / "report.md").read_text()
         for heading in SECTIONS.values():
             assert f"## {heading}" in md, (label, heading)
-        svg = (run.path / "report.svg").read_text()
-        text = svg_text(svg)
-        for heading in SECTIONS.values():
-            assert heading in text, (label, heading)
+        figure_svg(run, expected)
         for chart in svg_chunks(html_text):
             ET.fromstring(chart)  # each chart is well-formed XML on its own
-        assert "steps 0 → 400" in text and re.search("[▁▂▃▄▅▆▇█]{20}", text)  # the curves as sparklines
         if label == "finished":
             assert set(CHARTS) <= set(doc.svgs), set(CHARTS) - set(doc.svgs)
             for chart in ("reliability before", "reliability after", "per-class accuracy", "confusion matrix",
                           "per-sample loss histogram", "events"):
-                assert chart in text, chart
+                assert chart in term_text(run), chart  # the terminal report has each chart's content
         else:  # no finishing passes: those sections carry a note, the curves are still there
             for c in ("chart-loss", "chart-accuracy", "chart-lr", "chart-grad-norm", "chart-saturation",
                       "chart-difficulty", "chart-throughput", "chart-timeline"):
@@ -252,6 +248,37 @@ def test_reports_for_every_state(runs):
             assert "no confusion matrix" in html_text
     assert "worker process disappeared" in (runs["crashed"].path / "report.html").read_text()
     assert runs["crashed"].state() == "running", "reading never writes: the report left the store as it was"
+
+
+def term_text(run: Run) -> str:
+    from rich.console import Console
+
+    from cockpit.report import summarize, terminal_report
+
+    console = Console(width=120, record=True, color_system=None, file=open(os.devnull, "w"))
+    console.print(terminal_report(summarize(run), 120))
+    return console.export_text()
+
+
+def figure_svg(run: Run, state: str) -> None:
+    """report.svg is a figure of the run's curves (the HTML report's charts, with axes), sized for a
+    slide: not a screenshot of the terminal report."""
+    root = ET.fromstring((run.path / "report.svg").read_text())
+    assert root.tag == "{http://www.w3.org/2000/svg}svg", "a standalone SVG document"
+    width, height = float(root.get("width")), float(root.get("height"))
+    assert 1000 <= width <= 1400 and height <= 1.2 * width, (width, height)
+    charts = {el.get("id"): el for el in root if el.tag.endswith("svg")}
+    assert {"fig-loss", "fig-accuracy", "fig-lr", "fig-grad-norm", "fig-throughput"} <= set(charts), set(charts)
+    for el in charts.values():  # side by side and inside the figure, never overlapping
+        x, y, w, h = (float(el.get(k)) for k in ("x", "y", "width", "height"))
+        assert 0 <= x and x + w <= width and 0 <= y and y + h <= height
+    boxes = sorted((float(el.get("y")), float(el.get("x"))) for el in charts.values())
+    assert len(set(boxes)) == len(boxes)
+    text = svg_text(ET.tostring(root, encoding="unicode"))
+    assert run.run_id in text and state in text and "test accuracy" in text
+    assert not re.search("[▁▂▃▄▅▆▇█]", text), "drawn lines, not terminal sparklines"
+    polylines = [el for el in charts["fig-loss"].iter() if el.tag.endswith(("polyline", "path"))]
+    assert polylines, "the loss curve is drawn"
 
 
 def test_html_is_self_contained(runs):
@@ -470,3 +497,24 @@ def test_the_hardest_examples_show_as_inline_thumbnails(tmp_path, runs):
     assert "data:image" not in md
     plain = render_html(summarize(runs["finished"]))  # stored without thumbnails: the table alone
     assert "<img" not in plain and 'id="hardest"' in plain
+
+
+def test_the_markdown_sparklines_use_the_live_views_honest_scale(tmp_path):
+    """A 0.5-point wobble in test accuracy is a small step in report.md, not a full-height swing (the
+    scale the live view uses); a real fall still spans the height; min and max stand beside it."""
+    from cockpit.report import summarize
+    from cockpit.report.render.md import render_markdown
+    from engine.spec import RunSpec
+
+    run = Run.create(tmp_path, RunSpec(name="wobble"))
+    run.set_meta(state="finished", total_steps=40, steps_per_epoch=4, epochs=10)
+    run.add_metrics([(s, s / 4, "test_acc", 0.800 + (0.005 if s % 8 else 0.0)) for s in range(4, 41, 4)]
+                    + [(s, s / 4, "train_loss", 2.3 - 0.05 * s) for s in range(1, 41)])
+    md = render_markdown(summarize(run))
+    curves = [line for line in md.splitlines() if line.startswith("| ") and "`" in line]  # the curves table
+    [acc] = [line for line in curves if line.startswith("| test accuracy ")]
+    [loss] = [line for line in curves if line.startswith("| train loss ")]
+    bars = set(acc.split("`")[1]) - {" "}
+    assert bars and not bars & set("▁▂▇█"), f"0.5 points drawn as a small step: {acc}"
+    assert "80.00%" in acc and "80.50%" in acc, "the min and max beside it"
+    assert "█" in loss and "▁" in loss, f"a real fall spans the height: {loss}"

@@ -20,7 +20,7 @@ def report(
                                   autocompletion=complete_run),
     fmt: Optional[str] = typer.Option(
         None, "--format", "-f",
-        help="term (print here; the default), html, svg, md, json, all, or a comma list (html,json)."),
+        help="term (print here; the default), html, svg (the curves as one figure), md, json, all, or a comma list (html,json)."),
     out: Optional[Path] = typer.Option(
         None, "--out", "-o", help="Folder for report.<ext> (default: the run dir), or a file path for one format."),
     against: Optional[str] = typer.Option(None, "--against", metavar="OTHER_RUN",

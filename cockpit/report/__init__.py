@@ -1,4 +1,5 @@
-"""Run reports: one summary of the run store, rendered as HTML, SVG, Markdown, JSON or in the terminal.
+"""Run reports: one summary of the run store, rendered as HTML, an SVG figure of its curves, Markdown, JSON
+or in the terminal.
 
     summarize(run, against=None) -> dict          the JSON schema (docs/report-schema.md)
     write_report(run, fmt="all", out=None, against=None) -> list[Path]
@@ -19,7 +20,7 @@ from .sections import CHARTS, SECTIONS
 from .summary import SCHEMA, SCHEMA_VERSION, summarize
 
 # the renderers load on first use (the CLI and TUI import this package; most runs never render)
-_LAZY = {"render_html": "html", "render_markdown": "md", "render_svg": "term", "terminal_report": "term"}
+_LAZY = {"render_html": "html", "render_markdown": "md", "render_svg": "figure", "terminal_report": "term"}
 
 
 def __getattr__(name: str) -> Any:

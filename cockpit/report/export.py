@@ -26,7 +26,7 @@ def render(summary: Summary, fmt: str) -> str:
 
         return render_html(summary)
     if fmt == "svg":
-        from .render.term import render_svg
+        from .render.figure import render_svg
 
         return render_svg(summary)
     if fmt == "md":

@@ -1,14 +1,12 @@
-"""The report as Rich renderables (terminal) and as an SVG of that terminal output."""
+"""The report as Rich renderables, for the terminal (`cockpit report RUN --format term`)."""
 
 from __future__ import annotations
 
-import io
-import re
 from typing import Any
 
 from rich import box
 from rich.columns import Columns
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.rule import Rule
 from rich.table import Table
@@ -348,20 +346,3 @@ def terminal_report(summary: Summary, width: int = 120) -> Group:
                   layers_part(s), hardest_part(s), timeline_part(s, markers)):
         parts.extend(chunk)
     return Group(*parts)
-
-
-def _svg_format() -> str:
-    """Rich's SVG template without its web fonts (no network): local monospace fonts only."""
-    from rich.console import CONSOLE_SVG_FORMAT
-
-    fmt = re.sub(r"@font-face \{\{.*?\}\}\s*", "", CONSOLE_SVG_FORMAT, flags=re.S)
-    fmt = fmt.replace("<!-- Generated with Rich https://www.textualize.io -->", "<!-- Generated with Rich -->")
-    return fmt.replace("font-family: Fira Code, monospace;",
-                       "font-family: 'Fira Code', 'DejaVu Sans Mono', Menlo, Consolas, 'Liberation Mono', monospace;")
-
-
-def render_svg(summary: Summary, width: int = 120) -> str:
-    console = Console(record=True, width=width, file=io.StringIO(), color_system="truecolor", force_terminal=True,
-                      legacy_windows=False)
-    console.print(terminal_report(summary, width))
-    return console.export_svg(title=f"cockpit report {summary['run']['run_id']}", code_format=_svg_format())

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cockpit.core.formats import LEVEL_STYLE
-from cockpit.core.sparkline import BARS
+from cockpit.core.sparkline import BARS, honest_range
 from engine.contracts import format_metric
 from ..schema import Summary
 
@@ -27,7 +27,8 @@ def step_spark(steps: list[int], values: list[float | None], x1: int, width: int
                scale: tuple[float, float] | None = None) -> str:
     """A sparkline whose columns are step ranges 0..x1 (so every curve and the event strip line up).
 
-    scale: a shared (lo, hi) for several sparklines (in log10 when log); default: this curve's own range.
+    scale: a shared (lo, hi) for several sparklines (in log10 when log); default: this curve's own range
+    on the live view's honest scale (a 0.5-point wobble is not stretched to full height).
     """
     pts = [(s, v) for s, v in zip(steps, values) if v is not None and math.isfinite(v) and (v > 0 or not log)]
     if not pts or width <= 0:
@@ -44,7 +45,7 @@ def step_spark(steps: list[int], values: list[float | None], x1: int, width: int
         for i in range(a + 1, b):
             vals[i] = vals[a] + (vals[b] - vals[a]) * (i - a) / (b - a)
     present = [v for v in vals if v is not None]
-    lo, hi = scale if scale is not None else (min(present), max(present))
+    lo, hi = scale if scale is not None else honest_range(min(present), max(present), log)
     out = []
     for v in vals:
         if v is None:
