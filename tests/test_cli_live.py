@@ -69,3 +69,32 @@ def test_the_best_test_accuracy_shown_is_best_pts_chosen_on_validation(tmp_path)
     tail.poll()
     [live] = [line for line in _draw(render(tail, 80)) if line.startswith("best.pt test accuracy")]
     assert "70.00%" in live and "90" not in live, live
+
+
+def test_piped_lines_say_when_a_live_run_stops_and_starts_responding(tmp_path):
+    """A log (nohup, CI) gets a line when the worker goes silent and one when it beats again."""
+    import io
+    import os
+    import socket
+    import time
+
+    from cockpit.cli.plain import PlainLines
+    from cockpit.core.tail import RunTail
+    from engine.spec import RunSpec
+    from engine.store import Run, process_start
+
+    run = Run.create(tmp_path, RunSpec())
+    run.set_meta(state="running", host=socket.gethostname(), pid=os.getpid(), pid_start=process_start(os.getpid()),
+                 heartbeat=time.time() - 125)
+    tail, out = RunTail(run), io.StringIO()
+    tail.poll()
+    lines = PlainLines(tail, out)
+    assert "  not responding  no heartbeat for 2m 05s" in out.getvalue(), out.getvalue()
+    run.set_meta(heartbeat=time.time())
+    tail.poll()
+    lines.update()
+    assert out.getvalue().splitlines()[-1].endswith("responding again (running)")
+    run.set_meta(heartbeat=time.time() - 60)
+    tail.poll()
+    lines.update()
+    assert out.getvalue().splitlines()[-1].endswith("not responding: no heartbeat for 1m 00s")

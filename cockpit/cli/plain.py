@@ -13,6 +13,7 @@ from cockpit.core.pace import gpu_sized_notice
 from cockpit.core.phase import startup_phase
 from cockpit.core.tail import RunTail
 from engine.contracts import format_metric
+from engine.store import NOT_RESPONDING, silent_for
 
 # what an evaluation line shows, in this order, where the run has it at that step
 EVAL_METRICS = ("test_acc", "val_acc", "test_loss")
@@ -26,6 +27,7 @@ class PlainLines:
         self.event_id = tail.event_id  # what happened before we looked is summed up in one line
         self.eval_step = _last_step(tail, "test_acc")
         self.state = ""
+        self.shown = ""  # the state as shown: says when a live run stops and starts responding
         self._summary()
 
     def _write(self, text: str) -> None:
@@ -35,10 +37,12 @@ class PlainLines:
     def _summary(self) -> None:
         """Where the run stands when we start to follow it (its history is in the report)."""
         snap = self.tail.snapshot
-        self.state = snap.state
+        self.state, self.shown = snap.state, snap.shown
         phase = startup_phase(snap.meta, snap.state)
         where = phase.text if phase else self._progress()
-        self._write(f"{snap.meta.get('run_id', self.tail.run.run_id)}  {snap.state}  {where}".rstrip())
+        if snap.shown == NOT_RESPONDING:
+            where = f"no heartbeat for {fmt_duration(silent_for(snap.meta))}"
+        self._write(f"{snap.meta.get('run_id', self.tail.run.run_id)}  {snap.shown}  {where}".rstrip())
         if (slow := gpu_sized_notice(snap.events)) is not None:  # said before we looked: said again, once
             self._write(_event_line(slow))
         if self.eval_step is not None:
@@ -74,6 +78,10 @@ class PlainLines:
             lines.append((step, 0, self._evaluation(step)))
         for _, _, text in sorted(lines, key=lambda x: x[:2]):
             self._write(text)
+        if snap.shown != self.shown and NOT_RESPONDING in (snap.shown, self.shown):  # no event says it
+            self._write(f"not responding: no heartbeat for {fmt_duration(silent_for(snap.meta))}"
+                        if snap.shown == NOT_RESPONDING else f"responding again ({snap.shown})")
+        self.shown = snap.shown
         if snap.state != self.state:  # a state no event has said (the worker gone, say)
             self.state = snap.state
             if snap.state not in ("created", "running") and not any(e["kind"] == snap.state for e in snap.events[-3:]):

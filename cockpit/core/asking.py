@@ -46,7 +46,8 @@ def _withdrawn(run: Run, kind: str, timeout: float) -> str:
     """Why a command got no answer in time, and what became of it."""
     meta = run.meta()
     if shown_state(run.observed_state(), meta) == NOT_RESPONDING:
-        why = f"run {run.run_id} is not responding (no heartbeat for {silent_for(meta) or 0:.0f} s)"
-    else:
-        why = f"no answer from {run.run_id} within {timeout:g} s, though its worker is alive (busy?)"
-    return f"{why}; {kind} was withdrawn and will never be executed"
+        return (f"run {run.run_id} is not responding (no heartbeat for {silent_for(meta) or 0:.0f} s); {kind} was "
+                f"withdrawn and will never be executed. If it stays frozen: kill -9 {meta.get('pid')}, then "
+                f"`cockpit resume {run.run_id}`")
+    return (f"no answer from {run.run_id} within {timeout:g} s, though its worker is alive (busy?); {kind} was "
+            "withdrawn and will never be executed")

@@ -70,6 +70,8 @@ def start_worker(run: Run, layout: Layout | None = None, claim: RunClaim | None 
                       rdzv_endpoint=layout.rdzv_endpoint, claim=claim)
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(abandon(run, f"cannot start the worker of {run.run_id}: {describe(exc, run.path)}")) from None
+    except ValueError as exc:  # a layout in meta that cannot start (several nodes, no endpoint)
+        raise StoreError(abandon(run, f"cannot start the worker of {run.run_id}: {exc}")) from None
 
 
 def abandon(run: Run, why: str) -> str:
