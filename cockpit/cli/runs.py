@@ -11,7 +11,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from cockpit.core.formats import STATE_STYLE
+from cockpit.core.formats import STATE_STYLE, fmt_duration
 from cockpit.core.runs import BEST_CAPTION, COLUMNS, reap_dead_runs, scan_runs
 
 from .common import RunsDirOpt, console, runs_dir_or_default
@@ -49,6 +49,9 @@ def runs(runs_dir: Optional[Path] = RunsDirOpt,
     for row in rows:  # the reason in full: the table may have cut it
         if row.error:
             console.print(f"{row.run_id} is {row.state}: {row.error}", highlight=False, soft_wrap=True)
+        elif not row.responding:
+            console.print(f"{row.run_id} is {row.shown_state}: no heartbeat for {fmt_duration(row.silent_s)}",
+                          highlight=False, soft_wrap=True)
 
 
 COMMANDS = {"runs": runs}

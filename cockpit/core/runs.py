@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from engine.store import NOT_RESPONDING, StoreError, iter_runs, reap_dead_runs, shown_state
+from engine.store import ACTIVE_STATES, NOT_RESPONDING, StoreError, iter_runs, reap_dead_runs, shown_state, silent_for
 
 from .formats import fmt_acc, fmt_started
 from .selection import BEST_MEANS, Selection, selected
@@ -35,6 +35,7 @@ class RunRow:
     best_step: int | None = None  # best.pt's evaluation step
     best_chosen_by: str = ""  # "val_acc", or "last evaluation" where the run has no validation split
     responding: bool = True  # False: live, but its worker has not beaten for too long
+    silent_s: float | None = None  # a live run's seconds since its worker's last heartbeat
 
     @property
     def unreadable(self) -> bool:
@@ -82,8 +83,8 @@ def scan_runs(runs_dir: Path | None) -> list[RunRow]:
             state = meta.get("state", "created")
             rows.append(RunRow(run.run_id, state, meta.get("preset", ""),
                                started=meta.get("started") or meta.get("created"), path=run.path,
-                               error=str(meta.get("error") or ""),
-                               responding=shown_state(state, meta) != NOT_RESPONDING, **_best(selected(run))))
+                               error=str(meta.get("error") or ""), responding=shown_state(state, meta) != NOT_RESPONDING,
+                               silent_s=silent_for(meta) if state in ACTIVE_STATES else None, **_best(selected(run))))
         except StoreError as exc:
             reason = str(exc).removeprefix(str(run.db_path)).strip()
             rows.append(RunRow(run.run_id, UNREADABLE, "", None, None, run.path, f"run.db {reason}"))

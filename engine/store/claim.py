@@ -29,6 +29,7 @@ from .db import StoreError
 CLAIM_FILE = "worker.lock"
 CLAIM_FD_ENV = "COCKPIT_CLAIM_FD"  # the inherited, locked descriptor a launcher hands its worker
 RECORD_BYTES = 64  # the file's fixed size: "PID ROLE", padded
+INHERIT_WAIT_S = 5.0  # how long a worker waits for its launcher to let go (emulated flock only)
 
 
 class ClaimHeld(StoreError):
@@ -74,11 +75,21 @@ class RunClaim:
         locked worker.lock (then the worker takes the claim itself)."""
         try:
             mine, there = os.fstat(fd), os.stat(Path(run_dir) / CLAIM_FILE)
-            if (mine.st_dev, mine.st_ino) != (there.st_dev, there.st_ino):
-                return None
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the same open file: succeeds when it is ours
         except OSError:
             return None
+        if (mine.st_dev, mine.st_ino) != (there.st_dev, there.st_ino):
+            return None
+        # the same open file: a local filesystem says yes at once. Where flock is emulated with POSIX
+        # locks (NFS), the lock is the launcher's until it closes its copy, a moment after the spawn
+        deadline = time.monotonic() + INHERIT_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    return None
+                time.sleep(0.05)
         os.set_inheritable(fd, False)  # ends with this process: its own children never keep it
         return cls(Path(run_dir), fd)
 
