@@ -6,6 +6,7 @@ refused and none of its code runs. A truncated or corrupt file is reported as co
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import zipfile
@@ -17,7 +18,8 @@ import torch
 from .contracts import UsageError
 from .atomic_write import clean_temp_files, disk_full, write_atomic
 
-__all__ = ["CheckpointError", "clean_temp_files", "load", "load_latest_good", "path_for", "previous", "save_atomic"]
+__all__ = ["CheckpointError", "clean_temp_files", "load", "load_latest_good", "path_for", "previous", "save_atomic",
+           "weights_digest"]
 
 # Fault injection for tests/faults: "kill-mid-write:N" SIGKILLs this process after the N-th
 # checkpoint's bytes are written and before its rename, the worst moment for a crash.
@@ -96,3 +98,15 @@ def load_latest_good(path: Path, map_location: str | torch.device = "cpu") -> tu
         except CheckpointError as exc:
             problems.append(str(exc))
     raise CheckpointError("; ".join(problems))
+
+
+def weights_digest(weights: dict[str, torch.Tensor]) -> str:
+    """A SHA-256 of a model's weights (a state dict): names, dtypes, shapes and values, independent of
+    device and memory format, so the live model and the checkpoint saved from it hash alike. What a
+    calibration or a TTA measurement belongs to: a later best.pt has other weights and another digest."""
+    h = hashlib.sha256()
+    for name in sorted(weights):
+        t = weights[name].detach()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()

@@ -10,6 +10,8 @@ This module is what they agree on. It is torch-free (the TUI imports it) and has
   and on read. Each names its headline accuracy (`headline_acc`), so a view never guesses keys.
 * Metrics: `metric_info(name)` gives the label, unit, format and group of any metric name the engine
   writes, including the per-layer, per-group and per-block families.
+* Run meta: the typed parts of a run's meta that the engine writes and the views read (`inference`:
+  what predict and export need; `runtime`: what actually ran).
 * `UsageError` (from engine.errors): the base of every error a user fixes by changing their input; the CLI
   exits 2 on it.
 """
@@ -31,6 +33,7 @@ __all__ = [
     "Command", "COMMAND_KINDS", "PASS_COMMANDS", "PassCommand", "parse_command", "command_args",
     "ResultModel", "CalibrationResult", "TTAResult", "SWAResult", "EnsembleResult", "LRFindResult",
     "ConfusionResult", "HardestResult", "RESULT_MODELS", "parse_result", "SlowOnCPU",
+    "InferenceInfo", "RuntimeInfo", "meta_model", "NOT_CALIBRATED",
     "MetricInfo", "METRICS", "SYSTEM_GPU", "metric_info", "format_metric",
     "RunMeta", "RunState",
 ]
@@ -75,6 +78,8 @@ class RunMeta(TypedDict, total=False):
     total_steps: int
     steps_per_epoch: int
     epochs: int
+    runtime: dict[str, Any]  # what actually runs: a RuntimeInfo, dumped (device, precision, compile, versions)
+    inference: dict[str, Any]  # what predict and export need: an InferenceInfo, dumped (classes, normalization, size)
     # data-parallel runs (torchrun)
     launcher: str
     nproc_per_node: int
@@ -279,6 +284,9 @@ class CalibrationResult(ResultModel):
     test_size: int
     checkpoint: str
     step: int
+    # the weights it was fitted on (engine.checkpoint.weights_digest): the temperature belongs to them
+    # alone, never to a later best.pt; "" in results stored before it was recorded (they apply to nothing)
+    weights_sha256: str = ""
 
 
 class TTAResult(ResultModel):
@@ -315,6 +323,7 @@ class TTAResult(ResultModel):
         if self.draws > 1 and self.draw_seeds:
             return f"seeds {self.draw_seeds[0]}-{self.draw_seeds[-1]}"
         return f"seed {self.seed}"
+    weights_sha256: str = ""  # the weights measured (engine.checkpoint.weights_digest); "" in older results
 
 
 class SWAResult(ResultModel):
@@ -441,6 +450,52 @@ class SlowOnCPU(_Part):
         eta = f"{hours / 24:.0f} days" if hours >= 48 else f"{hours:.1f} hours"
         advice = f": the preset is sized for a GPU; `cockpit run {self.recipe}` is the CPU recipe" if self.recipe else ""
         return f"at {self.images_per_s:,.0f} images/s (its first window) this run needs about {eta} more on this CPU{advice}"
+
+
+# ------------------------------------------------------------------------------------- run meta
+
+NOT_CALIBRATED = "not calibrated for this checkpoint (run cockpit calibrate)"
+
+
+class InferenceInfo(_Part):
+    """Meta `inference`: what predict and export need, stored when the run first trains, so neither ever
+    opens the dataset (a renamed class folder would shift every label, a moved one fail, a CIFAR preset
+    download). Images go in as `channels` x `height` x `width` floats in [0, 1], channels in
+    `channel_order`, and are normalized with `mean` and `std` (what the model trained with: the spec's
+    figures or the training set's; 0 and 1 when the spec does not normalize)."""
+    version: Literal[1] = 1
+    classes: list[str]  # in label order: output i is classes[i]
+    mean: list[float]
+    std: list[float]
+    channels: int
+    height: int
+    width: int
+    channel_order: Literal["RGB", "L"]
+    test_images: int  # the test set the run's test accuracy is measured on
+
+
+class RuntimeInfo(_Part):
+    """Meta `runtime`: what actually ran (the spec says what was asked): the device, the precision with
+    `auto` resolved, the compile mode, the memory format and the library versions."""
+    version: Literal[1] = 1
+    device: str  # the torch device, e.g. "cuda:0" or "cpu"
+    precision: Literal["fp32", "bf16 autocast", "fp16 autocast + GradScaler"]
+    compile: str  # "off", or "torch.compile (mode default)"
+    memory_format: Literal["channels_last", "contiguous"]
+    torch: str
+    cuda: str | None  # the CUDA version torch was built with; None for a CPU build
+    cudnn: str | None  # the cuDNN version in use; None without one
+
+
+def meta_model(meta: dict[str, Any], key: str, model: type[_Part]) -> Any:
+    """A typed part of a run's meta, or None where it is absent (an older run) or does not fit."""
+    value = meta.get(key)
+    if not isinstance(value, dict):
+        return None
+    try:
+        return model.model_validate(value)
+    except ValidationError:
+        return None
 
 
 # -------------------------------------------------------------------------------------- metrics

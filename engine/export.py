@@ -2,8 +2,11 @@
 
 The exported model is self-contained: it takes float32 images in [0, 1] (N, 3, H, W), normalizes
 them with the run's own mean and std, and returns logits divided by the temperature fitted by
-`cockpit calibrate` on that checkpoint (1.0 when it was never calibrated), so a softmax of its
-output is the calibrated probability. Files go to `runs/<id>/export/`, each written atomically:
+`cockpit calibrate` on exactly those weights (1.0 when they were never calibrated: a temperature fitted on
+an earlier best.pt is never applied to a later one), so a softmax of its output is the calibrated
+probability. The classes, normalization and image size come from the run's meta (`inference`, stored when
+it trained): export and predict never open the dataset. Files go to `runs/<id>/export/`, each written
+atomically:
 
     model.safetensors   the weights, the normalization and the temperature
     model.onnx          the same model for any ONNX runtime (batch size free)
@@ -22,17 +25,16 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .augment import normalization, to_float
-from .contracts import CalibrationResult, TTAResult, UsageError
-from .data import Dataset, load_dataset
-from .evaluate import evaluate
+from .checkpoint import weights_digest
+from .contracts import NOT_CALIBRATED, CalibrationResult, InferenceInfo, TTAResult, UsageError, meta_model
 from .image_file import ImageFileError, open_rgb
 from .atomic_write import write_atomic, write_text_atomic
 from .models import build_model
 from .passes import load_weights
 from .store import Run
 
-__all__ = ["DeployModel", "ExportError", "Exported", "deploy_model", "export_run", "predict_images", "EXPORT_DIR"]
+__all__ = ["DeployModel", "Deployed", "ExportError", "Exported", "deploy_model", "export_run", "inference_info",
+           "predict_images", "EXPORT_DIR"]
 
 EXPORT_DIR = "export"
 
@@ -63,41 +65,78 @@ class Exported:
     card: dict[str, Any]
 
 
-def _latest(run: Run, kind: str, checkpoint: str):
-    rows = [r for r in run.results(kind) if r.checkpoint == checkpoint]
-    return rows[-1].data if rows else None
+@dataclass(frozen=True)
+class Deployed:
+    """A run's model ready to use, and what it is: the checkpoint file, its step and weights' digest, what
+    inference needs (from the run's meta, never the dataset), and the calibration fitted on these weights."""
+    model: DeployModel
+    checkpoint: str
+    step: int
+    digest: str
+    info: InferenceInfo
+    calibration: CalibrationResult | None
+
+    @property
+    def calibration_note(self) -> str:
+        c = self.calibration
+        return f"temperature fitted on these weights ({c.checkpoint}, step {c.step})" if c else NOT_CALIBRATED
 
 
-def deploy_model(run: Run, checkpoint: str = "best", data: Dataset | None = None) -> tuple[DeployModel, str, dict, Dataset]:
-    """The run's model ready to use: (model in eval mode on the CPU, checkpoint file used, its state, data)."""
-    spec = run.spec()
-    data = data or load_dataset(spec.data, spec.data.seed)
-    net = build_model(spec.model, data.num_classes, data.image_shape[-1])
+def inference_info(run: Run) -> InferenceInfo:
+    """What the run stored for inference when it trained; ExportError for a run that has none."""
+    info = meta_model(run.meta(), "inference", InferenceInfo)
+    if info is None:
+        raise ExportError(f"run {run.run_id} stored no classes and normalization for inference (it never trained, or "
+                          "a cockpit before they were stored trained it): predict and export never read them from "
+                          "the data folder, which may have changed since; train it again to use it")
+    return info
+
+
+def _measured_on(run: Run, kind: str, digest: str) -> Any:
+    """The latest result of a kind measured on exactly these weights (a later best.pt has other ones)."""
+    rows = [r.data for r in run.results(kind) if getattr(r.data, "weights_sha256", "") == digest]
+    return rows[-1] if rows else None
+
+
+def deploy_model(run: Run, checkpoint: str = "best") -> Deployed:
+    """The run's model in eval mode on the CPU: normalization from the run's meta, the temperature only
+    where a calibration was fitted on these very weights (else 1)."""
+    spec, info = run.spec(), inference_info(run)
+    net = build_model(spec.model, len(info.classes), info.width)
     used, state = load_weights(net, run, checkpoint, "cpu")
-    cal = _latest(run, "calibrate", used)
-    temperature = cal.temperature if isinstance(cal, CalibrationResult) else 1.0
-    model = DeployModel(net, *normalization(spec.augment, data.mean, data.std), temperature, spec.augment.normalize).eval()
-    return model, used, state, data
+    digest = weights_digest(net.state_dict())
+    cal = _measured_on(run, "calibrate", digest)
+    model = DeployModel(net, tuple(info.mean), tuple(info.std), cal.temperature if cal else 1.0).eval()
+    return Deployed(model, used, int(state.get("step", 0)), digest, info, cal)
 
 
-def _card(run: Run, model: DeployModel, used: str, state: dict, data: Dataset, test_acc: float,
-          files: dict[str, str]) -> dict[str, Any]:
-    spec_text = (run.path / "spec.toml").read_bytes()
-    cal, tta = _latest(run, "calibrate", used), _latest(run, "tta", used)
-    c, h, w = data.image_shape
+def _test_acc(run: Run, d: Deployed) -> float | None:
+    """The checkpoint's test accuracy as the run measured it at that step (swa.pt: the SWA model's); None
+    where no evaluation was made at its step (a last.pt written mid-epoch by a stop)."""
+    name = "swa_test_acc" if d.checkpoint.startswith("swa") else "test_acc"
+    return dict(run.series(name)).get(d.step)
+
+
+def _card(run: Run, d: Deployed, files: dict[str, str]) -> dict[str, Any]:
+    spec, meta = run.spec(), run.meta()
+    cal, tta, info = d.calibration, _measured_on(run, "tta", d.digest), d.info
+    best = d.checkpoint.startswith("best")
     return {
-        "run": run.run_id, "checkpoint": used, "step": int(state.get("step", 0)), "model": run.spec().model.name,
-        "classes": list(data.classes),
-        "input": {"name": "images", "shape": ["batch", c, h, w], "dtype": "float32", "range": [0.0, 1.0],
-                  "layout": "NCHW, RGB"},
+        "run": run.run_id, "checkpoint": d.checkpoint, "step": d.step, "weights_sha256": d.digest,
+        "model": spec.model.name,
+        "chosen_by": (("val_acc" if spec.data.val_size else "last evaluation") if best else None),
+        "classes": list(info.classes),
+        "input": {"name": "images", "shape": ["batch", info.channels, info.height, info.width], "dtype": "float32",
+                  "range": [0.0, 1.0], "layout": f"NCHW, {info.channel_order}"},
         "output": {"name": "logits", "meaning": "logits / temperature: softmax gives calibrated probabilities"},
-        "normalization": {"mean": list(model.mean.flatten().tolist()), "std": list(model.std.flatten().tolist()),
-                          "built_in": True},
-        "temperature": float(model.temperature), "calibrated": isinstance(cal, CalibrationResult),
-        "accuracy": {"test": test_acc, "test_with_tta": tta.tta_acc if isinstance(tta, TTAResult) else None,
-                     "test_images": int(data.test_y.numel())},
-        "ece": ({"before": cal.before.ece, "after": cal.after.ece} if isinstance(cal, CalibrationResult) else None),
-        "spec_sha256": hashlib.sha256(spec_text).hexdigest(),
+        "normalization": {"mean": list(info.mean), "std": list(info.std), "built_in": True},
+        "temperature": float(d.model.temperature), "calibrated": cal is not None, "calibration": d.calibration_note,
+        "calibrated_on": {"checkpoint": cal.checkpoint, "step": cal.step} if cal else None,
+        "accuracy": {"test": _test_acc(run, d), "test_with_tta": tta.tta_acc if isinstance(tta, TTAResult) else None,
+                     "test_images": info.test_images},
+        "ece": {"before": cal.before.ece, "after": cal.after.ece} if cal else None,
+        "trained_with": meta.get("runtime"),
+        "spec_sha256": hashlib.sha256((run.path / "spec.toml").read_bytes()).hexdigest(),
         "files": files, "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "torch_version": torch.__version__,
     }
 
@@ -125,18 +164,17 @@ def _save_onnx(model: DeployModel, path: Path, shape: tuple[int, int, int]) -> N
 
 
 def export_run(run: Run, checkpoint: str = "best", log: Callable[[str], None] = lambda _m: None) -> Exported:
-    """Write runs/<id>/export/: safetensors, ONNX and the model card; returns the folder and the card."""
-    model, used, state, data = deploy_model(run, checkpoint)
-    log(f"evaluating {used} on {data.test_y.numel():,} test images")
-    test_acc = evaluate(model, data.test_x, data.test_y, run.spec().train.eval_batch_size, to_float).acc
+    """Write runs/<id>/export/: safetensors, ONNX and the model card; returns the folder and the card.
+    Everything comes from the run dir: the dataset is never opened."""
+    d = deploy_model(run, checkpoint)
     folder = run.path / EXPORT_DIR
     folder.mkdir(exist_ok=True)
     files = {"safetensors": "model.safetensors", "onnx": "model.onnx", "card": "model_card.json"}
-    card = _card(run, model, used, state, data, test_acc, files)
+    card = _card(run, d, files)
     log("writing model.safetensors")
-    _save_safetensors(model, folder / files["safetensors"], card)
+    _save_safetensors(d.model, folder / files["safetensors"], card)
     log("exporting model.onnx")
-    _save_onnx(model, folder / files["onnx"], data.image_shape)
+    _save_onnx(d.model, folder / files["onnx"], (d.info.channels, d.info.height, d.info.width))
     write_text_atomic(folder / files["card"], json.dumps(card, indent=2) + "\n")
     return Exported(folder, card)
 
@@ -156,14 +194,16 @@ def load_image(path: Path, size: tuple[int, int]) -> torch.Tensor:
 
 
 def predict_images(run: Run, images: list[Path], checkpoint: str = "best", top_k: int = 3) -> list[dict[str, Any]]:
-    """Top-k classes with calibrated probabilities for each image file: [{image, top: [(class, p)]}]."""
-    model, used, _, data = deploy_model(run, checkpoint)
-    _, h, w = data.image_shape
-    batch = torch.stack([load_image(Path(p), (h, w)) for p in images])
+    """Top-k classes with calibrated probabilities for each image file: [{image, top: [(class, p)]}].
+    The classes, normalization and image size are the run's own, stored when it trained."""
+    d = deploy_model(run, checkpoint)
+    if d.info.channel_order != "RGB":
+        raise ExportError(f"run {run.run_id}'s model takes {d.info.channels}-channel images; predict reads RGB image files")
+    batch = torch.stack([load_image(Path(p), (d.info.height, d.info.width)) for p in images])
     with torch.no_grad():
-        probs = torch.softmax(model(batch).double(), dim=1)
-    k = min(top_k, data.num_classes)
-    top = probs.topk(k, dim=1)
-    return [{"image": str(p), "checkpoint": used, "temperature": float(model.temperature),
-             "top": [(data.classes[i], float(v)) for v, i in zip(vals.tolist(), idx.tolist())]}
+        probs = torch.softmax(d.model(batch).double(), dim=1)
+    top = probs.topk(min(top_k, len(d.info.classes)), dim=1)
+    return [{"image": str(p), "checkpoint": d.checkpoint, "step": d.step, "temperature": float(d.model.temperature),
+             "calibrated": d.calibration is not None, "calibration": d.calibration_note,
+             "top": [(d.info.classes[i], float(v)) for v, i in zip(vals.tolist(), idx.tolist())]}
             for p, vals, idx in zip(images, top.values, top.indices)]

@@ -13,6 +13,7 @@ from typing import Callable
 import torch
 
 from .augment import Augmenter, normalization
+from .contracts import InferenceInfo, RuntimeInfo
 from .data import Dataset, DeviceLoader, Progress, load_dataset
 from .evaluate import EvalResult, evaluate
 from .models import build_model
@@ -62,6 +63,24 @@ class Components:
         """A uint8 batch as the model takes it: augmented (or only normalized), in the memory format."""
         x = self.augment.train(xb) if train else self.augment.eval(xb)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def inference_info(self) -> InferenceInfo:
+        """What predict and export need to use this model without the dataset (meta `inference`)."""
+        c, h, w = self.data.image_shape
+        a = self.spec.augment
+        mean, std = normalization(a, self.data.mean, self.data.std) if a.normalize else ((0.0,) * c, (1.0,) * c)
+        return InferenceInfo(classes=list(self.data.classes), mean=list(mean), std=list(std), channels=c, height=h,
+                             width=w, channel_order="RGB" if c == 3 else "L", test_images=int(self.test_y.numel()))
+
+    def runtime_info(self) -> RuntimeInfo:
+        """What actually runs (meta `runtime`): the spec's `auto` and CPU fallbacks resolved."""
+        precision = ("fp32" if self.amp_dtype is None else "bf16 autocast" if self.amp_dtype == torch.bfloat16
+                     else "fp16 autocast + GradScaler")  # fp16 always scales (runtime.device.resolve_amp)
+        cudnn = torch.backends.cudnn.version() if self.device.type == "cuda" else None
+        return RuntimeInfo(device=str(self.device), precision=precision,
+                           compile="torch.compile (mode default)" if self.spec.train.compile else "off",
+                           memory_format="channels_last" if self.channels_last else "contiguous",
+                           torch=torch.__version__, cuda=torch.version.cuda, cudnn=str(cudnn) if cudnn else None)
 
     def evaluate(self, model: torch.nn.Module | None = None, split: str = "test") -> EvalResult:
         """Loss and accuracy of `model` (default: the run's) on the test or validation split."""

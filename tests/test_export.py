@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from engine.augment import to_float
+from engine.data import load_dataset
 from engine.export import ExportError, deploy_model, export_run, predict_images
 from engine.spec import load_spec
 from engine.store import Run
@@ -30,6 +31,12 @@ def trained(tmp_path_factory) -> Run:
     return run
 
 
+def dataset_of(run: Run):
+    """The run's data set, loaded here to check against: export and predict never load it."""
+    spec = run.spec()
+    return load_dataset(spec.data, spec.data.seed)
+
+
 @pytest.fixture(scope="module")
 def exported(trained):
     return export_run(trained, "best")
@@ -37,7 +44,7 @@ def exported(trained):
 
 def test_onnx_agrees_with_pytorch_on_the_test_images(trained, exported):
     ort = pytest.importorskip("onnxruntime")
-    model, used, _, data = deploy_model(trained, "best")
+    model, data = deploy_model(trained, "best").model, dataset_of(trained)
     images = to_float(data.test_x)
     with torch.no_grad():
         expected = model(images).numpy()
@@ -60,15 +67,17 @@ def test_the_exported_model_has_normalization_and_temperature_built_in(trained, 
     assert card["ece"] == {"before": cal.before.ece, "after": cal.after.ece}
     tta = [r for r in trained.results("tta") if r.checkpoint == "best.pt"][-1].data
     assert card["accuracy"]["test_with_tta"] == tta.tta_acc
-    # the card's plain accuracy is the checkpoint's own, recomputed: the TTA pass measured it too
+    # the card's plain accuracy is the checkpoint's own as the run measured it: the TTA pass measured it too
     assert card["accuracy"]["test"] == pytest.approx(tta.base_acc)
+    assert card["accuracy"]["test"] == dict(trained.series("test_acc"))[card["step"]]
+    assert card["calibrated_on"] == {"checkpoint": "best.pt", "step": card["step"]} and card["chosen_by"] == "val_acc"
     assert card["input"]["shape"] == ["batch", 3, 32, 32] and len(card["classes"]) == 10
 
 
 def test_predict_gives_calibrated_top_k_for_image_files(trained, tmp_path):
     from PIL import Image
 
-    model, _, _, data = deploy_model(trained, "best")
+    model, data = deploy_model(trained, "best").model, dataset_of(trained)
     paths = []
     for i in range(3):
         p = tmp_path / f"img{i}.png"

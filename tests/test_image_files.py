@@ -170,9 +170,11 @@ def tiny_run(tmp_path_factory):
 def test_a_16_bit_copy_predicts_as_its_8_bit_original_and_not_as_white(tiny_run, tmp_path):
     from PIL import Image
 
-    from engine.export import deploy_model, predict_images
+    from engine.data import load_dataset
+    from engine.export import predict_images
 
-    _, _, _, data = deploy_model(tiny_run, "best")
+    spec = tiny_run.spec()
+    data = load_dataset(spec.data, spec.data.seed)
     img = data.test_x[0].permute(1, 2, 0).numpy()  # an 8-bit test image, HWC
     gray = np.asarray(Image.fromarray(img).convert("L"))
     Image.fromarray(gray, "L").save(tmp_path / "gray8.png")

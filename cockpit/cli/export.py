@@ -36,9 +36,14 @@ def export_command(run_ref: str = RunArg, checkpoint: str = CheckpointOpt,
     t.add_column("", style="bold", no_wrap=True)
     t.add_column("", overflow="fold")  # paths are folded, never cut
     acc, tta = card["accuracy"]["test"], card["accuracy"]["test_with_tta"]
-    t.add_row("test accuracy", f"{acc:.2%} on {card['accuracy']['test_images']:,} images")
+    chosen = {"val_acc": ", best.pt chosen on validation accuracy",
+              "last evaluation": ", best.pt is the last evaluation (no validation split)"}.get(card["chosen_by"] or "", "")
+    t.add_row("test accuracy", (f"{acc:.2%} on {card['accuracy']['test_images']:,} images (as measured at step "
+                                f"{card['step']:,}{chosen})") if acc is not None
+              else f"not measured at step {card['step']:,} (no evaluation there)")
     t.add_row("with TTA", f"{tta:.2%} (measured by cockpit tta)" if tta is not None else "not measured (cockpit tta)")
-    t.add_row("temperature", f"{card['temperature']:.4f}" if card["calibrated"] else "1 (not calibrated: cockpit calibrate)")
+    t.add_row("temperature", f"{card['temperature']:.4f} ({card['calibration']})" if card["calibrated"]
+              else f"1 ({card['calibration']})")
     if card["ece"]:
         t.add_row("ECE", f"{card['ece']['before']:.2%} -> {card['ece']['after']:.2%}")
     t.add_row("input", f"float32 {'x'.join(map(str, card['input']['shape']))} in [0, 1], RGB")
@@ -62,8 +67,9 @@ def predict_command(run_ref: str = RunArg,
             rows = predict_images(r, images, checkpoint, top_k)
         except (UsageError, StoreError, ValueError) as exc:
             fail(f"predict with {r.run_id}: {exc}")
-    t = Table(header_style="bold", title_justify="left",
-              title=f"{r.run_id} ({rows[0]['checkpoint']}, temperature {rows[0]['temperature']:.3f})")
+    first = rows[0]
+    how = f"temperature {first['temperature']:.3f}" if first["calibrated"] else first["calibration"]
+    t = Table(header_style="bold", title_justify="left", title=f"{r.run_id} ({first['checkpoint']}, step {first['step']:,}, {how})")
     t.add_column("image", overflow="fold")
     t.add_column("rank", justify="right")
     t.add_column("class")

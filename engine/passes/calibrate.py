@@ -27,7 +27,7 @@ def calibrate_pass(run: Run, subj: Subject, command: Calibrate, log: Log | None 
     except TemperatureFitError as exc:
         raise PassError(f"calibration of {subj.checkpoint}: {exc}") from None
     store_confusion(run, subj, test)
-    result = CalibrationResult(**data, checkpoint=subj.checkpoint, step=subj.step)
+    result = CalibrationResult(**data, checkpoint=subj.checkpoint, step=subj.step, weights_sha256=subj.digest)
     return record(run, subj, result, "calibrated",
                   f"temperature {result.temperature:.3f} ({method}) on {subj.checkpoint}: ECE {result.before.ece:.2%} -> "
                   f"{result.after.ece:.2%}, NLL {result.before.nll:.4f} -> {result.after.nll:.4f}", log)

@@ -69,6 +69,11 @@ class Subject:
     checkpoint: str
     step: int
 
+    @property
+    def digest(self) -> str:
+        """The weights' SHA-256 (engine.checkpoint.weights_digest): what a result measured on them names."""
+        return ckpt.weights_digest(self.model.state_dict())
+
 
 def subject(run: Run, live: Components | None, live_step: int, checkpoint: str | None, log: Log | None) -> Subject:
     """The live model (or, with `checkpoint`, a copy of it loaded from that file), else the run's

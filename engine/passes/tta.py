@@ -43,7 +43,7 @@ def tta_pass(run: Run, subj: Subject, command: TTA, log: Log | None = None) -> T
         if i == 0:
             store_confusion(run, subj, base_logits)  # the identity view: the same in every draw
         runs.append(data)
-    result = TTAResult(**_over_draws(runs, seed), checkpoint=subj.checkpoint, step=subj.step)
+    result = TTAResult(**_over_draws(runs, seed), checkpoint=subj.checkpoint, step=subj.step, weights_sha256=subj.digest)
     spread = (f" = mean of {draws} draws ± {result.tta_acc_std:.2%} (sample std)" if draws > 1 else "")
     return record(run, subj, result, "tta", f"TTA on {subj.checkpoint} ({result.n_views} views, {result.combine}, "
                   f"{result.seeds_text}): {result.base_acc:.2%} -> {result.tta_acc:.2%}{spread} ({result.delta:+.2%})", log)

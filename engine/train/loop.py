@@ -23,8 +23,8 @@ import torch.nn.functional as F
 
 from .. import checkpoint as ckpt
 from ..checkpoint_writer import CheckpointWriter
-from ..contracts import Command, HardestResult, HardExample, SlowOnCPU, SWAResult
-from ..data import Progress
+from ..contracts import Command, HardestResult, HardExample, InferenceInfo, SlowOnCPU, SWAResult, meta_model
+from ..data import DataError, Progress
 from ..evaluate import EvalResult
 from ..instruments import Instruments
 from ..runtime.device import device_name
@@ -150,6 +150,7 @@ class Trainer:
         spec, p = self.spec, self.parts
         self.event("started", f"training {spec.model.name} on {p.data.name} ({p.device})",
                    steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps)
+        self.record_setup()
         where = device_name(p.device) + (f" x {p.dist.describe()}" if p.dist.active else "")
         self.sink.meta(state="running", total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch,
                        epochs=spec.train.epochs, device=where)
@@ -198,6 +199,23 @@ class Trainer:
                 self.save("last")
             return stop.state, stop.reason
         return "finished", "done"
+
+    def record_setup(self) -> None:
+        """Meta `runtime` (what actually runs) and, the first time, meta `inference` (what predict and
+        export need, so they never open the dataset). A resumed run whose data now has other classes
+        or another image size stops here: its outputs would mean other classes."""
+        if self.store is None:
+            return
+        now = self.parts.inference_info()
+        before = meta_model(self.store.meta(), "inference", InferenceInfo)
+        if before is not None and (before.classes, before.channels, before.height, before.width) != (
+                now.classes, now.channels, now.height, now.width):
+            raise DataError(f"the data at {self.parts.data.root or self.parts.data.name} has changed since this run "
+                            f"started ({len(before.classes)} classes {before.classes[:5]}..., "
+                            f"{before.channels}x{before.height}x{before.width}; now {len(now.classes)} classes "
+                            f"{now.classes[:5]}..., {now.channels}x{now.height}x{now.width}): restore it, or train a new run")
+        extra = {} if before is not None else {"inference": now.model_dump()}
+        self.sink.meta(runtime=self.parts.runtime_info().model_dump(), **extra)
 
     def between_steps(self, boundary: bool) -> None:
         """Commands, pause and stop. Under DDP they act only where every rank meets: a window
