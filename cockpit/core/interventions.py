@@ -24,7 +24,7 @@ def interventions(events: Iterable[Mapping[str, Any]], steps_per_epoch: int = 0)
     events: the store's event rows (their `data` a JSON text) or a report summary's events (a dict)."""
     out = []
     for e in events:
-        found = _intervention(e["kind"], e["message"] or "", _data(e["data"]))
+        found = _intervention(e["kind"], e["message"] or "", event_data(e["data"]))
         if found is None:
             continue
         step = int(e["step"] or 0)
@@ -33,7 +33,7 @@ def interventions(events: Iterable[Mapping[str, Any]], steps_per_epoch: int = 0)
     return out
 
 
-def _data(raw: Any) -> dict[str, Any]:
+def event_data(raw: Any) -> dict[str, Any]:
     if isinstance(raw, Mapping):
         return dict(raw)
     try:

@@ -15,6 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
+from cockpit.core.lr_now import LRNow
 from cockpit.core.preset_info import PresetInfo, header
 
 from ..widgets.ordered_input import OrderedInput
@@ -179,35 +180,47 @@ def _show(v: Any) -> str:
 
 
 class SetLRScreen(ModalScreen[tuple[str | None, float] | None]):
-    """The live LR change: the base LR, or one param group's multiplier."""
+    """The live LR change: the base LR (which the schedule multiplies: the dialog says by what, now), or one
+    param group's multiplier."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, current_lr: float | None, groups: list[str]) -> None:
+    def __init__(self, lr: LRNow | None, groups: list[str]) -> None:
         super().__init__(classes="dialog-screen")
-        self.current_lr = current_lr
+        self.lr = lr
         self.groups = groups
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="set-lr"):
             yield Label("Change the learning rate live (logged as an event)", classes="dialog-title")
-            options = [("base LR", "")] + [(f"group {g}: multiplier", g) for g in self.groups]
+            what = "SWA LR" if self.lr and self.lr.swa else "base LR"
+            options = [(what, "")] + [(f"group {g}: multiplier", g) for g in self.groups]
             yield Select(options, value="", allow_blank=False, id="lr-target", compact=True)
-            value = f"{self.current_lr:.3g}" if self.current_lr else ""
+            value = f"{self.lr.base:.4g}" if self.lr else ""  # the base, never the scheduled LR shown elsewhere
             yield OrderedInput(value, id="lr-value", compact=True, placeholder="a number > 0, e.g. 0.01")
+            yield Static(self._meaning(""), id="lr-now", classes="dialog-detail")
             yield Static("", id="lr-error", classes="field-error")
             yield Static("Tab: next    Enter: apply    Esc: cancel", classes="dialog-keys")
+
+    def _meaning(self, group: str) -> str:
+        if group:
+            return f"the value multiplies the base LR for the group {group} (its schedule carries on)"
+        if self.lr is None:
+            return "the value is the base LR: the schedule multiplies it by its factor at each step"
+        return self.lr.text()
 
     def on_mount(self) -> None:
         self.query_one("#lr-value", Input).focus()
 
     def on_select_changed(self, event: Select.Changed) -> None:
         inp = self.query_one("#lr-value", Input)
-        if event.value and event.value is not Select.NULL:
+        group = event.value if event.value and event.value is not Select.NULL else ""
+        if group:
             inp.placeholder = "multiplier > 0, e.g. 0.5"
             inp.value = ""
         else:
             inp.placeholder = "a number > 0, e.g. 0.01"
+        self.query_one("#lr-now", Static).update(self._meaning(str(group)))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         try:

@@ -21,6 +21,8 @@ from .base import TableView
 from .dialogs import ConfirmScreen
 
 SCAN_S = 1.5
+SCROLLBAR = 2  # the table's vertical scrollbar, once the runs outnumber the rows on screen
+MIN_PRESET = 6  # a preset shorter than this says nothing: the column goes (the run id names the run)
 
 
 class RunsScreen(TableView):
@@ -52,9 +54,7 @@ class RunsScreen(TableView):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_column(" ", key="mark")
-        for label in COLUMNS:
-            table.add_column(Text(f" {label}", justify="right" if label == "best acc" else "left"), key=label)
+        self._columns(table, with_preset=True)
         self._show_head()  # an empty runs dir says so (a scan that finds nothing new redraws nothing)
         self.set_interval(SCAN_S, self.rescan)
         self.rescan()
@@ -100,15 +100,45 @@ class RunsScreen(TableView):
             return
         self.rows = list(reversed(rows))  # newest first
         self.marked = [m for m in self.marked if self._has(m)]
-        table.clear()
-        for r in self.rows:
-            run_id, state, preset, acc, started = r.cells()
-            table.add_row(self._mark_cell(run_id), f" {run_id}",
-                          Text(f" {STATE_MARK.get(state, '?')} {state}", style=STATE_STYLE.get(state, "")),
-                          f" {preset}", Text(f" {acc}", justify="right"), f" {started}", key=run_id)
+        self._fill()
         self._show_head()
         self._move_to(self.highlight or current)
         self.highlight = None if self.highlight and self._has(self.highlight) else self.highlight
+
+    def _fill(self) -> None:
+        """One row per run; the preset (or an unreadable run's reason) is shortened to what the width leaves,
+        and left out where nothing is left, so that the start time is never cut and the run id is whole."""
+        table = self.query_one(DataTable)
+        cells = [r.cells() for r in self.rows]
+        scrollbar = SCROLLBAR if len(cells) >= table.size.height else 0
+        room = preset_room(cells, table.size.width - scrollbar)
+        with_preset = room is None or room >= MIN_PRESET
+        if with_preset != ("preset" in table.columns):
+            self._columns(table, with_preset)
+        table.clear()
+        for run_id, state, preset, acc, started in cells:
+            row = [self._mark_cell(run_id), f" {run_id}",
+                   Text(f" {STATE_MARK.get(state, '?')} {state}", style=STATE_STYLE.get(state, "")),
+                   f" {clip(preset, room)}", Text(f" {acc}", justify="right"), f" {started}"]
+            table.add_row(*(row if with_preset else row[:3] + row[4:]), key=run_id)
+
+    @staticmethod
+    def _columns(table: DataTable, with_preset: bool) -> None:
+        table.clear(columns=True)
+        table.add_column(" ", key="mark")
+        for label in COLUMNS:
+            if label != "preset" or with_preset:
+                table.add_column(Text(f" {label}", justify="right" if label == "best acc" else "left"), key=label)
+
+    def on_resize(self) -> None:
+        if self.rows:
+            table = self.query_one(DataTable)
+            current = self.rows[table.cursor_row].run_id if 0 <= table.cursor_row < len(self.rows) else None
+            self.call_after_refresh(self._refill, current)
+
+    def _refill(self, current: str | None) -> None:
+        self._fill()
+        self._move_to(current)
 
     def _show_head(self) -> None:
         head = self.query_one("#runs-head", Static)
@@ -255,3 +285,20 @@ class RunsScreen(TableView):
         if gone:
             self.notify(f"deleted {', '.join(gone)}", title="deleted")
         self.rescan()
+
+
+def preset_room(cells: list[tuple[str, str, str, str, str]], width: int) -> int | None:
+    """The characters the preset column can have in a table `width` wide (None: no limit known): what the
+    other columns (each as wide as its widest cell or its header, one space before each) leave."""
+    if width <= 0 or not cells:
+        return None
+    fixed = 1  # the mark column
+    for i, label in enumerate(COLUMNS):
+        if label != "preset":
+            extra = 2 if label == "state" else 0  # the state's mark and its space
+            fixed += 1 + max(len(label), *(len(c[i]) + extra for c in cells))
+    return width - fixed - 1
+
+
+def clip(text: str, room: int | None) -> str:
+    return text if room is None or len(text) <= room else text[:max(room - 1, 0)] + "…"

@@ -4,16 +4,18 @@ log, hardest examples). A key that cannot act says why instead of doing nothing.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
 from textual.binding import Binding
 
 from cockpit.core.actions import RunFacts, needs_live, why_not
+from cockpit.core.lr_now import LRNow
 from cockpit.core.passes import PassOutcome
 from cockpit.core.reading import Reading
 from engine.contracts import Calibrate, Checkpoint, Command, Continue, Pause, SetLR, StartSWA, Stop, TTA
-from engine.store import ACTIVE_STATES
+from engine.store import ACTIVE_STATES, StoreError
 
 from ..jobs import export_report, run_pass, send_command
 from ..widgets.results_table import ResultsTable
@@ -145,7 +147,19 @@ class Steering:
             layer, value = choice
             self.send(SetLR(layer=layer, mult=value) if layer else SetLR(lr=value))
 
-        self.app.push_screen(SetLRScreen(self.reading.last.get("lr"), groups), answered)
+        self.app.push_screen(SetLRScreen(self._lr_now(), groups), answered)
+
+    def _lr_now(self) -> LRNow | None:
+        """The base LR and the schedule's factor now (None where the store cannot say: the dialog then says
+        what the value means without numbers)."""
+        from cockpit.core.lr_now import read_lr_now
+
+        if self.path is None:
+            return None
+        try:
+            return read_lr_now(self.path)
+        except (StoreError, OSError, ValueError, sqlite3.Error):  # a locked or damaged store: the dialog still works
+            return None
 
     def action_report(self) -> None:
         if self.path is not None:

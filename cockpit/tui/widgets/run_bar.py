@@ -43,16 +43,7 @@ class RunBar(Widget):
         meta, state = self.meta, self.state
         if not self.run_id:
             return Text("no run attached: r lists the runs, e opens the spec editor", style="dim")
-        shown = shown_state(state, meta)
-        head = Text(no_wrap=True, overflow="ellipsis")
-        head.append(f"{STATE_MARK.get(shown, '?')} {shown} ", style=STATE_STYLE.get(shown, "bold"))
-        head.append(self.run_id, style="bold")
-        if meta.get("device"):
-            head.append(f"  {meta['device']}", style="dim")
-        if state in ("created", "running", "paused"):
-            head.append("  q leaves it running", style="dim")
-        elif meta.get("error"):
-            head.append(f"  {meta['error']}", style="bold red" if state in ("failed", "crashed") else "yellow")
+        head, shown = self._head(width), shown_state(state, meta)
         total = int(meta.get("total_steps") or 0)
         spe = int(meta.get("steps_per_epoch") or 0)
         epochs = int(meta.get("epochs") or 0)
@@ -89,3 +80,28 @@ class RunBar(Widget):
         out = Text("\n", no_wrap=True, overflow="ellipsis").join([head, progress])
         out.no_wrap, out.overflow = True, "ellipsis"
         return out
+
+    def _head(self, width: int) -> Text:
+        """State, run id, device and the hint that q leaves the run going, fitted to the width: the device
+        is shortened (its detail in brackets), then dropped, then the hint shortened, before anything is cut."""
+        meta, state = self.meta, self.state
+        shown = shown_state(state, meta)
+        head = Text(no_wrap=True, overflow="ellipsis")
+        head.append(f"{STATE_MARK.get(shown, '?')} {shown} ", style=STATE_STYLE.get(shown, "bold"))
+        head.append(self.run_id, style="bold")
+        device = str(meta.get("device") or "")
+        if state in ("created", "running", "paused"):
+            tail, tail_style, short_tail = "  q leaves it running", "dim", "  q: keeps running"
+        elif meta.get("error"):
+            tail, tail_style = f"  {meta['error']}", "bold red" if state in ("failed", "crashed") else "yellow"
+            short_tail = tail  # a reason is never shortened: the device gives way to it
+        else:
+            tail = tail_style = short_tail = ""
+        room = width - len(head) - len(tail)
+        for dev in (device, device.split(" (", 1)[0], ""):
+            if len(dev) + 2 <= room or not dev:
+                break
+        if dev:
+            head.append(f"  {dev}", style="dim")
+        head.append(tail if len(head) + len(tail) <= width else short_tail, style=tail_style)
+        return head

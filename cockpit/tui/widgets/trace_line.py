@@ -14,7 +14,7 @@ VALUE_W = 8
 
 
 class TraceLine(Widget):
-    """`label  value ▁▂▃▅▇ lo‥hi` for one metric name (formatted and scaled as the metric catalogue
+    """`label value ▁▂▃▅▇ lo‥hi` for one metric name (formatted and scaled as the metric catalogue
     says; the scale is padded so noise stays small); hidden until the metric has a value."""
 
     DEFAULT_CSS = """
@@ -51,9 +51,9 @@ class TraceLine(Widget):
         value = "" if last is None else format_metric(self.info, last)
         text = Text(no_wrap=True, overflow="crop")
         text.append(self.label[:self.label_w].ljust(self.label_w), style="bold")
-        text.append(value.rjust(VALUE_W))
+        text.append(" " + value.rjust(VALUE_W))  # a value as wide as its column still stands apart from the label
         span = self.range_text().rjust(self.range_w)
-        spark_w = width - self.label_w - VALUE_W - 2 - len(span)
+        spark_w = width - self.label_w - 1 - len(value.rjust(VALUE_W)) - 2 - len(span)
         if spark_w < 4:  # too narrow for both: the range wins (it is what keeps the line honest)
             spark_w = 0
         if self.values:
