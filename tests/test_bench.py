@@ -152,3 +152,24 @@ def test_engine_overhead_benchmark_runs_with_tiny_sizes(capsys):
                     "--set", "data.image_size=16")
     assert "engine (Trainer.train_step loop)" in text and "bare PyTorch loop" in text
     assert "ratio engine / bare" in text
+
+
+def test_a_fresh_trainer_per_seed_reuses_the_compiled_graph(monkeypatch):
+    """What the GPU bench's recompile check relies on: each seed builds a new Trainer (a new model), and
+    dynamo's cached graph still serves it (no recompile, so no drift towards the recompile limit)."""
+    from bench.gpu_sides import dynamo_counts
+    from cockpit.core.presets import find_preset
+    from engine.spec import load_spec
+    from engine.train import Trainer
+
+    real = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda m, **k: real(m, backend="eager"))  # dynamo's guards, no inductor
+    sets = ["data.source=synthetic", "data.synthetic_train=96", "data.synthetic_test=32", "train.batch_size=32",
+            "model.width=0.125", "train.threads=1", "train.device=cpu", "train.epochs=1", "train.compile=true"]
+    graphs = []
+    for seed in range(3):
+        tr = Trainer(load_spec(find_preset("fast94"), sets + [f"train.seed={seed}"]), None, log=lambda _m: None)
+        for xb, yb, _ in tr.train_loader.epoch_batches(0):
+            tr.train_step(xb, yb)
+        graphs.append(dynamo_counts()["graphs"])
+    assert graphs[0] >= 1 and graphs[1] == graphs[2] == graphs[0], graphs
