@@ -626,3 +626,25 @@ async def test_a_live_run_whose_worker_is_silent_shows_not_responding(runs_dir):
         screen = await runs_list(pilot, 1)
         cells = [str(c) for c in screen.query_one(DataTable).get_row_at(0)]
         assert any("not responding" in c for c in cells), cells
+
+
+async def test_a_key_the_worker_never_takes_is_withdrawn_at_its_deadline(runs_dir, monkeypatch):
+    """A frozen worker never takes the pause: at the deadline the dashboard withdraws it (expired in
+    the store, so the worker cannot run it when it wakes) and says the run is not responding."""
+    import cockpit.tui.jobs as jobs
+    from engine.store import process_start
+
+    from .test_tui import live_fixture
+
+    monkeypatch.setattr(jobs, "COMMAND_DEADLINE_S", 0.5)
+    live = live_fixture(runs_dir)
+    live.set_meta(pid_start=process_start(os.getpid()), heartbeat=time.time() - 120)
+    app = CockpitApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        dash = await dashboard_loaded(pilot)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: dash.replies, 10, what="the withdrawal")
+        assert [(a.kind, a.status) for a in dash.replies] == [("pause", "expired")]
+        assert "is not responding" in dash.replies[0].reply and "never be executed" in dash.replies[0].reply
+        assert [c["status"] for c in commands(live.path)] == ["expired"]
+        assert not live.take_command(commands(live.path)[0]["id"]), "the worker, waking, cannot take it"

@@ -33,7 +33,7 @@ def ask(run: Run, command: Command, source: str, timeout: float) -> Answer:
     if row is None or row["status"] not in ANSWERED:
         if run.observed_state() not in ACTIVE_STATES:
             return Answer("unanswered", f"the run is {run.observed_state()}")
-        reply = _withdrawn(run, command.kind, timeout)
+        reply = withdrawn_reason(run, command.kind, timeout)
         if run.expire_command(cid, reply):
             return Answer("expired", reply)
         row = run.wait_command(cid, timeout)  # taken at the last moment: it runs, so wait for its answer
@@ -42,7 +42,7 @@ def ask(run: Run, command: Command, source: str, timeout: float) -> Answer:
     return Answer(row["status"], row["reply"])
 
 
-def _withdrawn(run: Run, kind: str, timeout: float) -> str:
+def withdrawn_reason(run: Run, kind: str, timeout: float) -> str:
     """Why a command got no answer in time, and what became of it."""
     meta = run.meta()
     if shown_state(run.observed_state(), meta) == NOT_RESPONDING:

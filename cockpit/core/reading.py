@@ -8,6 +8,7 @@ structure the reader is still changing.
 from __future__ import annotations
 
 import threading
+import time
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -15,6 +16,7 @@ from typing import Any, Mapping
 
 from engine.store import ACTIVE_STATES, ANSWERED, Run, ShownState, StoreError, StoredResult, shown_state
 
+from .asking import withdrawn_reason
 from .selection import Selection, choose
 from .tail import RunTail
 
@@ -27,7 +29,7 @@ class CommandAnswer:
 
     cid: int
     kind: str
-    status: str  # done | failed | expired | unanswered
+    status: str  # done | failed | expired (withdrawn at its deadline, never executed) | unanswered
     reply: str
 
 
@@ -133,6 +135,11 @@ class RunReader:
                 answers.append(CommandAnswer(cid, kind, row["status"], row["reply"]))
             elif state not in ACTIVE_STATES:
                 answers.append(CommandAnswer(cid, kind, "unanswered", f"the run is {state}"))
+            elif row is not None and _deadline(row) <= time.time() and not self.run.readonly:
+                # past its deadline and not taken: withdrawn here, so a frozen worker that wakes never runs it
+                reply = withdrawn_reason(self.run, kind, _deadline(row) - row["wall"])
+                if self.run.expire_command(cid, reply):
+                    answers.append(CommandAnswer(cid, kind, "expired", reply))
         return tuple(answers)
 
     def close(self) -> None:
@@ -140,3 +147,9 @@ class RunReader:
         with self._lock:
             self._closed = True
             self.run.close()
+
+
+def _deadline(row) -> float:
+    """A command row's deadline (wall time); infinite where it has none (or run.db predates deadlines)."""
+    value = row["deadline"] if "deadline" in row.keys() else None
+    return float(value) if value is not None else float("inf")

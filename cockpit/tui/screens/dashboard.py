@@ -292,6 +292,8 @@ class DashboardScreen(ChartMode, Steering, ViewScreen):
             self.notify(f"{answer.kind}: {answer.reply or 'done'}", title="worker replied")
         elif answer.status == "failed":
             self.notify(f"{answer.kind} failed: {answer.reply}", title="worker replied", severity="error", timeout=8)
+        elif answer.status == "expired":
+            self.notify(f"{answer.kind} withdrawn: {answer.reply}", severity="warning", timeout=10)
         else:
             self.notify(f"{answer.kind}: no reply ({answer.reply})", severity="warning")
 
