@@ -38,6 +38,8 @@ def steered(runs_dir: Path) -> Run:
     run.add_event("set_lr", "layer stem multiplier 0.5 (was set live)", step=6, lr=0.2, layer="stem", mult=0.5, swa=False)
     run.add_event("paused", "training paused", step=9)
     run.add_event("continued", "training continued", step=9)
+    run.con.execute("UPDATE events SET wall = wall + 3 WHERE kind = 'continued'")  # paused for 3 s
+    run.con.commit()
     run.add_event("swa_started", "SWA started at epoch 2 (command)", step=12, why="command")
     run.add_event("tta", "TTA on live (2 views, logits): ...", step=14, checkpoint="live")
     run.add_event("set_lr", "SWA LR 0.05 (was set live)", step=16, lr=0.05, layer=None, mult=None, swa=True)
@@ -54,7 +56,7 @@ def test_interventions_are_read_from_the_events_with_step_and_value(runs_dir):
         (5, "set-lr", "base LR 0.2"),
         (6, "set-lr", "layer stem multiplier 0.5"),
         (9, "pause", "training paused"),
-        (9, "continue", "training continued"),
+        (9, "continue", "training continued after 3s paused"),
         (12, "swa", "SWA started by command"),
         (14, "pass", "TTA on the live model"),
         (16, "set-lr", "SWA LR 0.05"),
@@ -73,10 +75,11 @@ def test_what_the_spec_did_is_no_intervention_and_old_events_still_read(runs_dir
     run.add_event("resumed", "training resumed", step=23)  # what `continued` was called before
     run.add_event("grad_spike", "grad norm 8 is 5x its running median", level="warning", step=24)
     run.add_event("checkpoint", "checkpoint written: last.pt", step=25)
+    run.add_event("stopped", "cockpit stop", step=26)  # the worker records the reason the stop gave
     found = [(x["step"], x["action"], x["detail"]) for x in interventions(run.events_since(0))]
     run.close()
-    assert found == [(18, "swa", "SWA started by command"),
-                     (22, "set-lr", "layer stem multiplier 0.5"), (23, "continue", "training continued")]
+    assert found == [(18, "swa", "SWA started by command"), (22, "set-lr", "layer stem multiplier 0.5"),
+                     (23, "continue", "training continued"), (26, "stop", "stopped: cockpit stop")]
 
 
 def test_a_steered_run_and_its_twin_compare_with_what_was_done_in_every_format(runs_dir):

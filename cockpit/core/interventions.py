@@ -11,6 +11,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .formats import fmt_duration
+
 # finishing passes: the event kind each records, and what it is called
 PASS_EVENTS = {"tta": "TTA", "calibrated": "calibration", "swa_pass": "SWA pass", "ensemble": "ensemble",
                "lr_find": "LR range test"}
@@ -23,10 +25,16 @@ def interventions(events: Iterable[Mapping[str, Any]], steps_per_epoch: int = 0)
 
     events: the store's event rows (their `data` a JSON text) or a report summary's events (a dict)."""
     out = []
+    paused_at: float | None = None  # the wall clock of the pause in force
     for e in events:
         found = _intervention(e["kind"], e["message"] or "", event_data(e["data"]))
         if found is None:
             continue
+        if found[0] == "pause":
+            paused_at = e["wall"]
+        elif found[0] == "continue" and paused_at is not None and e["wall"] is not None:
+            found = ("continue", f"training continued after {fmt_duration(e['wall'] - paused_at)} paused")
+            paused_at = None
         step = int(e["step"] or 0)
         out.append({"step": step, "epoch": step / steps_per_epoch if steps_per_epoch else None,
                     "action": found[0], "detail": found[1]})
@@ -58,8 +66,8 @@ def _intervention(kind: str, message: str, data: dict[str, Any]) -> tuple[str, s
         checkpoint = data.get("checkpoint")
         on = "the live model" if checkpoint == "live" else checkpoint
         return "pass", f"{PASS_EVENTS[kind]} on {on}" if on else PASS_EVENTS[kind]
-    if kind == "stopped":
-        return "stop", message or "stopped"
+    if kind == "stopped":  # the message is the reason the stop gave ("cockpit stop")
+        return "stop", message if message.startswith("stop") else f"stopped: {message}" if message else "stopped"
     if kind == "resumed_run":
         return "resume", message
     return None
