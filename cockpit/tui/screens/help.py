@@ -33,6 +33,7 @@ def help_groups(app_bindings: list) -> list[tuple[str, list[Binding]]]:
     from .editor import SpecEditorScreen
     from .hardest import HardestScreen
     from .log import LogScreen
+    from .overlay import OverlayScreen
     from .runs import RunsScreen
     from .sweep import SweepScreen
 
@@ -49,6 +50,7 @@ def help_groups(app_bindings: list) -> list[tuple[str, list[Binding]]]:
         ("Log (v)", shown(LogScreen.BINDINGS)),
         ("Hardest examples (h)", shown(HardestScreen.BINDINGS)),
         ("Compare (c in the runs list)", shown(CompareScreen.BINDINGS)),
+        ("Overlay (o in the runs list)", shown(OverlayScreen.BINDINGS)),
         ("Dialogs", shown(ConfirmScreen.BINDINGS) + [Binding("enter", "ok", "Load / save / apply"),
                                                       Binding("escape", "cancel", "Cancel")]),
     ]

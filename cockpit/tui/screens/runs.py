@@ -1,5 +1,5 @@
 """Every run in the runs dir: state, preset, best accuracy, start time. Enter opens one; space marks
-runs to compare (c); the highlighted run can be resumed, reported on or deleted (asks first)."""
+runs to compare (c) or to overlay their curves live (o); the highlighted run can be resumed, reported on or deleted (asks first)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ class RunsScreen(TableView):
         Binding("enter", "open", "Open", priority=True, tooltip="Watch or review the highlighted run"),
         Binding("space,m", "mark", "Mark", tooltip="Mark or unmark the highlighted run (to compare)"),
         Binding("c", "compare", "Compare", tooltip="Compare the marked runs: spec diff, results, curves"),
+        Binding("o", "overlay", "Overlay", tooltip="The marked runs' curves overlaid in one chart, live, with a legend "
+                "of their ids and differing spec fields"),
         Binding("R", "resume", "Resume", tooltip="Resume the highlighted stopped, crashed or failed run"),
         Binding("x", "report", "Report", tooltip="Export the highlighted run's report"),
         Binding("delete,D", "delete", "Delete", tooltip="Delete the highlighted run, or the marked runs (asks first)"),
@@ -146,8 +148,8 @@ class RunsScreen(TableView):
             head.update(f"no runs in {self.runs_dir} yet: e opens the spec editor, ^r there launches one")
             return
         active = sum(1 for r in self.rows if r.state in ACTIVE_STATES)
-        marks = (f" · {len(self.marked)} marked (c compares)" if self.marked
-                 else " · space marks runs to compare")
+        marks = (f" · {len(self.marked)} marked (c compares, o overlays)" if self.marked
+                 else " · space marks runs to compare or overlay")
         head.update(f"{len(self.rows)} run{'s' if len(self.rows) != 1 else ''} in {self.runs_dir}"
                     f" · {active} active{marks}")
 
@@ -210,6 +212,16 @@ class RunsScreen(TableView):
                         severity="warning")
             return
         self.app.push_screen(CompareScreen([r.path for r in rows]))
+
+    def action_overlay(self) -> None:
+        from .overlay import OverlayScreen  # plotext is loaded when a chart is first opened
+
+        rows = [r for m in self.marked for r in self.rows if r.run_id == m and not r.error]
+        if len(rows) < 2:
+            self.notify(f"overlay needs two or more marked runs ({len(rows)} marked): space marks the highlighted one",
+                        severity="warning")
+            return
+        self.app.push_screen(OverlayScreen([r.path for r in rows]))
 
     def action_report(self) -> None:
         row = self.current()

@@ -14,14 +14,10 @@ from textual.containers import Vertical
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from cockpit.core.chart_data import nice_ticks
 from cockpit.core.history import extremes
-from cockpit.core.sparkline import compact, honest_range
 from engine.contracts import format_metric, metric_info
 
-# one colour per line, the same in the legend and the chart (the legend's order names them without colour)
-PALETTE = [(0, 130, 200), (60, 180, 75), (230, 25, 75), (255, 225, 25), (245, 130, 48), (145, 30, 180),
-           (70, 240, 240), (240, 50, 230)]
+from ..plotting import PALETTE, axes
 
 ChartLine = tuple[str, str, Sequence[tuple[int, float]]]  # label, metric, (step, value) points
 
@@ -81,19 +77,6 @@ class PanelChart(Vertical):
         if not lows:
             legend = Text("no data yet", style="dim")
         else:
-            self._axes(plt, last_step, min(lows), max(highs), log, percent, plot.size.height)
+            axes(plt, last_step, min(lows), max(highs), log, percent, plot.size.height)
         self.legend.update(legend)
         plot.refresh()
-
-    @staticmethod
-    def _axes(plt, last_step: int, lo: float, hi: float, log: bool, percent: bool, rows: int) -> None:
-        plt.xlim(0, max(last_step, 1))
-        xs = [t for t in nice_ticks(0, max(last_step, 1), 5) if t == int(t)]
-        plt.xticks(xs, [compact(t) for t in xs])
-        if log:
-            plt.yscale("log")
-            return
-        lo, hi = honest_range(lo, hi)  # the live view's scale: noise is not stretched to full height
-        plt.ylim(lo, hi)
-        ys = nice_ticks(lo, hi, max(2, min((rows - 3) // 2, 5)))  # a tick every other row at most: none collide
-        plt.yticks(ys, [f"{y:g}%" if percent else compact(y) for y in ys])
