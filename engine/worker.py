@@ -198,7 +198,10 @@ def live_pass(trainer, command) -> str:
 
 
 def _refuse_leftover_commands(run: Run, state: str) -> None:
-    """Commands that arrived after the loop's last poll get an answer instead of waiting forever."""
+    """Commands that arrived after the loop's last poll (or were taken and never applied: under DDP a
+    stop can end the loop first) get an answer instead of waiting forever."""
+    for cid, kind in run.taken_commands():
+        run.ack_command(cid, "failed", f"the run {state} before {kind} was applied")
     for pending in run.pending_commands():
         kind = pending.kind
         run.ack_command(pending.id, "failed", f"the run {state} before {kind} could be handled; use `cockpit {kind} RUN` "

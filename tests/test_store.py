@@ -213,6 +213,7 @@ def test_a_command_past_its_deadline_is_expired_never_taken_and_a_taken_one_is_n
     taken = run.send_command(Pause(), source="cli", deadline=time.time() + 60)
     assert run.take_command(taken) and not run.expire_command(taken, "too late"), "taken: it will run, say so"
     assert run.wait_command(taken, timeout=0.2) is None, "taken is not an answer yet"
+    assert run.taken_commands() == [(taken, "pause")]
     run.ack_command(taken, "done", "paused")
     assert run.wait_command(taken, timeout=1)["status"] == "done"
     forever = run.send_command(Pause(), source="tui")

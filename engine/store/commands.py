@@ -110,6 +110,10 @@ class RunCommands(RunDB):
                     (now, "reached the worker after its client's deadline: not executed", cid))
         return bool(taken)
 
+    def taken_commands(self) -> list[tuple[int, str]]:
+        """(id, kind) of the commands the worker took and has not answered yet."""
+        return [(int(r[0]), str(r[1])) for r in self.con.execute("SELECT id, kind FROM commands WHERE status = 'taken'")]
+
     def expire_command(self, cid: int, reply: str) -> bool:
         """The client's side: give up on a command the worker has not taken; False when the worker
         took (or answered) it first, so it will be, or has been, executed."""
