@@ -119,3 +119,18 @@ def test_each_configuration_and_seed_is_counted_once_and_a_deleted_run_dir_is_na
     assert [(t.run_id, t.config, t.seed, t.acc) for t in missing] == [(gone.run_id, "sgd", 1, None)]
     headers, rows = cells(table)
     assert "run dir missing" in rows[0][-1] and "run dir missing" in render_sweep_md(table)
+
+
+def test_a_trial_whose_worker_is_silent_is_tabled_not_responding(tmp_path, monkeypatch):
+    import os
+    import socket
+    import time
+
+    from engine.store import NOT_RESPONDING, process_start
+
+    runs = tmp_path / "runs"
+    _trial(runs, "sgd", 0, [0.9])
+    _trial(runs, "sgd", 1, [0.5], state="running").set_meta(
+        host=socket.gethostname(), pid=os.getpid(), pid_start=process_start(os.getpid()), heartbeat=time.time() - 60)
+    [sgd] = sweep_table(runs, "s", SweepFile(name="s", seeds=[0, 1], variant=[{"name": "sgd"}])).configs
+    assert sgd.states == {"finished": 1, NOT_RESPONDING: 1}

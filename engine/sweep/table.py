@@ -131,7 +131,7 @@ def trial_row(run: Run, target: float) -> TrialRow:
     hit = next((r for r in rows if r[1] is not None and r[1] >= target), None)
     ips = [v for _, v in run.series("images_per_s") if v is not None and math.isfinite(v)]
     epochs = run.last_epoch()
-    state = meta.get("sweep_outcome") or run.observed_state()
+    state = meta.get("sweep_outcome") or run.shown_state()  # a silent live trial: `not responding`
     return TrialRow(
         run_id=run.run_id, config=str(meta.get("sweep_config", "")), seed=int(meta.get("sweep_seed", 0)),
         trial=meta.get("sweep_trial"), state=state, acc=final_acc(run), epochs=round(float(epochs), 3),
