@@ -1,6 +1,6 @@
 """GPU benchmark and CUDA-path check: one script, every figure a `figure | value | device` row.
 
-    python bench/gpu.py [--data DIR|TARBALL|download|synthetic] [--out FILE.json] [--parts fast94,checks,throughput]
+    python bench/gpu.py [--data DIR|TARBALL|download|synthetic] [--out FILE.json] [--parts fast94,checks,whole-run,throughput]
                         [--budget S] [--seeds N] [--tput-steps N] [--tput-cap S] [--workers N] [--no-compile]
     python bench/gpu.py --cpu-smoke        # the same parts on CPU, tiny sizes
 
@@ -13,10 +13,10 @@ Parts, in this order (each one guarded: a part that breaks prints a FAIL row and
 2. checks (bench/gpu_checks.py): `Trainer.train_step` on synthetic data, every augmentation op on: fp32,
    bf16 + channels_last, fp16 + GradScaler + channels_last, and bf16 + channels_last + torch.compile. Per
    mode: it trains; no host sync; compiled: no recompile in the timed steps; channels_last.
-3. throughput (bench/gpu_throughput.py): sgd_cosine images/s through the engine vs a torchvision
-   DataLoader with the guide's Compose, and that DataLoader alone.
-4. whole-run (bench/engine_overhead.py --whole-run): a fast94-shaped run against a bare loop of the same
+3. whole-run (bench/engine_overhead.py --whole-run): a fast94-shaped run against a bare loop of the same
    math, `whole-run engine/bare: R`.
+4. throughput (bench/gpu_throughput.py): sgd_cosine images/s through the engine vs a torchvision
+   DataLoader with the guide's Compose, and that DataLoader alone.
 
 Data (bench/gpu_data.py): torchvision's CIFAR-10 where it can be had, else the JPEG copy
 (cifar10-jpg.tar.gz), looked for in $COCKPIT_DATA, ~/.cache/cockpit/data, ./.data, ./shared/data and
@@ -52,7 +52,7 @@ from bench.gpu_report import Budget, Report, device_label, guarded  # noqa: E402
 from bench.gpu_throughput import part_throughput  # noqa: E402
 
 TARGET = 0.94
-PARTS = ("fast94", "checks", "throughput", "whole-run")
+PARTS = ("fast94", "checks", "whole-run", "throughput")
 # every augmentation op on in the checks, so the sync check covers the whole batched pipeline
 ALL_AUGMENT = ["augment.flip=0.5", "augment.translate=2", "augment.cutout=8", "augment.resized_crop.enabled=true",
                "augment.color_jitter.p=0.8", "augment.grayscale=0.2", "augment.rotation=15", "augment.erasing.p=0.5"]
@@ -133,8 +133,8 @@ def run_parts(report: Report, cfg: Config, args, budget: Budget, tmp: Path) -> b
         if not real:
             report.row("fast94 note", "synthetic data: accuracies are not meaningful, timings are")
         crashed |= guarded(report, "fast94", lambda: part_fast94(report, cfg, budget, tmp) or True) is None
-    for name, part in (("checks", lambda: part_checks(report, cfg)), ("throughput", lambda: part_throughput(report, cfg, budget)),
-                       ("whole-run", lambda: part_whole_run(report, cfg, budget))):
+    for name, part in (("checks", lambda: part_checks(report, cfg)), ("whole-run", lambda: part_whole_run(report, cfg, budget)),
+                       ("throughput", lambda: part_throughput(report, cfg, budget))):
         if name not in parts:
             continue
         if budget.left() < 20:
@@ -149,7 +149,15 @@ def part_whole_run(report: Report, cfg, budget: Budget) -> None:
     import subprocess
 
     cmd = [sys.executable, str(ROOT / "bench" / "engine_overhead.py"), *cfg.whole_run]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=max(budget.left(), 20), cwd=ROOT)
+    need = 20.0 if cfg.smoke else 90.0  # a warm-up and the pairs of fast94-sized runs
+    if budget.left() < need:
+        report.row("whole-run engine/bare", f"skipped (budget: {budget.left():.0f} s left, it needs about {need:.0f} s)")
+        return
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=budget.left(), cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        report.row("whole-run engine/bare", "cut by the budget before its last pair (rerun: --parts whole-run)")
+        return
     lines = res.stdout.strip().splitlines()
     for line in lines:
         if line.startswith("whole-run part "):
