@@ -127,7 +127,8 @@ class Rotation:
         mem = f"; peak {r['memory_gb']:.2f} GiB" if "memory_gb" in r else ""
         graphs = f"; graphs {before['graphs']} -> {after['graphs']}" + (" RECOMPILED" if recompiled else "")
         self.report.row(f"{side} seed {seed}", f"{self.acc_label} {r['acc']:.2%}; time {r['time_s']:.2f} s "
-                        f"({parts}){extra}{mem}{graphs}", number=r["time_s"], unit="s", ok=not recompiled)
+                        f"({parts}){extra}{mem}{graphs}", number=r["time_s"], unit="s", ok=not recompiled,
+                        data={"side": side, "seed": seed, **r})
         if recompiled:
             self.report.row("RECOMPILE after warm-up", f"FAIL: {side} seed {seed} compiled {after['graphs'] - before['graphs']} "
                             "new graph(s); its time includes compiling and the comparison is void", ok=False)

@@ -28,8 +28,12 @@ class Report:
         self.rows: list[dict[str, Any]] = []
         self.failures: list[str] = []
 
-    def row(self, figure: str, value: str, number: float | None = None, unit: str = "", ok: bool = True) -> None:
+    def row(self, figure: str, value: str, number: float | None = None, unit: str = "", ok: bool = True,
+            data: dict[str, Any] | None = None) -> None:
+        """`data`: the figures behind the row, kept in the JSON only (per seed: time, parts, counts)."""
         r = {"figure": figure, "value": value, "device": self.device}
+        if data is not None:
+            r["data"] = data
         if number is not None and math.isfinite(number):
             r["number"], r["unit"] = number, unit
         if not ok:

@@ -84,6 +84,9 @@ def test_gpu_benchmark_cpu_smoke_runs_the_lease_parts_in_order_and_saves_as_it_g
     assert saved["cpu_smoke"] is True and saved["complete"] is True
     assert [r["figure"] for r in saved["rows"]] == names
     assert any(line.startswith("fast94 (2 seeds): ") for line in saved["summary"])
+    seeds = [r["data"] for r in saved["rows"] if "data" in r]  # the figures behind each seed's row
+    assert [(d["side"], d["seed"]) for d in seeds] == [("fast94", 0), ("fast94 lean", 0), ("fast94 lean", 1), ("fast94", 1)]
+    assert all(d["dynamo"]["before"]["graphs"] == d["dynamo"]["after"]["graphs"] and "steps" in d["parts"] for d in seeds)
     assert text.rstrip().splitlines()[-1].startswith(saved["summary"][-1][:40])  # the summary is printed last
 
 
