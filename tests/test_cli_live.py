@@ -64,7 +64,11 @@ def test_the_best_test_accuracy_shown_is_best_pts_chosen_on_validation(tmp_path)
     run.add_metrics([(s, s / 10, name, v) for s, (t, va) in evals.items()
                      for name, v in (("test_acc", t), ("val_acc", va), ("train_loss", 1.0))])
     [row] = [line for line in _draw(final_table(run)) if "test accuracy" in line]
-    assert row.split("│")[2:4] == [" 70.00% ", " 70.00% "], row  # final, best: both step 30's
+    assert [c.strip() for c in row.split("│")[2:4]] == ["70.00%", "70.00%"], row  # final, best.pt: both step 30's
+    text = "\n".join(_draw(final_table(run)))
+    assert "best.pt (step 30, chosen on val acc)" in text and "90.00%" not in text, text
+    [val] = [line for line in _draw(final_table(run)) if "val accuracy" in line]
+    assert "80.00%" in val, val
     tail = RunTail(run)
     tail.poll()
     [live] = [line for line in _draw(render(tail, 80)) if line.startswith("best.pt test accuracy")]

@@ -140,20 +140,23 @@ def watch(run: Run, console: Console, on_interrupt: Callable[[int], bool] | None
 
 
 def final_table(run: Run) -> Table:
-    """The end-of-run summary: final and best metrics, named and formatted as the metric catalogue says.
-    The best test accuracy is best.pt's (chosen on validation), never the highest one measured."""
+    """The end-of-run summary: each metric's final value and its value in best.pt (the evaluation chosen
+    on validation, else the last), named and formatted as the metric catalogue says. No column is a
+    maximum over the run: the highest test accuracy measured is never a result."""
     last = run.last_values()
     sel = selected(run)
+    at_best = {}
+    if sel is not None:
+        at_best = {name: v for name in ("test_acc", "val_acc", "test_loss", "val_loss")
+                   if (v := dict(run.series(name)).get(sel.step)) is not None}
     table = Table(show_header=True, header_style="bold")  # the live header above names the run and state
     table.add_column("metric")
     table.add_column("final", justify="right")
-    table.add_column("best", justify="right")
+    table.add_column(f"best.pt (step {sel.step:,}, {sel.chosen_by})" if sel is not None else "best.pt", justify="right")
     for name in ("train_loss", "train_acc", "test_loss", "test_acc", "val_acc", "swa_test_acc", "images_per_s"):
         if name not in last:
             continue
-        best = run.best(name) if metric_info(name).group == "accuracy" else None
-        if name == "test_acc":
-            best = sel.test_acc if sel is not None else None
+        best = at_best.get(name)
         table.add_row(metric_label(name), format_metric(name, last[name]),
                       format_metric(name, best) if best is not None else "")
     return table
