@@ -196,3 +196,40 @@ async def test_down_on_a_choice_moves_on_and_enter_opens_its_menu(runs_dir):
         await pilot.press("up", "enter")
         await pilot.pause()
         assert source.control.expanded, "Enter opens the menu"
+
+
+@pytest.mark.slow
+async def test_every_optimizers_fields_are_reached_by_keys_and_brackets_in_text_break_nothing(runs_dir):
+    """Enter, ↓, Enter on the optimizer's kind swaps the section's fields; ↓ reaches each of them on screen
+    with its help (adamw's says "each in [0, 1)": a bracket Textual's markup took for a tag, and the TUI
+    crashed), and a value typed with an unclosed bracket is shown as the problem it is."""
+    app = CockpitApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        editor = app.editor
+        form, rows = await open_section(pilot, "optim")
+        kinds = list(rows[0].field.choices)
+        for kind in kinds[1:]:
+            await pilot.press("enter", "down", "enter")  # the next kind on the open menu
+            await pilot.pause()
+            assert editor.data["optim"]["name"] == kind
+            rows = form.rows()
+            assert_on_screen(app, rows[0])
+            for row in rows[1:]:
+                await pilot.press("down")
+                assert_on_screen(app, row)
+                assert row.path in str(editor.query_one("#field-help").render())
+            for _ in rows[1:]:
+                await pilot.press("up")
+        assert kinds[-2:] == ["adam", "rmsprop"]
+        await pilot.press("enter", "up", "enter")  # back to adam, which has betas
+        await pilot.pause()
+        await editor.show_section("optim", "optim.betas")
+        await pilot.pause()
+        betas = editor.row("optim.betas")
+        assert_on_screen(app, betas)
+        assert "[0, 1)" in str(editor.query_one("#field-help").render())
+        await pilot.press(*"[0.5")
+        await pilot.pause()
+        assert betas.control.value == "[0.5" and not editor.valid and betas.has_class("-invalid")
+        assert "optim.betas" in str(editor.query_one("#spec-status").render())

@@ -10,7 +10,7 @@ import copy
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.markup import escape
+from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -190,15 +190,17 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
                 tab.label = label
 
     def _status(self, unplaced: list[tuple[str, str]], changes: int) -> None:
+        """Valid or not, the changes, the first problem. Built as Text, never parsed as markup: a message or a
+        value may hold brackets ("[0, 1)") that Textual's markup would take for a tag and fail on."""
         status = self.query_one("#spec-status", Static)
-        count = f"{changes} change{'s' if changes != 1 else ''} vs {escape(self.label)}"
+        count = f" · {changes} change{'s' if changes != 1 else ''} vs {self.label}"
         if self.valid:
-            text = f"[b]✓ valid[/b] · {count}"
+            text = Text.assemble(("✓ valid", "bold"), count)
         else:
             n = len(self.errors)
             where, msg = (unplaced or self.errors)[0]
             where = "" if where == "(top level)" else f"{where}: "
-            text = f"[b]✗ {n} problem{'s' if n != 1 else ''}[/b] · {count} · {escape(where + msg)}"
+            text = Text.assemble((f"✗ {n} problem{'s' if n != 1 else ''}", "bold"), count, f" · {where}{msg}")
         status.update(text, layout=False)
         status.set_class(not self.valid, "-invalid")
 
@@ -211,8 +213,8 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
             node = node.parent
         if isinstance(node, FieldRow):
             f = node.field
-            default = f"  [dim](default {_show_default(f.default)})[/dim]" if f.default is not None else ""
-            help_bar.update(f"[b]{f.path}[/b]: {escape(f.description)}{default}", layout=False)
+            default = (f"  (default {_show_default(f.default)})", "dim") if f.default is not None else ""
+            help_bar.update(Text.assemble((f.path, "bold"), f": {f.description}", default), layout=False)
         else:
             help_bar.update("Tab / ↓ moves to the next field · ^n / ^p change section · ^r launches", layout=False)
 
@@ -268,5 +270,5 @@ class SpecEditorScreen(SpecFileActions, ViewScreen):
 
 
 def _show_default(v: Any) -> str:
-    return escape(format_value("toml", v) if not isinstance(v, str) else repr(v))
+    return format_value("toml", v) if not isinstance(v, str) else repr(v)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static, Switch
@@ -96,7 +97,8 @@ class FieldRow(Widget):
         if message == self._error:
             return
         self._error = message
-        self.query_one(".field-error", Static).update(f"✗ {message}" if message else "")
+        # Text, not markup: a message may hold brackets ("[0, 1)") that markup would take for a tag
+        self.query_one(".field-error", Static).update(Text(f"✗ {message}") if message else "")
         self.set_class(bool(message), "-invalid")
 
     def show_changed(self, changed: bool, loaded: Any) -> None:
@@ -105,7 +107,7 @@ class FieldRow(Widget):
         self._changed = changed
         self.query_one(".field-mark", Static).update(self._mark_text(), layout=False)
         self.set_class(changed, "-changed")
-        self.control.tooltip = self.help_text(loaded if changed else None)
+        self.control.tooltip = Text(self.help_text(loaded if changed else None))
 
     def help_text(self, loaded: Any = None) -> str:
         f = self.field

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -60,7 +61,7 @@ class SectionForm(VerticalScroll, can_focus=False, inherit_bindings=False):
             if isinstance(node, Group):
                 title = node.path.split(".", 1)[-1]
                 text = f"{title}: {node.description}" if node.description else title
-                yield Static(text, classes=f"field-group depth-{depth}")
+                yield Static(Text(text), classes=f"field-group depth-{depth}")  # a description is no markup
                 yield from self._emit(node.children, depth + 1)
             else:
                 yield FieldRow(node, get_path(self.data, node.path))
