@@ -76,14 +76,14 @@ def test_two_join_workers_on_one_journal_study_never_run_the_same_trial(tmp_path
 class KillingLauncher(TrialLauncher):
     """Starts trials as usual, but SIGKILLs the worker of configuration `boom` once it runs."""
 
-    def start(self, spec, preset, env):
-        run, proc = super().start(spec, preset, env)
-        if ".boom." in spec.name:
+    def spawn(self, run, env, claim=None):
+        proc = super().spawn(run, env, claim)
+        if ".boom." in run.run_id:
             deadline = time.monotonic() + 60
             while run.state() != "running" and time.monotonic() < deadline:
                 time.sleep(0.05)
             proc.send_signal(signal.SIGKILL)
-        return run, proc
+        return proc
 
 
 def test_a_crashed_trial_is_recorded_crashed_and_the_sweep_goes_on(tmp_path, runs_dir):

@@ -23,11 +23,10 @@ class TrialLauncher:
     """Trials are ordinary runs in `runs_dir`: created by `create_run`, started by `engine.launch`."""
     runs_dir: Path
 
-    def start(self, spec: RunSpec, preset: str, env: dict[str, str]) -> tuple[Run, subprocess.Popen]:
-        run = create_run(self.runs_dir, spec, preset)
-        return run, spawn(run, extra_env=env)
+    def create(self, spec: RunSpec, preset: str) -> Run:
+        return create_run(self.runs_dir, spec, preset)
 
-    def restart(self, run: Run, env: dict[str, str], claim: RunClaim) -> subprocess.Popen:
+    def spawn(self, run: Run, env: dict[str, str], claim: RunClaim | None = None) -> subprocess.Popen:
         return spawn(run, extra_env=env, claim=claim)
 
     def find(self, run_id: str) -> Run | None:

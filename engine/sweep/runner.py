@@ -40,11 +40,13 @@ if TYPE_CHECKING:  # the study (and Optuna) is handed in: importing the runner i
 
 
 class Launcher(Protocol):
-    """How the sweep starts workers (the cockpit's one launch path) and finds runs."""
+    """How the sweep makes runs and starts their workers (the cockpit's one launch path), and finds runs.
+    Making and starting are two steps: the trial learns its run before a worker exists, so a sweep
+    process killed in between leaves no worker its trial does not know."""
 
-    def start(self, spec: RunSpec, preset: str, env: dict[str, str]) -> tuple[Run, subprocess.Popen]: ...
+    def create(self, spec: RunSpec, preset: str) -> Run: ...
 
-    def restart(self, run: Run, env: dict[str, str], claim: RunClaim) -> subprocess.Popen: ...
+    def spawn(self, run: Run, env: dict[str, str], claim: RunClaim | None = None) -> subprocess.Popen: ...
 
     def find(self, run_id: str) -> Run | None: ...
 
@@ -130,44 +132,59 @@ class Runner:
             spec = trial_spec(self.study.presets[cfg.preset], cfg.preset, sweep, cfg, ticket.seed, list(s.overrides))
             if sweep.needs_val and spec.data.val_size == 0:  # load_sweep refuses these; a stored older sweep
                 raise UsageError("no validation split (data.val_size = 0): Optuna would choose on test accuracy")
-            run, proc, how = self._take_up(ticket, s) or (*self.launcher.start(spec, cfg.preset, dict(s.env)), "new")
+            run, how, claim = self._trial_run(ticket, spec, cfg.preset)
+            try:
+                self._claim(ticket, run, how)
+            except BaseException:
+                if claim is not None:
+                    claim.release()
+                raise
+            proc = (Adopted(run, self.poll / 2) if how in ("adopt", "record")
+                    else self.launcher.spawn(run, dict(s.env), claim))  # the worker holds the claim from here
         except (SpecError, UsageError, StoreError, ValueError, OSError) as exc:
             why = redact(str(exc), self.storage_url)
             self.say(f"trial {ticket.trial.number} ({cfg.label}, seed {ticket.seed}) not started: {why}")
             self.study.tell(ticket, "invalid", error=why[:500])
             return None
-        ticket.trial.set_user_attr("run_id", run.run_id)
-        # a run that ended pruned while no sweep watched it stays pruned
-        kept = run.meta().get("sweep_outcome") if how in ("adopt", "record") else ""
-        run.set_meta(sweep=sweep.name, sweep_trial=ticket.trial.number, sweep_config=cfg.label, sweep_seed=ticket.seed,
-                     sweep_storage=redact(self.storage_url), sweep_outcome="pruned" if kept == "pruned" else "")
-        if self.ledger is not None:
-            record(self.ledger, Entry(ticket.trial.number, cfg.label, ticket.seed, run.run_id))
         self.say(f"trial {ticket.trial.number}: {cfg.label}, seed {ticket.seed} -> {run.run_id}{NOTE[how]}")
         return Live(ticket, run, proc, slot)
 
-    def _take_up(self, ticket: Ticket, slot: Slot) -> tuple[Run, Worker, Takeover] | None:
-        """A requeued trial's own run: adopted while its worker runs, recorded if it ended on its own,
-        continued from its checkpoint if it was stopped (None: start a new run)."""
+    def _trial_run(self, ticket: Ticket, spec: RunSpec, preset: str) -> tuple[Run, Takeover, RunClaim | None]:
+        """The trial's run, what to do with it, and the run's claim where a worker is to start on it
+        (its spawn hands the claim over): a requeued trial's own run (adopted while its worker runs,
+        recorded if it ended on its own, continued if it was stopped), else a new one."""
         run = self.launcher.find(ticket.resume_run) if ticket.resume_run else None
         if run is None:
-            return None
+            return self.launcher.create(spec, preset), "new", None
         try:  # decided and marked under the run's claim, which a continued run's worker then holds
             claim = RunClaim.take(run.path)
         except ClaimHeld:  # a live worker (or its launcher) has the run: watch it, start nothing
-            return run, Adopted(run, self.poll / 2), "adopt"
+            return run, "adopt", None
         except StoreError:
-            return None
+            return self.launcher.create(spec, preset), "new", None
         try:
             how = takeover(run)
-            if how == "new":
-                return None
-            if how in ("adopt", "record"):
-                return run, Adopted(run, self.poll / 2), how
-            mark_for_resume(run, f"sweep {self.study.sweep.name} continues this trial")
-            return run, self.launcher.restart(run, dict(slot.env), claim), how
-        finally:
+            if how == "continue":
+                mark_for_resume(run, f"sweep {self.study.sweep.name} continues this trial")
+        except BaseException:
             claim.release()
+            raise
+        if how in ("start", "continue"):
+            return run, how, claim
+        claim.release()
+        return (self.launcher.create(spec, preset), "new", None) if how == "new" else (run, how, None)
+
+    def _claim(self, ticket: Ticket, run: Run, how: Takeover) -> None:
+        """Tie the trial and its run together (Optuna's attribute, the run's meta, the ledger), before
+        any worker of it starts."""
+        cfg = ticket.config
+        ticket.trial.set_user_attr("run_id", run.run_id)
+        kept = run.meta().get("sweep_outcome") if how in ("adopt", "record") else ""  # pruned while unwatched: stays so
+        run.set_meta(sweep=self.study.sweep.name, sweep_trial=ticket.trial.number, sweep_config=cfg.label,
+                     sweep_seed=ticket.seed, sweep_storage=redact(self.storage_url),
+                     sweep_outcome="pruned" if kept == "pruned" else "")
+        if self.ledger is not None:
+            record(self.ledger, Entry(ticket.trial.number, cfg.label, ticket.seed, run.run_id))
 
     # -- watching --------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ A trial is queued again when its sweep process stopped watching it: Ctrl+C (its 
 cleanly) or a sweep process that died (`kill -9`, a lost SSH session), whose worker runs on in its
 own process session and may since have finished. So the trial's own run decides what happens:
 
+    no worker ever started       start its worker (the sweep died between making the run and starting it)
     its worker still runs        adopt it: watch the run until it ends, start nothing
     it ended on its own          record it from the run (finished, failed, or pruned), start nothing
     it stopped or crashed        continue it from last.pt (the same run, the same seed)
@@ -20,15 +21,19 @@ from typing import Literal
 
 from ..store import ACTIVE_STATES, Run
 
-Takeover = Literal["adopt", "record", "continue", "new"]
+Takeover = Literal["start", "adopt", "record", "continue", "new"]
 ENDED_ON_ITS_OWN = ("finished", "failed")  # a verdict of the run itself: running it again changes nothing
-NOTE = {"adopt": " (its worker still runs: adopted)",
+NOTE = {"start": " (made before the sweep process stopped: its worker starts now)",
+        "adopt": " (its worker still runs: adopted)",
         "record": " (it ended while no sweep watched it: recorded from its run, not run again)",
         "continue": " (continued from its checkpoint)", "new": ""}
 
 
 def takeover(run: Run) -> Takeover:
     """What `sweep resume` does with a requeued trial's run."""
+    meta = run.meta()
+    if meta.get("state", "created") == "created" and not meta.get("pid"):
+        return "start"
     state = run.reap()
     if state in ACTIVE_STATES:
         return "adopt"
