@@ -86,7 +86,7 @@ async def test_the_tui_shows_best_pt_s_test_accuracy_in_the_runs_list_and_the_da
 
     run = fixture_run(runs_dir, "one")
     for size, title in (((80, 24), f"Acc · best.pt test {BEST} (by val)"),  # the short form where the whole one is cut
-                        ((200, 50), f"Accuracy · best.pt test {BEST} (chosen on val acc)")):
+                        ((118, 30), f"Accuracy · best.pt test {BEST} (chosen on val acc)")):  # 2 panels a row
         app = CockpitApp(runs_dir=runs_dir, run=run.run_id)
         async with app.run_test(size=size) as pilot:
             dash = await dashboard_loaded(pilot)

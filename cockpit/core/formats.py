@@ -68,3 +68,22 @@ def metric_label(name: str) -> str:
 def fmt_acc(v: float | None) -> str:
     """An accuracy in a table cell (empty when there is none)."""
     return fmt_pct(v) if v is not None else ""
+
+
+def fmt_runtime(runtime: dict | None) -> str:
+    """What actually ran (meta `runtime`), in one line: 'cuda:0 · bf16 autocast · torch.compile (mode default)
+    · channels_last'; '' for a run that recorded none (it has not started, or an older cockpit ran it)."""
+    if not isinstance(runtime, dict):
+        return ""
+    compiled = runtime.get("compile") or "off"
+    parts = [runtime.get("device"), runtime.get("precision"), "eager" if compiled == "off" else compiled,
+             runtime.get("memory_format")]
+    return " · ".join(str(p) for p in parts if p)
+
+
+def fmt_versions(runtime: dict | None, torch_version: str = "") -> str:
+    """'torch 2.5.1 · CUDA 12.4 · cuDNN 90100' (CUDA and cuDNN only where the run used them)."""
+    rt = runtime if isinstance(runtime, dict) else {}
+    parts = [f"torch {rt.get('torch') or torch_version}" if rt.get("torch") or torch_version else ""]
+    parts += [f"CUDA {rt['cuda']}" if rt.get("cuda") else "", f"cuDNN {rt['cudnn']}" if rt.get("cudnn") else ""]
+    return " · ".join(p for p in parts if p)

@@ -36,6 +36,7 @@ class RunRow:
     best_chosen_by: str = ""  # "val_acc", or "last evaluation" where the run has no validation split
     responding: bool = True  # False: live, but its worker has not beaten for too long
     silent_s: float | None = None  # a live run's seconds since its worker's last heartbeat
+    runtime: dict | None = None  # what actually ran (meta `runtime`: engine.contracts.RuntimeInfo), None before it started
 
     @property
     def unreadable(self) -> bool:
@@ -84,7 +85,8 @@ def scan_runs(runs_dir: Path | None) -> list[RunRow]:
             rows.append(RunRow(run.run_id, state, meta.get("preset", ""),
                                started=meta.get("started") or meta.get("created"), path=run.path,
                                error=str(meta.get("error") or ""), responding=shown_state(state, meta) != NOT_RESPONDING,
-                               silent_s=silent_for(meta) if state in ACTIVE_STATES else None, **_best(selected(run))))
+                               silent_s=silent_for(meta) if state in ACTIVE_STATES else None, runtime=meta.get("runtime"),
+                               **_best(selected(run))))
         except StoreError as exc:
             reason = str(exc).removeprefix(str(run.db_path)).strip()
             rows.append(RunRow(run.run_id, UNREADABLE, "", None, None, run.path, f"run.db {reason}"))

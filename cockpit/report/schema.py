@@ -20,6 +20,7 @@ class RunInfo(TypedDict):
     path: Annotated[str, "absolute path of the run dir"]
     host: Annotated[str, "host the run was created on"]
     device: Annotated[str, "GPU name, or `CPU (n cores, m threads)`"]
+    runtime: Annotated[dict[str, Any] | None, "what actually ran (meta `runtime`): `{device, precision, compile, memory_format, torch, cuda, cudnn}`, `device` the torch device (`cuda:0`), `precision` `fp32`, `bf16 autocast` or `fp16 autocast + GradScaler` (the spec's `auto` resolved), `compile` `off` or `torch.compile (mode default)`, `memory_format` `channels_last` or `contiguous`, `cuda`/`cudnn` null where unused; null before the worker started or for a run an older cockpit trained"]
     torch_version: Annotated[str, "torch version of the worker (empty before it started)"]
     created: Annotated[float | None, "run dir created"]
     started: Annotated[float | None, "worker started"]

@@ -196,7 +196,8 @@ def _run_info(run: Run, state: str, now: float) -> dict[str, Any]:
     return {
         "run_id": meta.get("run_id") or run.run_id, "name": meta.get("name", ""), "preset": meta.get("preset", ""),
         "state": shown_state(state, meta, now), "active": active, "path": str(run.path.resolve()), "host": meta.get("host", ""),
-        "device": meta.get("device", ""), "torch_version": meta.get("torch_version", ""),
+        "device": meta.get("device", ""),
+        "runtime": meta.get("runtime") if isinstance(meta.get("runtime"), dict) else None, "torch_version": meta.get("torch_version", ""),
         "created": finite(meta.get("created")), "started": started, "ended": ended,
         "duration_s": end_ts - started if started is not None and end_ts is not None else None,
         "step": step, "total_steps": total, "steps_per_epoch": spe, "epochs": int(meta.get("epochs") or 0),

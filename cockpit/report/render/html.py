@@ -8,6 +8,8 @@ from typing import Any, Iterable
 from engine.contracts import format_metric
 from engine.store import NOT_RESPONDING
 
+from cockpit.core.formats import fmt_runtime, fmt_versions
+
 from ..fmt import (METRIC_COLUMNS, PEAK_NOTE, best_headline, metric_rows, PASS_LABELS, calibration_method, class_names, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration, fmt_num,
                    fmt_pct, fmt_pct_std, fmt_time, fmt_value, layer_cell, layer_columns, marker_events, per_class_acc,
                    progress_text, toml_tables, confusion_model, selection_line)
@@ -79,7 +81,7 @@ def header_html(s: Summary) -> str:
         ("ended", fmt_time(run.get("ended")) if run.get("ended") else ("still running" if run.get("active") else "–")),
         ("duration", fmt_duration(run.get("duration_s")) + (" so far" if run.get("active") and run.get("duration_s") else "")),
         ("host", run.get("host") or "–"),
-        ("torch", run.get("torch_version") or "–"), ("cockpit", s.get("cockpit_version") or "–"),
+        ("ran with", fmt_runtime(run.get("runtime")) or "–"), ("torch", fmt_versions(run.get("runtime"), run.get("torch_version") or "") or "–"), ("cockpit", s.get("cockpit_version") or "–"),
         ("run name", run.get("name") or "–"), ("run dir", run.get("path") or "–"),
     ]
     final = s["metrics"]["final"]

@@ -9,6 +9,8 @@ from typing import Any, Iterable
 
 from engine.contracts import format_metric
 
+from cockpit.core.formats import fmt_runtime, fmt_versions
+
 from ..fmt import (METRIC_COLUMNS, PEAK_NOTE, metric_rows, PASS_LABELS, calibration_method, class_names, compact_toml, curve_rows, fmt_clock, fmt_delta, fmt_delta_pct,
                    fmt_duration, fmt_num, fmt_pct, fmt_pct_std, fmt_time, fmt_value, layer_cell, layer_columns, marker_events,
                    per_class_acc, progress_text, confusion_model, selection_line)
@@ -65,7 +67,7 @@ def header_md(s: Summary) -> list[str]:
         ("progress", progress_text(run)), ("started", fmt_time(run.get("started") or run.get("created"))),
         ("ended", fmt_time(run.get("ended")) if run.get("ended") else ("still running" if run.get("active") else "–")),
         ("duration", fmt_duration(run.get("duration_s"))), ("host", run.get("host") or "–"),
-        ("torch", run.get("torch_version") or "–"), ("cockpit", s.get("cockpit_version") or "–"),
+        ("ran with", fmt_runtime(run.get("runtime")) or "–"), ("torch", fmt_versions(run.get("runtime"), run.get("torch_version") or "") or "–"), ("cockpit", s.get("cockpit_version") or "–"),
         ("run dir", code(run.get('path', ''))),
     ])]
     if run.get("error"):

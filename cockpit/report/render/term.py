@@ -15,6 +15,8 @@ from rich.text import Text
 from cockpit.core.formats import LEVEL_STYLE, STATE_STYLE
 from engine.contracts import format_metric
 
+from cockpit.core.formats import fmt_runtime, fmt_versions
+
 from ..fmt import (METRIC_COLUMNS, PEAK_NOTE, best_headline, metric_rows, PASS_LABELS, calibration_method, class_names, curve_rows, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration, fmt_num,
                    fmt_pct, fmt_pct_std, fmt_time, fmt_value, layer_cell, layer_columns, marker_events, per_class_acc,
                    progress_text, toml_tables, confusion_model, selection_line)
@@ -54,7 +56,7 @@ def header(s: Summary) -> Panel:
         ("started", fmt_time(run.get("started") or run.get("created"))),
         ("ended", fmt_time(run.get("ended")) if run.get("ended") else ("running" if run.get("active") else "–")),
         ("duration", fmt_duration(run.get("duration_s"))), ("host", run.get("host") or "–"),
-        ("torch", run.get("torch_version") or "–"), ("cockpit", s.get("cockpit_version") or "–"),
+        ("ran with", fmt_runtime(run.get("runtime")) or "–"), ("torch", fmt_versions(run.get("runtime"), run.get("torch_version") or "") or "–"), ("cockpit", s.get("cockpit_version") or "–"),
     ]
     for i in range(0, len(facts), 3):
         row: list[Any] = []

@@ -7,7 +7,7 @@ from typing import Any
 from rich.text import Text
 from textual.widget import Widget
 
-from cockpit.core.formats import STATE_MARK, STATE_STYLE, fmt_duration
+from cockpit.core.formats import STATE_MARK, STATE_STYLE, fmt_duration, fmt_runtime
 from cockpit.core.phase import startup_phase
 from engine.store import NOT_RESPONDING, shown_state, silent_for
 
@@ -82,8 +82,9 @@ class RunBar(Widget):
         return out
 
     def _head(self, width: int) -> Text:
-        """State, run id, device and the hint that q leaves the run going, fitted to the width: the device
-        is shortened (its detail in brackets), then dropped, then the hint shortened, before anything is cut."""
+        """State, run id, device, the hint that q leaves the run going and what actually runs, fitted to the
+        width: the device is shortened (its detail in brackets), then dropped, then the hint shortened, and
+        what runs is shown where it fits, before anything is cut."""
         meta, state = self.meta, self.state
         shown = shown_state(state, meta)
         head = Text(no_wrap=True, overflow="ellipsis")
@@ -104,4 +105,10 @@ class RunBar(Widget):
         if dev:
             head.append(f"  {dev}", style="dim")
         head.append(tail if len(head) + len(tail) <= width else short_tail, style=tail_style)
+        # what actually ran (precision, compile, memory format), whole where it fits, else its precision alone
+        ran = fmt_runtime(meta.get("runtime")).partition(" · ")[2]
+        for shown_ran in (ran, ran.split(" · ", 1)[0]):
+            if shown_ran and len(head) + 2 + len(shown_ran) <= width:
+                head.append(f"  {shown_ran}", style="dim")
+                break
         return head
