@@ -82,12 +82,13 @@ class Rotation:
         w = guarded(self.report, "fast94 warm-up", lambda: self.fast("fast94", 10_000))
         if w is None:
             return False
-        self.warm_graphs = dynamo_counts()["graphs"]
+        warm = dynamo_counts()
+        self.warm_graphs = warm["graphs"]
         data = w.pop("data")
         kind = "JPEG copy" if "JPEG" in data.name else data.name
         self.acc_label = f"TTA accuracy, relative (CIFAR-10 {kind})" if "JPEG" in data.name else "TTA accuracy"
         self.report.row("fast94 warm-up", f"{w['time_s']:.1f} s (compile included, discarded); {self.warm_graphs} graph(s) "
-                        f"compiled; {w['steps']} steps, {w['state']}", number=w["time_s"], unit="s")
+                        f"compiled, {warm['graph_breaks']} graph break(s); {w['steps']} steps, {w['state']}", number=w["time_s"], unit="s")
         self.report.row("fast94 spec", f"{find_preset('fast94')} + {' '.join(self.cfg.data_sets + self.cfg.fast94_sets)}; "
                         f"lean: + {' '.join(lean_sets(spec_for(self.cfg, 'fast94', 0)))}; data: {data.name}")
         self.airbench = self._airbench(data)

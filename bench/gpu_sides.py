@@ -33,10 +33,12 @@ PARTS = ("steps", "evaluations", "window reads + store writes", "checkpoints (tr
 
 
 def dynamo_counts() -> dict[str, int]:
-    """Graphs dynamo has compiled and frames it has converted in this process, so far."""
+    """Graphs dynamo has compiled, frames it has converted and graph breaks it took, in this process so far
+    (a recompile converts a frame again and compiles a new graph)."""
     from torch._dynamo.utils import counters
 
-    return {"graphs": int(counters["stats"]["unique_graphs"]), "frames": int(counters["frames"]["total"])}
+    return {"graphs": int(counters["stats"]["unique_graphs"]), "frames": int(counters["frames"]["total"]),
+            "graph_breaks": int(sum(counters["graph_break"].values()))}
 
 
 class Timer:
