@@ -147,3 +147,17 @@ async def test_the_set_lr_dialog_offers_the_base_lr_and_says_what_the_schedule_m
         assert dialog.query_one("#lr-value", Input).value == "0.2", "the base LR, not the 0.158 the schedule made of it"
         said = str(dialog.query_one("#lr-now", Static).render())
     assert f"0.2 x cosine {factor:.3g} = {0.2 * factor:.3g} now" in said and "base LR" in said, said
+
+
+async def test_the_runs_list_shows_brackets_in_a_name_as_they_are(runs_dir):
+    """A cell given as text is parsed as markup: `[b]odd` was shown as a bold `odd`."""
+    run = make_fixture_run(runs_dir, "20260101-120000-brackets")
+    run.set_meta(preset="presets/[b]odd.toml")
+    run.close()
+    app = CockpitApp(runs_dir=runs_dir, run="20260101-120000-brackets")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await dashboard_loaded(pilot)
+        screen = await runs_list(pilot, 1)
+        await pilot.pause()
+        line = screen.query_one(DataTable).render_line(1).text
+    assert " [b]odd " in line, line

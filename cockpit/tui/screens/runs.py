@@ -119,9 +119,10 @@ class RunsScreen(TableView):
             self._columns(table, with_preset)
         table.clear()
         for run_id, state, preset, acc, started in cells:
-            row = [self._mark_cell(run_id), f" {run_id}",
+            # Text, not str: a str cell is parsed as markup, and a reason why a store is unreadable may hold brackets
+            row = [self._mark_cell(run_id), Text(f" {run_id}"),
                    Text(f" {STATE_MARK.get(state, '?')} {state}", style=STATE_STYLE.get(state, "")),
-                   f" {clip(preset, room)}", Text(f" {acc}", justify="right"), f" {started}"]
+                   Text(f" {clip(preset, room)}"), Text(f" {acc}", justify="right"), Text(f" {started}")]
             table.add_row(*(row if with_preset else row[:3] + row[4:]), key=run_id)
 
     @staticmethod
