@@ -176,3 +176,11 @@ def test_a_fresh_trainer_per_seed_reuses_the_compiled_graph(monkeypatch):
             tr.train_step(xb, yb)
         graphs.append(dynamo_counts()["graphs"])
     assert graphs[0] >= 1 and graphs[1] == graphs[2] == graphs[0], graphs
+
+
+def test_tui_bytes_benchmark_counts_what_a_live_dashboard_sends():
+    text = ok(bench("bench/tui_bytes.py", "--seconds", "2", "--rounds", "1", "--rates", "0.4,5", timeout=300))
+    rows = {tuple(line.split()[:3]): float(line.split()[3]) for line in text.splitlines()
+            if line.split()[1:2] in (["charts"], ["compact"])}
+    assert set(rows) == {("120x36", "charts", "0.4s"), ("120x36", "charts", "5s"), ("119x36", "compact", "0.4s")}
+    assert rows[("120x36", "charts", "0.4s")] > 0, "a live dashboard draws"

@@ -20,7 +20,7 @@ CHARTS_AT = (120, 32)  # columns and rows from which the panels are charts
 FOUR_AT = 160  # columns from which four charts share a row (three below)
 MIN_ROWS, MAX_ROWS = 5, 30  # rows of a chart's plot
 FRAME = 3  # what a panel adds to its plot: the border (2 rows) and the legend line
-CHART_GAP_S = 1.0  # charts are redrawn at most this often (plotext takes about 10 ms a chart)
+CHART_GAP_S = 2.0  # charts are redrawn at most this often: plotext takes ~10 ms a chart, and a redraw is ~20 KB to the terminal
 # panels whose chart draws only some of their lines: the others have other units (no shared axis)
 CHART_ONLY = {"panel-speed": ("images_per_s",)}
 
