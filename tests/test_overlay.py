@@ -89,3 +89,22 @@ def test_snapshot_overlay_three_runs(snap_compare, runs_dir):
         await pilot.pause()
 
     assert snap_compare(CockpitApp(runs_dir=runs_dir), terminal_size=(80, 24), run_before=overlaid)
+
+
+async def test_without_colour_each_run_is_drawn_with_its_letter(runs_dir, monkeypatch):
+    from cockpit.tui.plotting import line_style
+
+    assert line_style(0, False) == ("braille", "■") and line_style(1, True) == ("+", "+")
+    monkeypatch.setenv("NO_COLOR", "1")
+    three_runs(runs_dir)
+    app = CockpitApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await runs_list(pilot, 3)
+        await pilot.press("space", "space", "o")
+        ov = await wait_for(pilot, lambda: isinstance(app.screen, OverlayScreen) and app.screen.metric and app.screen,
+                            15, what="the overlay")
+        await pilot.pause()
+        legend = str(ov.query_one("#ov-legend").render()).splitlines()
+        assert legend[0].startswith("A ✓ 20260103") and legend[1].startswith("B ✓ 20260102"), legend
+        chart = "\n".join(str(line) for line in ov.query_one("#ov-chart").render().split())
+        assert "A" in chart and "B" in chart, "the curves are drawn with the runs' letters"

@@ -7,9 +7,20 @@ from textual_plotext import PlotextPlot
 from cockpit.core.chart_data import nice_ticks
 from cockpit.core.sparkline import compact, honest_range
 
-# one colour per line, the same in a legend and its chart (a legend's order names them without colour)
+# one colour per line, the same in a legend and its chart
 PALETTE = [(0, 130, 200), (60, 180, 75), (230, 25, 75), (255, 225, 25), (245, 130, 48), (145, 30, 180),
            (70, 240, 240), (240, 50, 230)]
+# without colour (NO_COLOR) each line is drawn with its own character, which its legend entry shows
+SHAPES = "•+x*o#=~"
+
+
+def line_style(i: int, no_color: bool, shape: str = "") -> tuple[str, str]:
+    """(plotext marker, legend symbol) of the i-th line: braille and a coloured square, or without colour
+    a character of its own (`shape`, e.g. a run's letter, or one of SHAPES) in both."""
+    if not no_color:
+        return "braille", "■"
+    mark = shape or SHAPES[i % len(SHAPES)]
+    return mark, mark
 
 
 def fresh(plot: PlotextPlot, title: str, log_y: bool, xlabel: str = "step"):

@@ -22,7 +22,7 @@ from cockpit.core.overlay import RunPoll, RunsFollower, differing_fields, flat_s
 from engine.contracts import format_metric, metric_info
 from engine.store import ACTIVE_STATES
 
-from ..plotting import PALETTE, axes, fresh
+from ..plotting import PALETTE, axes, fresh, line_style
 from .base import PushedView
 
 MIN_POLL_S = 1.0  # several runs are read per poll: not faster than this, whatever the refresh rate
@@ -143,7 +143,8 @@ class OverlayScreen(PushedView):
             if not xs:
                 continue
             kept = extremes(list(zip(xs, ys)), columns)
-            plt.plot([x for x, _ in kept], [y for _, y in kept], marker="braille", color=PALETTE[i % len(PALETTE)])
+            marker, _ = line_style(i, self.app.no_color, run.letter)
+            plt.plot([x for x, _ in kept], [y for _, y in kept], marker=marker, color=PALETTE[i % len(PALETTE)])
             lows.append(min(ys))
             highs.append(max(ys))
             x_hi = max(x_hi, xs[-1])
@@ -178,7 +179,8 @@ class OverlayScreen(PushedView):
         for i, run in enumerate(self.runs):
             line = Text()
             line.append(f"{run.letter} ", style="bold")
-            line.append("■ ", style=Style(color=Color.from_rgb(*PALETTE[i % len(PALETTE)])))
+            if not self.app.no_color:  # without colour the line is drawn with the run's letter itself
+                line.append(f"{line_style(i, False)[1]} ", style=Style(color=Color.from_rgb(*PALETTE[i % len(PALETTE)])))
             line.append(f"{STATE_MARK.get(run.state, '?')} {run.run_id:<{id_w}}")
             if run.error:
                 line.append(f"  cannot read: {run.error}", style="bold red")

@@ -17,7 +17,7 @@ from textual_plotext import PlotextPlot
 from cockpit.core.history import extremes
 from engine.contracts import format_metric, metric_info
 
-from ..plotting import PALETTE, axes
+from ..plotting import PALETTE, axes, line_style
 
 ChartLine = tuple[str, str, Sequence[tuple[int, float]]]  # label, metric, (step, value) points
 
@@ -62,14 +62,15 @@ class PanelChart(Vertical):
             if not points:
                 continue
             color = PALETTE[i % len(PALETTE)]
-            legend.append("■ ", style=Style(color=Color.from_rgb(*color)))
+            marker, symbol = line_style(i, self.app.no_color)
+            legend.append(f"{symbol} ", style=Style(color=Color.from_rgb(*color)))
             legend.append(f"{label} ", style="bold")
             legend.append(f"{format_metric(info, points[-1][1])}  ")
             if not shown:
                 continue
             shown = extremes(shown, columns)  # 2 points a column: what braille can draw, spikes kept
             xs, ys = [s for s, _ in shown], [v for _, v in shown]
-            plt.plot(xs, ys, marker="braille", color=color)
+            plt.plot(xs, ys, marker=marker, color=color)
             self.drawn.append((label, xs, ys))
             lows.append(min(v for _, v in shown))
             highs.append(max(v for _, v in shown))
