@@ -124,7 +124,8 @@ def _card(run: Run, d: Deployed, files: dict[str, str]) -> dict[str, Any]:
     return {
         "run": run.run_id, "checkpoint": d.checkpoint, "step": d.step, "weights_sha256": d.digest,
         "model": spec.model.name,
-        "chosen_by": (("val_acc" if spec.data.val_size else "last evaluation") if best else None),
+        # as the trainer chose it: on validation accuracy where the run measured one, else the last evaluation
+        "chosen_by": (("val_acc" if run.series("val_acc") else "last evaluation") if best else None),
         "classes": list(info.classes),
         "input": {"name": "images", "shape": ["batch", info.channels, info.height, info.width], "dtype": "float32",
                   "range": [0.0, 1.0], "layout": f"NCHW, {info.channel_order}"},

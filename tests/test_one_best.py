@@ -100,3 +100,25 @@ async def test_the_tui_shows_best_pt_s_test_accuracy_in_the_runs_list_and_the_da
         table = screen.query_one(DataTable)
         assert str(table.get_row_at(0)[4]).strip() == BEST
         assert "best acc: best.pt by val (* no val)" in screen.sub_title
+
+
+@pytest.mark.slow
+def test_the_export_card_gives_best_pt_s_test_accuracy_and_what_chose_it(runs_dir):
+    """The card's accuracy is best.pt's, as the run measured it at its step: 62%, never the 67% peak."""
+    from engine import checkpoint as ckpt
+    from engine.export import export_run
+    from engine.models import build_model
+
+    run = fixture_run(runs_dir, "one")
+    spec = run.spec()
+    run.set_meta(inference={"classes": [f"c{i}" for i in range(10)], "mean": [0.5] * 3, "std": [0.25] * 3,
+                            "channels": 3, "height": 32, "width": 32, "channel_order": "RGB", "test_images": 100})
+    net = build_model(spec.model, 10)
+    ckpt.save_atomic({"model": net.state_dict(), "step": 20}, ckpt.path_for(run.checkpoints, "best"))
+    card = export_run(run).card
+    assert (card["checkpoint"], card["step"], card["chosen_by"]) == ("best.pt", 20, "val_acc")
+    assert card["accuracy"]["test"] == pytest.approx(0.62)
+    res = cockpit("export", run.run_id, timeout=300)
+    assert res.returncode == 0, res.stderr
+    text = " ".join(re.sub("[│┌┐└┘├┤┬┴┼─]", " ", res.stdout).split())  # a wrapped cell reads on
+    assert f"test accuracy {BEST} on 100 images (as measured at step 20, best.pt chosen on validation accuracy)" in text

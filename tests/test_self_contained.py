@@ -71,6 +71,12 @@ def test_predict_and_export_survive_a_renamed_then_deleted_data_folder(tmp_path)
     (data / "train" / "cat").rename(data / "train" / "zebra")  # zebra now sorts last: every label would shift
     (data / "test" / "cat").rename(data / "test" / "zebra")
     assert _predict(run, images) == before_cli and predict_images(run, images) == before
+    run.set_meta(resume=True, state="stopped")  # resuming on the changed data would train other classes
+    proc = subprocess.run([sys.executable, "-m", "engine.worker", str(run.path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 1 and run.meta()["state"] == "failed"
+    assert "has changed since this run started (3 classes ['cat', 'dog', 'frog']" in run.meta()["error"]
+    assert _predict(run, images) == before_cli  # and the run still predicts as it was trained
     shutil.rmtree(data)
     assert _predict(run, images) == before_cli and predict_images(run, images) == before
     card = export_run(run).card
