@@ -101,6 +101,22 @@ def test_a_steered_run_and_its_twin_compare_with_what_was_done_in_every_format(r
     assert 'id="compare-interventions"' in html and "TTA on the live model" in html and "SWA LR 0.05" in html
 
 
+def test_a_run_report_says_what_was_done_to_it_and_to_the_run_it_is_set_against(runs_dir):
+    from cockpit.report.render.html import render_html
+    from cockpit.report.render.md import render_markdown
+    from cockpit.report.summary import summarize
+
+    a, b = steered(runs_dir), _run(runs_dir, 2)
+    s = summarize(a, against=b)
+    a.close(), b.close()
+    assert s["interventions"][5] == {"step": 14, "epoch": 1.75, "action": "pass", "detail": "TTA on the live model"}
+    assert s["against"]["interventions"] == [] and [d["key"] for d in s["against"]["diff"]] == ["train.epochs"]
+    md, html = render_markdown(s), render_html(s)
+    for text in (md, html):
+        assert INTERVENTIONS_TITLE in text and "TTA on the live model" in text and NO_INTERVENTION in text
+    assert "| " + s["run"]["run_id"] + " | 5 | 0.62 | `set-lr` | base LR 0.2 |" in md
+
+
 async def test_the_tui_comparison_lists_what_was_done(runs_dir):
     from cockpit.tui.app import CockpitApp
     from cockpit.tui.screens.compare import CompareScreen

@@ -13,6 +13,9 @@ from typing import Any
 
 from .formats import fmt_duration
 
+TITLE = "What was done to each run beyond its spec (from its events)"
+NONE = "nothing: it trained as its spec says"
+
 # finishing passes: the event kind each records, and what it is called
 PASS_EVENTS = {"tta": "TTA", "calibrated": "calibration", "swa_pass": "SWA pass", "ensemble": "ensemble",
                "lr_find": "LR range test"}
@@ -80,3 +83,16 @@ def _lr_detail(message: str, data: dict[str, Any]) -> str:
     if lr is not None:
         return f"{'SWA' if data.get('swa') else 'base'} LR {lr:g}"
     return message.replace(" (was set live)", "")  # an event recorded without its numbers
+
+
+def intervention_rows(named: list[tuple[str, list[dict[str, Any]]]]) -> list[tuple[str, str, str, str, str]]:
+    """(run, step, epoch, action, detail) table rows for (run name, its interventions) pairs: the name on a
+    run's first row, and a row saying so for a run that had none."""
+    rows = []
+    for name, done in named:
+        if not done:
+            rows.append((name, "", "", "", NONE))
+        for k, x in enumerate(done):
+            epoch = "" if x["epoch"] is None else f"{x['epoch']:.2f}"
+            rows.append((name if k == 0 else "", f"{x['step']:,}", epoch, x["action"], x["detail"]))
+    return rows

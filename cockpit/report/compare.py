@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cockpit.core.interventions import interventions
 from engine.contracts import format_metric, metric_info
 from engine.spec import flatten
 from engine.store import Run
@@ -114,7 +113,7 @@ def compare_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "runs": [s["run"] | {"best_test_acc": result_value(s, "selected:test_acc")} for s in summaries],
         "diff": diff,
-        "interventions": [interventions(s["events"], s["run"].get("steps_per_epoch") or 0) for s in summaries],
+        "interventions": [s["interventions"] for s in summaries],
         "results": results,
         "curves": curves,
         "errors": errors,

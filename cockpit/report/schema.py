@@ -40,6 +40,7 @@ class Against(TypedDict):
     path: Annotated[str, "its run dir"]
     diff: Annotated[list[Any], "`{key, this, other}` for every spec leaf that differs; `key` is the dotted path (`optim.lr`)"]
     error: Annotated[str, "why the specs could not be compared, else empty"]
+    interventions: Annotated[list[Any], "what was done to the other run beyond its spec, as `interventions[]` below"]
 
 
 class Metrics(TypedDict):
@@ -93,6 +94,13 @@ class Event(TypedDict):
     marker: Annotated[bool, "drawn on the charts' timeline: steering actions (set_lr, pause, continue, SWA, checkpoint, resume from a checkpoint), alarms (warning / error) and abnormal ends"]
 
 
+class Intervention(TypedDict):
+    step: Annotated[int, "the step it happened at"]
+    epoch: Annotated[float | None, "step / steps_per_epoch"]
+    action: Annotated[str, "set-lr, pause, continue, swa (SWA started by command), pass (a finishing pass), stop, resume"]
+    detail: Annotated[str, "what was done: `base LR 0.2` (the value set live), `layer stem multiplier 0.5`, `SWA LR 0.05`, `training continued after 12s paused`, `TTA on the live model`, `calibration on best.pt`, `stopped: cockpit stop`"]
+
+
 class Summary(TypedDict):
     schema_version: Annotated[int, "`1`"]
     generated: Annotated[float, "when this summary was made (unix seconds)"]
@@ -109,13 +117,15 @@ class Summary(TypedDict):
     difficulty: Annotated[Difficulty, "sample-difficulty quantiles and the latest per-sample loss histogram"]
     layers: Annotated[list[Any], "per-layer instruments, last values, one object per block / param group"]
     events: Annotated[list[Event], "every event in the run, in order (below)"]
+    interventions: Annotated[list[Intervention], "what was done to the run beyond its spec, read from its events, in order (below): two runs with one differing spec field may have been trained very differently"]
     notes: Annotated[dict[str, Any], "section id → why that section is empty (e.g. `\"calibration\": \"not calibrated: ...\"`)"]
 
 
 # (group, its TypedDict) in the doc's order; "" is the top level, "finishing" and "events" are lists of rows
 GROUPS: dict[str, Any] = {"": Summary, "run": RunInfo, "against": Against, "metrics": Metrics,
-                          "finishing": FinishingRow, "results": Results, "difficulty": Difficulty, "events": Event}
-ROW_GROUPS = ("finishing", "events")  # documented as `group[].key`
+                          "finishing": FinishingRow, "results": Results, "difficulty": Difficulty, "events": Event,
+                          "interventions": Intervention}
+ROW_GROUPS = ("finishing", "events", "interventions")  # documented as `group[].key`
 
 
 def keys(td: Any) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from engine.contracts import METRICS
 from engine.store import ACTIVE_STATES, WORKER_GONE, Run, StoredResult, shown_state
 
 from cockpit.core.finishing import finishing_rows, finite
+from cockpit.core.interventions import interventions
 from cockpit.core.selection import Selection, selected
 
 from .schema import SCHEMA, Summary  # noqa: F401 (SCHEMA: the keys every report has)
@@ -128,6 +129,7 @@ def summarize(run: Run, against: Run | None = None, max_points: int = MAX_POINTS
     run_info = _run_info(run, state, now)
     latest, results = _results(run)
     difficulty = _difficulty(run, order, series, last)
+    events = _events(run, run_info["steps_per_epoch"])
     summary: Summary = {
         "schema_version": SCHEMA_VERSION,
         "generated": now,
@@ -144,7 +146,8 @@ def summarize(run: Run, against: Run | None = None, max_points: int = MAX_POINTS
         "series": series,
         "difficulty": difficulty,
         "layers": _layers(order, last),
-        "events": _events(run, run_info["steps_per_epoch"]),
+        "events": events,
+        "interventions": interventions(events, run_info["steps_per_epoch"]),
         "notes": _notes(state, series, results, difficulty, order),
     }
     return cast(Summary, clean(summary))
@@ -241,8 +244,9 @@ def _difficulty(run: Run, order: list[str], series: dict[str, Any], last: dict[s
 
 
 def _against(run: Run, spec: Any, spec_error: str | None, against: Run) -> dict[str, Any]:
-    """The spec diff against another run (or why there is none)."""
-    info = {"run_id": against.run_id, "path": str(against.path.resolve()), "diff": [], "error": ""}
+    """The spec diff against another run (or why there is none), and what was done to that run."""
+    info = {"run_id": against.run_id, "path": str(against.path.resolve()), "diff": [], "error": "",
+            "interventions": interventions(against.events_since(0), int(against.meta().get("steps_per_epoch") or 0))}
     try:
         other_spec = against.spec()
         if spec is None:

@@ -16,6 +16,7 @@ from rich.text import Text
 
 from cockpit import __version__
 from cockpit.core.formats import STATE_STYLE
+from cockpit.core.interventions import NONE, TITLE, intervention_rows
 from cockpit.core.selection import BEST_MEANS
 from engine.contracts import format_metric, metric_info
 
@@ -40,8 +41,7 @@ def rule(title: str) -> Rule:
 # ------------------------------------------------------------------------------------- terminal
 
 
-INTERVENTIONS_TITLE = "What was done to each run beyond its spec (from its events)"
-NO_INTERVENTION = "nothing: it trained as its spec says"
+INTERVENTIONS_TITLE, NO_INTERVENTION = TITLE, NONE  # the names the views and their tests use
 
 
 def terminal_compare(c: dict[str, Any], width: int = 120) -> Group:
@@ -87,16 +87,8 @@ def _spec_diff_table(c: dict[str, Any]) -> Table | Text:
     return t
 
 
-def intervention_rows(c: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
-    """(run letter, step, epoch, action, detail) rows: each run's interventions, or a row saying it had none."""
-    rows = []
-    for i, done in enumerate(c.get("interventions") or []):
-        if not done:
-            rows.append((letter(i), "", "", "", NO_INTERVENTION))
-        for k, x in enumerate(done):
-            epoch = "" if x["epoch"] is None else f"{x['epoch']:.2f}"
-            rows.append((letter(i) if k == 0 else "", f"{x['step']:,}", epoch, x["action"], x["detail"]))
-    return rows
+def _intervention_rows(c: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    return intervention_rows([(letter(i), done) for i, done in enumerate(c.get("interventions") or [])])
 
 
 def _interventions_lines(c: dict[str, Any]) -> Group:
@@ -122,7 +114,7 @@ def _interventions_table(c: dict[str, Any]) -> Table:
     t.add_column("epoch", justify="right")
     t.add_column("action", style="cyan")
     t.add_column("what", overflow="fold")
-    for row in intervention_rows(c):
+    for row in _intervention_rows(c):
         t.add_row(*row[:4], Text(row[4], style="italic grey50" if row[4] == NO_INTERVENTION else ""))
     return t
 
@@ -217,7 +209,7 @@ def _spec_html(c: dict[str, Any]) -> str:
 
 def _interventions_html(c: dict[str, Any]) -> str:
     rows = [[run, step, epoch, (f"<code>{escape(action)}</code>", "") if action else "", what]
-            for run, step, epoch, action, what in intervention_rows(c)]
+            for run, step, epoch, action, what in _intervention_rows(c)]
     return section("compare-interventions", INTERVENTIONS_TITLE,
                    table(["run", "step", "epoch", "action", "what"], rows, num=(1, 2)))
 

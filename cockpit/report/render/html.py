@@ -9,6 +9,7 @@ from engine.contracts import format_metric
 from engine.store import NOT_RESPONDING
 
 from cockpit.core.formats import fmt_runtime, fmt_versions
+from cockpit.core.interventions import TITLE as INTERVENTIONS_TITLE, intervention_rows
 
 from ..fmt import (METRIC_COLUMNS, PEAK_NOTE, best_headline, metric_rows, PASS_LABELS, calibration_method, class_names, fmt_clock, fmt_delta, fmt_delta_pct, fmt_duration, fmt_num,
                    fmt_pct, fmt_pct_std, fmt_time, fmt_value, layer_cell, layer_columns, marker_events, per_class_acc,
@@ -120,6 +121,18 @@ def header_html(s: Summary) -> str:
     return '<section class="card" id="header">\n' + "\n".join(parts) + "\n</section>"
 
 
+def interventions_html(s: Summary) -> str:
+    """What was done to the run (and to the run it is set against) beyond its spec, from the events."""
+    named = [(s["run"]["run_id"], s.get("interventions") or [])]
+    against = s.get("against")
+    if against:
+        named.append((against["run_id"], against.get("interventions") or []))
+    rows = [[run, step, epoch, (f"<code>{escape(action)}</code>", "") if action else "", what]
+            for run, step, epoch, action, what in intervention_rows(named)]
+    return f'<h3 id="interventions">{escape(INTERVENTIONS_TITLE)}</h3>' + table(
+        ["run", "step", "epoch", "action", "what"], rows, num=(1, 2))
+
+
 def spec_html(s: Summary) -> str:
     parts = []
     against = s.get("against")
@@ -133,6 +146,7 @@ def spec_html(s: Summary) -> str:
             parts.append(table(["field", s["run"]["run_id"], against["run_id"]],
                                [(( f"<code>{escape(d['key'])}</code>", ""), (f"<code>{escape(fmt_value(d['this']))}</code>", ""),
                                  (f"<code>{escape(fmt_value(d['other']))}</code>", "")) for d in against["diff"]]))
+    parts.append(interventions_html(s))
     if s.get("spec_error"):
         parts.append(f'<div class="error">spec.toml does not validate: {escape(s["spec_error"])}</div>')
     if s.get("spec_toml"):

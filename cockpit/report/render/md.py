@@ -10,6 +10,7 @@ from typing import Any, Iterable
 from engine.contracts import format_metric
 
 from cockpit.core.formats import fmt_runtime, fmt_versions
+from cockpit.core.interventions import TITLE as INTERVENTIONS_TITLE, intervention_rows
 
 from ..fmt import (METRIC_COLUMNS, PEAK_NOTE, metric_rows, PASS_LABELS, calibration_method, class_names, compact_toml, curve_rows, fmt_clock, fmt_delta, fmt_delta_pct,
                    fmt_duration, fmt_num, fmt_pct, fmt_pct_std, fmt_time, fmt_value, layer_cell, layer_columns, marker_events,
@@ -88,6 +89,13 @@ def spec_md(s: Summary) -> list[str]:
                     md_table(["field", s["run"]["run_id"], against["run_id"]],
                              [(code(d['key']), code(fmt_value(d['this'])), code(fmt_value(d['other'])))
                               for d in against["diff"]]), ""]
+    named = [(s["run"]["run_id"], s.get("interventions") or [])]
+    if against:
+        named.append((against["run_id"], against.get("interventions") or []))
+    out += [f"{INTERVENTIONS_TITLE}:", "", md_table(["run", "step", "epoch", "action", "what"],
+                                                      [(run, step, epoch, code(action) if action else "", what)
+                                                       for run, step, epoch, action, what in intervention_rows(named)],
+                                                      right=(1, 2)), ""]
     if s.get("spec_error"):
         out += [f"> spec.toml does not validate: {esc(s['spec_error'])}", ""]
     if s.get("spec_toml"):
