@@ -100,7 +100,11 @@ async def test_80x24_keeps_the_compact_panels_and_a_resize_switches(runs_dir):
         await pilot.resize_terminal(200, 50)
         await wait_for(pilot, lambda: dash.charts_on and loss.chart.drawn, 10, what="charts after a resize")
         assert loss.line("train_loss").region.height == 0 and loss.chart.plot.region.height >= 10
+        await pilot.press("r")  # resized while the runs list is shown: the dashboard fits when it comes back
+        await pilot.pause()
         await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        await pilot.press("d")
         await wait_for(pilot, lambda: not dash.charts_on, 5, what="compact panels again")
         await pilot.pause()
         assert loss.chart.region.height == 0 and loss.line("train_loss").region.height == 1

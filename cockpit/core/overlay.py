@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,15 +31,21 @@ class RunPoll:
 
 
 class RunsFollower:
-    """Polls several runs (from one thread at a time); `poll()` returns one RunPoll per run, in order."""
+    """Polls several runs; `poll()` returns one RunPoll per run, in order. A poll thread and the UI's
+    close never touch the stores at once (SQLite connections are not shared between threads)."""
 
     def __init__(self, paths: list[Path]) -> None:
         self.paths = [Path(p) for p in paths]
         self._tails: dict[Path, RunTail] = {}
         self._unsent: dict[Path, dict[str, list[tuple[int, float]]]] = {p: {} for p in self.paths}
+        self._lock = threading.Lock()
+        self._closed = False
 
     def poll(self) -> list[RunPoll]:
-        return [self._poll(path) for path in self.paths]
+        with self._lock:
+            if self._closed:
+                return [RunPoll(p.name, error="closed") for p in self.paths]
+            return [self._poll(path) for path in self.paths]
 
     def _poll(self, path: Path) -> RunPoll:
         unsent = self._unsent[path]
@@ -59,9 +66,12 @@ class RunsFollower:
             return RunPoll(path.name, error=f"{type(exc).__name__}: {exc}")
 
     def close(self) -> None:
-        for tail in self._tails.values():
-            tail.run.close()
-        self._tails.clear()
+        """Close every store once no poll is in flight (a poll after this reads nothing)."""
+        with self._lock:
+            self._closed = True
+            for tail in self._tails.values():
+                tail.run.close()
+            self._tails.clear()
 
 
 def flat_spec(path: Path) -> dict[str, Any]:

@@ -110,6 +110,7 @@ class DashboardScreen(ChartMode, Steering, ViewScreen):
 
     def on_screen_resume(self) -> None:
         self._title()
+        self.fit_layout()  # the terminal may have been resized while another view was shown
         self.poll()
 
     def on_resize(self) -> None:

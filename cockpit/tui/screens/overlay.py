@@ -65,6 +65,7 @@ class OverlayScreen(PushedView):
         self.log_y = False
         self.by_epoch = True
         self._polling = False
+        self._drawn = False
 
     def body(self) -> ComposeResult:
         yield Static("reading the runs…", id="ov-head")
@@ -77,7 +78,7 @@ class OverlayScreen(PushedView):
         self.set_interval(max(MIN_POLL_S, getattr(self.app, "refresh_s", MIN_POLL_S)), self.poll)
 
     def on_unmount(self) -> None:
-        self.run_worker(self.follower.close, thread=True, group="overlay", exit_on_error=False)
+        self.follower.close()  # waits for a poll in flight, if any
 
     # -- reading (a thread) and applying (the event loop) ---------------------------------------
 
@@ -91,6 +92,8 @@ class OverlayScreen(PushedView):
 
     def _apply(self, polls: list[RunPoll]) -> None:
         self._polling = False
+        if not self.is_mounted:  # closed while the poll was in flight
+            return
         grew = False
         for run, got in zip(self.runs, polls):
             run.error = got.error
@@ -102,7 +105,7 @@ class OverlayScreen(PushedView):
         if not self.metric or self.metric not in self.metrics:
             self.metric = next(iter(self.metrics), "")
             self.log_y = bool(self.metric) and metric_info(self.metric).log
-        if grew or not self.is_drawn:
+        if grew or not self._drawn:
             self.draw()
         else:
             self._legend()
@@ -111,10 +114,6 @@ class OverlayScreen(PushedView):
     def metrics(self) -> list[str]:
         have = {n for r in self.runs for n in r.history.names()}
         return [m for m in METRICS if m in have]
-
-    @property
-    def is_drawn(self) -> bool:
-        return bool(getattr(self, "_drawn_once", False))
 
     # -- drawing ------------------------------------------------------------------------------
 
@@ -132,7 +131,7 @@ class OverlayScreen(PushedView):
         return [x for x, _ in pts], [y for _, y in pts]
 
     def draw(self) -> None:
-        self._drawn_once = True
+        self._drawn = True
         plot = self.query_one(PlotextPlot)
         unit = self.unit
         plt = fresh(plot, "", self.log_y, unit)
