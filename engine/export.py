@@ -133,7 +133,11 @@ def _card(run: Run, d: Deployed, files: dict[str, str]) -> dict[str, Any]:
         "normalization": {"mean": list(info.mean), "std": list(info.std), "built_in": True},
         "temperature": float(d.model.temperature), "calibrated": cal is not None, "calibration": d.calibration_note,
         "calibrated_on": {"checkpoint": cal.checkpoint, "step": cal.step} if cal else None,
+        "calibration_method": cal.method if cal else None,
         "accuracy": {"test": _test_acc(run, d), "test_with_tta": tta.tta_acc if isinstance(tta, TTAResult) else None,
+                     # over several draws of TTA's random views, test_with_tta is their mean and this their sample std
+                     "test_with_tta_std": tta.tta_acc_std if isinstance(tta, TTAResult) else None,
+                     "tta_seeds": (tta.draw_seeds or [tta.seed]) if isinstance(tta, TTAResult) and tta.random_views else [],
                      "test_images": info.test_images},
         "ece": {"before": cal.before.ece, "after": cal.after.ece} if cal else None,
         "trained_with": meta.get("runtime"),

@@ -71,6 +71,10 @@ def test_the_exported_model_has_normalization_and_temperature_built_in(trained, 
     assert card["accuracy"]["test"] == pytest.approx(tta.base_acc)
     assert card["accuracy"]["test"] == dict(trained.series("test_acc"))[card["step"]]
     assert card["calibrated_on"] == {"checkpoint": "best.pt", "step": card["step"]} and card["chosen_by"] == "val_acc"
+    assert card["calibration_method"] == cal.method == "log_t"  # how T was fitted, named
+    # the TTA figure's seed (one draw: no std); the fixture's TTA is the spec's deterministic views
+    assert card["accuracy"]["test_with_tta_std"] == tta.tta_acc_std
+    assert card["accuracy"]["tta_seeds"] == ([tta.seed] if tta.random_views else [])
     assert card["input"]["shape"] == ["batch", 3, 32, 32] and len(card["classes"]) == 10
 
 

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from cockpit.core.formats import fmt_pct_std
 from engine.contracts import UsageError
 from engine.store import StoreError
 
@@ -41,8 +42,12 @@ def export_command(run_ref: str = RunArg, checkpoint: str = CheckpointOpt,
     t.add_row("test accuracy", (f"{acc:.2%} on {card['accuracy']['test_images']:,} images (as measured at step "
                                 f"{card['step']:,}{chosen})") if acc is not None
               else f"not measured at step {card['step']:,} (no evaluation there)")
-    t.add_row("with TTA", f"{tta:.2%} (measured by cockpit tta)" if tta is not None else "not measured (cockpit tta)")
-    t.add_row("temperature", f"{card['temperature']:.4f} ({card['calibration']})" if card["calibrated"]
+    seeds = card["accuracy"]["tta_seeds"]
+    said = (f", seeds {seeds[0]}-{seeds[-1]}, mean ± sample std" if len(seeds) > 1 else f", seed {seeds[0]}" if seeds else "")
+    t.add_row("with TTA", f"{fmt_pct_std(tta, card['accuracy']['test_with_tta_std'])} (measured by cockpit tta{said})"
+              if tta is not None else "not measured (cockpit tta)")
+    t.add_row("temperature", f"{card['temperature']:.4f} ({card['calibration']}; by {card['calibration_method']})"
+              if card["calibrated"]
               else f"1 ({card['calibration']})")
     if card["ece"]:
         t.add_row("ECE", f"{card['ece']['before']:.2%} -> {card['ece']['after']:.2%}")
