@@ -483,7 +483,7 @@ class RuntimeInfo(_Part):
     compile: str  # "off", or "torch.compile (mode default)"
     memory_format: Literal["channels_last", "contiguous"]
     torch: str
-    cuda: str | None  # the CUDA version torch was built with; None for a CPU build
+    cuda: str | None  # the CUDA version of the torch build, where the run trains on CUDA; None on the CPU
     cudnn: str | None  # the cuDNN version in use; None without one
 
 

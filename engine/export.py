@@ -79,7 +79,7 @@ class Deployed:
     @property
     def calibration_note(self) -> str:
         c = self.calibration
-        return f"temperature fitted on these weights ({c.checkpoint}, step {c.step})" if c else NOT_CALIBRATED
+        return f"fitted on these weights ({c.checkpoint}, step {c.step})" if c else NOT_CALIBRATED
 
 
 def inference_info(run: Run) -> InferenceInfo:

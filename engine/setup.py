@@ -76,11 +76,13 @@ class Components:
         """What actually runs (meta `runtime`): the spec's `auto` and CPU fallbacks resolved."""
         precision = ("fp32" if self.amp_dtype is None else "bf16 autocast" if self.amp_dtype == torch.bfloat16
                      else "fp16 autocast + GradScaler")  # fp16 always scales (runtime.device.resolve_amp)
-        cudnn = torch.backends.cudnn.version() if self.device.type == "cuda" else None
+        on_cuda = self.device.type == "cuda"  # CUDA and cuDNN as used: a CPU run names neither
+        cudnn = torch.backends.cudnn.version() if on_cuda else None
         return RuntimeInfo(device=str(self.device), precision=precision,
                            compile="torch.compile (mode default)" if self.spec.train.compile else "off",
                            memory_format="channels_last" if self.channels_last else "contiguous",
-                           torch=torch.__version__, cuda=torch.version.cuda, cudnn=str(cudnn) if cudnn else None)
+                           torch=torch.__version__, cuda=torch.version.cuda if on_cuda else None,
+                           cudnn=str(cudnn) if cudnn else None)
 
     def evaluate(self, model: torch.nn.Module | None = None, split: str = "test") -> EvalResult:
         """Loss and accuracy of `model` (default: the run's) on the test or validation split."""

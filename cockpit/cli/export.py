@@ -73,7 +73,7 @@ def predict_command(run_ref: str = RunArg,
         except (UsageError, StoreError, ValueError) as exc:
             fail(f"predict with {r.run_id}: {exc}")
     first = rows[0]
-    how = f"temperature {first['temperature']:.3f}" if first["calibrated"] else first["calibration"]
+    how = f"temperature {first['temperature']:.3f} {first['calibration']}" if first["calibrated"] else first["calibration"]
     t = Table(header_style="bold", title_justify="left", title=f"{r.run_id} ({first['checkpoint']}, step {first['step']:,}, {how})")
     t.add_column("image", overflow="fold")
     t.add_column("rank", justify="right")

@@ -82,7 +82,7 @@ def header_html(s: Summary) -> str:
         ("ended", fmt_time(run.get("ended")) if run.get("ended") else ("still running" if run.get("active") else "–")),
         ("duration", fmt_duration(run.get("duration_s")) + (" so far" if run.get("active") and run.get("duration_s") else "")),
         ("host", run.get("host") or "–"),
-        ("ran with", fmt_runtime(run.get("runtime")) or "–"), ("torch", fmt_versions(run.get("runtime"), run.get("torch_version") or "") or "–"), ("cockpit", s.get("cockpit_version") or "–"),
+        ("ran with", fmt_runtime(run.get("runtime")) or "–"), ("versions", fmt_versions(run.get("runtime"), run.get("torch_version") or "") or "–"), ("cockpit", s.get("cockpit_version") or "–"),
         ("run name", run.get("name") or "–"), ("run dir", run.get("path") or "–"),
     ]
     final = s["metrics"]["final"]

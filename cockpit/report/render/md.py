@@ -68,7 +68,7 @@ def header_md(s: Summary) -> list[str]:
         ("progress", progress_text(run)), ("started", fmt_time(run.get("started") or run.get("created"))),
         ("ended", fmt_time(run.get("ended")) if run.get("ended") else ("still running" if run.get("active") else "–")),
         ("duration", fmt_duration(run.get("duration_s"))), ("host", run.get("host") or "–"),
-        ("ran with", fmt_runtime(run.get("runtime")) or "–"), ("torch", fmt_versions(run.get("runtime"), run.get("torch_version") or "") or "–"), ("cockpit", s.get("cockpit_version") or "–"),
+        ("ran with", fmt_runtime(run.get("runtime")) or "–"), ("versions", fmt_versions(run.get("runtime"), run.get("torch_version") or "") or "–"), ("cockpit", s.get("cockpit_version") or "–"),
         ("run dir", code(run.get('path', ''))),
     ])]
     if run.get("error"):

@@ -56,7 +56,7 @@ def header(s: Summary) -> Panel:
         ("started", fmt_time(run.get("started") or run.get("created"))),
         ("ended", fmt_time(run.get("ended")) if run.get("ended") else ("running" if run.get("active") else "–")),
         ("duration", fmt_duration(run.get("duration_s"))), ("host", run.get("host") or "–"),
-        ("ran with", fmt_runtime(run.get("runtime")) or "–"), ("torch", fmt_versions(run.get("runtime"), run.get("torch_version") or "") or "–"), ("cockpit", s.get("cockpit_version") or "–"),
+        ("ran with", fmt_runtime(run.get("runtime")) or "–"), ("versions", fmt_versions(run.get("runtime"), run.get("torch_version") or "") or "–"), ("cockpit", s.get("cockpit_version") or "–"),
     ]
     for i in range(0, len(facts), 3):
         row: list[Any] = []
