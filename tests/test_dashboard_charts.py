@@ -125,3 +125,14 @@ async def test_charts_follow_a_live_run(runs_dir):
         await wait_for(pilot, lambda: train_steps()[-1] == 40, 10, what="the chart to grow")
         assert train_steps() == list(range(1, 41))
     live.close()
+
+
+def test_compact_sparklines_span_their_width_early_in_a_run():
+    from cockpit.core.sparkline import sparkline
+
+    assert len(sparkline([1.0, 2.0, 3.0, 4.0], 10, honest=True)) == 4, "without fill: one bar a value"
+    filled = sparkline([1.0, 2.0, 3.0, 4.0], 10, honest=True, fill=True)
+    assert len(filled) == 10 and filled[0] == "▁" and filled[-1] == "█"
+    assert [len(run) for run in "".join(c if i == 0 or c == filled[i - 1] else f" {c}" for i, c in enumerate(filled)).split()] \
+        in ([3, 2, 3, 2], [2, 3, 2, 3]), "each value an equal share of the columns"
+    assert sparkline([0.5], 10, fill=True) == "▄", "one value is one bar, not a made-up flat line"

@@ -33,9 +33,15 @@ def honest_range(lo: float, hi: float, log: bool = False) -> tuple[float, float]
     return mid - half, mid + half
 
 
-def sparkline(values: list[float], width: int = 40, log: bool = False, honest: bool = False) -> str:
-    """A one-line chart of `values`, scaled between their min and max (honest: see honest_range)."""
+def sparkline(values: list[float], width: int = 40, log: bool = False, honest: bool = False,
+              fill: bool = False) -> str:
+    """A one-line chart of `values`, scaled between their min and max (honest: see honest_range).
+    `fill`: fewer values than `width` (two or more) are stretched over the whole width, each taking an
+    equal share, so curves of one run with more and fewer points (train and test loss) span the same
+    columns, as a chart's x axis spans the run."""
     vals = resample(values, width)
+    if fill and 2 <= len(vals) < width:
+        vals = [vals[i * len(vals) // width] for i in range(width)]
     if log:
         vals = [math.log10(v) for v in vals if v > 0]
     if not vals:

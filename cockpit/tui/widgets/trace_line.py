@@ -59,7 +59,7 @@ class TraceLine(Widget):
         if self.values:
             text.append(" ")
             if spark_w:
-                text.append(sparkline(self.values, spark_w, log=self.log_scale, honest=True).ljust(spark_w),
+                text.append(sparkline(self.values, spark_w, log=self.log_scale, honest=True, fill=True).ljust(spark_w),
                             style="cyan")
                 text.append(" ")
             text.append(span, style="dim")
