@@ -1,4 +1,4 @@
-"""Benchmark (issue #3): an epoch through the engine vs a bare PyTorch loop, same everything else.
+"""Benchmark: an epoch through the engine vs a bare PyTorch loop, same everything else.
 
     .venv/bin/python bench/engine_overhead.py [--model M] [--batch B] [--steps S] [--device D] [--repeats R]
                                               [--augment default|fast|guide] [--threads T] [--wall-clock] [--set KEY=VALUE ...]

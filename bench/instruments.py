@@ -1,4 +1,4 @@
-"""Benchmark (issue #4): what the instruments cost, and how big they make run.db.
+"""Benchmark: what the instruments cost, and how big they make run.db.
 
     .venv/bin/python bench/instruments.py [--model M] [--batch B] [--steps S] [--device D] [--repeats R]
                                           [--threads T] [--preset P] [--set KEY=VALUE ...] [--no-store] [--wall-clock]

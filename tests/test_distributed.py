@@ -1,4 +1,4 @@
-"""Data-parallel training through torchrun (issue #9): 2 gloo processes on the CPU against 1.
+"""Data-parallel training through torchrun: 2 gloo processes on the CPU against 1.
 
 The stated tolerance (also in the README, "Multi-GPU and multi-node"):
 

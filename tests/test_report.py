@@ -1,4 +1,4 @@
-"""Run reports (issue #7): made from the store alone for finished, stopped, crashed and running runs;
+"""Run reports: made from the store alone for finished, stopped, crashed and running runs;
 self-contained HTML with every section and chart; Rich SVG; Markdown; JSON per the documented schema;
 `cockpit compare`."""
 

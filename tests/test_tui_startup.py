@@ -1,4 +1,4 @@
-"""`cockpit` opens fast (issue #17): the spec editor paints without importing the other views, the
+"""`cockpit` opens fast: the spec editor paints without importing the other views, the
 run-side libraries (torch, Optuna), the charts or the command-line parser (Typer); those load when
 first used. The footer's keys are in the first frame (no second layout of the screen for them)."""
 

@@ -1,4 +1,4 @@
-"""Crashes, signals and corrupt files: the run store keeps its promises (DESIGN.md, issue #8)."""
+"""Crashes, signals and corrupt files: the run store keeps its promises (DESIGN.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A checkpoint from outside the run (issue #14 item 10): `--checkpoint` names one of the run's own
+"""A checkpoint from outside the run: `--checkpoint` names one of the run's own
 checkpoints; a path anywhere else is refused with one line, never read, never recorded."""
 
 from __future__ import annotations

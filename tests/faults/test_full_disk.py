@@ -1,4 +1,4 @@
-"""A full disk (issue #14 item 5): one line saying the disk is full and where, nothing left behind,
+"""A full disk: one line saying the disk is full and where, nothing left behind,
 and no run left in a state nothing will end. A small tmpfs where this machine lets us mount one;
 the same errors injected everywhere."""
 

@@ -1,4 +1,4 @@
-"""Odd things a user can type at the CLI (issue #14 item 7): names too long for the filesystem and
+"""Odd things a user can type at the CLI: names too long for the filesystem and
 an LR range that is not finite answer exit 2 with one message, and create nothing."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The run store at its edges (issue #14 items 1-4): a damaged run.db, a missing spec.toml, a store
+"""The run store at its edges: a damaged run.db, a missing spec.toml, a store
 this process truly cannot write, and launches racing for a run id."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The worker at its edges (issue #14 items 8, 9, 11): a malformed command row, modules planted in
+"""The worker at its edges: a malformed command row, modules planted in
 the launch directory, and two signals close together."""
 
 from __future__ import annotations
