@@ -233,3 +233,24 @@ async def test_every_optimizers_fields_are_reached_by_keys_and_brackets_in_text_
         await pilot.pause()
         assert betas.control.value == "[0.5" and not editor.valid and betas.has_class("-invalid")
         assert "optim.betas" in str(editor.query_one("#spec-status").render())
+
+
+async def test_a_burst_of_down_keys_lands_on_the_field_it_counts_to_and_shows_it(runs_dir):
+    """↓ twelve times in one burst (key repeat, a macro), faster than the app draws: each key moves one field
+    (a scroll still pending from the key before must not pull the focus back), and the last is on screen."""
+    from textual import events
+
+    app = CockpitApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        form, rows = await open_section(pilot, "train")
+        for _ in range(12):
+            app.post_message(events.Key("down", None))
+        await pilot.pause()
+        await pilot.pause()
+        assert_on_screen(app, rows[12])
+        for _ in range(12):
+            app.post_message(events.Key("up", None))
+        await pilot.pause()
+        await pilot.pause()
+        assert_on_screen(app, rows[0])
