@@ -91,20 +91,21 @@ def _intervention_rows(c: dict[str, Any]) -> list[tuple[str, str, str, str, str]
     return intervention_rows([(letter(i), done) for i, done in enumerate(c.get("interventions") or [])])
 
 
-def _interventions_lines(c: dict[str, Any]) -> Group:
-    """One entry per run, its interventions in a row that wraps (the TUI: the results stay in view)."""
-    lines = []
+def _interventions_lines(c: dict[str, Any]) -> Table:
+    """One entry per run, its interventions in a row that wraps under itself, beside the run's letter (the
+    TUI: the results stay in view)."""
+    grid = Table.grid(padding=(0, 1), pad_edge=True)
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(ratio=1)
     for i, done in enumerate(c.get("interventions") or []):
-        line = Text(f" {letter(i)}  ", style="bold")
-        if not done:
-            line.append(NO_INTERVENTION, style="italic grey50")
+        line = Text(NO_INTERVENTION, style="italic grey50") if not done else Text()
         for k, x in enumerate(done):
             line.append(" · " if k else "")
             line.append(f"step {x['step']:,} ")
             line.append(x["action"], style="cyan")
             line.append(f" {x['detail']}")
-        lines.append(line)
-    return Group(*lines)
+        grid.add_row(letter(i), line)
+    return grid
 
 
 def _interventions_table(c: dict[str, Any]) -> Table:
