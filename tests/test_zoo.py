@@ -152,6 +152,7 @@ def test_shufflenet_drops_its_max_pool_as_the_docstring_says():
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torchvision's default GoogLeNet init, as built here on purpose
 def test_a_model_whose_training_output_is_not_logits_is_refused_when_built(monkeypatch):
     """Any other model that gives a tuple in training mode is refused before training, naming what it gives."""
     from engine.models import zoo
