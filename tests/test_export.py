@@ -18,6 +18,8 @@ from engine.store import Run
 
 from .conftest import ROOT
 
+pytestmark = pytest.mark.slow  # every test here uses a run trained by the real worker, then exports or predicts
+
 SMALL = ["data.synthetic_train=192", "data.synthetic_test=96", "data.val_size=64", "train.batch_size=64",
          "train.epochs=2", "train.threads=1", "evaluate.calibrate=true", "evaluate.tta=true"]
 

@@ -31,6 +31,7 @@ def test_a_foreign_checkpoint_is_never_loaded(tmp_path):
         load_weights(model, run, str(foreign))
 
 
+@pytest.mark.slow  # trains a run first, then three CLI processes
 @pytest.mark.parametrize("command", ["tta", "calibrate", "export"])
 def test_the_cli_refuses_a_checkpoint_path_outside_the_run_with_exit_2(runs_dir, tmp_path, command):
     run = Run.create(runs_dir, load_spec(None, ["name=own", "data.val_size=64"]))  # calibrate needs a val split

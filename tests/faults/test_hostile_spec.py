@@ -208,6 +208,7 @@ def build_and_step(spec: RunSpec) -> None:
         model(augment.eval(data.test_x[: spec.train.eval_batch_size]))
 
 
+@pytest.mark.slow  # many generated specs, each built and trained: minutes on 2 cores
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(valid_specs(COMPOSITE | CHEAP))
 def test_a_spec_that_validates_builds_and_trains_or_names_a_usage_error(spec):
@@ -250,6 +251,7 @@ TRAIN_QUICKLY = COMPOSITE | CHEAP | {"train.epochs": st.integers(1, 2), "swa.sta
                                      "swa.anneal_epochs": st.integers(0, 2), "evaluate.every": st.integers(1, 2)}
 
 
+@pytest.mark.slow  # many generated specs, each built and trained: minutes on 2 cores
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(valid_specs(TRAIN_QUICKLY))
 def test_a_spec_that_validates_trains_to_its_end_in_process(spec):
