@@ -3,7 +3,7 @@
 
 Torch-free and cheap: `SystemSampler.rows()` returns nothing until `every_s` has passed since the
 last sample, and a sample is a few NVML and psutil calls on the host (about 0.1 ms on CPU), never a
-device sync. The run store gets `system/...` rows (names in the catalogue, engine/contracts.py)
+device sync. The run store gets `system/...` rows (names in the catalogue, engine/contracts/metrics.py)
 and meta `gpus` (the devices sampled, [] on a box with no GPU: the views then say "no GPU").
 """
 
