@@ -25,7 +25,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .checkpoint import weights_digest
+from .checkpoint import path_for, weights_digest
 from .contracts import NOT_CALIBRATED, CalibrationResult, InferenceInfo, TTAResult, UsageError, meta_model
 from .image_file import ImageFileError, open_rgb
 from .atomic_write import write_atomic, write_text_atomic
@@ -101,6 +101,7 @@ def _measured_on(run: Run, kind: str, digest: str) -> Any:
 def deploy_model(run: Run, checkpoint: str = "best") -> Deployed:
     """The run's model in eval mode on the CPU: normalization from the run's meta, the temperature only
     where a calibration was fitted on these very weights (else 1)."""
+    path_for(run.checkpoints, checkpoint)  # the name the user typed is checked before anything else is read
     spec, info = run.spec(), inference_info(run)
     net = build_model(spec.model, len(info.classes), info.width)
     used, state = load_weights(net, run, checkpoint, "cpu")

@@ -465,7 +465,7 @@ async def test_k_on_a_finished_run_runs_calibration_and_adds_its_rows(runs_dir):
         assert "calibrate running" in dash.query_one(NoticeLine).hint, "its progress shows above the fold too"
         await wait_for(pilot, lambda: dash.outcomes, 90, step=0.5, what="the pass")
         assert dash.outcomes[0].ok, dash.outcomes
-        await wait_for(pilot, lambda: "calibrated" in {r[0] for r in dash.query_one(ResultsTable).rows}, 10,
+        await wait_for(pilot, lambda: "calibrated" in {r["pass"] for r in dash.query_one(ResultsTable).rows}, 10,
                        what="the result rows")
         assert "pass finished" in notice(app) and dash.check_action("calibrate", ()) is True
 
@@ -502,7 +502,7 @@ def test_the_real_binary_over_tmux_at_80x24(runs_dir, tmp_path):
         keys("Escape", "r")
         until("3 runs in")
         keys("Space", "Space", "Space", "c")
-        shown = until("Results side by side")
+        shown = until("Spec fields that differ")  # then what was done to each run; the results below the fold
         for rid in IDS:
             assert rid in shown or rid in until(rid), rid
         keys("Escape", "Enter")
