@@ -250,7 +250,8 @@ def test_resume_after_the_sweep_process_died_adopts_a_live_run_and_records_a_fin
     from engine.contracts import Continue, Pause
     from engine.sweep.ledger import entries
 
-    path = write_sweep(tmp_path, "orphans", {"a": 0.1, "b": 0.2}, [0, 1], epochs=8)
+    # long enough (about 10 s on an idle box) that the test sees each seed-0 trial training and pauses it
+    path = write_sweep(tmp_path, "orphans", {"a": 0.1, "b": 0.2}, [0, 1], epochs=100)
     proc = subprocess.Popen([sys.executable, "-m", "cockpit.cli", "sweep", str(path), "--parallel", "2",
                              "--runs-dir", str(runs_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             cwd=ROOT, env=dict(os.environ, COLUMNS="120", NO_COLOR="1"))
