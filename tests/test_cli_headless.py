@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -30,6 +31,18 @@ def popen(*args: str) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, NO_COLOR="1"))
 
 
+def finish(proc: subprocess.Popen, timeout: float) -> tuple[str, str]:
+    """The rest of a process's stdout, and its stderr, read through the same buffered streams that
+    readline() used: communicate() reads the pipes directly and drops what readline() read ahead."""
+    err: list[str] = []
+    reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
+    reader.start()
+    out = proc.stdout.read()
+    proc.wait(timeout=timeout)
+    reader.join(timeout)
+    return out, "".join(err)
+
+
 def slow_events(run: Run) -> list:
     return run.con.execute("SELECT level, message, data FROM events WHERE kind = ?", (SlowOnCPU.KIND,)).fetchall()
 
@@ -43,7 +56,7 @@ def test_a_piped_run_prints_each_phase_and_evaluation_as_it_happens(runs_dir):
         if "evaluation at step 4:" in line:
             assert proc.poll() is None, "the first evaluation is printed while the run trains on"
             break
-    out = proc.communicate(timeout=180)[0]
+    out = finish(proc, 180)[0]
     assert proc.returncode == 0, out
     lines = [*seen, *out.splitlines()]
     assert any(x.endswith("phase: importing torch") for x in lines) and any(" started: " in x for x in lines)
@@ -81,7 +94,7 @@ def test_a_gpu_sized_run_on_a_cpu_says_so_once_and_attach_detaches_on_ctrl_c(run
         attach = popen("attach", run.run_id)
         first = [attach.stdout.readline(), attach.stdout.readline()]  # where it stands, then the notice
         attach.send_signal(signal.SIGINT)
-        out, err = attach.communicate(timeout=60)
+        out, err = finish(attach, 60)
         assert attach.returncode == 0, err
         assert "slow_on_cpu: " + message in first[1] and "Traceback" not in err
         assert f"detached; {run.run_id} is still running (cockpit attach {run.run_id})" in out
