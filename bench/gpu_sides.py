@@ -89,6 +89,18 @@ class StepClock:
             self.timer.s["steps"] = sum(a.elapsed_time(b) for a, b in self.pairs) / 1000
 
 
+def instrument(tr: Any) -> tuple[Timer, StepClock]:
+    """A trainer timed by part, the same parts in the GPU bench and the whole-run bench: steps,
+    evaluations, window reads and store writes, checkpoints, the writer's wait."""
+    timer = Timer(tr.device)
+    clock = StepClock(tr, timer)
+    timer.wrap(tr, "evaluate_epoch", "evaluations")
+    timer.wrap(tr, "flush_window", "window reads + store writes")
+    timer.wrap(tr, "save", "checkpoints (training thread)")
+    timer.wrap(tr.writer, "close", "checkpoint writer wait")
+    return timer, clock
+
+
 @contextlib.contextmanager
 def timed_passes(timer: Timer):
     """The worker imports run_pass from engine.passes when it runs one: time it there."""
@@ -121,12 +133,7 @@ def run_fast94(spec: RunSpec, runs_dir: Path) -> dict[str, Any]:
     tr = Trainer(spec, run, log=quiet)
     sync(device)
     startup = time.perf_counter() - t0
-    timer = Timer(tr.device)
-    clock = StepClock(tr, timer)
-    timer.wrap(tr, "evaluate_epoch", "evaluations")
-    timer.wrap(tr, "flush_window", "window reads + store writes")
-    timer.wrap(tr, "save", "checkpoints (training thread)")
-    timer.wrap(tr.writer, "close", "checkpoint writer wait")
+    timer, clock = instrument(tr)
     t1 = time.perf_counter()
     with timed_passes(timer):
         state = _train(tr)

@@ -24,7 +24,6 @@ import torch
 
 from bench import gpu_sides
 from bench.gpu_report import sync
-from bench.gpu_sides import StepClock, Timer
 from cockpit.core.presets import find_preset
 from engine.loss import cross_entropy
 from engine.runtime.device import autocast_for
@@ -51,12 +50,7 @@ def whole_run_spec(device: str, batch: int, steps: int, epochs: int, threads: in
 def engine_run(spec: RunSpec, tmp: Path) -> tuple[float, dict[str, float]]:
     run = Run.create(tmp, spec)
     tr = Trainer(spec, run, log=lambda _m: None)
-    timer = Timer(tr.device)
-    clock = StepClock(tr, timer)
-    timer.wrap(tr, "evaluate_epoch", "evaluations")
-    timer.wrap(tr, "flush_window", "window reads + store writes")
-    timer.wrap(tr, "save", "checkpoints (training thread)")
-    timer.wrap(tr.writer, "close", "checkpoint writer wait")
+    timer, clock = gpu_sides.instrument(tr)
     sync(tr.device)
     t0 = gpu_sides.CLOCK[0]()
     assert tr.fit() == "finished"
